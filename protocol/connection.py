@@ -1,0 +1,354 @@
+"""The server side of one STOMP connection, as a state machine without I/O.
+
+    conn = ServerConnection(Limits(), now=clock())
+    for event in conn.receive_data(data, now=clock()):
+        ...                      # act, then conn.send_receipt(event.receipt)
+    transport.write(conn.data_to_send())
+
+The caller also calls `tick(now)` now and then: it sends heart-beats and enforces
+the login timeout and the heart-beat deadline. Violations never raise: the
+connection queues an ERROR frame and moves to CLOSING, and the caller closes
+the transport once it has sent what `data_to_send` returns.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from hutch.protocol.errors import LimitExceeded, ProtocolError, StompError
+from hutch.protocol.events import (
+    Acked,
+    Committed,
+    ConnectRequested,
+    DisconnectRequested,
+    Event,
+    Nacked,
+    ReceiptRequested,
+    SendRequested,
+    Subscribed,
+    Unsubscribed,
+)
+from hutch.protocol.frames import Frame, OutgoingMessage, escape, serialize
+from hutch.protocol.parser import FrameParser
+
+VERSIONS = ("1.0", "1.1", "1.2")
+ACK_MODES = ("auto", "client", "client-individual")
+HEARTBEAT = b"\n"
+
+
+class State(enum.Enum):
+    AWAITING_CONNECT = "awaiting CONNECT"
+    CONNECTING = "CONNECT received, not yet accepted"
+    CONNECTED = "connected"
+    CLOSING = "closing"  # after ERROR or DISCONNECT: send what is queued, then close
+
+
+# Which client commands each state takes (h11-style state as data).
+ALLOWED = {
+    State.AWAITING_CONNECT: frozenset({"CONNECT", "STOMP"}),
+    State.CONNECTING: frozenset(
+        {"SEND", "SUBSCRIBE", "UNSUBSCRIBE", "BEGIN", "COMMIT", "ABORT", "ACK", "NACK", "DISCONNECT"}
+    ),
+}
+ALLOWED[State.CONNECTED] = ALLOWED[State.CONNECTING]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame_size: int = 4 * 1024 * 1024
+    max_frame_size_before_login: int = 64 * 1024
+    max_headers: int = 100
+    max_header_length: int = 8 * 1024
+    login_timeout: float = 10.0
+    heartbeat_floor_ms: int = 1000  # never agree to heart-beats more often than this
+    heartbeat_grace: float = 2.0  # drop a client silent for this many of its intervals
+
+
+@dataclass(slots=True)
+class _Subscription:
+    id: str
+    id_bytes: bytes  # escaped once, reused in every MESSAGE
+    ack: str
+    unacked: dict[str, Any] = field(default_factory=dict)  # ack id -> token, in send order
+
+
+class ServerConnection:
+    def __init__(self, limits: Limits | None = None, *, now: float = 0.0, server: str = "hutch"):
+        self.limits = limits or Limits()
+        self.server = server
+        self.state = State.AWAITING_CONNECT
+        self.version = "1.0"
+        self.login: str | None = None
+        self.send_interval = 0.0  # seconds between our heart-beats, 0 for none
+        self.receive_interval = 0.0  # seconds the client promised between its data
+        self._client_heartbeat = (0, 0)
+        self._parser = FrameParser(
+            max_frame_size=self.limits.max_frame_size_before_login,
+            max_headers=self.limits.max_headers,
+            max_header_length=self.limits.max_header_length,
+        )
+        self._out: list[bytes] = []
+        self._created = self._last_received = self._last_sent = now
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._unacked: dict[str, _Subscription] = {}  # ack id -> its subscription
+        self._transactions: dict[str, list[Frame]] = {}
+        self._message_seq = 0
+
+    # -- input ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        """Parse what the client sent; return what it asked for, in order."""
+        events: list[Event] = []
+        if self.state is State.CLOSING:
+            return events
+        self._last_received = now
+        try:
+            self._parser.feed(data)
+            while self.state is not State.CLOSING and (frame := self._parser.next_frame()):
+                events.extend(self._handle(frame))
+        except StompError as error:
+            self.fail(error)
+        return events
+
+    def _handle(self, frame: Frame) -> list[Event]:
+        command = frame.command
+        if command not in ALLOWED[self.state]:
+            if self.state is State.AWAITING_CONNECT:
+                raise ProtocolError("not connected", f"send CONNECT before {command}")
+            raise ProtocolError("already connected", f"{command} is only valid as the first frame")
+        receipt = frame.headers.get("receipt")
+        try:
+            if command in ("SEND", "ACK", "NACK") and "transaction" in frame.headers:
+                self._transaction(frame.headers["transaction"]).append(frame)
+                return [ReceiptRequested(receipt)] if receipt else []
+            return self._dispatch(frame, receipt)
+        except StompError as error:
+            error.receipt_id = error.receipt_id or receipt
+            raise
+
+    def _dispatch(self, frame: Frame, receipt: str | None) -> list[Event]:
+        headers = frame.headers
+        match frame.command:
+            case "CONNECT" | "STOMP":
+                return [self._connect(headers)]
+            case "SEND":
+                return [SendRequested(_required(frame, "destination"), headers, frame.body, receipt)]
+            case "SUBSCRIBE":
+                return [self._subscribe(frame, receipt)]
+            case "UNSUBSCRIBE":
+                return [self._unsubscribe(frame, receipt)]
+            case "ACK" | "NACK":
+                return [self._ack(frame, receipt)]
+            case "BEGIN":
+                name = _required(frame, "transaction")
+                if name in self._transactions:
+                    raise ProtocolError("duplicate transaction", f"transaction '{name}' is already open")
+                self._transactions[name] = []
+                return [ReceiptRequested(receipt)] if receipt else []
+            case "COMMIT":
+                frames = self._transactions.pop(self._known_transaction(frame), [])
+                inner: list[Any] = []
+                for buffered in frames:
+                    inner.extend(self._dispatch(buffered, None))
+                return [Committed(frame.headers["transaction"], inner, receipt)]
+            case "ABORT":
+                del self._transactions[self._known_transaction(frame)]
+                return [ReceiptRequested(receipt)] if receipt else []
+            case _:  # DISCONNECT
+                self._transactions.clear()  # "uncommitted work is aborted on disconnect"
+                self.state = State.CLOSING
+                return [DisconnectRequested(self.unacked_tokens(), receipt)]
+
+    def _connect(self, headers: dict[str, str]) -> ConnectRequested:
+        offered = headers.get("accept-version", "1.0").split(",")
+        common = [v for v in VERSIONS if v in offered]
+        if not common:
+            raise ProtocolError(
+                "unsupported version",
+                f"supported versions are {','.join(VERSIONS)}",
+                headers={"version": ",".join(VERSIONS)},
+            )
+        self.version = common[-1]
+        self._parser.escaped = self.version != "1.0"
+        self._client_heartbeat = _heartbeat(headers.get("heart-beat", "0,0"))
+        self.login = headers.get("login")
+        self.state = State.CONNECTING
+        return ConnectRequested(self.login, headers.get("passcode"), headers.get("host"), headers)
+
+    def _subscribe(self, frame: Frame, receipt: str | None) -> Subscribed:
+        destination = _required(frame, "destination")
+        # STOMP 1.0 made the id optional; the destination then names the subscription.
+        sub_id = frame.headers.get("id") or (destination if self.version == "1.0" else None)
+        if sub_id is None:
+            raise ProtocolError("missing header", "SUBSCRIBE needs an 'id' header")
+        ack = frame.headers.get("ack", "auto")
+        if ack not in ACK_MODES:
+            raise ProtocolError("bad ack mode", f"ack must be one of {', '.join(ACK_MODES)}, not '{ack}'")
+        self.add_subscription(sub_id, ack)
+        return Subscribed(sub_id, destination, ack, frame.headers, receipt)
+
+    def add_subscription(self, sub_id: str, ack: str = "auto") -> None:
+        """Register a subscription; the hub also uses this for reply queues it opens itself."""
+        if sub_id in self._subscriptions:
+            raise ProtocolError("duplicate subscription", f"subscription id '{sub_id}' is already in use")
+        id_bytes = (escape(sub_id) if self._parser.escaped else sub_id).encode()
+        self._subscriptions[sub_id] = _Subscription(sub_id, id_bytes, ack)
+
+    def _unsubscribe(self, frame: Frame, receipt: str | None) -> Unsubscribed:
+        sub_id = frame.headers.get("id") or (frame.headers.get("destination") if self.version == "1.0" else None)
+        if sub_id is None:
+            raise ProtocolError("missing header", "UNSUBSCRIBE needs an 'id' header")
+        subscription = self._subscriptions.pop(sub_id, None)
+        if subscription is None:
+            raise ProtocolError("unknown subscription", f"no subscription with id '{sub_id}'")
+        for ack_id in subscription.unacked:
+            del self._unacked[ack_id]
+        return Unsubscribed(sub_id, frame.headers, list(subscription.unacked.values()), receipt)
+
+    def _ack(self, frame: Frame, receipt: str | None) -> Acked | Nacked:
+        # 1.2 acks by `id` (the MESSAGE's ack header); 1.0 and 1.1 by `message-id`, the same value here.
+        ack_id = frame.headers.get("id") or frame.headers.get("message-id")
+        if ack_id is None:
+            raise ProtocolError("missing header", f"{frame.command} needs an 'id' header")
+        subscription = self._unacked.get(ack_id)
+        if subscription is None:
+            raise ProtocolError("unknown ack id", f"no message waiting for {frame.command} has ack id '{ack_id}'")
+        tokens: list[Any] = []
+        if subscription.ack == "client":  # cumulative: this message and all sent before it
+            for pending in list(subscription.unacked):
+                tokens.append(subscription.unacked.pop(pending))
+                del self._unacked[pending]
+                if pending == ack_id:
+                    break
+        else:
+            tokens.append(subscription.unacked.pop(ack_id))
+            del self._unacked[ack_id]
+        if frame.command == "ACK":
+            return Acked(tokens, receipt)
+        return Nacked(tokens, frame.headers.get("requeue", "true") != "false", receipt)
+
+    def _transaction(self, name: str) -> list[Frame]:
+        if name not in self._transactions:
+            raise ProtocolError("unknown transaction", f"transaction '{name}' was not begun")
+        return self._transactions[name]
+
+    def _known_transaction(self, frame: Frame) -> str:
+        name = _required(frame, "transaction")
+        self._transaction(name)
+        return name
+
+    # -- output --------------------------------------------------------------
+
+    def accept(self, session: str, now: float) -> None:
+        """Answer CONNECT with CONNECTED; heart-beats as the client asked, no faster than the floor."""
+        if self.state is not State.CONNECTING:
+            return
+        client_sends, client_wants = self._client_heartbeat
+        floor = self.limits.heartbeat_floor_ms
+        send_ms = max(client_wants, floor) if client_wants and self.version != "1.0" else 0
+        receive_ms = max(client_sends, floor) if client_sends and self.version != "1.0" else 0
+        self.send_interval, self.receive_interval = send_ms / 1000, receive_ms / 1000
+        self.state = State.CONNECTED
+        self._parser.max_frame_size = self.limits.max_frame_size
+        self._last_received = now
+        headers = {"version": self.version, "heart-beat": f"{send_ms},{receive_ms}", "server": self.server, "session": session}
+        self._queue(Frame("CONNECTED", headers))
+
+    def send_receipt(self, receipt: str | None) -> None:
+        if receipt is not None:
+            self._queue(Frame("RECEIPT", {"receipt-id": receipt}))
+
+    def send_message(
+        self,
+        message: OutgoingMessage,
+        subscription: str,
+        token: Any = None,
+        *,
+        redelivered: bool = False,
+    ) -> None:
+        """Queue a MESSAGE for one subscription; nothing if the subscription is gone.
+
+        `token` comes back in `Acked`/`Nacked` when the subscription is not auto-ack.
+        """
+        sub = self._subscriptions.get(subscription)
+        if sub is None or self.state is State.CLOSING:
+            return
+        self._message_seq += 1
+        message_id = b"%d" % self._message_seq
+        head = b"MESSAGE\nsubscription:" + sub.id_bytes + b"\nmessage-id:" + message_id
+        if sub.ack != "auto":
+            ack_id = message_id.decode()
+            sub.unacked[ack_id] = token
+            self._unacked[ack_id] = sub
+            head += b"\nack:" + message_id
+        head += b"\nredelivered:true\n" if redelivered else b"\nredelivered:false\n"
+        self._out.append(head + message.tail(self._parser.escaped))
+
+    def fail(self, error: StompError) -> None:
+        """Queue the ERROR frame for `error` and stop: the caller closes after sending it."""
+        if self.state is State.CLOSING:
+            return
+        headers = {"message": error.message, "content-type": "text/plain"}
+        if error.receipt_id:
+            headers["receipt-id"] = error.receipt_id
+        headers.update(error.headers)
+        self._queue(Frame("ERROR", headers, error.detail.encode()))
+        self.state = State.CLOSING
+
+    def reject(self, message: str, detail: str = "") -> None:
+        self.fail(StompError(message, detail))
+
+    def data_to_send(self, now: float) -> list[bytes]:
+        """Frames to send, each whole (a WebSocket message each); heart-beats are a lone EOL."""
+        out, self._out = self._out, []
+        if out:
+            self._last_sent = now
+        return out
+
+    def _queue(self, frame: Frame) -> None:
+        self._out.append(serialize(frame, escaped=self._parser.escaped))
+
+    # -- time ----------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Send a heart-beat when one is due; fail a client past a deadline."""
+        if self.state is State.CLOSING:
+            return
+        if self.state is not State.CONNECTED:
+            if now - self._created > self.limits.login_timeout:
+                self.fail(LimitExceeded("login timeout", f"no accepted CONNECT within {self.limits.login_timeout:g} s"))
+            return
+        if self.receive_interval and now - self._last_received > self.receive_interval * self.limits.heartbeat_grace:
+            self.fail(
+                LimitExceeded(
+                    "heart-beat timeout",
+                    f"nothing received for {now - self._last_received:.1f} s; "
+                    f"heart-beat interval is {self.receive_interval * 1000:.0f} ms",
+                )
+            )
+            return
+        # Send a little early: ticks come at intervals, and the client checks on its own clock.
+        if self.send_interval and now - self._last_sent >= self.send_interval * 0.75:
+            self._out.append(HEARTBEAT)
+
+    def unacked_tokens(self) -> list[Any]:
+        """Tokens of every MESSAGE sent but not yet ACKed or NACKed, to requeue on close."""
+        return [token for sub in self._subscriptions.values() for token in sub.unacked.values()]
+
+
+def _required(frame: Frame, name: str) -> str:
+    value = frame.headers.get(name)
+    if value is None:
+        raise ProtocolError("missing header", f"{frame.command} needs a '{name}' header")
+    return value
+
+
+def _heartbeat(raw: str) -> tuple[int, int]:
+    sends, _, wants = raw.partition(",")
+    if not (sends.strip().isdigit() and wants.strip().isdigit()):
+        raise ProtocolError("bad heart-beat", f"heart-beat must be two numbers 'cx,cy', not '{raw}'")
+    return int(sends), int(wants)
+
+

@@ -197,7 +197,9 @@ class ServerConnection:
         self._subscriptions[sub_id] = _Subscription(sub_id, id_bytes, ack)
 
     def _unsubscribe(self, frame: Frame, receipt: str | None) -> Unsubscribed:
-        sub_id = frame.headers.get("id") or (frame.headers.get("destination") if self.version == "1.0" else None)
+        sub_id = frame.headers.get("id") or (
+            frame.headers.get("destination") if self.version == "1.0" else None
+        )
         if sub_id is None:
             raise ProtocolError("missing header", "UNSUBSCRIBE needs an 'id' header")
         subscription = self._subscriptions.pop(sub_id, None)
@@ -214,7 +216,9 @@ class ServerConnection:
             raise ProtocolError("missing header", f"{frame.command} needs an 'id' header")
         subscription = self._unacked.get(ack_id)
         if subscription is None:
-            raise ProtocolError("unknown ack id", f"no message waiting for {frame.command} has ack id '{ack_id}'")
+            raise ProtocolError(
+                "unknown ack id", f"no message waiting for {frame.command} has ack id '{ack_id}'"
+            )
         tokens: list[Any] = []
         if subscription.ack == "client":  # cumulative: this message and all sent before it
             for pending in list(subscription.unacked):
@@ -253,7 +257,12 @@ class ServerConnection:
         self.state = State.CONNECTED
         self._parser.max_frame_size = self.limits.max_frame_size
         self._last_received = now
-        headers = {"version": self.version, "heart-beat": f"{send_ms},{receive_ms}", "server": self.server, "session": session}
+        headers = {
+            "version": self.version,
+            "heart-beat": f"{send_ms},{receive_ms}",
+            "server": self.server,
+            "session": session,
+        }
         self._queue(Frame("CONNECTED", headers))
 
     def send_receipt(self, receipt: str | None) -> None:
@@ -318,9 +327,16 @@ class ServerConnection:
             return
         if self.state is not State.CONNECTED:
             if now - self._created > self.limits.login_timeout:
-                self.fail(LimitExceeded("login timeout", f"no accepted CONNECT within {self.limits.login_timeout:g} s"))
+                self.fail(
+                    LimitExceeded(
+                        "login timeout", f"no accepted CONNECT within {self.limits.login_timeout:g} s"
+                    )
+                )
             return
-        if self.receive_interval and now - self._last_received > self.receive_interval * self.limits.heartbeat_grace:
+        if (
+            self.receive_interval
+            and now - self._last_received > self.receive_interval * self.limits.heartbeat_grace
+        ):
             self.fail(
                 LimitExceeded(
                     "heart-beat timeout",
@@ -350,5 +366,3 @@ def _heartbeat(raw: str) -> tuple[int, int]:
     if not (sends.strip().isdigit() and wants.strip().isdigit()):
         raise ProtocolError("bad heart-beat", f"heart-beat must be two numbers 'cx,cy', not '{raw}'")
     return int(sends), int(wants)
-
-

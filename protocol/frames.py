@@ -82,7 +82,9 @@ def _encode(
 
 
 # Headers that differ per recipient, or that the hub sets itself.
-_PER_DELIVERY = frozenset({"subscription", "message-id", "ack", "redelivered", "content-length", "destination"})
+_PER_DELIVERY = frozenset(
+    {"subscription", "message-id", "ack", "redelivered", "content-length", "destination"}
+)
 
 
 class OutgoingMessage:

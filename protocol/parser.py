@@ -103,7 +103,9 @@ class FrameParser:
             end = buffer.find(b"\x00", head.scanned)
             if end < 0:
                 if len(buffer) > self.max_frame_size:
-                    raise LimitExceeded("frame too large", f"frames are limited to {self.max_frame_size} bytes")
+                    raise LimitExceeded(
+                        "frame too large", f"frames are limited to {self.max_frame_size} bytes"
+                    )
                 head.scanned = len(buffer)
                 return None
         body = bytes(buffer[head.body_start : end])

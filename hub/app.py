@@ -1,0 +1,37 @@
+"""The Starlette application of a hub node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from hutch.hub.endpoints.http import health, info
+from hutch.hub.endpoints.ws import stomp_websocket
+from hutch.hub.node import HubNode
+from hutch.hub.settings import Settings
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    node = HubNode(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/ws", stomp_websocket),
+            WebSocketRoute("/stomp", stomp_websocket),
+            Route("/health", health),
+            Route("/info", info),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    return app

@@ -1,0 +1,112 @@
+"""The `Broker` protocol: what the hub needs of a message broker.
+
+Two backends implement it with the same semantics: `memory.MemoryBroker`
+(embedded, the default) and `amqp.AmqpBroker` (RabbitMQ over aio-pika). The
+model is AMQP 0-9-1: exchanges route by type, queues hold messages, consumers
+take them with or without acks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Arguments = Mapping[str, str]  # binding arguments, used by headers exchanges
+ExchangeType = Literal["direct", "topic", "fanout", "headers"]
+EXCHANGE_TYPES: tuple[ExchangeType, ...] = ("direct", "topic", "fanout", "headers")
+
+# Exchanges every broker has, as in RabbitMQ; "" is the default exchange (queue name = key).
+PREDECLARED: Mapping[str, ExchangeType] = {
+    "": "direct",
+    "amq.direct": "direct",
+    "amq.topic": "topic",
+    "amq.fanout": "fanout",
+    "amq.headers": "headers",
+    "amq.match": "headers",
+}
+
+
+@dataclass(slots=True)
+class Message:
+    """A message as published: the body and its headers (STOMP-style names, string values)."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def persistent(self) -> bool:
+        return self.headers.get("persistent") == "true"
+
+
+class Delivery(Protocol):
+    """A message handed to a consumer; ack or nack it unless consumed with `no_ack`."""
+
+    exchange: str
+    routing_key: str
+    message: Message
+    redelivered: bool
+
+    async def ack(self) -> None: ...
+
+    async def nack(self, requeue: bool = True) -> None: ...
+
+
+OnDelivery = Callable[[Delivery], None]
+
+
+class Consumer(Protocol):
+    async def cancel(self) -> None:
+        """Stop consuming; messages delivered but not acked go back to the queue."""
+
+
+class Broker(Protocol):
+    async def declare_exchange(
+        self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False
+    ) -> None: ...
+
+    async def exchange_type(self, name: str) -> ExchangeType:
+        """The type of an existing exchange; `NotFound` if there is none."""
+        ...
+
+    async def delete_exchange(self, name: str) -> None: ...
+
+    async def declare_queue(
+        self,
+        name: str = "",
+        *,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        passive: bool = False,
+    ) -> str:
+        """Create the queue unless it exists; returns its name (a fresh one for "")."""
+        ...
+
+    async def delete_queue(self, name: str) -> None: ...
+
+    async def bind_queue(
+        self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
+    ) -> None: ...
+
+    async def unbind_queue(
+        self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
+    ) -> None: ...
+
+    async def bind_exchange(
+        self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
+    ) -> None: ...
+
+    async def unbind_exchange(
+        self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
+    ) -> None: ...
+
+    async def publish(self, exchange: str, key: str, message: Message) -> None:
+        """Route the message; returns once the broker has taken it (confirmed)."""
+        ...
+
+    async def consume(
+        self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
+    ) -> Consumer: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,336 @@
+"""The embedded broker: AMQP 0-9-1 exchanges, queues and bindings inside the process.
+
+It keeps RabbitMQ's semantics wherever the hub or a client can see them:
+exchange types, exchange-to-exchange bindings (a queue gets one copy however
+many paths lead to it), round-robin consumers with prefetch, requeue with
+`redelivered`, auto-delete queues that go with their last consumer, exclusive
+queues that go with the broker connection, and refusal of a redeclare with
+other flags. Consumers are called synchronously from `publish`, so a message
+is in every local outbox by the time its publisher is answered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+
+from hutch.hub.broker.base import (
+    EXCHANGE_TYPES,
+    PREDECLARED,
+    Arguments,
+    ExchangeType,
+    Message,
+    OnDelivery,
+)
+from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
+from hutch.hub.broker.routing import binding_matches
+
+
+@dataclass(slots=True, frozen=True)
+class _Binding:
+    destination: str
+    to_queue: bool
+    key: str
+    arguments: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class _Exchange:
+    name: str
+    type: ExchangeType
+    durable: bool
+    auto_delete: bool
+    bindings: dict[_Binding, None] = field(default_factory=dict)  # ordered set
+
+
+@dataclass(slots=True)
+class _Queued:
+    message: Message
+    exchange: str
+    routing_key: str
+    redelivered: bool = False
+
+
+class MemoryDelivery:
+    __slots__ = ("_consumer", "_queued", "exchange", "message", "redelivered", "routing_key", "tag")
+
+    def __init__(self, consumer: _Consumer, queued: _Queued, tag: int):
+        self._consumer = consumer
+        self._queued = queued
+        self.tag = tag
+        self.exchange = queued.exchange
+        self.routing_key = queued.routing_key
+        self.message = queued.message
+        self.redelivered = queued.redelivered
+
+    async def ack(self) -> None:
+        self._consumer.settle(self.tag, requeue=None)
+
+    async def nack(self, requeue: bool = True) -> None:
+        self._consumer.settle(self.tag, requeue=requeue)
+
+
+class _Consumer:
+    def __init__(self, queue: _Queue, on_delivery: OnDelivery, prefetch: int, no_ack: bool):
+        self.queue = queue
+        self.on_delivery = on_delivery
+        self.prefetch = prefetch
+        self.no_ack = no_ack
+        self.unacked: dict[int, _Queued] = {}
+        self.active = True
+        self._tags = itertools.count(1)
+
+    @property
+    def ready(self) -> bool:
+        return self.active and (self.no_ack or not self.prefetch or len(self.unacked) < self.prefetch)
+
+    def deliver(self, queued: _Queued) -> None:
+        tag = next(self._tags)
+        if not self.no_ack:
+            self.unacked[tag] = queued
+        self.on_delivery(MemoryDelivery(self, queued, tag))
+
+    def settle(self, tag: int, requeue: bool | None) -> None:
+        queued = self.unacked.pop(tag, None)
+        if queued is None:
+            return  # already settled, or requeued when the consumer was cancelled
+        if requeue:
+            queued.redelivered = True
+            self.queue.messages.appendleft(queued)
+        self.queue.dispatch()
+
+    async def cancel(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self.queue.remove_consumer(self)
+
+
+class _Queue:
+    def __init__(self, broker: MemoryBroker, name: str, durable: bool, exclusive: bool, auto_delete: bool):
+        self.broker = broker
+        self.name = name
+        self.durable = durable
+        self.exclusive = exclusive
+        self.auto_delete = auto_delete
+        self.messages: deque[_Queued] = deque()
+        self.consumers: list[_Consumer] = []
+        self._next = 0  # round-robin position
+        self._dispatching = False
+
+    def put(self, queued: _Queued) -> None:
+        self.messages.append(queued)
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        # A consumer may publish, ack or cancel from inside its callback: no re-entry.
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self.messages:
+                consumer = self._next_ready()
+                if consumer is None:
+                    break
+                consumer.deliver(self.messages.popleft())
+        finally:
+            self._dispatching = False
+
+    def _next_ready(self) -> _Consumer | None:
+        count = len(self.consumers)
+        for offset in range(count):
+            consumer = self.consumers[(self._next + offset) % count]
+            if consumer.ready:
+                self._next = (self._next + offset + 1) % count
+                return consumer
+        return None
+
+    def remove_consumer(self, consumer: _Consumer) -> None:
+        self.consumers.remove(consumer)
+        # "Unacknowledged messages are requeued when their consumer goes away", in order.
+        for queued in reversed(list(consumer.unacked.values())):
+            queued.redelivered = True
+            self.messages.appendleft(queued)
+        consumer.unacked.clear()
+        if self.auto_delete and not self.consumers:
+            self.broker.drop_queue(self.name)
+        else:
+            self.dispatch()
+
+
+class MemoryBroker:
+    """The `Broker` protocol, in process. One instance is one broker connection."""
+
+    def __init__(self) -> None:
+        self._exchanges: dict[str, _Exchange] = {
+            name: _Exchange(name, kind, durable=True, auto_delete=False) for name, kind in PREDECLARED.items()
+        }
+        self._queues: dict[str, _Queue] = {}
+        self._closed = False
+
+    # -- exchanges -----------------------------------------------------------
+
+    async def declare_exchange(
+        self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False
+    ) -> None:
+        self._check_open()
+        if type not in EXCHANGE_TYPES:
+            raise PreconditionFailed(f"unknown exchange type '{type}'")
+        existing = self._exchanges.get(name)
+        if existing is None:
+            self._exchanges[name] = _Exchange(name, type, durable, auto_delete)
+        elif (existing.type, existing.durable, existing.auto_delete) != (type, durable, auto_delete):
+            raise PreconditionFailed(f"exchange '{name}' exists with type {existing.type}")
+
+    async def exchange_type(self, name: str) -> ExchangeType:
+        return self._exchange(name).type
+
+    async def delete_exchange(self, name: str) -> None:
+        self._check_open()
+        if name in PREDECLARED:
+            raise PreconditionFailed(f"exchange '{name}' is predeclared")
+        self._exchanges.pop(name, None)
+        for exchange in self._exchanges.values():
+            for binding in [b for b in exchange.bindings if b.destination == name and not b.to_queue]:
+                del exchange.bindings[binding]
+
+    # -- queues --------------------------------------------------------------
+
+    async def declare_queue(
+        self,
+        name: str = "",
+        *,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        passive: bool = False,
+    ) -> str:
+        self._check_open()
+        existing = self._queues.get(name)
+        if passive:
+            if existing is None:
+                raise NotFound(f"no queue '{name}'")
+            return name
+        if existing is not None:
+            flags = (existing.durable, existing.exclusive, existing.auto_delete)
+            if flags != (durable, exclusive, auto_delete):
+                raise PreconditionFailed(
+                    f"queue '{name}' exists with other durable/exclusive/auto-delete flags"
+                )
+            return name
+        name = name or f"amq.gen-{secrets.token_urlsafe(16)}"
+        self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete)
+        # Every queue is bound to the default exchange by its name.
+        self._exchanges[""].bindings[_Binding(name, True, name)] = None
+        return name
+
+    async def delete_queue(self, name: str) -> None:
+        self._check_open()
+        queue = self._queues.get(name)
+        if queue is None:
+            return
+        for consumer in list(queue.consumers):
+            consumer.active = False
+        queue.consumers.clear()
+        self.drop_queue(name)
+
+    def drop_queue(self, name: str) -> None:
+        if self._queues.pop(name, None) is None:
+            return
+        for exchange in self._exchanges.values():
+            for binding in [b for b in exchange.bindings if b.destination == name and b.to_queue]:
+                del exchange.bindings[binding]
+
+    # -- bindings ------------------------------------------------------------
+
+    async def bind_queue(
+        self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        self._queue(queue)
+        self._exchange(exchange).bindings[_binding(queue, True, key, arguments)] = None
+
+    async def unbind_queue(
+        self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        self._check_open()
+        if exchange in self._exchanges:
+            self._exchanges[exchange].bindings.pop(_binding(queue, True, key, arguments), None)
+
+    async def bind_exchange(
+        self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        self._exchange(destination)
+        self._exchange(source).bindings[_binding(destination, False, key, arguments)] = None
+
+    async def unbind_exchange(
+        self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        self._check_open()
+        if source in self._exchanges:
+            self._exchanges[source].bindings.pop(_binding(destination, False, key, arguments), None)
+
+    # -- messages ------------------------------------------------------------
+
+    async def publish(self, exchange: str, key: str, message: Message) -> None:
+        for queue in self._route(self._exchange(exchange), key, message.headers):
+            queue.put(_Queued(message, exchange, key))
+
+    def _route(self, start: _Exchange, key: str, headers: dict[str, str]) -> list[_Queue]:
+        """Every queue the message reaches, once each, through exchange-to-exchange bindings."""
+        queues: dict[str, _Queue] = {}
+        seen = {start.name}
+        pending = [start]
+        while pending:
+            exchange = pending.pop()
+            for binding in exchange.bindings:
+                arguments = dict(binding.arguments) if binding.arguments else None
+                if not binding_matches(exchange.type, binding.key, key, arguments, headers):
+                    continue
+                if binding.to_queue:
+                    if (queue := self._queues.get(binding.destination)) is not None:
+                        queues.setdefault(queue.name, queue)
+                elif binding.destination not in seen and binding.destination in self._exchanges:
+                    seen.add(binding.destination)
+                    pending.append(self._exchanges[binding.destination])
+        return list(queues.values())
+
+    async def consume(
+        self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
+    ) -> _Consumer:
+        target = self._queue(queue)
+        consumer = _Consumer(target, on_delivery, prefetch, no_ack)
+        target.consumers.append(consumer)
+        target.dispatch()
+        return consumer
+
+    async def close(self) -> None:
+        """Close the connection: its exclusive queues go, as in RabbitMQ."""
+        for name in [q.name for q in self._queues.values() if q.exclusive]:
+            await self.delete_queue(name)
+        self._closed = True
+
+    # -- lookups -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerUnavailable("the embedded broker is closed")
+
+    def _exchange(self, name: str) -> _Exchange:
+        self._check_open()
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            raise NotFound(f"no exchange '{name}'")
+        return exchange
+
+    def _queue(self, name: str) -> _Queue:
+        self._check_open()
+        queue = self._queues.get(name)
+        if queue is None:
+            raise NotFound(f"no queue '{name}'")
+        return queue
+
+
+def _binding(destination: str, to_queue: bool, key: str, arguments: Arguments | None) -> _Binding:
+    return _Binding(destination, to_queue, key, tuple(sorted((arguments or {}).items())))

@@ -1,0 +1,130 @@
+"""Node-level fan-out: one broker queue per exchange per node, whatever the number of subscribers.
+
+A STOMP subscription to `/exchange/x/key` or `/topic/key` does not get a broker
+queue of its own (Web-STOMP gives it one). The node keeps one queue per
+exchange, `hutch.node.<node>.<exchange>`, bound once per distinct binding key,
+and when a message arrives it picks the local subscriptions by the exchange's
+own matching rules and hands each the same `OutgoingMessage`, serialized once.
+Broker cost thus grows with distinct keys, not with connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Protocol
+
+from hutch.hub.broker.base import Broker, Consumer, Delivery
+from hutch.hub.broker.routing import binding_matches
+from hutch.hub.router import destination_of
+from hutch.protocol import OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+
+class Target(Protocol):
+    """A local subscription: takes each matching message, already serialized."""
+
+    def deliver(self, message: OutgoingMessage) -> None: ...
+
+
+class _Tap:
+    """The node's queue on one exchange and the local subscriptions behind it."""
+
+    def __init__(self, exchange: str, exchange_type: str, queue: str):
+        self.exchange = exchange
+        self.type = exchange_type
+        self.queue = queue
+        self.consumer: Consumer | None = None
+        self.targets: dict[str, tuple[Target, ...]] = {}  # binding key -> subscribers
+        self._matched: dict[str, list[tuple[Target, ...]]] = {}  # routing key -> target groups
+
+    def add(self, key: str, target: Target) -> bool:
+        """Register a target; True when the key is new and needs a broker binding."""
+        known = key in self.targets
+        self.targets[key] = (*self.targets.get(key, ()), target)
+        self._matched.clear()
+        return not known
+
+    def remove(self, key: str, target: Target) -> bool:
+        """Forget a target; True when it was the key's last and the binding can go."""
+        remaining = tuple(t for t in self.targets.get(key, ()) if t is not target)
+        self._matched.clear()
+        if remaining:
+            self.targets[key] = remaining
+            return False
+        self.targets.pop(key, None)
+        return True
+
+    def on_delivery(self, delivery: Delivery) -> None:
+        key = delivery.routing_key
+        groups = self._matched.get(key)
+        if groups is None:
+            groups = [
+                targets for binding, targets in self.targets.items()
+                if binding_matches(self.type if self.type != "headers" else "fanout", binding, key)
+            ]  # fmt: skip
+            if len(self._matched) > 10_000:
+                self._matched.clear()
+            self._matched[key] = groups
+        if not groups:
+            return
+        message = OutgoingMessage(
+            destination_of(delivery.exchange, key), delivery.message.headers, delivery.message.body
+        )
+        for targets in groups:
+            for target in targets:
+                target.deliver(message)
+
+
+class NodeFanout:
+    def __init__(self, broker: Broker, node_id: str):
+        self.broker = broker
+        self.node_id = node_id
+        self._taps: dict[str, _Tap] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def queue_name(self, exchange: str) -> str:
+        return f"hutch.node.{self.node_id}.{exchange}"
+
+    async def attach(self, exchange: str, key: str, target: Target) -> None:
+        """Deliver what `exchange` routes with `key` to target; returns once bound."""
+        async with self._locks[exchange]:
+            tap = self._taps.get(exchange) or await self._open_tap(exchange)
+            if not tap.add(key, target):
+                return
+            try:
+                await self.broker.bind_queue(tap.queue, exchange, key)
+            except BaseException:
+                tap.remove(key, target)
+                if not tap.targets:
+                    await self._close_tap(tap)
+                raise
+
+    async def detach(self, exchange: str, key: str, target: Target) -> None:
+        async with self._locks[exchange]:
+            tap = self._taps.get(exchange)
+            if tap is None or not tap.remove(key, target):
+                return
+            if tap.targets:
+                await self.broker.unbind_queue(tap.queue, exchange, key)
+            else:
+                await self._close_tap(tap)
+
+    async def _open_tap(self, exchange: str) -> _Tap:
+        exchange_type = await self.broker.exchange_type(exchange)
+        queue = await self.broker.declare_queue(self.queue_name(exchange), exclusive=True, auto_delete=True)
+        tap = _Tap(exchange, exchange_type, queue)
+        tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
+        self._taps[exchange] = tap
+        return tap
+
+    async def _close_tap(self, tap: _Tap) -> None:
+        del self._taps[tap.exchange]
+        if tap.consumer is not None:
+            await tap.consumer.cancel()  # the queue is auto-delete: it goes with its consumer
+        await self.broker.delete_queue(tap.queue)
+
+    def queue_count(self) -> int:
+        return len(self._taps)

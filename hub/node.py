@@ -1,0 +1,57 @@
+"""A hub node: the broker, the fan-out, the verifiers and the sessions, wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import version
+
+from hutch.hub.auth import Authenticator, authenticator_for
+from hutch.hub.broker.base import Broker
+from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.endpoints.tcp import start_tcp_listener
+from hutch.hub.fanout import NodeFanout
+from hutch.hub.registry import Registry
+from hutch.hub.session import Session
+from hutch.hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+VERSION = version("hutch")
+
+
+class HubNode:
+    def __init__(self, settings: Settings, broker: Broker | None = None):
+        self.settings = settings
+        self.limits = settings.limits()
+        self.server_name = f"hutch/{VERSION}"
+        self.broker: Broker = broker or MemoryBroker()
+        self.fanout = NodeFanout(self.broker, settings.node_id)
+        self.registry = Registry()
+        self.authenticator: Authenticator = authenticator_for(settings.dev_mode, settings.tokens_file)
+        self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
+        self._tcp: asyncio.Server | None = None
+
+    @property
+    def broker_kind(self) -> str:
+        return "memory" if isinstance(self.broker, MemoryBroker) else "amqp"
+
+    async def start(self) -> None:
+        self.registry.start()
+        if self.settings.tcp_port is not None:
+            self._tcp = await start_tcp_listener(self, self.settings.host, self.settings.tcp_port)
+            self.tcp_port = self._tcp.sockets[0].getsockname()[1]
+            log.info("plain STOMP listening on %s:%d", self.settings.host, self.tcp_port)
+        log.info("hutch node %s started on the %s broker", self.settings.node_id, self.broker_kind)
+
+    async def stop(self) -> None:
+        if self._tcp is not None:
+            self._tcp.close()
+        await self.registry.drain("the hub is shutting down", self.settings.close_timeout)
+        await self.registry.stop()
+        await self.broker.close()
+
+    def open_session(self, peer: str) -> Session:
+        session = Session(self, peer)
+        self.registry.add(session)
+        return session

@@ -1,0 +1,82 @@
+"""The destination grammar of RabbitMQ's STOMP plugins, mapped onto broker operations.
+
+/exchange/<x>[/<key>]   publish to x with key; subscribe to x with key as binding
+/topic/<key>            the same on amq.topic
+/queue/<q>              the shared queue q, declared on first use
+/amq/queue/<q>          the existing queue q, never declared
+/temp-queue/<name>      only in `reply-to`: a private reply queue of the session
+/reply-queue/<q>        where replies to a temp-queue go (SEND only)
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from hutch.protocol import StompError
+
+
+class Kind(enum.Enum):
+    EXCHANGE = "exchange"
+    TOPIC = "topic"
+    QUEUE = "queue"
+    AMQ_QUEUE = "amq/queue"
+    TEMP_QUEUE = "temp-queue"
+    REPLY_QUEUE = "reply-queue"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    kind: Kind
+    exchange: str  # where a SEND publishes ("" is the default exchange)
+    key: str  # its routing key, or a subscription's binding key
+    name: str = ""  # the queue, or the temp-queue's name
+
+    @property
+    def is_queue(self) -> bool:
+        return self.kind in (Kind.QUEUE, Kind.AMQ_QUEUE, Kind.REPLY_QUEUE)
+
+
+_PREFIXES = (
+    ("/exchange/", Kind.EXCHANGE),
+    ("/topic/", Kind.TOPIC),
+    ("/queue/", Kind.QUEUE),
+    ("/amq/queue/", Kind.AMQ_QUEUE),
+    ("/temp-queue/", Kind.TEMP_QUEUE),
+    ("/reply-queue/", Kind.REPLY_QUEUE),
+)
+
+
+def parse_destination(raw: str) -> Destination:
+    for prefix, kind in _PREFIXES:  # noqa: B007  (the match below uses the found kind)
+        if raw.startswith(prefix):
+            rest = raw[len(prefix) :]
+            break
+    else:
+        raise StompError(
+            "unknown destination",
+            f"'{raw}' is not a destination; use /exchange/, /topic/, /queue/, /amq/queue/ or /temp-queue/",
+        )
+    if not rest:
+        raise StompError("bad destination", f"'{raw}' names nothing after '{prefix}'")
+    match kind:
+        case Kind.EXCHANGE:
+            exchange, _, key = rest.partition("/")
+            if not exchange:
+                raise StompError("bad destination", f"'{raw}' names no exchange")
+            return Destination(kind, exchange, key)
+        case Kind.TOPIC:
+            return Destination(kind, "amq.topic", rest)
+        case Kind.TEMP_QUEUE:
+            return Destination(kind, "", "", rest)
+        case _:
+            return Destination(kind, "", rest, rest)
+
+
+def destination_of(exchange: str, routing_key: str) -> str:
+    """The `destination` a MESSAGE shows for what was published to exchange with key."""
+    if exchange == "amq.topic":
+        return f"/topic/{routing_key}"
+    if exchange == "":
+        return f"/queue/{routing_key}"
+    return f"/exchange/{exchange}/{routing_key}" if routing_key else f"/exchange/{exchange}"

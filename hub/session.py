@@ -1,0 +1,268 @@
+"""One client connection: STOMP events in, broker operations and frames out.
+
+The protocol object says what the client asked for; the session does it, in
+order, one event at a time, and answers each receipt only once the work is
+done (a subscription is bound, a message is taken by the broker). Any refusal
+is a `StompError` (or a broker error) and becomes the ERROR frame that ends the
+connection; nothing a client sends can raise past this class.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hutch.hub.auth import Identity
+from hutch.hub.broker.base import Message
+from hutch.hub.broker.errors import BrokerError
+from hutch.hub.outbox import Outbox
+from hutch.hub.router import Destination, Kind, parse_destination
+from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
+from hutch.protocol import (
+    Acked,
+    Committed,
+    ConnectRequested,
+    DisconnectRequested,
+    Event,
+    Nacked,
+    OutgoingMessage,
+    ReceiptRequested,
+    SendRequested,
+    ServerConnection,
+    State,
+    StompError,
+    Subscribed,
+    Unsubscribed,
+)
+
+if TYPE_CHECKING:
+    from hutch.hub.node import HubNode
+
+log = logging.getLogger(__name__)
+
+# Headers of a SEND frame that describe the frame, not the message.
+_FRAME_ONLY = frozenset({"destination", "receipt", "transaction", "content-length"})
+
+Subscription = LocalSubscription | QueueSubscription
+
+
+class Session:
+    def __init__(self, node: HubNode, peer: str = ""):
+        self.node = node
+        self.peer = peer
+        self.id = secrets.token_hex(8)
+        self.conn = ServerConnection(node.limits, now=time.monotonic(), server=node.server_name)
+        self.outbox = Outbox(node.settings.outbox_max_bytes)
+        self.identity: Identity | None = None
+        self.closing_since: float | None = None
+        self.abort: Callable[[], None] = lambda: None  # set by the endpoint: drop the transport now
+        self._subscriptions: dict[str, Subscription] = {}
+        self._reply_queues: dict[str, str] = {}  # temp-queue name -> its private queue
+        self._declared_queues: set[str] = set()
+        self._closed = False
+
+    # -- from the transport --------------------------------------------------
+
+    async def receive(self, data: bytes) -> None:
+        for event in self.conn.receive_data(data, time.monotonic()):
+            try:
+                await self._handle(event)
+            except StompError as error:
+                error.receipt_id = error.receipt_id or getattr(event, "receipt", None)
+                self.conn.fail(error)
+            except BrokerError as error:
+                self.conn.fail(StompError(error.stomp_message, str(error), getattr(event, "receipt", None)))
+            except Exception:
+                log.exception("session %s: unexpected failure on %s", self.id, type(event).__name__)
+                self.conn.fail(StompError("internal error", "the hub failed to handle this frame"))
+            self.flush()
+            if self.conn.state is State.CLOSING:
+                break
+        self.flush()
+
+    def tick(self, now: float) -> None:
+        self.conn.tick(now)
+        self.flush()
+        if self.closing_since is not None and now - self.closing_since > self.node.settings.close_timeout:
+            self.abort()  # the client does not take its last frames: stop waiting for it
+
+    def fail(self, error: StompError) -> None:
+        """End the session from the hub's side (shutdown, expiry): ERROR, then close."""
+        self.conn.fail(error)
+        self.flush()
+
+    async def close(self) -> None:
+        """The transport is gone: release subscriptions and queues (unacked messages are requeued)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.node.registry.remove(self)
+        await self._cancel_subscriptions()
+        for queue in self._reply_queues.values():
+            await self._quietly(self.node.broker.delete_queue(queue))
+
+    # -- to the transport ----------------------------------------------------
+
+    def flush(self) -> None:
+        """Move what the protocol produced into the outbox; start closing once it is CLOSING."""
+        frames = self.conn.data_to_send(time.monotonic())
+        if frames and not self.outbox.put(frames):
+            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+            return
+        if self.conn.state is State.CLOSING and not self.outbox.closing:
+            self._start_closing()
+            self.outbox.close()
+
+    def send_message(
+        self, message: OutgoingMessage, subscription: str, token: Any = None, *, redelivered: bool = False
+    ) -> None:
+        if self._closed:
+            return
+        self.conn.send_message(message, subscription, token, redelivered=redelivered)
+        self.flush()
+
+    def overflow(self, why: str) -> None:
+        """A slow consumer: drop what waits and send only the ERROR, then close."""
+        if self.outbox.closing:
+            return
+        log.info("session %s (%s) is a slow consumer: %s", self.id, self.peer, why)
+        self.conn.data_to_send(time.monotonic())
+        self.conn.fail(StompError("slow consumer", why))
+        self._start_closing()
+        self.outbox.replace(self.conn.data_to_send(time.monotonic()))
+
+    def _start_closing(self) -> None:
+        self.closing_since = time.monotonic()
+
+    # -- events --------------------------------------------------------------
+
+    async def _handle(self, event: Event) -> None:
+        match event:
+            case SendRequested():
+                await self._send(event)
+            case Acked():
+                for token in event.tokens:
+                    await token.ack()
+            case Nacked():
+                for token in event.tokens:
+                    await token.nack(event.requeue)
+            case Subscribed():
+                await self._subscribe(event)
+            case Unsubscribed():
+                await self._unsubscribe(event)
+            case ConnectRequested():
+                await self._connect(event)
+            case Committed():
+                for inner in event.events:
+                    await self._handle(inner)
+            case DisconnectRequested():
+                await self._cancel_subscriptions()
+            case ReceiptRequested():
+                pass
+        self.conn.send_receipt(event.receipt)
+
+    async def _connect(self, event: ConnectRequested) -> None:
+        identity = await self.node.authenticator.authenticate(event.login, event.passcode)
+        if identity is None:
+            raise StompError("access refused", "bad login or passcode")
+        self.identity = identity
+        self.conn.accept(self.id, time.monotonic())
+
+    async def _subscribe(self, event: Subscribed) -> None:
+        destination = parse_destination(event.destination)
+        prefetch = _count(event.headers, "prefetch-count")
+        durable = event.headers.get("durable", event.headers.get("persistent")) == "true"
+        durable = durable and event.headers.get("auto-delete") != "true"
+        broker = self.node.broker
+        match destination.kind:
+            case Kind.TEMP_QUEUE | Kind.REPLY_QUEUE:
+                raise StompError("bad destination", f"{event.destination} is only valid as a reply-to")
+            case Kind.EXCHANGE | Kind.TOPIC if not durable:
+                local = LocalSubscription(
+                    self, event.id, event.ack, prefetch, self.node.settings.max_pending_acks
+                )
+                await local.attach(self.node.fanout, destination.exchange, destination.key)
+                self._subscriptions[event.id] = local
+                return
+            case Kind.EXCHANGE | Kind.TOPIC:  # durable: a queue of its own, named by user and id
+                queue = f"stomp-subscription-{self._user}-{event.id}"
+                await broker.declare_queue(queue, durable=True)
+                await broker.bind_queue(queue, destination.exchange, destination.key)
+            case Kind.QUEUE:
+                queue = await self._declare_shared(destination)
+            case Kind.AMQ_QUEUE:
+                queue = await broker.declare_queue(destination.name, passive=True)
+        subscription = QueueSubscription(self, event.id, event.ack, queue)
+        await subscription.start(broker, prefetch)
+        self._subscriptions[event.id] = subscription
+
+    async def _unsubscribe(self, event: Unsubscribed) -> None:
+        subscription = self._subscriptions.pop(event.id, None)
+        if subscription is None:
+            return
+        await subscription.cancel()
+        # "UNSUBSCRIBE with durable:true" ends a durable subscription: its queue goes.
+        ends_durable = event.headers.get("durable") == "true" and isinstance(subscription, QueueSubscription)
+        if ends_durable and subscription.queue.startswith("stomp-subscription-"):
+            await self.node.broker.delete_queue(subscription.queue)
+
+    async def _send(self, event: SendRequested) -> None:
+        destination = parse_destination(event.destination)
+        headers = {name: value for name, value in event.headers.items() if name not in _FRAME_ONLY}
+        reply_to = headers.get("reply-to", "")
+        if reply_to.startswith("/temp-queue/"):
+            headers["reply-to"] = await self._reply_queue(parse_destination(reply_to).name)
+        match destination.kind:
+            case Kind.TEMP_QUEUE:
+                raise StompError(
+                    "bad destination", "send to a /temp-queue/ through the reply-to of a message"
+                )
+            case Kind.QUEUE:
+                await self._declare_shared(destination)
+            case Kind.AMQ_QUEUE | Kind.REPLY_QUEUE:
+                await self.node.broker.declare_queue(destination.name, passive=True)
+        await self.node.broker.publish(destination.exchange, destination.key, Message(event.body, headers))
+
+    async def _declare_shared(self, destination: Destination) -> str:
+        if destination.name not in self._declared_queues:
+            await self.node.broker.declare_queue(destination.name, durable=True)
+            self._declared_queues.add(destination.name)
+        return destination.name
+
+    async def _reply_queue(self, name: str) -> str:
+        """A private queue for replies, made at the first reply-to naming it."""
+        queue = self._reply_queues.get(name)
+        if queue is None:
+            queue = await self.node.broker.declare_queue("", exclusive=True, auto_delete=True)
+            sub_id = f"/temp-queue/{name}"
+            self.conn.add_subscription(sub_id)
+            subscription = QueueSubscription(self, sub_id, "auto", queue)
+            await subscription.start(self.node.broker, prefetch=0)
+            self._subscriptions[sub_id] = subscription
+            self._reply_queues[name] = queue
+        return f"/reply-queue/{queue}"
+
+    async def _cancel_subscriptions(self) -> None:
+        subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
+        for subscription in subscriptions:
+            await self._quietly(subscription.cancel())
+
+    async def _quietly(self, operation: Any) -> None:
+        try:
+            await operation
+        except BrokerError as error:
+            log.info("session %s: cleanup failed: %s", self.id, error)
+
+    @property
+    def _user(self) -> str:
+        return self.identity.user if self.identity else "anonymous"
+
+
+def _count(headers: dict[str, str], name: str) -> int:
+    raw = headers.get(name, "0")
+    if not raw.isdigit():
+        raise StompError(f"bad {name}", f"{name} must be a whole number, not '{raw}'")
+    return int(raw)

@@ -1,0 +1,42 @@
+"""Settings of a hub node, from HUTCH_* environment variables or `hutch serve` flags."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from hutch.protocol import Limits
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUTCH_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tcp_port: int | None = None  # plain STOMP over TCP, off unless set (61613 is usual)
+    dev_mode: bool = True  # accept any login; says so in the log and in /info
+    tokens_file: Path | None = None  # "user token [role,...]" per line, for bots and tests
+    amqp_url: str | None = None  # RabbitMQ instead of the embedded broker
+    node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
+
+    max_frame_size: int = 4 * 1024 * 1024
+    max_frame_size_before_login: int = 64 * 1024
+    max_headers: int = 100
+    max_header_length: int = 8 * 1024
+    login_timeout: float = 10.0
+    heartbeat_floor_ms: int = 1000
+    outbox_max_bytes: int = 8 * 1024 * 1024  # past this a client is a slow consumer
+    max_pending_acks: int = 10_000  # messages held for one client-ack subscription over its prefetch
+    close_timeout: float = 5.0  # how long a closing client gets to take its last frames
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_frame_size=self.max_frame_size,
+            max_frame_size_before_login=self.max_frame_size_before_login,
+            max_headers=self.max_headers,
+            max_header_length=self.max_header_length,
+            login_timeout=self.login_timeout,
+            heartbeat_floor_ms=self.heartbeat_floor_ms,
+        )

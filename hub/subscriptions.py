@@ -1,0 +1,119 @@
+"""The two kinds of subscription a session holds.
+
+`LocalSubscription` is served by the node's fan-out (`/exchange/...`, `/topic/...`):
+no broker queue of its own, so its client acks are kept here, with the
+`prefetch-count` window and redelivery on NACK that a queue of its own would give.
+`QueueSubscription` consumes a real queue (`/queue/...`, `/amq/queue/...`,
+durable subscriptions, reply queues): acks go to the broker.
+Both hand the session an ack token with `ack()` and `nack(requeue)`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+from hutch.hub.broker.base import Broker, Consumer, Delivery
+from hutch.hub.fanout import NodeFanout
+from hutch.hub.router import destination_of
+from hutch.protocol import OutgoingMessage
+
+
+class MessageSink(Protocol):
+    """The session side: queues a MESSAGE for one of its subscriptions."""
+
+    def send_message(
+        self, message: OutgoingMessage, subscription: str, token: object = None, *, redelivered: bool = False
+    ) -> None: ...
+
+    def overflow(self, why: str) -> None: ...
+
+
+class _LocalToken:
+    __slots__ = ("message", "subscription")
+
+    def __init__(self, subscription: LocalSubscription, message: OutgoingMessage):
+        self.subscription = subscription
+        self.message = message
+
+    async def ack(self) -> None:
+        self.subscription.settled()
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.subscription.settled(self.message if requeue else None)
+
+
+class LocalSubscription:
+    def __init__(self, sink: MessageSink, sub_id: str, ack: str, prefetch: int, max_pending: int):
+        self.sink = sink
+        self.id = sub_id
+        self.ack = ack
+        self.prefetch = prefetch
+        self.max_pending = max_pending
+        self.in_flight = 0
+        self.pending: deque[tuple[OutgoingMessage, bool]] = deque()  # (message, redelivered)
+        self._attached: tuple[NodeFanout, str, str] | None = None
+
+    async def attach(self, fanout: NodeFanout, exchange: str, key: str) -> None:
+        await fanout.attach(exchange, key, self)
+        self._attached = (fanout, exchange, key)
+
+    async def cancel(self) -> None:
+        """Stop receiving; messages not acked are dropped, as with an auto-delete queue."""
+        if self._attached is not None:
+            fanout, exchange, key = self._attached
+            self._attached = None
+            await fanout.detach(exchange, key, self)
+
+    def deliver(self, message: OutgoingMessage) -> None:
+        if self.ack == "auto":
+            self.sink.send_message(message, self.id)
+        elif self.prefetch and self.in_flight >= self.prefetch:
+            self.pending.append((message, False))
+            if len(self.pending) > self.max_pending:
+                self.sink.overflow(
+                    f"more than {self.max_pending} messages wait for ACKs on subscription '{self.id}'"
+                )
+        else:
+            self._send(message, redelivered=False)
+
+    def settled(self, requeue: OutgoingMessage | None = None) -> None:
+        """A message was ACKed or NACKed; a NACK with requeue sends it again, first."""
+        self.in_flight -= 1
+        if requeue is not None:
+            self.pending.appendleft((requeue, True))
+        while self.pending and (not self.prefetch or self.in_flight < self.prefetch):
+            self._send(*self.pending.popleft())
+
+    def _send(self, message: OutgoingMessage, redelivered: bool) -> None:
+        self.in_flight += 1
+        self.sink.send_message(message, self.id, _LocalToken(self, message), redelivered=redelivered)
+
+
+class QueueSubscription:
+    def __init__(self, sink: MessageSink, sub_id: str, ack: str, queue: str):
+        self.sink = sink
+        self.id = sub_id
+        self.ack = ack
+        self.queue = queue
+        self.consumer: Consumer | None = None
+
+    async def start(self, broker: Broker, prefetch: int) -> None:
+        self.consumer = await broker.consume(
+            self.queue, self._on_delivery, prefetch=prefetch, no_ack=self.ack == "auto"
+        )
+
+    def _on_delivery(self, delivery: Delivery) -> None:
+        message = OutgoingMessage(
+            destination_of(delivery.exchange, delivery.routing_key),
+            delivery.message.headers,
+            delivery.message.body,
+        )
+        token = None if self.ack == "auto" else delivery
+        self.sink.send_message(message, self.id, token, redelivered=delivery.redelivered)
+
+    async def cancel(self) -> None:
+        """Stop consuming; the broker requeues what was not acked."""
+        if self.consumer is not None:
+            await self.consumer.cancel()
+            self.consumer = None

@@ -60,12 +60,15 @@ class FrameParser:
         buffer = self._buffer
         end = _blank_line(buffer)
         if end is None:
+            _check_command_line(buffer)
             if len(buffer) > self.max_frame_size:
                 raise LimitExceeded("frame too large", f"no end of headers in {self.max_frame_size} bytes")
             if b"\x00" in buffer:
                 raise ProtocolError("malformed frame", "frame ended before its blank line")
             return None
         head_end, body_start = end
+        if b"\x00" in buffer[:head_end]:
+            raise ProtocolError("malformed frame", "frame ended before its blank line")
         lines = bytes(buffer[:head_end]).split(b"\n")
         command = _decode(lines[0].removesuffix(b"\r"), "command")
         if command not in CLIENT_COMMANDS:
@@ -101,6 +104,8 @@ class FrameParser:
                 raise ProtocolError("malformed frame", "no NUL after content-length bytes of body")
         else:
             end = buffer.find(b"\x00", head.scanned)
+            if end > self.max_frame_size:
+                raise LimitExceeded("frame too large", f"frames are limited to {self.max_frame_size} bytes")
             if end < 0:
                 if len(buffer) > self.max_frame_size:
                     raise LimitExceeded(
@@ -126,6 +131,24 @@ def _blank_line(buffer: bytearray) -> tuple[int, int] | None:
     if lf >= 0:
         return lf, lf + 2
     return None
+
+
+_COMMANDS_AS_BYTES = tuple(command.encode() for command in CLIENT_COMMANDS)
+
+
+def _check_command_line(buffer: bytearray) -> None:
+    """Refuse what cannot become a command early: a TLS hello or an HTTP request, say."""
+    newline = buffer.find(b"\n")
+    if newline >= 0:
+        if bytes(buffer[:newline]).removesuffix(b"\r") in _COMMANDS_AS_BYTES:
+            return
+    else:
+        partial = bytes(buffer).removesuffix(b"\r")  # a CR LF may arrive split
+        if any(command.startswith(partial) for command in _COMMANDS_AS_BYTES):
+            return
+    line = bytes(buffer[: newline if newline >= 0 else 40]).decode(errors="replace")
+    shown = line if len(line) <= 40 else line[:40] + "..."
+    raise ProtocolError("unknown command", f"'{shown}' is not a STOMP client command")
 
 
 def _decode(raw: bytes, what: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import socket
 from typing import Any
@@ -35,7 +34,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         log_level=log_level,
         ws_max_size=settings.max_frame_size + 1024,
     )
-    asyncio.run(HubServer(config, app.state.node).serve())
+    HubServer(config, app.state.node).run()  # uvloop when installed
 
 
 def main(argv: list[str] | None = None) -> None:

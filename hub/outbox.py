@@ -41,6 +41,11 @@ class Outbox:
         self._size = sum(len(frame) for frame in frames)
         self.close()
 
+    def take(self) -> list[bytes]:
+        """Everything still queued (what a connection being dropped may try to send last)."""
+        frames, self._frames, self._size = self._frames, [], 0
+        return frames
+
     def close(self) -> None:
         """Send what is queued, then stop."""
         self.closing = True
@@ -51,7 +56,7 @@ class Outbox:
         while True:
             await self._ready.wait()
             self._ready.clear()
-            batch, self._frames, self._size = self._frames, [], 0
+            batch = self.take()
             if batch:
                 await send(batch)
             if self.closing and not self._frames:

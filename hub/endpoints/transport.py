@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from hutch.hub.node import HubNode
 
 
+LAST_WORDS_SECONDS = 0.5
+
+
 class Transport(Protocol):
     async def receive(self) -> bytes | None:
         """The next bytes from the client; None once it has gone."""
@@ -37,6 +40,9 @@ async def serve(node: HubNode, transport: Transport, peer: str) -> None:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        if last_words := session.outbox.take():  # e.g. the ERROR of a slow consumer cut off
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(transport.send(last_words), LAST_WORDS_SECONDS)
         await session.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(transport.close(), node.settings.close_timeout)
@@ -45,3 +51,4 @@ async def serve(node: HubNode, transport: Transport, peer: str) -> None:
 async def _read(session: object, transport: Transport) -> None:
     while (data := await transport.receive()) is not None:
         await session.receive(data)  # type: ignore[attr-defined]
+        await asyncio.sleep(0)  # let writers run between reads, even when data keeps coming

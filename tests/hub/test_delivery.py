@@ -1,0 +1,173 @@
+"""Fan-out, acknowledgements, prefetch, transactions and receipts through raw WebSocket clients."""
+
+import asyncio
+import resource
+import uuid
+
+import pytest
+import websockets
+from hub_server import RunningHub, WsClient
+
+
+def topic() -> str:
+    return f"/topic/t-{uuid.uuid4().hex[:8]}"
+
+
+async def fan_out(hub: RunningHub, subscribers: int, messages: int) -> None:
+    destination = topic()
+    clients = await asyncio.gather(*(WsClient.open(hub, f"user{i}") for i in range(subscribers)))
+    await asyncio.gather(*(c.subscribe(destination) for c in clients))
+    publisher = await WsClient.open(hub, "publisher")
+    for number in range(messages):
+        await publisher.publish(destination, b"message %d" % number)
+
+    async def received(client: WsClient) -> list[bytes]:
+        return [(await client.recv(10)).body for _ in range(messages)]
+
+    expected = [b"message %d" % n for n in range(messages)]
+    for got in await asyncio.gather(*(received(c) for c in clients)):
+        assert got == expected  # all of them, in order, once each
+    await asyncio.gather(*(c.close() for c in [*clients, publisher]))
+
+
+async def test_fan_out_to_100_subscribers(hub: RunningHub) -> None:
+    await fan_out(hub, 100, 20)
+
+
+async def test_fan_out_to_1000_subscribers_loses_nothing(hub: RunningHub) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096 <= hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    await fan_out(hub, 1000, 5)
+
+
+async def test_the_node_uses_one_queue_per_exchange_not_per_subscription(hub: RunningHub) -> None:
+    destination = topic()
+    clients = [await WsClient.open(hub, f"u{i}") for i in range(20)]
+    before = hub.node.fanout.queue_count()
+    for client in clients:
+        await client.subscribe(destination)
+    assert hub.node.fanout.queue_count() <= max(before, 1)
+    for client in clients:
+        await client.close()
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+async def test_websocket_subprotocol_and_stomp_version(hub: RunningHub, version: str) -> None:
+    offered = {
+        "1.0": ["v10.stomp"],
+        "1.1": ["v10.stomp", "v11.stomp"],
+        "1.2": ["v11.stomp", "v12.stomp", "v10.stomp"],
+    }
+    async with websockets.connect(hub.ws_url, subprotocols=offered[version]) as ws:
+        assert ws.subprotocol == f"v{version.replace('.', '')}.stomp"
+        client = WsClient(ws)
+        await client.send("CONNECT", {"accept-version": version, "host": "127.0.0.1"})
+        assert (await client.recv()).headers["version"] == version
+
+
+async def test_a_body_that_is_not_utf8_goes_out_binary(hub: RunningHub) -> None:
+    destination = topic()
+    client = await WsClient.open(hub)
+    await client.subscribe(destination)
+    await client.send_raw(
+        b"SEND\ndestination:" + destination.encode() + b"\ncontent-length:3\n\n\xff\x00\xfe\x00"
+    )
+    frame = await client.recv()
+    assert (frame.body, client.binary_messages) == (b"\xff\x00\xfe", 1)
+    await client.publish(destination, "texte accentué".encode())
+    assert (await client.recv()).body == "texte accentué".encode()
+    assert client.binary_messages == 1
+
+
+async def test_client_individual_nack_redelivers_and_ack_settles(hub: RunningHub) -> None:
+    for destination in (topic(), f"/queue/q-{uuid.uuid4().hex[:8]}"):
+        client = await WsClient.open(hub)
+        await client.subscribe(destination, ack="client-individual")
+        await client.publish(destination, b"one")
+        await client.publish(destination, b"two")
+        first, second = await client.recv(), await client.recv()
+        await client.send("NACK", {"id": first.headers["ack"]})
+        again = await client.recv()
+        assert (again.body, again.headers["redelivered"]) == (b"one", "true")
+        await client.send("ACK", {"id": second.headers["ack"], "receipt": "a1"})
+        await client.send("ACK", {"id": again.headers["ack"], "receipt": "a2"})
+        assert [(await client.recv()).headers["receipt-id"] for _ in range(2)] == ["a1", "a2"]
+        await client.close()
+
+
+async def test_client_ack_is_cumulative_and_unacked_come_back_on_a_shared_queue(hub: RunningHub) -> None:
+    queue = f"/queue/q-{uuid.uuid4().hex[:8]}"
+    client = await WsClient.open(hub)
+    await client.subscribe(queue, ack="client")
+    for body in (b"1", b"2", b"3"):
+        await client.publish(queue, body)
+    frames = [await client.recv() for _ in range(3)]
+    await client.send("ACK", {"id": frames[1].headers["ack"], "receipt": "r"})
+    assert (await client.recv()).command == "RECEIPT"
+    await client.close()
+    other = await WsClient.open(hub, "bob")
+    await other.subscribe(queue, ack="auto")
+    back = await other.recv()
+    assert (back.body, back.headers["redelivered"]) == (b"3", "true")
+    await other.close()
+
+
+async def test_prefetch_count_limits_unacked_messages(hub: RunningHub) -> None:
+    for destination in (topic(), f"/queue/q-{uuid.uuid4().hex[:8]}"):
+        client = await WsClient.open(hub)
+        await client.subscribe(destination, ack="client-individual", **{"prefetch-count": "2"})
+        for number in range(4):
+            await client.publish(destination, b"%d" % number)
+        first, second = await client.recv(), await client.recv()
+        with pytest.raises(TimeoutError):
+            await client.recv(timeout=0.3)
+        await client.send("ACK", {"id": first.headers["ack"]})
+        assert (await client.recv()).body == b"2"
+        await client.send("ACK", {"id": second.headers["ack"]})
+        assert (await client.recv()).body == b"3"
+        await client.close()
+
+
+async def test_transaction_commit_delivers_abort_and_disconnect_drop(hub: RunningHub) -> None:
+    destination = topic()
+    listener = await WsClient.open(hub, "listener")
+    await listener.subscribe(destination)
+    client = await WsClient.open(hub)
+    await client.send("BEGIN", {"transaction": "t1"})
+    await client.send("SEND", {"destination": destination, "transaction": "t1"}, b"in t1")
+    await client.send("BEGIN", {"transaction": "t2"})
+    await client.send("SEND", {"destination": destination, "transaction": "t2"}, b"aborted")
+    await client.send("ABORT", {"transaction": "t2"})
+    with pytest.raises(TimeoutError):
+        await listener.recv(timeout=0.3)
+    await client.send("COMMIT", {"transaction": "t1", "receipt": "c"})
+    assert (await client.recv()).headers["receipt-id"] == "c"
+    assert (await listener.recv()).body == b"in t1"
+
+    await client.send("BEGIN", {"transaction": "t3"})
+    await client.send("SEND", {"destination": destination, "transaction": "t3"}, b"never")
+    await client.send("DISCONNECT", {"receipt": "bye"})
+    assert (await client.recv()).headers["receipt-id"] == "bye"
+    with pytest.raises(TimeoutError):
+        await listener.recv(timeout=0.3)
+    await listener.close()
+
+
+async def test_disconnect_receipt_arrives_before_the_close(hub: RunningHub) -> None:
+    client = await WsClient.open(hub)
+    await client.send("DISCONNECT", {"receipt": "bye"})
+    frame = await client.recv()
+    assert (frame.command, frame.headers["receipt-id"]) == ("RECEIPT", "bye")
+    await asyncio.wait_for(client.ws.wait_closed(), 5)
+
+
+async def test_receipts_follow_the_order_of_frames(hub: RunningHub) -> None:
+    destination = topic()
+    client = await WsClient.open(hub)
+    await client.send("SUBSCRIBE", {"id": "1", "destination": destination, "receipt": "r1"})
+    await client.send("SEND", {"destination": destination, "receipt": "r2"}, b"x")
+    await client.send("UNSUBSCRIBE", {"id": "1", "receipt": "r3"})
+    seen = [await client.recv() for _ in range(4)]
+    assert [f.headers.get("receipt-id", f.command) for f in seen] == ["r1", "MESSAGE", "r2", "r3"]
+    await client.close()

@@ -1,0 +1,198 @@
+"""A real hub on a loopback port, in a thread of the test process, and clients for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import socket
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import stomp
+import uvicorn
+import websockets
+from hutch.hub.app import create_app
+from hutch.hub.cli import HubServer
+from hutch.hub.node import HubNode
+from hutch.hub.settings import Settings
+from hutch.protocol import Frame
+from stomp_frames import client_frame, parse_server_frames
+from websockets.asyncio.client import ClientConnection
+
+T = TypeVar("T")
+
+
+class RunningHub:
+    def __init__(self, settings: Settings):
+        self.app = create_app(settings)
+        self.node: HubNode = self.app.state.node
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="on", ws_max_size=settings.max_frame_size + 1024
+        )
+        self.server = HubServer(config, self.node)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self.server.serve(sockets=[self._socket]))
+
+    def start(self) -> RunningHub:
+        self._thread.start()
+        for _ in range(500):
+            if self.server.started:
+                return self
+            threading.Event().wait(0.01)
+        raise RuntimeError("the hub did not start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+
+    @property
+    def tcp_port(self) -> int:
+        assert self.node.tcp_port is not None
+        return self.node.tcp_port
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the hub's own loop (to reach its broker) and return its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+
+@contextlib.contextmanager
+def running_hub(**overrides: Any) -> Iterator[RunningHub]:
+    settings = Settings(host="127.0.0.1", tcp_port=0, **overrides)
+    hub = RunningHub(settings).start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+class WsClient:
+    """A raw STOMP-over-WebSocket client: one frame per WebSocket message."""
+
+    def __init__(self, ws: ClientConnection):
+        self.ws = ws
+        self.heartbeats = 0
+        self.binary_messages = 0
+        self._held: list[Frame] = []  # frames that arrived while waiting for a receipt
+
+    @classmethod
+    async def open(
+        cls,
+        hub: RunningHub,
+        login: str | None = "alice",
+        *,
+        version: str = "1.2",
+        headers: dict[str, str] | None = None,
+    ) -> WsClient:
+        ws = await websockets.connect(
+            hub.ws_url, subprotocols=["v10.stomp", "v11.stomp", "v12.stomp"], max_size=None
+        )
+        client = cls(ws)
+        if login is not None:
+            connect = {"accept-version": version, "host": "127.0.0.1", "login": login, "passcode": "x"}
+            await client.send("CONNECT", connect | (headers or {}))
+            frame = await client.recv()
+            assert frame.command == "CONNECTED", frame
+        return client
+
+    async def send(self, command: str, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        await self.ws.send(client_frame(command, headers, body).decode("utf-8", "surrogateescape"))
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.ws.send(data)
+
+    async def recv(self, timeout: float = 5.0) -> Frame:
+        if self._held:
+            return self._held.pop(0)
+        while True:
+            message = await asyncio.wait_for(self.ws.recv(), timeout)
+            if isinstance(message, bytes):
+                self.binary_messages += 1
+            data = message if isinstance(message, bytes) else message.encode()
+            if data == b"\n":
+                self.heartbeats += 1
+                continue
+            [frame] = parse_server_frames(data)
+            return frame
+
+    async def subscribe(self, destination: str, sub_id: str = "0", **headers: str) -> None:
+        await self.send(
+            "SUBSCRIBE", {"id": sub_id, "destination": destination, "receipt": f"sub-{sub_id}", **headers}
+        )
+        await self.receipt(f"sub-{sub_id}")
+
+    async def publish(self, destination: str, body: bytes, **headers: str) -> None:
+        await self.send("SEND", {"destination": destination, "receipt": "pub", **headers}, body)
+        await self.receipt("pub")
+
+    async def receipt(self, receipt_id: str) -> None:
+        """Wait for a RECEIPT; MESSAGE frames that come first are kept for `recv`."""
+        held = []
+        while (frame := await self.recv()).command == "MESSAGE":
+            held.append(frame)
+        assert frame.command == "RECEIPT" and frame.headers["receipt-id"] == receipt_id, frame
+        self._held.extend(held)
+
+    async def error_then_close(self, timeout: float = 5.0) -> Frame:
+        """The ERROR frame the hub sends, after which it must close the connection."""
+        frame = await self.recv(timeout)
+        assert frame.command == "ERROR", frame
+        await asyncio.wait_for(self.ws.wait_closed(), timeout)
+        return frame
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class Collector(stomp.ConnectionListener):
+    """Frames a stomp.py connection received, to wait on from the test."""
+
+    def __init__(self) -> None:
+        self.messages: queue.Queue[stomp.utils.Frame] = queue.Queue()
+        self.errors: queue.Queue[stomp.utils.Frame] = queue.Queue()
+        self.receipts: queue.Queue[str] = queue.Queue()
+
+    def on_message(self, frame: stomp.utils.Frame) -> None:
+        self.messages.put(frame)
+
+    def on_error(self, frame: stomp.utils.Frame) -> None:
+        self.errors.put(frame)
+
+    def on_receipt(self, frame: stomp.utils.Frame) -> None:
+        self.receipts.put(frame.headers["receipt-id"])
+
+    def message(self, timeout: float = 5.0) -> stomp.utils.Frame:
+        return self.messages.get(timeout=timeout)
+
+    def receipt(self, timeout: float = 5.0) -> str:
+        return self.receipts.get(timeout=timeout)
+
+    def nothing_more(self, wait: float = 0.3) -> bool:
+        try:
+            self.messages.get(timeout=wait)
+        except queue.Empty:
+            return True
+        return False
+
+
+def stomp_py(hub: RunningHub, transport: str, login: str = "alice") -> tuple[stomp.Connection, Collector]:
+    """A connected stomp.py client over WebSocket or plain TCP, with its frames collected."""
+    if transport == "ws":
+        conn: Any = stomp.WSStompConnection([("127.0.0.1", hub.port)], ws_path="/ws")
+    else:
+        conn = stomp.Connection([("127.0.0.1", hub.tcp_port)])
+    collector = Collector()
+    conn.set_listener("collector", collector)
+    conn.connect(login, "secret", wait=True)
+    return conn, collector

@@ -1,5 +1,4 @@
 import pytest
-
 from hutch.hub.broker.routing import binding_matches, headers_match, topic_matches
 
 

@@ -171,3 +171,14 @@ async def test_receipts_follow_the_order_of_frames(hub: RunningHub) -> None:
     seen = [await client.recv() for _ in range(4)]
     assert [f.headers.get("receipt-id", f.command) for f in seen] == ["r1", "MESSAGE", "r2", "r3"]
     await client.close()
+
+
+async def test_stomp_path_serves_the_same(hub: RunningHub) -> None:
+    async with websockets.connect(hub.ws_url.replace("/ws", "/stomp"), subprotocols=["v12.stomp"]) as ws:
+        client = WsClient(ws)
+        await client.send("CONNECT", {"accept-version": "1.2", "host": "/", "login": "max:alice", "passcode": "t"})
+        assert (await client.recv()).command == "CONNECTED"
+        destination = topic()
+        await client.subscribe(destination)
+        await client.publish(destination, b"via /stomp")
+        assert (await client.recv()).body == b"via /stomp"

@@ -7,6 +7,8 @@ import logging
 from importlib.metadata import version
 
 from hutch.hub.auth import Authenticator, authenticator_for
+from hutch.hub.broker import topology
+from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.endpoints.tcp import start_tcp_listener
@@ -25,18 +27,22 @@ class HubNode:
         self.settings = settings
         self.limits = settings.limits()
         self.server_name = f"hutch/{VERSION}"
-        self.broker: Broker = broker or MemoryBroker()
+        self.broker: Broker = broker or _broker_for(settings)
         self.fanout = NodeFanout(self.broker, settings.node_id)
         self.registry = Registry()
         self.authenticator: Authenticator = authenticator_for(settings.dev_mode, settings.tokens_file)
         self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
         self._tcp: asyncio.Server | None = None
+        self._known_users: set[str] = set()
 
     @property
     def broker_kind(self) -> str:
         return "memory" if isinstance(self.broker, MemoryBroker) else "amqp"
 
     async def start(self) -> None:
+        if isinstance(self.broker, AmqpBroker):
+            await self.broker.connect()
+        await topology.declare_base(self.broker)
         self.registry.start()
         if self.settings.tcp_port is not None:
             self._tcp = await start_tcp_listener(self, self.settings.host, self.settings.tcp_port)
@@ -51,7 +57,19 @@ class HubNode:
         await self.registry.stop()
         await self.broker.close()
 
+    async def ensure_user(self, user: str) -> None:
+        """The user's own exchanges exist once they have connected (MAX topology)."""
+        if user not in self._known_users:
+            await topology.declare_user(self.broker, user)
+            self._known_users.add(user)
+
     def open_session(self, peer: str) -> Session:
         session = Session(self, peer)
         self.registry.add(session)
         return session
+
+
+def _broker_for(settings: Settings) -> Broker:
+    if settings.amqp_url:
+        return AmqpBroker(settings.amqp_url, reconnect_interval=settings.amqp_reconnect_interval)
+    return MemoryBroker()

@@ -168,6 +168,7 @@ class Session:
         identity = await self.node.authenticator.authenticate(event.login, event.passcode)
         if identity is None:
             raise StompError("access refused", "bad login or passcode")
+        await self.node.ensure_user(identity.user)
         self.identity = identity
         self.conn.accept(self.id, time.monotonic())
 

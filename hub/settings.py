@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     dev_mode: bool = True  # accept any login; says so in the log and in /info
     tokens_file: Path | None = None  # "user token [role,...]" per line, for bots and tests
     amqp_url: str | None = None  # RabbitMQ instead of the embedded broker
+    amqp_reconnect_interval: float = 1.0  # seconds between attempts while RabbitMQ is away
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
     max_frame_size: int = 4 * 1024 * 1024

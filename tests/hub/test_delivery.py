@@ -176,7 +176,9 @@ async def test_receipts_follow_the_order_of_frames(hub: RunningHub) -> None:
 async def test_stomp_path_serves_the_same(hub: RunningHub) -> None:
     async with websockets.connect(hub.ws_url.replace("/ws", "/stomp"), subprotocols=["v12.stomp"]) as ws:
         client = WsClient(ws)
-        await client.send("CONNECT", {"accept-version": "1.2", "host": "/", "login": "max:alice", "passcode": "t"})
+        await client.send(
+            "CONNECT", {"accept-version": "1.2", "host": "/", "login": "max:alice", "passcode": "t"}
+        )
         assert (await client.recv()).command == "CONNECTED"
         destination = topic()
         await client.subscribe(destination)

@@ -1,0 +1,408 @@
+"""RabbitMQ behind the `Broker` protocol, over aio-pika.
+
+One robust connection (aio-pika reconnects it and, on its channels, re-declares
+the exchanges, queues and bindings made through them and restarts their
+consumers) and a few channels, each with one job:
+
+    topology   declarations and bindings the hub needs kept: restored after a reconnect
+    probe      passive declares and type probes: an error closes only this channel
+    publisher  publishes with publisher confirms: `publish` returns once RabbitMQ has the message
+    consumers  one channel per prefetch value, so `basic.qos` means what the consumer asked
+
+While RabbitMQ is away every operation fails fast with `BrokerUnavailable`, so
+a client gets an ERROR, never a receipt for a message that went nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustExchange,
+    AbstractRobustQueue,
+    DeliveryMode,
+)
+from hutch.hub.broker.base import PREDECLARED, Arguments, ExchangeType, Message, OnDelivery
+from hutch.hub.broker.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    NotFound,
+    PreconditionFailed,
+    ResourceLocked,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# STOMP header <-> AMQP property, as RabbitMQ's STOMP plugin maps them.
+_PROPERTIES = {
+    "content-type": "content_type",
+    "content-encoding": "content_encoding",
+    "correlation-id": "correlation_id",
+    "reply-to": "reply_to",
+    "amqp-message-id": "message_id",
+    "type": "type",
+    "app-id": "app_id",
+}  # user-id stays a header: RabbitMQ refuses a user-id that is not the connection's user
+_CHANNEL_GONE = (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
+_CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
+
+
+class AmqpDelivery:
+    __slots__ = ("_incoming", "_no_ack", "exchange", "message", "redelivered", "routing_key")
+
+    def __init__(self, incoming: AbstractIncomingMessage, no_ack: bool):
+        self._incoming = incoming
+        self._no_ack = no_ack
+        self.exchange = incoming.exchange or ""
+        self.routing_key = incoming.routing_key or ""
+        self.message = from_amqp(incoming)
+        self.redelivered = bool(incoming.redelivered)
+
+    async def ack(self) -> None:
+        if not self._no_ack:
+            await _settle(self._incoming.ack())
+
+    async def nack(self, requeue: bool = True) -> None:
+        if not self._no_ack:
+            await _settle(self._incoming.nack(requeue=requeue))
+
+
+async def _settle(operation: Awaitable[None]) -> None:
+    # After a reconnect the delivery tag is stale; RabbitMQ has requeued the message already.
+    try:
+        await operation
+    except (
+        aiormq.exceptions.AMQPError,
+        aio_pika.exceptions.ChannelInvalidStateError,
+        ConnectionError,
+    ) as error:
+        log.info("settling a delivery from before a reconnect: %s", error)
+
+
+class AmqpConsumer:
+    def __init__(self, queue: AbstractRobustQueue, tag: str):
+        self._queue = queue
+        self._tag = tag
+
+    async def cancel(self) -> None:
+        with contextlib.suppress(*_CHANNEL_GONE):  # gone with the channel: nothing left to cancel
+            await self._queue.cancel(self._tag)
+
+
+class AmqpBroker:
+    def __init__(self, url: str, *, reconnect_interval: float = 1.0, operation_timeout: float = 10.0):
+        self.url = url
+        self.reconnect_interval = reconnect_interval
+        self.operation_timeout = operation_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._topology: AbstractRobustChannel | None = None
+        self._probe: AbstractRobustChannel | None = None
+        self._publisher: AbstractRobustChannel | None = None
+        self._consumer_channels: dict[int, AbstractRobustChannel] = {}
+        self._types: dict[str, ExchangeType] = dict(PREDECLARED)
+        self._queue_flags: dict[str, tuple[bool, bool, bool]] = {}
+        self._queues: dict[str, AbstractRobustQueue] = {}  # declared on the topology channel
+        self._exchanges: dict[str, AbstractRobustExchange] = {}
+        self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
+
+    # -- connection ----------------------------------------------------------
+
+    async def connect(self) -> None:
+        try:
+            self._connection = await aio_pika.connect_robust(
+                self.url, reconnect_interval=self.reconnect_interval
+            )
+        except (OSError, aiormq.exceptions.AMQPError) as error:
+            raise BrokerUnavailable(f"cannot reach RabbitMQ at {_safe(self.url)}: {error}") from error
+        self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._topology = await self._connection.channel(publisher_confirms=False)
+        self._probe = await self._connection.channel(publisher_confirms=False)
+        self._publisher = await self._connection.channel(publisher_confirms=True)
+        log.info("connected to RabbitMQ at %s", _safe(self.url))
+
+    def _on_reconnect(self, *_: Any) -> None:
+        log.warning("reconnected to RabbitMQ: topology, bindings and consumers are being restored")
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.connected.is_set()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """One operation, with its failure mapped to the hub's broker errors."""
+        if not self.connected:
+            raise BrokerUnavailable("RabbitMQ is unreachable; retry once it is back")
+        try:
+            async with asyncio.timeout(self.operation_timeout):
+                return await operation()
+        except aiormq.exceptions.ChannelNotFoundEntity as error:
+            raise NotFound(_reply_text(error)) from error
+        except aiormq.exceptions.ChannelPreconditionFailed as error:
+            raise PreconditionFailed(_reply_text(error)) from error
+        except aiormq.exceptions.ChannelLockedResource as error:
+            raise ResourceLocked(_reply_text(error)) from error
+        except aiormq.exceptions.ChannelAccessRefused as error:
+            raise BrokerError(_reply_text(error)) from error
+        except (
+            TimeoutError,
+            ConnectionError,
+            aiormq.exceptions.AMQPConnectionError,
+            aio_pika.exceptions.ChannelInvalidStateError,
+            aiormq.exceptions.ChannelInvalidStateError,
+        ) as error:
+            raise BrokerUnavailable(f"RabbitMQ did not answer: {error or type(error).__name__}") from error
+
+    # -- exchanges -----------------------------------------------------------
+
+    async def declare_exchange(
+        self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False
+    ) -> None:
+        async def declare() -> None:
+            assert self._topology is not None
+            self._exchanges[name] = await self._topology.declare_exchange(
+                name, type, durable=durable, auto_delete=auto_delete
+            )
+
+        await self._run(declare)
+        self._types[name] = type
+
+    async def exchange_type(self, name: str) -> ExchangeType:
+        """AMQP cannot tell an exchange's type: ask for one and read RabbitMQ's refusal."""
+        if name in self._types:
+            return self._types[name]
+
+        async def probe() -> ExchangeType:
+            assert self._probe is not None
+            await self._probe.declare_exchange(name, passive=True, robust=False)
+            try:
+                await self._probe.declare_exchange(name, "direct", durable=True, robust=False)
+            except aiormq.exceptions.ChannelPreconditionFailed as refusal:
+                if match := _CURRENT_TYPE.search(_reply_text(refusal)):
+                    return match.group(1)  # type: ignore[return-value]
+            return "direct"  # it took "direct", or refused only another flag
+
+        self._types[name] = await self._run(probe)
+        return self._types[name]
+
+    async def delete_exchange(self, name: str) -> None:
+        async def delete() -> None:
+            assert self._topology is not None
+            await self._topology.exchange_delete(name)
+
+        await self._run(delete)
+        self._types.pop(name, None)
+        self._exchanges.pop(name, None)
+
+    async def _exchange(self, name: str) -> AbstractRobustExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            assert self._topology is not None
+            await self.exchange_type(name)  # NotFound unless it exists
+            exchange = self._exchanges[name] = await self._run(
+                lambda: self._topology.get_exchange(name, ensure=False)  # type: ignore[union-attr]
+            )
+        return exchange
+
+    # -- queues --------------------------------------------------------------
+
+    async def declare_queue(
+        self,
+        name: str = "",
+        *,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        passive: bool = False,
+    ) -> str:
+        if passive:
+
+            async def check() -> str:
+                assert self._probe is not None
+                await self._probe.declare_queue(name, passive=True, robust=False)
+                return name
+
+            return await self._run(check)
+
+        async def declare() -> str:
+            assert self._topology is not None
+            queue = await self._topology.declare_queue(
+                name or None, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+            )
+            self._queues[queue.name] = queue
+            return queue.name
+
+        declared = await self._run(declare)
+        self._queue_flags[declared] = (durable, exclusive, auto_delete)
+        return declared
+
+    async def delete_queue(self, name: str) -> None:
+        async def delete() -> None:
+            assert self._topology is not None
+            queue = self._queues.pop(name, None)
+            if queue is not None:
+                await queue.delete(if_unused=False, if_empty=False)
+            else:
+                await self._topology.queue_delete(name)
+
+        await self._run(delete)
+        self._queue_flags.pop(name, None)
+        for cached in [k for k in self._consumer_queues if k[1] == name]:
+            del self._consumer_queues[cached]
+
+    async def _topology_queue(self, name: str) -> AbstractRobustQueue:
+        queue = self._queues.get(name)
+        if queue is None:
+            await self.declare_queue(name, passive=True)  # NotFound unless it exists
+            assert self._topology is not None
+            queue = self._queues[name] = await self._run(
+                lambda: self._topology.get_queue(name, ensure=False)  # type: ignore[union-attr]
+            )
+        return queue
+
+    # -- bindings ------------------------------------------------------------
+
+    async def bind_queue(
+        self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        target = await self._topology_queue(queue)
+        source = await self._exchange(exchange)
+        await self._run(lambda: target.bind(source, key, arguments=dict(arguments or {})))
+
+    async def unbind_queue(
+        self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        target = await self._topology_queue(queue)
+        await self._run(lambda: target.unbind(exchange, key, arguments=dict(arguments or {})))
+
+    async def bind_exchange(
+        self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        target = await self._exchange(destination)
+        await self._exchange(source)
+        await self._run(lambda: target.bind(source, key, arguments=dict(arguments or {})))
+
+    async def unbind_exchange(
+        self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
+    ) -> None:
+        target = await self._exchange(destination)
+        await self._run(lambda: target.unbind(source, key, arguments=dict(arguments or {})))
+
+    # -- messages ------------------------------------------------------------
+
+    async def publish(self, exchange: str, key: str, message: Message) -> None:
+        if exchange not in self._types:
+            await self.exchange_type(exchange)  # NotFound before the publish can close a channel
+
+        async def send() -> None:
+            assert self._publisher is not None
+            target = (
+                self._publisher.default_exchange
+                if exchange == ""
+                else await self._publisher.get_exchange(exchange, ensure=False)
+            )
+            # mandatory=False: an unroutable message is dropped, as RabbitMQ's STOMP plugin does.
+            await target.publish(to_amqp(message), key, mandatory=False)
+
+        await self._run(send)
+
+    async def consume(
+        self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
+    ) -> AmqpConsumer:
+        async def start() -> AmqpConsumer:
+            channel = await self._consumer_channel(prefetch)
+            source = self._consumer_queues.get((prefetch, queue))
+            if source is None:
+                flags = self._queue_flags.get(queue)
+                if flags is None:  # not ours: it must exist already
+                    source = await channel.declare_queue(queue, passive=True)
+                else:
+                    durable, exclusive, auto_delete = flags
+                    source = await channel.declare_queue(
+                        queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+                    )
+                self._consumer_queues[(prefetch, queue)] = source
+
+            async def deliver(incoming: AbstractIncomingMessage) -> None:
+                on_delivery(AmqpDelivery(incoming, no_ack))
+
+            tag = await source.consume(deliver, no_ack=no_ack)
+            return AmqpConsumer(source, tag)
+
+        return await self._run(start)
+
+    async def _consumer_channel(self, prefetch: int) -> AbstractRobustChannel:
+        channel = self._consumer_channels.get(prefetch)
+        if channel is None:
+            assert self._connection is not None
+            channel = await self._connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=prefetch)
+            self._consumer_channels[prefetch] = channel
+        return channel
+
+
+def to_amqp(message: Message) -> aio_pika.Message:
+    properties: dict[str, Any] = {}
+    headers: dict[str, Any] = {}
+    for name, value in message.headers.items():
+        if name in _PROPERTIES:
+            properties[_PROPERTIES[name]] = value
+        elif name == "persistent":
+            properties["delivery_mode"] = (
+                DeliveryMode.PERSISTENT if value == "true" else DeliveryMode.NOT_PERSISTENT
+            )
+        elif name == "expiration" and value.isdigit():
+            properties["expiration"] = int(value) / 1000  # STOMP says milliseconds, aio-pika seconds
+        elif name == "priority" and value.isdigit():
+            properties["priority"] = int(value)
+        else:
+            headers[name] = value
+    return aio_pika.Message(message.body, headers=headers or None, **properties)
+
+
+def from_amqp(incoming: AbstractIncomingMessage) -> Message:
+    headers = {name: _header_text(value) for name, value in (incoming.headers or {}).items()}
+    for header, attribute in _PROPERTIES.items():
+        value = getattr(incoming, attribute, None)
+        if value is not None:
+            headers[header] = str(value)
+    if incoming.delivery_mode == DeliveryMode.PERSISTENT:
+        headers["persistent"] = "true"
+    if incoming.priority is not None:
+        headers["priority"] = str(incoming.priority)
+    return Message(incoming.body, headers)
+
+
+def _header_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _reply_text(error: aiormq.exceptions.AMQPError) -> str:
+    frame = error.args[0] if error.args else None
+    text = getattr(frame, "reply_text", None) or (error.args[1] if len(error.args) > 1 else None)
+    return str(text or error)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

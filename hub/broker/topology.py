@@ -1,0 +1,65 @@
+"""The MAX topology: which exchanges, queues and bindings a hub keeps, on any broker.
+
+    conversations (topic)   every conversation message, key "<cid>.<kind>"
+    activity (topic)        activity streams, key "<context>"
+    <user>.publish (topic)  where a user's clients publish; bound onward while they may
+    <user>.subscribe (fanout) everything a user's devices receive
+    messages (queue)        conversations "*.messages", for the worker that stores them
+    push (queue)            conversations "*.notifications" and all activity, for push bridges
+
+A member of a conversation has two exchange-to-exchange bindings with key
+"<cid>.*": `<user>.publish -> conversations` (the routing itself is the write
+permission) and `conversations -> <user>.subscribe` (delivery). Declarations are
+idempotent: every node declares the base at start.
+"""
+
+from __future__ import annotations
+
+from hutch.hub.broker.base import Broker
+
+CONVERSATIONS = "conversations"
+ACTIVITY = "activity"
+MESSAGES_QUEUE = "messages"
+PUSH_QUEUE = "push"
+INTERNAL_KEY = "internal"  # <user>.publish -> <user>.subscribe: reach all of one's own devices
+
+
+def publish_exchange(user: str) -> str:
+    return f"{user}.publish"
+
+
+def subscribe_exchange(user: str) -> str:
+    return f"{user}.subscribe"
+
+
+def conversation_key(cid: str) -> str:
+    return f"{cid}.*"
+
+
+async def declare_base(broker: Broker) -> None:
+    await broker.declare_exchange(CONVERSATIONS, "topic")
+    await broker.declare_exchange(ACTIVITY, "topic")
+    await broker.declare_queue(MESSAGES_QUEUE, durable=True)
+    await broker.bind_queue(MESSAGES_QUEUE, CONVERSATIONS, "*.messages")
+    await broker.declare_queue(PUSH_QUEUE, durable=True)
+    await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.notifications")
+    await broker.bind_queue(PUSH_QUEUE, ACTIVITY, "#")
+
+
+async def declare_user(broker: Broker, user: str) -> None:
+    await broker.declare_exchange(publish_exchange(user), "topic")
+    await broker.declare_exchange(subscribe_exchange(user), "fanout")
+    await broker.bind_exchange(subscribe_exchange(user), publish_exchange(user), INTERNAL_KEY)
+
+
+async def add_member(broker: Broker, cid: str, user: str) -> None:
+    """Let `user` write to and read from conversation `cid`."""
+    await declare_user(broker, user)
+    await broker.bind_exchange(CONVERSATIONS, publish_exchange(user), conversation_key(cid))
+    await broker.bind_exchange(subscribe_exchange(user), CONVERSATIONS, conversation_key(cid))
+
+
+async def remove_member(broker: Broker, cid: str, user: str) -> None:
+    """From now on `user` neither writes to nor receives from `cid`."""
+    await broker.unbind_exchange(CONVERSATIONS, publish_exchange(user), conversation_key(cid))
+    await broker.unbind_exchange(subscribe_exchange(user), CONVERSATIONS, conversation_key(cid))

@@ -10,6 +10,7 @@ connection; nothing a client sends can raise past this class.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from hutch.hub.node import HubNode
 
 log = logging.getLogger(__name__)
+
+# User names become exchange names ("<user>.publish"), so they keep to what AMQP allows.
+USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 # Headers of a SEND frame that describe the frame, not the message.
 _FRAME_ONLY = frozenset({"destination", "receipt", "transaction", "content-length"})
@@ -168,6 +172,8 @@ class Session:
         identity = await self.node.authenticator.authenticate(event.login, event.passcode)
         if identity is None:
             raise StompError("access refused", "bad login or passcode")
+        if not USER_NAME.fullmatch(identity.user):
+            raise StompError("bad login", "a user name is letters, digits, '-', '_' and '.' (at most 100)")
         await self.node.ensure_user(identity.user)
         self.identity = identity
         self.conn.accept(self.id, time.monotonic())

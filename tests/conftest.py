@@ -1,13 +1,12 @@
 from collections.abc import Iterator
 
 import pytest
+from backends import BROKERS, hub_settings
 from hub_server import RunningHub, running_hub
-
-BROKERS = ["memory"]
 
 
 @pytest.fixture(scope="session", params=BROKERS)
 def hub(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
-    """A hub on a loopback port, shared by the tests of one broker backend."""
-    with running_hub() as running:
+    """A hub on a loopback port, on each broker backend in turn (RabbitMQ must be up: no skip)."""
+    with running_hub(**hub_settings(request.param)) as running:
         yield running

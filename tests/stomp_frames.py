@@ -16,6 +16,7 @@ def client_frame(
     command: str, headers: dict[str, str] | None = None, body: bytes = b"", *, escaped: bool = True
 ) -> bytes:
     lines = [command]
+    escaped = escaped and command not in ("CONNECT", "STOMP")  # never escaped, by the spec
     for name, value in (headers or {}).items():
         lines.append(f"{escape(name)}:{escape(value)}" if escaped else f"{name}:{value}")
     return ("\n".join(lines) + "\n\n").encode() + body + b"\x00"

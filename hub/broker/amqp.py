@@ -33,7 +33,7 @@ from aio_pika.abc import (
     AbstractRobustQueue,
     DeliveryMode,
 )
-from hutch.hub.broker.base import PREDECLARED, Arguments, ExchangeType, Message, OnDelivery
+from hutch.hub.broker.base import PREDECLARED, Arguments, ExchangeType, Message, OnDelivery, fresh_queue_name
 from hutch.hub.broker.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -61,22 +61,22 @@ _CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
 
 
 class AmqpDelivery:
-    __slots__ = ("_incoming", "_no_ack", "exchange", "message", "redelivered", "routing_key")
+    __slots__ = ("_consumer", "_incoming", "exchange", "message", "redelivered", "routing_key")
 
-    def __init__(self, incoming: AbstractIncomingMessage, no_ack: bool):
+    def __init__(self, incoming: AbstractIncomingMessage, consumer: AmqpConsumer | None):
         self._incoming = incoming
-        self._no_ack = no_ack
+        self._consumer = consumer  # None when consumed without acks
         self.exchange = incoming.exchange or ""
         self.routing_key = incoming.routing_key or ""
         self.message = from_amqp(incoming)
         self.redelivered = bool(incoming.redelivered)
 
     async def ack(self) -> None:
-        if not self._no_ack:
+        if self._consumer is not None and self._consumer.settled(self):
             await _settle(self._incoming.ack())
 
     async def nack(self, requeue: bool = True) -> None:
-        if not self._no_ack:
+        if self._consumer is not None and self._consumer.settled(self):
             await _settle(self._incoming.nack(requeue=requeue))
 
 
@@ -84,22 +84,38 @@ async def _settle(operation: Awaitable[None]) -> None:
     # After a reconnect the delivery tag is stale; RabbitMQ has requeued the message already.
     try:
         await operation
-    except (
-        aiormq.exceptions.AMQPError,
-        aio_pika.exceptions.ChannelInvalidStateError,
-        ConnectionError,
-    ) as error:
+    except _CHANNEL_GONE as error:
         log.info("settling a delivery from before a reconnect: %s", error)
 
 
 class AmqpConsumer:
-    def __init__(self, queue: AbstractRobustQueue, tag: str):
-        self._queue = queue
-        self._tag = tag
+    def __init__(self, on_delivery: OnDelivery, no_ack: bool):
+        self.on_delivery = on_delivery
+        self.no_ack = no_ack
+        self.queue: AbstractRobustQueue | None = None
+        self.tag = ""
+        self._unsettled: dict[int, AmqpDelivery] = {}
+
+    async def deliver(self, incoming: AbstractIncomingMessage) -> None:
+        if self.no_ack:
+            self.on_delivery(AmqpDelivery(incoming, None))
+            return
+        delivery = AmqpDelivery(incoming, self)
+        self._unsettled[id(delivery)] = delivery
+        self.on_delivery(delivery)
+
+    def settled(self, delivery: AmqpDelivery) -> bool:
+        """Forget a delivery being acked or nacked; False if it was settled already."""
+        return self._unsettled.pop(id(delivery), None) is not None
 
     async def cancel(self) -> None:
-        with contextlib.suppress(*_CHANNEL_GONE):  # gone with the channel: nothing left to cancel
-            await self._queue.cancel(self._tag)
+        """Stop, and requeue what was delivered but not acked (basic.cancel alone keeps it)."""
+        if self.queue is not None:
+            with contextlib.suppress(*_CHANNEL_GONE):  # gone with the channel: nothing left to cancel
+                await self.queue.cancel(self.tag)
+            self.queue = None
+        for delivery in list(self._unsettled.values()):
+            await delivery.nack(requeue=True)
 
 
 class AmqpBroker:
@@ -146,28 +162,39 @@ class AmqpBroker:
             self._connection = None
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """One operation, with its failure mapped to the hub's broker errors."""
-        if not self.connected:
-            raise BrokerUnavailable("RabbitMQ is unreachable; retry once it is back")
-        try:
-            async with asyncio.timeout(self.operation_timeout):
-                return await operation()
-        except aiormq.exceptions.ChannelNotFoundEntity as error:
-            raise NotFound(_reply_text(error)) from error
-        except aiormq.exceptions.ChannelPreconditionFailed as error:
-            raise PreconditionFailed(_reply_text(error)) from error
-        except aiormq.exceptions.ChannelLockedResource as error:
-            raise ResourceLocked(_reply_text(error)) from error
-        except aiormq.exceptions.ChannelAccessRefused as error:
-            raise BrokerError(_reply_text(error)) from error
-        except (
-            TimeoutError,
-            ConnectionError,
-            aiormq.exceptions.AMQPConnectionError,
-            aio_pika.exceptions.ChannelInvalidStateError,
-            aiormq.exceptions.ChannelInvalidStateError,
-        ) as error:
-            raise BrokerUnavailable(f"RabbitMQ did not answer: {error or type(error).__name__}") from error
+        """One operation, with its failure mapped to the hub's broker errors.
+
+        A channel that RabbitMQ closed on a refusal is reopened by aio-pika in the
+        background; an operation that meets it closed waits a moment and tries again.
+        """
+        deadline = asyncio.get_running_loop().time() + self.operation_timeout
+        while True:
+            if not self.connected:
+                raise BrokerUnavailable("RabbitMQ is unreachable; retry once it is back")
+            try:
+                async with asyncio.timeout(self.operation_timeout):
+                    return await operation()
+            except (
+                aio_pika.exceptions.ChannelInvalidStateError,
+                aiormq.exceptions.ChannelInvalidStateError,
+            ) as error:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise BrokerUnavailable(f"RabbitMQ channel unusable: {error}") from error
+                await asyncio.sleep(0.05)
+            except aiormq.exceptions.ChannelNotFoundEntity as error:
+                raise NotFound(_reply_text(error)) from error
+            except aiormq.exceptions.ChannelPreconditionFailed as error:
+                raise PreconditionFailed(_reply_text(error)) from error
+            except aiormq.exceptions.ChannelLockedResource as error:
+                raise ResourceLocked(_reply_text(error)) from error
+            except aiormq.exceptions.ChannelAccessRefused as error:
+                raise BrokerError(_reply_text(error)) from error
+            except ValueError as error:  # pamqp refuses a name AMQP does not allow
+                raise BrokerError(f"not a valid AMQP name: {error}") from error
+            except (TimeoutError, ConnectionError, aiormq.exceptions.AMQPConnectionError) as error:
+                raise BrokerUnavailable(
+                    f"RabbitMQ did not answer: {error or type(error).__name__}"
+                ) from error
 
     # -- exchanges -----------------------------------------------------------
 
@@ -175,7 +202,11 @@ class AmqpBroker:
         self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False
     ) -> None:
         async def declare() -> None:
-            assert self._topology is not None
+            assert self._topology is not None and self._probe is not None
+            # Try on the probe channel first: a refusal closes that one, not the topology channel.
+            await self._probe.declare_exchange(
+                name, type, durable=durable, auto_delete=auto_delete, robust=False
+            )
             self._exchanges[name] = await self._topology.declare_exchange(
                 name, type, durable=durable, auto_delete=auto_delete
             )
@@ -240,10 +271,16 @@ class AmqpBroker:
 
             return await self._run(check)
 
+        name = name or fresh_queue_name()
+
         async def declare() -> str:
-            assert self._topology is not None
+            assert self._topology is not None and self._probe is not None
+            if not exclusive:  # an exclusive queue is new or ours; anything else may be refused
+                await self._probe.declare_queue(
+                    name, durable=durable, exclusive=exclusive, auto_delete=auto_delete, robust=False
+                )
             queue = await self._topology.declare_queue(
-                name or None, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+                name, durable=durable, exclusive=exclusive, auto_delete=auto_delete
             )
             self._queues[queue.name] = queue
             return queue.name
@@ -339,11 +376,10 @@ class AmqpBroker:
                     )
                 self._consumer_queues[(prefetch, queue)] = source
 
-            async def deliver(incoming: AbstractIncomingMessage) -> None:
-                on_delivery(AmqpDelivery(incoming, no_ack))
-
-            tag = await source.consume(deliver, no_ack=no_ack)
-            return AmqpConsumer(source, tag)
+            consumer = AmqpConsumer(on_delivery, no_ack)
+            consumer.tag = await source.consume(consumer.deliver, no_ack=no_ack)
+            consumer.queue = source
+            return consumer
 
         return await self._run(start)
 
@@ -380,11 +416,12 @@ def from_amqp(incoming: AbstractIncomingMessage) -> Message:
     headers = {name: _header_text(value) for name, value in (incoming.headers or {}).items()}
     for header, attribute in _PROPERTIES.items():
         value = getattr(incoming, attribute, None)
-        if value is not None:
+        # aiormq stamps a random message_id on every publish: it says nothing about the message.
+        if value is not None and attribute != "message_id":
             headers[header] = str(value)
     if incoming.delivery_mode == DeliveryMode.PERSISTENT:
         headers["persistent"] = "true"
-    if incoming.priority is not None:
+    if incoming.priority:
         headers["priority"] = str(incoming.priority)
     return Message(incoming.body, headers)
 

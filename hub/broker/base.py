@@ -8,6 +8,7 @@ take them with or without acks.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -25,6 +26,12 @@ PREDECLARED: Mapping[str, ExchangeType] = {
     "amq.headers": "headers",
     "amq.match": "headers",
 }
+
+
+def fresh_queue_name() -> str:
+    """A name for a queue declared without one. Named by the hub, not the broker, so that a
+    robust connection can declare it again after a reconnect ("amq." names are reserved)."""
+    return f"hutch.gen-{secrets.token_urlsafe(12)}"
 
 
 @dataclass(slots=True)

@@ -12,7 +12,6 @@ is in every local outbox by the time its publisher is answered.
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ from hutch.hub.broker.base import (
     ExchangeType,
     Message,
     OnDelivery,
+    fresh_queue_name,
 )
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
 from hutch.hub.broker.routing import binding_matches
@@ -220,7 +220,7 @@ class MemoryBroker:
                     f"queue '{name}' exists with other durable/exclusive/auto-delete flags"
                 )
             return name
-        name = name or f"amq.gen-{secrets.token_urlsafe(16)}"
+        name = name or fresh_queue_name()
         self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete)
         # Every queue is bound to the default exchange by its name.
         self._exchanges[""].bindings[_Binding(name, True, name)] = None

@@ -167,9 +167,14 @@ async def test_receipts_follow_the_order_of_frames(hub: RunningHub) -> None:
     client = await WsClient.open(hub)
     await client.send("SUBSCRIBE", {"id": "1", "destination": destination, "receipt": "r1"})
     await client.send("SEND", {"destination": destination, "receipt": "r2"}, b"x")
-    await client.send("UNSUBSCRIBE", {"id": "1", "receipt": "r3"})
-    seen = [await client.recv() for _ in range(4)]
-    assert [f.headers.get("receipt-id", f.command) for f in seen] == ["r1", "MESSAGE", "r2", "r3"]
+    await client.send("SEND", {"destination": destination, "receipt": "r3"}, b"y")
+    seen = [await client.recv() for _ in range(5)]
+    receipts = [f.headers["receipt-id"] for f in seen if f.command == "RECEIPT"]
+    assert receipts == ["r1", "r2", "r3"]
+    assert [f.body for f in seen if f.command == "MESSAGE"] == [b"x", b"y"]
+    assert seen[0].headers.get("receipt-id") == "r1"  # nothing is delivered before the subscription is
+    await client.send("UNSUBSCRIBE", {"id": "1", "receipt": "r4"})
+    assert (await client.recv()).headers["receipt-id"] == "r4"
     await client.close()
 
 

@@ -1,18 +1,53 @@
 """The Broker protocol's semantics, as RabbitMQ has them, on every backend."""
 
+import uuid
 from collections.abc import AsyncIterator
 
+import aio_pika
 import pytest
+from backends import AMQP_URL, BROKERS, eventually
+from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
 from hutch.hub.broker.memory import MemoryBroker
 
+QUEUES = ("q1", "later", "q-t", "q-d", "q-f", "q-h", "bob", "work", "shared", "q")
+EXCHANGES = ("t", "d", "f", "h", "alice.publish", "conversations", "bob.subscribe", "x")
+
+
+class Names:
+    """Names unique to one test, so that runs against a long-lived RabbitMQ never meet."""
+
+    def __init__(self) -> None:
+        self.prefix = f"test-{uuid.uuid4().hex[:8]}"
+
+    def __call__(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
 
 @pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
-    backend = MemoryBroker()
-    yield backend
-    await backend.close()
+def n() -> Names:
+    return Names()
+
+
+@pytest.fixture(params=BROKERS)
+async def broker(request: pytest.FixtureRequest, n: Names) -> AsyncIterator[Broker]:
+    if request.param == "memory":
+        memory = MemoryBroker()
+        yield memory
+        await memory.close()
+        return
+    amqp = AmqpBroker(AMQP_URL)
+    await amqp.connect()
+    yield amqp
+    await amqp.close()
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    for name in QUEUES:
+        await channel.queue_delete(n(name))
+    for name in EXCHANGES:
+        await channel.exchange_delete(n(name))
+    await connection.close()
 
 
 class Inbox:
@@ -33,93 +68,135 @@ async def consume(broker: Broker, queue: str, **options) -> Inbox:
     return inbox
 
 
-async def test_default_exchange_routes_by_queue_name(broker: Broker) -> None:
-    await broker.declare_queue("q1")
-    inbox = await consume(broker, "q1", no_ack=True)
-    await broker.publish("", "q1", Message(b"hi", {"x": "1"}))
-    assert inbox.bodies == [b"hi"]
-    assert (inbox.deliveries[0].exchange, inbox.deliveries[0].routing_key) == ("", "q1")
-    assert inbox.deliveries[0].message.headers == {"x": "1"}
+async def test_default_exchange_routes_by_queue_name(broker: Broker, n: Names) -> None:
+    await broker.declare_queue(n("q1"))
+    inbox = await consume(broker, n("q1"), no_ack=True)
+    await broker.publish(
+        "", n("q1"), Message(b"hi", {"x-app": "1", "persistent": "true", "reply-to": "/queue/r"})
+    )
+    await eventually(lambda: inbox.bodies == [b"hi"])
+    delivery = inbox.deliveries[0]
+    assert (delivery.exchange, delivery.routing_key) == ("", n("q1"))
+    assert delivery.message.headers == {"x-app": "1", "persistent": "true", "reply-to": "/queue/r"}
 
 
-async def test_messages_wait_in_the_queue_for_a_consumer(broker: Broker) -> None:
-    await broker.declare_queue("later", durable=True)
-    await broker.publish("", "later", Message(b"1"))
-    await broker.publish("", "later", Message(b"2"))
-    inbox = await consume(broker, "later", no_ack=True)
-    assert inbox.bodies == [b"1", b"2"]
+async def test_messages_wait_in_the_queue_for_a_consumer(broker: Broker, n: Names) -> None:
+    await broker.declare_queue(n("later"), durable=True)
+    await broker.publish("", n("later"), Message(b"1"))
+    await broker.publish("", n("later"), Message(b"2"))
+    inbox = await consume(broker, n("later"), no_ack=True)
+    await eventually(lambda: inbox.bodies == [b"1", b"2"])
 
 
-async def test_exchange_types(broker: Broker) -> None:
+async def test_exchange_types(broker: Broker, n: Names) -> None:
     for name, kind in (("t", "topic"), ("d", "direct"), ("f", "fanout"), ("h", "headers")):
-        await broker.declare_exchange(name, kind)
-        await broker.declare_queue(f"q-{name}")
-    await broker.bind_queue("q-t", "t", "a.#")
-    await broker.bind_queue("q-d", "d", "k")
-    await broker.bind_queue("q-f", "f", "")
-    await broker.bind_queue("q-h", "h", "", {"kind": "chat"})
-    inboxes = {n: await consume(broker, f"q-{n}", no_ack=True) for n in "tdfh"}
-    await broker.publish("t", "a.b.c", Message(b"t1"))
-    await broker.publish("t", "b.a", Message(b"t2"))
-    await broker.publish("d", "k", Message(b"d1"))
-    await broker.publish("d", "kk", Message(b"d2"))
-    await broker.publish("f", "whatever", Message(b"f1"))
-    await broker.publish("h", "", Message(b"h1", {"kind": "chat"}))
-    await broker.publish("h", "", Message(b"h2", {"kind": "other"}))
-    assert {n: i.bodies for n, i in inboxes.items()} == {
-        "t": [b"t1"],
-        "d": [b"d1"],
-        "f": [b"f1"],
-        "h": [b"h1"],
-    }
+        await broker.declare_exchange(n(name), kind)
+        await broker.declare_queue(n(f"q-{name}"))
+        assert await broker.exchange_type(n(name)) == kind
+    await broker.bind_queue(n("q-t"), n("t"), "a.#")
+    await broker.bind_queue(n("q-d"), n("d"), "k")
+    await broker.bind_queue(n("q-f"), n("f"), "")
+    await broker.bind_queue(n("q-h"), n("h"), "", {"kind": "chat"})
+    inboxes = {name: await consume(broker, n(f"q-{name}"), no_ack=True) for name in "tdfh"}
+    await broker.publish(n("t"), "a.b.c", Message(b"t1"))
+    await broker.publish(n("t"), "b.a", Message(b"t2"))
+    await broker.publish(n("d"), "k", Message(b"d1"))
+    await broker.publish(n("d"), "kk", Message(b"d2"))
+    await broker.publish(n("f"), "whatever", Message(b"f1"))
+    await broker.publish(n("h"), "", Message(b"h1", {"kind": "chat"}))
+    await broker.publish(n("h"), "", Message(b"h2", {"kind": "other"}))
+    expected = {"t": [b"t1"], "d": [b"d1"], "f": [b"f1"], "h": [b"h1"]}
+    await eventually(lambda: {name: inbox.bodies for name, inbox in inboxes.items()} == expected)
 
 
-async def test_exchange_to_exchange_gives_one_copy_per_queue(broker: Broker) -> None:
-    await broker.declare_exchange("alice.publish", "topic")
-    await broker.declare_exchange("conversations", "topic")
-    await broker.declare_exchange("bob.subscribe", "fanout")
-    await broker.bind_exchange("conversations", "alice.publish", "c1.*")
-    await broker.bind_exchange("bob.subscribe", "conversations", "c1.*")
-    await broker.bind_exchange("bob.subscribe", "alice.publish", "#")  # a second path
-    await broker.declare_queue("bob")
-    await broker.bind_queue("bob", "bob.subscribe")
-    inbox = await consume(broker, "bob", no_ack=True)
-    await broker.publish("alice.publish", "c1.messages", Message(b"hello"))
-    await broker.publish("alice.publish", "c2.messages", Message(b"via # only"))
-    assert inbox.bodies == [b"hello", b"via # only"]
-    await broker.unbind_exchange("bob.subscribe", "alice.publish", "#")
-    await broker.publish("alice.publish", "c2.messages", Message(b"gone"))
-    assert inbox.bodies == [b"hello", b"via # only"]
+async def test_exchange_to_exchange_gives_one_copy_per_queue(broker: Broker, n: Names) -> None:
+    alice, conversations, bob = n("alice.publish"), n("conversations"), n("bob.subscribe")
+    await broker.declare_exchange(alice, "topic")
+    await broker.declare_exchange(conversations, "topic")
+    await broker.declare_exchange(bob, "fanout")
+    await broker.bind_exchange(conversations, alice, "c1.*")
+    await broker.bind_exchange(bob, conversations, "c1.*")
+    await broker.bind_exchange(bob, alice, "#")  # a second path
+    await broker.declare_queue(n("bob"))
+    await broker.bind_queue(n("bob"), bob)
+    inbox = await consume(broker, n("bob"), no_ack=True)
+    await broker.publish(alice, "c1.messages", Message(b"hello"))
+    await broker.publish(alice, "c2.messages", Message(b"via # only"))
+    await eventually(lambda: inbox.bodies == [b"hello", b"via # only"])
+    await broker.unbind_exchange(bob, alice, "#")
+    await broker.publish(alice, "c2.messages", Message(b"gone"))
+    await broker.publish(alice, "c1.messages", Message(b"still"))
+    await eventually(lambda: inbox.bodies == [b"hello", b"via # only", b"still"])
 
 
-async def test_round_robin_with_prefetch_and_requeue(broker: Broker) -> None:
-    await broker.declare_queue("work")
-    a = await consume(broker, "work", prefetch=1)
-    b = await consume(broker, "work", prefetch=1)
+async def test_round_robin_with_prefetch_and_requeue(broker: Broker, n: Names) -> None:
+    await broker.declare_queue(n("work"))
+    a = await consume(broker, n("work"), prefetch=1)
+    b = await consume(broker, n("work"), prefetch=1)
+
+    def everything() -> list[Delivery]:
+        return a.deliveries + b.deliveries
+
     for body in (b"1", b"2", b"3"):
-        await broker.publish("", "work", Message(body))
-    assert (a.bodies, b.bodies) == ([b"1"], [b"2"])
-    await a.deliveries[0].nack(requeue=True)
-    assert a.bodies == [b"1", b"1"] and a.deliveries[1].redelivered
-    await b.deliveries[0].ack()
-    assert b.bodies == [b"2", b"3"]
+        await broker.publish("", n("work"), Message(body))
+    await eventually(lambda: sorted(d.message.body for d in everything()) == [b"1", b"2"])
+    nacked = next(d for d in everything() if d.message.body == b"1")
+    await nacked.nack(requeue=True)
+    await eventually(lambda: len(everything()) == 3)
+    [again] = [d for d in everything() if d.redelivered]
+    assert again.message.body == b"1"
+    for delivery in everything():
+        if delivery is not nacked:
+            await delivery.ack()
+    await eventually(lambda: [d.message.body for d in everything()].count(b"3") == 1)
 
 
-async def test_cancel_requeues_unacked_and_auto_delete_goes(broker: Broker) -> None:
-    await broker.declare_queue("shared")
+async def test_cancel_requeues_unacked_and_auto_delete_goes(broker: Broker, n: Names) -> None:
+    await broker.declare_queue(n("shared"))
     inbox = Inbox()
-    consumer = await broker.consume("shared", inbox)
-    await broker.publish("", "shared", Message(b"x"))
+    consumer = await broker.consume(n("shared"), inbox)
+    await broker.publish("", n("shared"), Message(b"x"))
+    await eventually(lambda: inbox.bodies == [b"x"])
     await consumer.cancel()
-    again = await consume(broker, "shared")
-    assert again.bodies == [b"x"] and again.deliveries[0].redelivered
+    again = await consume(broker, n("shared"))
+    await eventually(lambda: again.bodies == [b"x"])
+    assert again.deliveries[0].redelivered
 
-    name = await broker.declare_queue("", auto_delete=True)
-    assert name.startswith("amq.gen-")
+    name = await broker.declare_queue("", exclusive=True, auto_delete=True)
+    assert name.startswith("hutch.gen-")
     consumer = await broker.consume(name, Inbox())
     await consumer.cancel()
+
+    async def gone() -> bool:
+        try:
+            await broker.declare_queue(name, passive=True)
+        except NotFound:
+            return True
+        return False
+
+    assert await gone()
+
+
+async def test_redeclare_with_other_flags_is_refused(broker: Broker, n: Names) -> None:
+    await broker.declare_exchange(n("x"), "topic")
+    with pytest.raises(PreconditionFailed):
+        await broker.declare_exchange(n("x"), "fanout")
+    await broker.declare_queue(n("q"), durable=True)
+    with pytest.raises(PreconditionFailed):
+        await broker.declare_queue(n("q"), durable=False)
+    await broker.declare_queue(n("q"), durable=True)  # the broker still works after a refusal
+
+
+async def test_unknown_names_are_not_found(broker: Broker, n: Names) -> None:
     with pytest.raises(NotFound):
-        await broker.declare_queue(name, passive=True)
+        await broker.publish(n("nope"), "k", Message(b""))
+    with pytest.raises(NotFound):
+        await broker.bind_queue(n("nope"), "amq.topic", "k")
+    with pytest.raises(NotFound):
+        await broker.declare_queue(n("nope"), passive=True)
+    with pytest.raises(NotFound):
+        await broker.exchange_type(n("nope"))
+    assert await broker.exchange_type("amq.topic") == "topic"
 
 
 async def test_a_closed_broker_says_it_is_unavailable() -> None:
@@ -128,22 +205,3 @@ async def test_a_closed_broker_says_it_is_unavailable() -> None:
     await broker.close()
     with pytest.raises(BrokerUnavailable):
         await broker.declare_queue("mine", passive=True)
-
-
-async def test_redeclare_with_other_flags_is_refused(broker: Broker) -> None:
-    await broker.declare_exchange("x", "topic")
-    with pytest.raises(PreconditionFailed):
-        await broker.declare_exchange("x", "fanout")
-    await broker.declare_queue("q", durable=True)
-    with pytest.raises(PreconditionFailed):
-        await broker.declare_queue("q", durable=False)
-
-
-async def test_unknown_names_are_not_found(broker: Broker) -> None:
-    with pytest.raises(NotFound):
-        await broker.publish("nope", "k", Message(b""))
-    with pytest.raises(NotFound):
-        await broker.bind_queue("nope", "amq.topic", "k")
-    with pytest.raises(NotFound):
-        await broker.declare_queue("nope", passive=True)
-    assert await broker.exchange_type("amq.topic") == "topic"

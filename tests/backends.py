@@ -1,0 +1,23 @@
+"""The broker backends every behavioural test runs against."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+
+AMQP_URL = os.environ.get("HUTCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+BROKERS = ["memory", "amqp"]
+
+
+def hub_settings(broker: str) -> dict[str, object]:
+    return {"amqp_url": AMQP_URL} if broker == "amqp" else {}
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until check() holds: RabbitMQ delivers after it confirms, not before."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

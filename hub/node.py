@@ -39,6 +39,10 @@ class HubNode:
     def broker_kind(self) -> str:
         return "memory" if isinstance(self.broker, MemoryBroker) else "amqp"
 
+    @property
+    def broker_up(self) -> bool:
+        return not isinstance(self.broker, AmqpBroker) or self.broker.connected
+
     async def start(self) -> None:
         if isinstance(self.broker, AmqpBroker):
             await self.broker.connect()

@@ -133,6 +133,7 @@ class AmqpBroker:
         self._queues: dict[str, AbstractRobustQueue] = {}  # declared on the topology channel
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
+        self._restored = False
 
     # -- connection ----------------------------------------------------------
 
@@ -144,17 +145,27 @@ class AmqpBroker:
         except (OSError, aiormq.exceptions.AMQPError) as error:
             raise BrokerUnavailable(f"cannot reach RabbitMQ at {_safe(self.url)}: {error}") from error
         self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._connection.close_callbacks.add(self._on_lost)
+        self._restored = True
         self._topology = await self._connection.channel(publisher_confirms=False)
         self._probe = await self._connection.channel(publisher_confirms=False)
         self._publisher = await self._connection.channel(publisher_confirms=True)
         log.info("connected to RabbitMQ at %s", _safe(self.url))
 
+    def _on_lost(self, *_: Any) -> None:
+        if self._restored:
+            log.warning("lost RabbitMQ; reconnecting every %.1f s", self.reconnect_interval)
+        self._restored = False
+
     def _on_reconnect(self, *_: Any) -> None:
-        log.warning("reconnected to RabbitMQ: topology, bindings and consumers are being restored")
+        # aio-pika calls this once every channel has declared, bound and consumed again.
+        log.warning("reconnected to RabbitMQ: topology, bindings and consumers restored")
+        self._restored = True
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and self._connection.connected.is_set()
+        """Connected, with everything declared before a loss restored."""
+        return self._restored and self._connection is not None and self._connection.connected.is_set()
 
     async def close(self) -> None:
         if self._connection is not None:

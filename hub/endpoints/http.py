@@ -8,10 +8,16 @@ from starlette.responses import JSONResponse
 
 
 async def health(request: Request) -> JSONResponse:
+    """200 when the node can do its work; 503 while its broker is away (take it out of rotation)."""
     node = request.app.state.node
-    return JSONResponse(
-        {"status": "ok", "node": node.settings.node_id, "sessions": len(node.registry.sessions)}
-    )
+    up = node.broker_up
+    body = {
+        "status": "ok" if up else "degraded",
+        "broker": "up" if up else "down",
+        "node": node.settings.node_id,
+        "sessions": len(node.registry.sessions),
+    }
+    return JSONResponse(body, status_code=200 if up else 503)
 
 
 async def info(request: Request) -> JSONResponse:

@@ -1,0 +1,126 @@
+"""RabbitMQ restarted under traffic, and what the node costs RabbitMQ in queues."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+from backends import AMQP_URL
+from hub_server import RunningHub, WsClient, running_hub
+from hutch.hub.broker import topology
+
+RABBITMQCTL = shutil.which("rabbitmqctl")
+# Never a skip in CI (.ci/services installs RabbitMQ, rabbitmqctl with it): there a missing one fails.
+pytestmark = pytest.mark.skipif(
+    RABBITMQCTL is None and not os.environ.get("CI"), reason="rabbitmqctl is not installed on this machine"
+)
+
+
+def rabbitmqctl(*args: str) -> str:
+    assert RABBITMQCTL is not None
+    return subprocess.run(
+        [RABBITMQCTL, *args], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+
+
+@pytest.fixture
+def hub():
+    with running_hub(amqp_url=AMQP_URL, amqp_reconnect_interval=0.5) as running:
+        yield running
+
+
+async def wait_healthy(hub: RunningHub, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while (await http.get(f"{hub.url}/health")).status_code != 200:
+            assert time.monotonic() < deadline, "the hub never saw RabbitMQ come back"
+            await asyncio.sleep(0.2)
+
+
+async def test_rabbitmq_restart_under_traffic(hub: RunningHub) -> None:
+    run = uuid.uuid4().hex[:6]
+    alice, bob, cid = f"alice{run}", f"bob{run}", f"c{run}"
+    for user in (alice, bob):
+        hub.call(topology.add_member(hub.node.broker, cid, user))
+    bob_device = await WsClient.open(hub, bob)
+    await bob_device.subscribe(f"/exchange/{bob}.subscribe")
+    received: list[bytes] = []
+
+    async def listen() -> None:
+        while True:
+            received.append((await bob_device.recv(timeout=120)).body)
+
+    listener = asyncio.create_task(listen())
+    receipted: list[bytes] = []
+    refused: list[str] = []
+    destination = f"/exchange/{alice}.publish/{cid}.messages"
+
+    async def publish_until(stop: asyncio.Event) -> None:
+        number = 0
+        sender = await WsClient.open(hub, alice)
+        while not stop.is_set():
+            body = b"m%d" % number
+            number += 1
+            await sender.send("SEND", {"destination": destination, "receipt": body.decode()}, body)
+            frame = await sender.recv(timeout=30)
+            if frame.command == "RECEIPT":
+                receipted.append(body)
+                await asyncio.sleep(0.02)
+                continue
+            refused.append(frame.headers["message"])  # an ERROR ends this connection: open another
+            while not stop.is_set():
+                try:
+                    sender = await WsClient.open(hub, alice)
+                    break
+                except AssertionError:  # CONNECT refused while RabbitMQ is away
+                    await asyncio.sleep(0.2)
+
+    stop = asyncio.Event()
+    publisher = asyncio.create_task(publish_until(stop))
+    await asyncio.sleep(1)
+    await asyncio.to_thread(rabbitmqctl, "stop_app")
+    await asyncio.sleep(1)
+    await asyncio.to_thread(rabbitmqctl, "start_app")
+    await wait_healthy(hub)
+    await asyncio.sleep(1)
+    stop.set()
+    await publisher
+
+    after = [b"after %d" % n for n in range(20)]
+    sender = await WsClient.open(hub, alice)
+    for body in after:
+        await sender.publish(destination, body)
+    deadline = time.monotonic() + 10
+    while not set(after) <= set(received) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    listener.cancel()
+
+    assert refused and set(refused) == {"broker unavailable"}  # told, never a false receipt
+    assert len(received) == len(set(received)), "a message arrived twice"
+    assert [b for b in received if b in after] == after  # everything after the restart, in order
+    missing = [b for b in receipted if b not in received]
+    assert not missing, f"receipted but never delivered: {missing}"
+    assert bob_device.ws.state.name == "OPEN"  # bob's connection lived through it
+
+
+async def test_queues_grow_with_online_users_not_connections(hub: RunningHub) -> None:
+    run = uuid.uuid4().hex[:6]
+    users = [f"user{i}x{run}" for i in range(10)]
+    devices = []
+    for user in users:
+        for _ in range(3):
+            device = await WsClient.open(hub, user)
+            await device.subscribe(f"/exchange/{user}.subscribe", "mine")
+            await device.subscribe(f"/topic/news.{run}", "news")
+            devices.append(device)
+    prefix = f"hutch.node.{hub.node.settings.node_id}."
+    listed = await asyncio.to_thread(rabbitmqctl, "list_queues", "-q", "--no-table-headers", "name")
+    ours = [line for line in listed.split() if line.startswith(prefix)]
+    assert len(devices) == 30
+    assert len(ours) == len(users) + 1  # one per online user's stream, one for amq.topic
+    for device in devices:
+        await device.close()

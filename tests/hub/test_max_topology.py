@@ -1,0 +1,149 @@
+"""The MAX exchanges through STOMP: per-user exchanges, conversations, members, several nodes, bots."""
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+from backends import AMQP_URL
+from hub_server import RunningHub, WsClient, running_hub
+from hutch.hub.broker import topology
+
+
+def names(*people: str) -> tuple[str, ...]:
+    run = uuid.uuid4().hex[:6]
+    return tuple(f"{p}{run}" for p in people)
+
+
+def add_members(hub: RunningHub, cid: str, *users: str) -> None:
+    for user in users:
+        hub.call(topology.add_member(hub.node.broker, cid, user))
+
+
+async def inbox(hub: RunningHub, user: str) -> WsClient:
+    """A device of `user`, subscribed to its own stream as MAX clients do."""
+    client = await WsClient.open(hub, user)
+    await client.subscribe(f"/exchange/{user}.subscribe")
+    return client
+
+
+async def nothing_for(client: WsClient, wait: float = 0.4) -> bool:
+    try:
+        frame = await client.recv(timeout=wait)
+    except TimeoutError:
+        return True
+    raise AssertionError(f"unexpected {frame}")
+
+
+async def test_members_chat_and_see_their_own_messages_on_other_devices(hub: RunningHub) -> None:
+    alice, bob, carol = names("alice", "bob", "carol")
+    cid = f"c{uuid.uuid4().hex[:8]}"
+    add_members(hub, cid, alice, bob)
+    alice_phone, alice_laptop, bob_phone = (
+        await inbox(hub, alice),
+        await inbox(hub, alice),
+        await inbox(hub, bob),
+    )
+    carol_phone = await inbox(hub, carol)
+
+    await alice_phone.publish(f"/exchange/{alice}.publish/{cid}.messages", b'{"text": "hi bob"}')
+    for device in (alice_phone, alice_laptop, bob_phone):
+        message = await device.recv()
+        assert message.body == b'{"text": "hi bob"}'
+        assert message.headers["destination"] == f"/exchange/{alice}.publish/{cid}.messages"
+    assert await nothing_for(carol_phone)
+
+    # Routing is the write permission: a non-member's message goes nowhere.
+    await carol_phone.publish(f"/exchange/{carol}.publish/{cid}.messages", b"let me in")
+    assert await nothing_for(bob_phone)
+
+    # Removed, bob receives nothing more.
+    hub.call(topology.remove_member(hub.node.broker, cid, bob))
+    await alice_phone.publish(f"/exchange/{alice}.publish/{cid}.messages", b"bob left")
+    assert (await alice_laptop.recv()).body == b"bob left"
+    assert await nothing_for(bob_phone)
+    for client in (alice_phone, alice_laptop, bob_phone, carol_phone):
+        await client.close()
+
+
+async def test_internal_key_reaches_only_ones_own_devices(hub: RunningHub) -> None:
+    (dave,) = names("dave")
+    phone, laptop = await inbox(hub, dave), await inbox(hub, dave)
+    await phone.publish(f"/exchange/{dave}.publish/internal", b"sync")
+    assert (await laptop.recv()).body == b"sync"
+    assert (await phone.recv()).body == b"sync"
+    await phone.close()
+    await laptop.close()
+
+
+async def test_conversation_messages_reach_the_storage_queue(hub: RunningHub) -> None:
+    (erin,) = names("erin")
+    cid = f"c{uuid.uuid4().hex[:8]}"
+    add_members(hub, cid, erin)
+    reader = await WsClient.open(hub, "worker")
+    await reader.subscribe(f"/amq/queue/{topology.MESSAGES_QUEUE}")
+    sender = await WsClient.open(hub, erin)
+    await sender.publish(f"/exchange/{erin}.publish/{cid}.messages", b"store me")
+    # The queue is shared with every other test's conversations: read until ours shows up.
+    while (await reader.recv()).body != b"store me":
+        pass
+    await reader.close()
+    await sender.close()
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    with running_hub(amqp_url=AMQP_URL) as a, running_hub(amqp_url=AMQP_URL) as b:
+        assert a.node.settings.node_id != b.node.settings.node_id
+        yield a, b
+
+
+async def test_two_nodes_share_conversations(two_nodes: tuple[RunningHub, RunningHub]) -> None:
+    node_a, node_b = two_nodes
+    alice, bob = names("alice", "bob")
+    cid = f"c{uuid.uuid4().hex[:8]}"
+    add_members(node_a, cid, alice, bob)
+    alice_on_a = await inbox(node_a, alice)
+    bob_on_b = await inbox(node_b, bob)
+    bob_on_a = await inbox(node_a, bob)  # bob has a device on each node
+
+    await alice_on_a.publish(f"/exchange/{alice}.publish/{cid}.messages", b"across nodes")
+    await bob_on_b.publish(f"/exchange/{bob}.publish/{cid}.messages", b"and back")
+    for device in (alice_on_a, bob_on_b, bob_on_a):
+        got = [(await device.recv()).body for _ in range(2)]
+        assert sorted(got) == [b"across nodes", b"and back"]
+        assert await nothing_for(device, 0.2)
+    for client in (alice_on_a, bob_on_b, bob_on_a):
+        await client.close()
+
+
+async def test_a_bot_over_amqp_talks_with_browsers(two_nodes: tuple[RunningHub, RunningHub]) -> None:
+    node_a, _ = two_nodes
+    bot, alice = names("bot", "alice")
+    cid = f"c{uuid.uuid4().hex[:8]}"
+    add_members(node_a, cid, bot, alice)
+    browser = await inbox(node_a, alice)
+
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    channel = await connection.channel()
+    heard: asyncio.Queue[bytes] = asyncio.Queue()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(f"{bot}.subscribe")
+
+    async def hear(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        heard.put_nowait(message.body)
+
+    await queue.consume(hear, no_ack=True)
+
+    publish = await channel.get_exchange(f"{bot}.publish")
+    await publish.publish(
+        aio_pika.Message(b"beep from the bot", content_type="text/plain"), f"{cid}.messages"
+    )
+    message = await browser.recv()
+    assert (message.body, message.headers["content-type"]) == (b"beep from the bot", "text/plain")
+
+    await browser.publish(f"/exchange/{alice}.publish/{cid}.messages", b"hello bot")
+    bodies = {await asyncio.wait_for(heard.get(), 5) for _ in range(2)}
+    assert bodies == {b"beep from the bot", b"hello bot"}  # the bot hears its own too, as every member
+    await connection.close()
+    await browser.close()

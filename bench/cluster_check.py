@@ -1,0 +1,202 @@
+"""Chat at scale across two hub nodes on one RabbitMQ, with a bot and a RabbitMQ restart mid-run.
+
+    python bench/cluster_check.py [--users 500] [--group 5] [--devices 2] [--restart]
+
+Starts two `hutch serve --amqp` nodes, puts USERS users in conversations of GROUP,
+opens DEVICES connections per user (spread over both nodes), joins an aio-pika bot
+to every conversation, and has everyone publish. With --restart RabbitMQ is
+stopped and started in the middle. It then checks that every device got every
+receipted message of its conversations exactly once, and counts the AMQP queues
+of the nodes while every connection is open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import aio_pika
+import httpx
+import websockets
+from hutch.hub.broker import topology
+from hutch.hub.broker.amqp import AmqpBroker
+
+AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def frame(command: str, headers: dict[str, str], body: bytes = b"") -> str:
+    lines = [command, *(f"{k}:{v}" for k, v in headers.items())]
+    return "\n".join(lines) + "\n\n" + body.decode() + "\x00"
+
+
+def parse(data: str) -> tuple[str, dict[str, str], str]:
+    head, _, body = data.partition("\n\n")
+    command, *lines = head.split("\n")
+    return command, dict(line.split(":", 1) for line in lines), body.rstrip("\x00")
+
+
+class Device:
+    def __init__(self, user: str, port: int):
+        self.user = user
+        self.port = port
+        self.got: Counter[str] = Counter()
+
+    async def open(self) -> None:
+        self.ws = await websockets.connect(f"ws://127.0.0.1:{self.port}/ws", subprotocols=["v12.stomp"])
+        await self.ws.send(frame("CONNECT", {"accept-version": "1.2", "login": self.user, "passcode": "x"}))
+        assert parse(await self.ws.recv())[0] == "CONNECTED"
+        await self.ws.send(
+            frame("SUBSCRIBE", {"id": "0", "destination": f"/exchange/{self.user}.subscribe", "receipt": "s"})
+        )
+        assert parse(await self.ws.recv())[0] == "RECEIPT"
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        async for data in self.ws:
+            command, _, body = parse(data if isinstance(data, str) else data.decode())
+            if command == "MESSAGE":
+                self.got[body] += 1
+
+
+async def publisher(
+    user: str, cid: str, port: int, count: int, receipted: set[str], refused: Counter[str]
+) -> None:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["v12.stomp"])
+    await ws.send(frame("CONNECT", {"accept-version": "1.2", "login": user, "passcode": "x"}))
+    await ws.recv()
+    for n in range(count):
+        body = f"{user}:{n}"
+        await ws.send(
+            frame(
+                "SEND",
+                {"destination": f"/exchange/{user}.publish/{cid}.messages", "receipt": body},
+                body.encode(),
+            )
+        )
+        command, headers, _ = parse(await ws.recv())
+        if command == "RECEIPT":
+            receipted.add(body)
+        else:
+            refused[headers.get("message", "?")] += 1
+            await ws.close()
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["v12.stomp"])
+            await ws.send(frame("CONNECT", {"accept-version": "1.2", "login": user, "passcode": "x"}))
+            await ws.recv()
+        await asyncio.sleep(0.05)
+    await ws.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--group", type=int, default=5)
+    parser.add_argument("--devices", type=int, default=2)
+    parser.add_argument("--messages", type=int, default=20, help="per user")
+    parser.add_argument("--restart", action="store_true")
+    args = parser.parse_args()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (20000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    run = uuid.uuid4().hex[:6]
+    users = [f"u{i}r{run}" for i in range(args.users)]
+    conversations = {
+        f"c{i}r{run}": users[i * args.group : (i + 1) * args.group] for i in range(args.users // args.group)
+    }
+    bot = f"bot{run}"
+    broker = AmqpBroker(AMQP)
+    await broker.connect()
+    await topology.declare_base(broker)
+    for cid, members in conversations.items():
+        for user in [*members, bot]:
+            await topology.add_member(broker, cid, user)
+    await broker.close()
+
+    ports = [free_port(), free_port()]
+    hutch = Path(sys.executable).with_name("hutch")
+    nodes = [
+        subprocess.Popen([str(hutch), "serve", "--port", str(p), "--amqp", AMQP, "--log-level", "warning"])
+        for p in ports
+    ]
+    try:
+        for port in ports:
+            for _ in range(100):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/health")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        devices = [
+            Device(user, ports[(i + d) % 2]) for i, user in enumerate(users) for d in range(args.devices)
+        ]
+        for start in range(0, len(devices), 100):
+            await asyncio.gather(*(d.open() for d in devices[start : start + 100]))
+        node_ids = [httpx.get(f"http://127.0.0.1:{p}/health").json()["node"] for p in ports]
+        listed = subprocess.run(
+            ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"], capture_output=True, text=True
+        ).stdout.split()
+        node_queues = [q for q in listed if any(q.startswith(f"hutch.node.{n}.") for n in node_ids)]
+        print(f"{len(devices)} connections open on 2 nodes; AMQP queues of the nodes: {len(node_queues)}")
+
+        receipted: set[str] = set()
+        refused: Counter[str] = Counter()
+        connection = await aio_pika.connect_robust(AMQP)
+        channel = await connection.channel()
+        bot_exchange = await channel.get_exchange(f"{bot}.publish")
+        started = time.monotonic()
+        tasks = [
+            asyncio.create_task(publisher(u, cid, ports[i % 2], args.messages, receipted, refused))
+            for i, (cid, members) in enumerate(conversations.items())
+            for u in members
+        ]
+        if args.restart:
+            await asyncio.sleep(0.3)
+            subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+            subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
+            print(f"RabbitMQ restarted at {time.monotonic() - started:.1f} s")
+        await asyncio.gather(*tasks)
+        for _ in range(600):
+            if all(httpx.get(f"http://127.0.0.1:{p}/health").status_code == 200 for p in ports):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        for cid in conversations:
+            body = f"{bot}:{cid}"
+            await bot_exchange.publish(aio_pika.Message(body.encode()), f"{cid}.messages")
+            receipted.add(body)
+        await asyncio.sleep(3)
+        await connection.close()
+
+        member_of = {u: cid for cid, members in conversations.items() for u in members}
+        lost = duplicated = delivered = 0
+        for device in devices:
+            cid = member_of[device.user]
+            expected = {b for b in receipted if b.split(":")[0] in conversations[cid] or b == f"{bot}:{cid}"}
+            delivered += sum(device.got.values())
+            lost += len(expected - set(device.got))
+            duplicated += sum(c - 1 for c in device.got.values() if c > 1)
+        print(
+            f"receipted {len(receipted)}, refused {dict(refused)}, delivered {delivered}, lost {lost}, duplicated {duplicated}"
+        )
+        sys.exit(1 if lost or duplicated else 0)
+    finally:
+        for node in nodes:
+            node.terminate()
+            node.wait(20)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

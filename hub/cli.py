@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
+import sys
 from typing import Any
 
 import uvicorn
@@ -37,6 +39,28 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     HubServer(config, app.state.node).run()  # uvloop when installed
 
 
+def rules_command(args: argparse.Namespace) -> int:
+    from hutch.rules import Form, RulesError, decode, encode, load_rule_set
+
+    try:
+        if args.rules_command == "check":
+            rule_set = load_rule_set(args.file)
+            print(f"{args.file}: {rule_set.label}, {len(rule_set.fields)} fields, valid")
+            return 0
+        form = Form(args.form)
+        data = sys.stdin.buffer.read()
+        if args.rules_command == "pack":
+            packed = encode(json.loads(data), form, args.rules)
+            sys.stdout.buffer.write(packed + (b"\n" if form is Form.PACKED_JSON else b""))
+        else:
+            message = decode(data.strip() if form is Form.PACKED_JSON else data, form, args.rules)
+            print(json.dumps(message, ensure_ascii=False, indent=2))
+        return 0
+    except (RulesError, ValueError) as error:
+        print(f"hutch rules: {error}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hutch", description="hutch, a realtime messaging hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,7 +80,21 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--tokens-file", help="static tokens, 'user token [roles]' per line (HUTCH_TOKENS_FILE)")
     run.add_argument("--log-level", default="info")
 
+    rules = commands.add_parser("rules", help="check rule sets; pack and unpack messages (stdin to stdout)")
+    rule_commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = rule_commands.add_parser("check", help="validate a rule-set file")
+    check.add_argument("file")
+    for name, help_text in (
+        ("pack", "expanded JSON in, packed out"),
+        ("unpack", "packed in, expanded JSON out"),
+    ):
+        command = rule_commands.add_parser(name, help=help_text)
+        command.add_argument("--rules", default="max@1", help="rule set, name@version (default max@1)")
+        command.add_argument("--form", choices=["packed-json", "packed-msgpack"], default="packed-json")
+
     args = parser.parse_args(argv)
+    if args.command == "rules":
+        sys.exit(rules_command(args))
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -2,7 +2,7 @@
 
 A STOMP subscription to `/exchange/x/key` or `/topic/key` does not get a broker
 queue of its own (Web-STOMP gives it one). The node keeps one queue per
-exchange, `hutch.node.<node>.<exchange>`, bound once per distinct binding key,
+exchange, `hutch.node.<node>.<exchange>.<n>`, bound once per distinct binding key,
 and when a message arrives it picks the local subscriptions by the exchange's
 own matching rules and hands each the same `OutgoingMessage`, serialized once.
 Broker cost thus grows with distinct keys, not with connections.
@@ -17,22 +17,23 @@ from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.routing import binding_matches
+from hutch.hub.forms import Delivered, DeliveryCache
 from hutch.hub.router import destination_of
-from hutch.protocol import OutgoingMessage
 
 log = logging.getLogger(__name__)
 
 
 class Target(Protocol):
-    """A local subscription: takes each matching message, already serialized."""
+    """A local subscription: takes each matching message, serialized once per form."""
 
-    def deliver(self, message: OutgoingMessage) -> None: ...
+    def deliver(self, message: Delivered) -> None: ...
 
 
 class _Tap:
     """The node's queue on one exchange and the local subscriptions behind it."""
 
-    def __init__(self, exchange: str, exchange_type: str, queue: str):
+    def __init__(self, exchange: str, exchange_type: str, queue: str, cache: DeliveryCache):
+        self.cache = cache
         self.exchange = exchange
         self.type = exchange_type
         self.queue = queue
@@ -70,12 +71,11 @@ class _Tap:
             self._matched[key] = groups
         if not groups:
             return
-        message = OutgoingMessage(
-            destination_of(delivery.exchange, key), delivery.message.headers, delivery.message.body
-        )
+        exchange, message = delivery.exchange, delivery.message
+        shared = self.cache.get(exchange, key, destination_of(exchange, key), message.headers, message.body)
         for targets in groups:
             for target in targets:
-                target.deliver(message)
+                target.deliver(shared)
 
 
 class NodeFanout:
@@ -83,10 +83,14 @@ class NodeFanout:
         self.broker = broker
         self.node_id = node_id
         self._taps: dict[str, _Tap] = {}
+        self.cache = DeliveryCache()
+        self._opened = 0
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def queue_name(self, exchange: str) -> str:
-        return f"hutch.node.{self.node_id}.{exchange}"
+        # A fresh name each time a tap opens, so that nothing of an earlier one can interfere.
+        self._opened += 1
+        return f"hutch.node.{self.node_id}.{exchange}.{self._opened}"
 
     async def attach(self, exchange: str, key: str, target: Target) -> None:
         """Deliver what `exchange` routes with `key` to target; returns once bound."""
@@ -115,7 +119,7 @@ class NodeFanout:
     async def _open_tap(self, exchange: str) -> _Tap:
         exchange_type = await self.broker.exchange_type(exchange)
         queue = await self.broker.declare_queue(self.queue_name(exchange), exclusive=True, auto_delete=True)
-        tap = _Tap(exchange, exchange_type, queue)
+        tap = _Tap(exchange, exchange_type, queue, self.cache)
         tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
         self._taps[exchange] = tap
         return tap

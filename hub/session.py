@@ -19,6 +19,13 @@ from typing import TYPE_CHECKING, Any
 from hutch.hub.auth import Identity
 from hutch.hub.broker.base import Message
 from hutch.hub.broker.errors import BrokerError
+from hutch.hub.forms import (
+    DEFAULT_FORM,
+    form_from_header,
+    normalize_send,
+    rules_from_header,
+    with_default_rules,
+)
 from hutch.hub.outbox import Outbox
 from hutch.hub.router import Destination, Kind, parse_destination
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
@@ -61,6 +68,8 @@ class Session:
         self.conn = ServerConnection(node.limits, now=time.monotonic(), server=node.server_name)
         self.outbox = Outbox(node.settings.outbox_max_bytes)
         self.identity: Identity | None = None
+        self.form = DEFAULT_FORM  # how coded messages reach this client
+        self.rules: str | None = None  # the rule set of its SENDs, when it named one
         self.closing_since: float | None = None
         self.abort: Callable[[], None] = lambda: None  # set by the endpoint: drop the transport now
         self._subscriptions: dict[str, Subscription] = {}
@@ -172,6 +181,8 @@ class Session:
         identity = await self.node.authenticator.authenticate(event.login, event.passcode)
         if identity is None:
             raise StompError("access refused", "bad login or passcode")
+        self.form = form_from_header(event.headers.get("x-hutch-form"))
+        self.rules = rules_from_header(event.headers.get("x-hutch-rules"))
         if not USER_NAME.fullmatch(identity.user):
             raise StompError("bad login", "a user name is letters, digits, '-', '_' and '.' (at most 100)")
         await self.node.ensure_user(identity.user)
@@ -219,6 +230,8 @@ class Session:
     async def _send(self, event: SendRequested) -> None:
         destination = parse_destination(event.destination)
         headers = {name: value for name, value in event.headers.items() if name not in _FRAME_ONLY}
+        with_default_rules(headers, self.rules)
+        body = normalize_send(headers, event.body)
         reply_to = headers.get("reply-to", "")
         if reply_to.startswith("/temp-queue/"):
             headers["reply-to"] = await self._reply_queue(parse_destination(reply_to).name)
@@ -231,7 +244,7 @@ class Session:
                 await self._declare_shared(destination)
             case Kind.AMQ_QUEUE | Kind.REPLY_QUEUE:
                 await self.node.broker.declare_queue(destination.name, passive=True)
-        await self.node.broker.publish(destination.exchange, destination.key, Message(event.body, headers))
+        await self.node.broker.publish(destination.exchange, destination.key, Message(body, headers))
 
     async def _declare_shared(self, destination: Destination) -> str:
         if destination.name not in self._declared_queues:

@@ -15,12 +15,16 @@ from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.fanout import NodeFanout
+from hutch.hub.forms import Delivered
 from hutch.hub.router import destination_of
 from hutch.protocol import OutgoingMessage
+from hutch.rules import Form
 
 
 class MessageSink(Protocol):
     """The session side: queues a MESSAGE for one of its subscriptions."""
+
+    form: Form
 
     def send_message(
         self, message: OutgoingMessage, subscription: str, token: object = None, *, redelivered: bool = False
@@ -65,7 +69,8 @@ class LocalSubscription:
             self._attached = None
             await fanout.detach(exchange, key, self)
 
-    def deliver(self, message: OutgoingMessage) -> None:
+    def deliver(self, delivered: Delivered) -> None:
+        message = delivered.outgoing(self.sink.form)
         if self.ack == "auto":
             self.sink.send_message(message, self.id)
         elif self.prefetch and self.in_flight >= self.prefetch:

@@ -100,9 +100,9 @@ def _positional(packed: Any, ids: tuple[str, ...]) -> Any:
     if type(packed) is not dict:
         return packed  # not a packed message: the codec will say so on the way back
     values = [packed.get(i, _LACKING) for i in ids]
-    extras = {k: v for k, v in packed.items() if k in (ESCAPE, ABSENT)}
-    if extras:
-        return [*values, extras]
+    if ESCAPE in packed or ABSENT in packed:
+        values.append({k: packed[k] for k in (ESCAPE, ABSENT) if k in packed})
+        return values
     while values and values[-1] is _LACKING:
         values.pop()
     return values
@@ -113,7 +113,8 @@ def _keyed(values: Any, ids: tuple[str, ...]) -> Any:
         raise CodecError("packed msgpack holds an array of fields")
     if len(values) > len(ids) + 1:
         raise CodecError(f"packed msgpack has {len(values)} items; this rule set has {len(ids)} fields")
-    packed = {i: v for i, v in zip(ids, values, strict=False) if v != _LACKING}
+    ext = msgpack.ExtType
+    packed = {i: v for i, v in zip(ids, values, strict=False) if v.__class__ is not ext or v != _LACKING}
     if len(values) == len(ids) + 1:
         extras = values[-1]
         if type(extras) is not dict:

@@ -303,16 +303,16 @@ class AmqpBroker:
     async def delete_queue(self, name: str) -> None:
         async def delete() -> None:
             assert self._topology is not None
-            queue = self._queues.pop(name, None)
-            if queue is not None:
-                await queue.delete(if_unused=False, if_empty=False)
-            else:
-                await self._topology.queue_delete(name)
+            # queue_delete on every channel that declared it, so that none declares it again
+            # after a reconnect.
+            for prefetch, queue in [k for k in self._consumer_queues if k[1] == name]:
+                del self._consumer_queues[(prefetch, queue)]
+                await self._consumer_channels[prefetch].queue_delete(name)
+            self._queues.pop(name, None)
+            await self._topology.queue_delete(name)
 
         await self._run(delete)
         self._queue_flags.pop(name, None)
-        for cached in [k for k in self._consumer_queues if k[1] == name]:
-            del self._consumer_queues[cached]
 
     async def _topology_queue(self, name: str) -> AbstractRobustQueue:
         queue = self._queues.get(name)

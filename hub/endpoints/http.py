@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hutch.hub.node import VERSION
+from hutch.rules import Form, builtin_rule_sets
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -35,6 +36,7 @@ async def info(request: Request) -> JSONResponse:
                 "websocket_subprotocols": ["v10.stomp", "v11.stomp", "v12.stomp"],
                 "stomp_tcp_port": node.tcp_port,
             },
-            "rule_sets": [],
+            "rule_sets": sorted(builtin_rule_sets()),
+            "forms": [form.value for form in Form],
         }
     )

@@ -1,0 +1,122 @@
+"""Messages on their way to local subscribers, in the form each client asked for.
+
+A client says at CONNECT which form it receives coded messages in
+(`x-hutch-form: json | packed-json | packed-msgpack`, packed JSON by default) and
+may name the rule set its own SENDs follow (`x-hutch-rules: max@1`).
+A message whose content type names a rule set is converted at most once per
+form, whatever the number of recipients; any other body passes through as is.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hutch.protocol import OutgoingMessage, StompError
+from hutch.rules import CodecError, Form, builtin_rule_sets, content_type, parse_content_type
+from hutch.rules.packing import convert
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FORM = Form.PACKED_JSON
+WIRE_FORM = Form.PACKED_MSGPACK  # what travels through the broker
+
+
+def form_from_header(value: str | None) -> Form:
+    if value is None:
+        return DEFAULT_FORM
+    try:
+        return Form(value)
+    except ValueError:
+        forms = ", ".join(f.value for f in Form)
+        raise StompError("bad x-hutch-form", f"x-hutch-form is one of {forms}, not '{value}'") from None
+
+
+class Delivered:
+    """One message for many local subscriptions; each form is serialized once."""
+
+    __slots__ = ("_by_form", "body", "coded", "destination", "headers")
+
+    def __init__(self, destination: str, headers: dict[str, str], body: bytes):
+        self.destination = destination
+        self.headers = headers
+        self.body = body
+        self.coded = parse_content_type(headers.get("content-type"))
+        self._by_form: dict[Form | None, OutgoingMessage] = {}
+
+    def outgoing(self, form: Form) -> OutgoingMessage:
+        key = form if self.coded is not None else None
+        message = self._by_form.get(key)
+        if message is None:
+            message = self._by_form[key] = self._build(key)
+        return message
+
+    def _build(self, form: Form | None) -> OutgoingMessage:
+        if form is None or self.coded is None or self.coded[0] is form:
+            return OutgoingMessage(self.destination, self.headers, self.body)
+        source, label = self.coded
+        try:
+            body = convert(self.body, source, form, label)
+        except CodecError as error:  # checked at SEND; from elsewhere (a bot) it may still be bad
+            log.warning("delivering a message as sent, it does not decode: %s", error)
+            return OutgoingMessage(self.destination, self.headers, self.body)
+        return OutgoingMessage(
+            self.destination, {**self.headers, "content-type": content_type(form, label)}, body
+        )
+
+
+class DeliveryCache:
+    """Recent messages by content, so that copies of one message share their conversions.
+
+    RabbitMQ hands a node one copy per queue a message reaches (one per online member
+    of a conversation); they have the same exchange, key, headers and body, so they
+    are one `Delivered` here and each form is still serialized once per message.
+    """
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._recent: dict[tuple[str, str, bytes], Delivered] = {}
+
+    def get(
+        self, exchange: str, routing_key: str, destination: str, headers: dict[str, str], body: bytes
+    ) -> Delivered:
+        key = (exchange, routing_key, body)
+        delivered = self._recent.get(key)
+        if delivered is not None and delivered.headers == headers:
+            return delivered
+        delivered = self._recent[key] = Delivered(destination, headers, body)
+        if len(self._recent) > self.size:
+            del self._recent[next(iter(self._recent))]
+        return delivered
+
+
+def rules_from_header(value: str | None) -> str | None:
+    if value is not None and value not in builtin_rule_sets():
+        known = ", ".join(sorted(builtin_rule_sets()))
+        raise StompError("bad x-hutch-rules", f"x-hutch-rules names a rule set ({known}), not '{value}'")
+    return value
+
+
+def with_default_rules(headers: dict[str, str], label: str | None) -> None:
+    """A client that named its rule set at CONNECT may leave `rules=` off its content types."""
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if label and media in {form.media_type for form in Form} and "rules=" not in headers["content-type"]:
+        headers["content-type"] = content_type(Form(_FORM_OF_MEDIA[media]), label)
+
+
+_FORM_OF_MEDIA = {form.media_type: form.value for form in Form}
+
+
+def normalize_send(headers: dict[str, str], body: bytes) -> bytes:
+    """A coded SEND is checked and stored in the wire form; its content-type is updated in place."""
+    coded = parse_content_type(headers.get("content-type"))
+    if coded is None:
+        return body
+    form, label = coded
+    try:
+        wire = convert(body, form, WIRE_FORM, label)
+    except CodecError as error:
+        raise StompError(
+            "bad message", f"the body does not decode as {form.value} under {label}: {error}"
+        ) from None
+    headers["content-type"] = content_type(WIRE_FORM, label)
+    return wire

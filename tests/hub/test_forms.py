@@ -1,0 +1,132 @@
+"""Each client receives coded messages in the form it asked for; conversions happen once per form."""
+
+import json
+import uuid
+
+import aio_pika
+import hutch.hub.forms
+import msgpack
+import pytest
+from backends import AMQP_URL
+from hub_server import RunningHub, WsClient
+from hutch.hub.broker import topology
+from hutch.rules import Form, codec_for, decode, encode
+
+MESSAGE = {
+    "uuid": "6f1a0c2e9b3d4f5a8c7e1d2b3a4f5e6d", "user": {"username": "ana", "displayname": "Ana"}, "action": "add",
+    "object": "message", "data": {"text": "olá"}, "source": "widget", "domain": "demo", "published": "2026-11-22T10:00:00Z",
+}  # fmt: skip
+
+
+async def device(hub: RunningHub, user: str, form: str | None) -> WsClient:
+    client = await WsClient.open(hub, user, headers={"x-hutch-form": form} if form else None)
+    await client.subscribe(f"/exchange/{user}.subscribe")
+    return client
+
+
+async def test_each_client_receives_its_own_form(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = uuid.uuid4().hex[:6]
+    users = [f"ana{run}", f"browser{run}", f"bot{run}", f"human{run}"]
+    cid = f"c{run}"
+    for user in users:
+        hub.call(topology.add_member(hub.node.broker, cid, user))
+    sender = await device(hub, users[0], None)
+    browser = await device(hub, users[1], "packed-json")
+    bot = await device(hub, users[2], "packed-msgpack")
+    human = await device(hub, users[3], "json")
+    bot_twin = await device(hub, users[2], "packed-msgpack")
+
+    conversions: list[tuple[Form, Form]] = []
+    real_convert = hutch.hub.forms.convert
+
+    def counting(body: bytes, source: Form, target: Form, label: str) -> bytes:
+        conversions.append((source, target))
+        return real_convert(body, source, target, label)
+
+    monkeypatch.setattr(hutch.hub.forms, "convert", counting)
+    body = encode(MESSAGE, Form.PACKED_JSON, "max@1")
+    await sender.publish(
+        f"/exchange/{users[0]}.publish/{cid}.messages",
+        body,
+        **{"content-type": "application/x-hutch+json; rules=max@1"},
+    )
+
+    as_json = await browser.recv()
+    assert as_json.headers["content-type"] == "application/x-hutch+json; rules=max@1"
+    assert json.loads(as_json.body) == codec_for("max@1").pack(MESSAGE)
+    assert browser.binary_messages == 0
+
+    for client in (bot, bot_twin):
+        as_msgpack = await client.recv()
+        assert as_msgpack.headers["content-type"] == "application/x-hutch+msgpack; rules=max@1"
+        assert decode(as_msgpack.body, Form.PACKED_MSGPACK, "max@1") == MESSAGE
+        assert client.binary_messages == 1
+
+    expanded = await human.recv()
+    assert expanded.headers["content-type"] == "application/json; rules=max@1"
+    assert json.loads(expanded.body) == MESSAGE
+
+    # one check on SEND, then one conversion per form, not per recipient (5 recipients here)
+    assert len(conversions) <= 4, conversions
+    assert conversions.count((Form.PACKED_MSGPACK, Form.PACKED_JSON)) <= 1
+    assert conversions.count((Form.PACKED_MSGPACK, Form.JSON)) <= 1
+    for client in (sender, browser, bot, human, bot_twin):
+        await client.close()
+
+
+async def test_a_send_that_does_not_decode_is_refused_by_name(hub: RunningHub) -> None:
+    client = await WsClient.open(hub, "ana")
+    await client.send(
+        "SEND",
+        {"destination": "/topic/forms", "content-type": "application/x-hutch+json; rules=max@1"},
+        b'{"a": "no such code"}',
+    )
+    error = await client.error_then_close()
+    assert error.headers["message"] == "bad message"
+    assert b"not a code of action" in error.body
+
+
+async def test_an_unknown_form_at_connect_is_refused(hub: RunningHub) -> None:
+    client = await WsClient.open(hub, login=None)
+    await client.send("CONNECT", {"accept-version": "1.2", "login": "ana", "x-hutch-form": "xml"})
+    assert (await client.error_then_close()).headers["message"] == "bad x-hutch-form"
+
+
+async def test_amqp_bodies_are_packed_msgpack() -> None:
+    from hub_server import running_hub
+
+    with running_hub(amqp_url=AMQP_URL) as hub:
+        run = uuid.uuid4().hex[:6]
+        ana, bot, cid = f"ana{run}", f"bot{run}", f"c{run}"
+        for user in (ana, bot):
+            hub.call(topology.add_member(hub.node.broker, cid, user))
+        connection = await aio_pika.connect(AMQP_URL)
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(f"{bot}.subscribe")
+        sender = await WsClient.open(hub, ana)
+        await sender.publish(
+            f"/exchange/{ana}.publish/{cid}.messages",
+            json.dumps(MESSAGE).encode(),
+            **{"content-type": "application/json; rules=max@1"},
+        )
+        incoming = await queue.get(timeout=5)
+        assert incoming.content_type == "application/x-hutch+msgpack; rules=max@1"
+        assert isinstance(msgpack.unpackb(incoming.body), list)
+        assert decode(incoming.body, Form.PACKED_MSGPACK, "max@1") == MESSAGE
+        await connection.close()
+        await sender.close()
+
+
+async def test_a_client_that_named_its_rule_set_may_leave_it_off(hub: RunningHub) -> None:
+    client = await WsClient.open(hub, "ana", headers={"x-hutch-rules": "max@1", "x-hutch-form": "json"})
+    destination = f"/topic/rules-{uuid.uuid4().hex[:6]}"
+    await client.subscribe(destination)
+    await client.publish(destination, json.dumps(MESSAGE).encode(), **{"content-type": "application/json"})
+    frame = await client.recv()
+    assert frame.headers["content-type"] == "application/json; rules=max@1"
+    assert json.loads(frame.body) == MESSAGE
+
+    other = await WsClient.open(hub, login=None)
+    await other.send("CONNECT", {"accept-version": "1.2", "login": "ana", "x-hutch-rules": "max@7"})
+    assert (await other.error_then_close()).headers["message"] == "bad x-hutch-rules"

@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make serve   run a hub on embedded defaults (http://127.0.0.1:8000, ws://127.0.0.1:8000/ws)
+#   make serve   run a hub on embedded defaults, in dev mode (http://127.0.0.1:8000, ws://.../ws)
 #   make test    set up everything the tests need, then run the whole suite
 
 PYTHON ?= python3
@@ -17,7 +17,7 @@ $(BIN)/hutch: pyproject.toml
 install: $(BIN)/hutch
 
 serve: install
-	$(BIN)/hutch serve
+	$(BIN)/hutch serve --dev-mode
 
 services:
 	bash .ci/services

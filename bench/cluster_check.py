@@ -128,7 +128,9 @@ async def main() -> None:
     ports = [free_port(), free_port()]
     hutch = Path(sys.executable).with_name("hutch")
     nodes = [
-        subprocess.Popen([str(hutch), "serve", "--port", str(p), "--amqp", AMQP, "--log-level", "warning"])
+        subprocess.Popen(
+            [str(hutch), "serve", "--dev-mode", "--port", str(p), "--amqp", AMQP, "--log-level", "warning"]
+        )
         for p in ports
     ]
     try:

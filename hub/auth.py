@@ -1,18 +1,31 @@
 """Who a connection is: credentials in, an `Identity` out, or None to refuse.
 
-The login may be `domain:user`, as MAX clients send it. Verifiers sit behind
-the `Authenticator` protocol; `authenticator_for(settings)` picks them.
+Verifiers sit behind the `Authenticator` protocol and are tried in order:
+JWT (HS256 with a shared secret, RS256 with a public key; `exp` enforced with a
+clock-skew allowance), an OAuth token-check URL (MAX/osiris style: POST the
+token and username, answers cached for a while), and a static tokens file for
+bots. Dev mode, which accepts anyone, exists only when asked for.
+
+STOMP passes `login` (user or `domain:user`) and `passcode` (the token); REST
+passes `Authorization: Bearer <token>` or the MAX headers `X-Oauth-Token` and
+`X-Oauth-Username`.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
+import jwt
 
 log = logging.getLogger(__name__)
+
+ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +33,11 @@ class Identity:
     user: str
     domain: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
+    expires_at: float | None = None  # wall-clock seconds; the session ends then
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
 
 
 class Authenticator(Protocol):
@@ -69,6 +87,81 @@ class StaticTokens:
         return Identity(user, domain, entry[1])
 
 
+class JwtVerifier:
+    """A JWT in the passcode: `sub` is the user, `roles` its roles, `exp` its end."""
+
+    def __init__(self, key: str, algorithm: str, clock_skew: float = 30.0):
+        self.key = key
+        self.algorithm = algorithm
+        self.clock_skew = clock_skew
+
+    async def authenticate(self, login: str | None, passcode: str | None) -> Identity | None:
+        if not passcode or passcode.count(".") != 2:
+            return None
+        try:
+            claims = jwt.decode(
+                passcode,
+                self.key,
+                algorithms=[self.algorithm],
+                leeway=self.clock_skew,
+                options={"require": ["sub", "exp"]},
+            )
+        except jwt.InvalidTokenError as error:
+            log.info("refused a JWT: %s", error)
+            return None
+        domain, user = split_login(str(claims["sub"]))
+        if login and split_login(login)[1] != user:
+            return None  # a token of someone else
+        roles = claims.get("roles", [])
+        return Identity(
+            user,
+            domain or claims.get("domain"),
+            frozenset(roles if isinstance(roles, list) else []),
+            float(claims["exp"]) + self.clock_skew,
+        )
+
+
+def mint_token(user: str, secret: str, *, ttl: float = 3600.0, roles: list[str] | None = None) -> str:
+    """An HS256 token for `user` (`hutch token USER`)."""
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + int(ttl), "roles": roles or []}, secret, "HS256")
+
+
+class OAuthCheck:
+    """POST token and username to a check URL (MAX/osiris); a 200 means valid. Cached for `ttl`."""
+
+    def __init__(self, url: str, ttl: float = 60.0, client: httpx.AsyncClient | None = None):
+        self.url = url
+        self.ttl = ttl
+        self._client = client or httpx.AsyncClient(timeout=5.0)
+        self._cache: dict[tuple[str, str], tuple[float, Identity | None]] = {}
+
+    async def authenticate(self, login: str | None, passcode: str | None) -> Identity | None:
+        if not login or not passcode:
+            return None
+        domain, user = split_login(login)
+        cached = self._cache.get((user, passcode))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            response = await self._client.post(self.url, data={"access_token": passcode, "username": user})
+        except httpx.HTTPError as error:
+            log.warning("the OAuth check at %s failed: %s", self.url, error)
+            return None  # not cached: the next attempt asks again
+        identity = Identity(user, domain, _roles(response)) if response.status_code == 200 else None
+        self._cache[(user, passcode)] = (time.monotonic() + self.ttl, identity)
+        return identity
+
+
+def _roles(response: httpx.Response) -> frozenset[str]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return frozenset()
+    roles = body.get("roles", []) if isinstance(body, dict) else []
+    return frozenset(roles) if isinstance(roles, list) else frozenset()
+
+
 class FirstOf:
     """Tries verifiers in order; the first that knows the credentials wins."""
 
@@ -82,16 +175,34 @@ class FirstOf:
         return None
 
 
-def authenticator_for(dev_mode: bool, tokens_file: Path | None) -> Authenticator:
+class AuthSettings(Protocol):
+    dev_mode: bool
+    tokens_file: Path | None
+    jwt_secret: str | None
+    jwt_public_key_file: Path | None
+    jwt_clock_skew: float
+    oauth_check_url: str | None
+    oauth_cache_ttl: float
+
+
+def authenticator_for(settings: AuthSettings) -> Authenticator:
     verifiers: list[Authenticator] = []
-    if tokens_file is not None:
-        verifiers.append(StaticTokens.load(tokens_file))
-    if dev_mode:
+    if settings.jwt_secret:
+        verifiers.append(JwtVerifier(settings.jwt_secret, "HS256", settings.jwt_clock_skew))
+    if settings.jwt_public_key_file:
+        verifiers.append(
+            JwtVerifier(settings.jwt_public_key_file.read_text(), "RS256", settings.jwt_clock_skew)
+        )
+    if settings.tokens_file is not None:
+        verifiers.append(StaticTokens.load(settings.tokens_file))
+    if settings.oauth_check_url:
+        verifiers.append(OAuthCheck(settings.oauth_check_url, settings.oauth_cache_ttl))
+    if settings.dev_mode:
         log.warning(
             "DEV MODE: any login is accepted without a password. "
-            "Set HUTCH_DEV_MODE=0 (or pass --no-dev-mode) before exposing this hub."
+            "Never run a hub that others can reach with --dev-mode (HUTCH_DEV_MODE=1)."
         )
         verifiers.append(DevAuthenticator())
     elif not verifiers:
-        log.warning("dev mode is off and no verifier is configured: every CONNECT will be refused")
+        log.warning("no verifier is configured (JWT, OAuth, tokens file): every login will be refused")
     return FirstOf(*verifiers)

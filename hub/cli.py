@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 from hutch.hub.app import create_app
+from hutch.hub.auth import mint_token
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--tokens-file", help="static tokens, 'user token [roles]' per line (HUTCH_TOKENS_FILE)")
     run.add_argument("--log-level", default="info")
 
+    token = commands.add_parser("token", help="mint an HS256 token for a user (HUTCH_JWT_SECRET)")
+    token.add_argument("user")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds (default 3600)")
+    token.add_argument("--role", action="append", default=[], help="a role, e.g. admin (repeatable)")
+
     rules = commands.add_parser("rules", help="check rule sets; pack and unpack messages (stdin to stdout)")
     rule_commands = rules.add_subparsers(dest="rules_command", required=True)
     check = rule_commands.add_parser("check", help="validate a rule-set file")
@@ -95,6 +101,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "rules":
         sys.exit(rules_command(args))
+    if args.command == "token":
+        secret = Settings().jwt_secret
+        if not secret:
+            sys.exit("hutch token: set HUTCH_JWT_SECRET, the secret the hub verifies tokens with")
+        print(mint_token(args.user, secret, ttl=args.ttl, roles=args.role))
+        return
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

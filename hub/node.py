@@ -30,7 +30,7 @@ class HubNode:
         self.broker: Broker = broker or _broker_for(settings)
         self.fanout = NodeFanout(self.broker, settings.node_id)
         self.registry = Registry()
-        self.authenticator: Authenticator = authenticator_for(settings.dev_mode, settings.tokens_file)
+        self.authenticator: Authenticator = authenticator_for(settings)
         self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
         self._tcp: asyncio.Server | None = None
         self._known_users: set[str] = set()

@@ -97,6 +97,9 @@ class Session:
         self.flush()
 
     def tick(self, now: float) -> None:
+        expires_at = self.identity.expires_at if self.identity else None
+        if expires_at is not None and time.time() > expires_at and self.conn.state is State.CONNECTED:
+            self.conn.fail(StompError("token expired", "the token of this connection expired; connect again"))
         self.conn.tick(now)
         self.flush()
         if self.closing_since is not None and now - self.closing_since > self.node.settings.close_timeout:

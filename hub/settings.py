@@ -16,8 +16,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     tcp_port: int | None = None  # plain STOMP over TCP, off unless set (61613 is usual)
-    dev_mode: bool = True  # accept any login; says so in the log and in /info
+    dev_mode: bool = False  # accept any login: only when asked for; says so in the log and in /info
     tokens_file: Path | None = None  # "user token [role,...]" per line, for bots and tests
+    jwt_secret: str | None = None  # HS256 tokens
+    jwt_public_key_file: Path | None = None  # RS256 tokens: the PEM public key
+    jwt_clock_skew: float = 30.0  # seconds of leeway on exp
+    oauth_check_url: str | None = None  # MAX/osiris style token check (POST access_token, username)
+    oauth_cache_ttl: float = 60.0
     amqp_url: str | None = None  # RabbitMQ instead of the embedded broker
     amqp_reconnect_interval: float = 1.0  # seconds between attempts while RabbitMQ is away
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))

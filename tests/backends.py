@@ -21,3 +21,11 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+REDIS_URL = os.environ.get("HUTCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+STORES = ["memory", "redis"]
+
+
+def full_settings(backend: str) -> dict[str, object]:
+    """The hub on embedded defaults, or on RabbitMQ and Redis."""
+    return {"amqp_url": AMQP_URL, "redis_url": REDIS_URL} if backend == "real" else {}

@@ -69,7 +69,7 @@ class RunningHub:
 
 @contextlib.contextmanager
 def running_hub(**overrides: Any) -> Iterator[RunningHub]:
-    settings = Settings(host="127.0.0.1", tcp_port=0, **overrides)
+    settings = Settings(**({"host": "127.0.0.1", "tcp_port": 0, "dev_mode": True} | overrides))
     hub = RunningHub(settings).start()
     try:
         yield hub

@@ -1,0 +1,98 @@
+"""The `Store` protocol: conversations, history, read cursors, presence, message uuids.
+
+Two backends implement it with the same behaviour: `memory.MemoryStore` (the
+default, in process) and `redis.RedisStore` (`HUTCH_REDIS_URL`). History ids are
+time-ordered strings "<milliseconds>-<sequence>", as Redis streams make them, so
+ids of different conversations compare by time too (`id_key`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+HISTORY_LIMIT = 1000  # messages kept per conversation
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: str
+    name: str
+    members: list[str]
+    owner: str | None = None  # groups have one; a conversation of two has none
+    group: bool = False
+    created: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    id: str
+    conversation: str
+    sender: str
+    message: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class History:
+    messages: list[StoredMessage]
+    complete: bool  # False when messages after the asked-for id were dropped from history
+
+
+def id_key(message_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = message_id.partition("-")
+    try:
+        return int(milliseconds), int(sequence or 0)
+    except ValueError:
+        raise ValueError(f"'{message_id}' is not a message id (<milliseconds>-<sequence>)") from None
+
+
+class Store(Protocol):
+    async def put_conversation(self, conversation: Conversation) -> None: ...
+
+    async def conversation(self, cid: str) -> Conversation | None: ...
+
+    async def delete_conversation(self, cid: str) -> None: ...
+
+    async def conversations_of(self, user: str) -> list[str]:
+        """Ids of the user's conversations, newest activity first."""
+        ...
+
+    async def pair(self, a: str, b: str) -> str | None:
+        """The conversation of exactly these two people, if any."""
+        ...
+
+    async def append(self, cid: str, sender: str, message: dict[str, Any], uuid: str | None) -> tuple[str, bool]:
+        """Store a message; (its id, True) or, for a uuid stored before, (that id, False)."""
+        ...
+
+    async def history(
+        self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
+    ) -> History:
+        """Messages in time order: the last `limit` before `before`, or the first after `after`."""
+        ...
+
+    async def mark_read(self, cid: str, user: str, message_id: str) -> None: ...
+
+    async def read_cursor(self, cid: str, user: str) -> str | None: ...
+
+    async def unread(self, cid: str, user: str) -> int:
+        """Messages of others after the user's read cursor."""
+        ...
+
+    async def first_send(self, uuid: str) -> bool:
+        """True the first time a message uuid is sent, False for a repeat (kept a day)."""
+        ...
+
+    async def touch_presence(self, user: str, device: str, ttl: float) -> None: ...
+
+    async def drop_presence(self, user: str, device: str) -> None: ...
+
+    async def online(self, users: list[str]) -> dict[str, int]:
+        """Devices online per user (presence entries not yet expired)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,111 @@
+"""The embedded store: the `Store` protocol in process memory."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from hutch.hub.store.base import HISTORY_LIMIT, Conversation, History, StoredMessage, id_key
+
+
+class MemoryStore:
+    def __init__(self, history_limit: int = HISTORY_LIMIT):
+        self.history_limit = history_limit
+        self._conversations: dict[str, Conversation] = {}
+        self._activity: dict[str, float] = {}
+        self._history: defaultdict[str, list[StoredMessage]] = defaultdict(list)
+        self._dropped: dict[str, str] = {}  # newest id trimmed from each history
+        self._stored_uuids: dict[str, str] = {}
+        self._sent_uuids: dict[str, float] = {}
+        self._cursors: dict[tuple[str, str], str] = {}
+        self._presence: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        self._last_id = (0, 0)
+
+    async def put_conversation(self, conversation: Conversation) -> None:
+        self._conversations[conversation.id] = conversation
+        self._activity.setdefault(conversation.id, conversation.created or time.time())
+
+    async def conversation(self, cid: str) -> Conversation | None:
+        return self._conversations.get(cid)
+
+    async def delete_conversation(self, cid: str) -> None:
+        self._conversations.pop(cid, None)
+        self._history.pop(cid, None)
+        self._activity.pop(cid, None)
+
+    async def conversations_of(self, user: str) -> list[str]:
+        mine = [c.id for c in self._conversations.values() if user in c.members]
+        return sorted(mine, key=lambda cid: self._activity.get(cid, 0.0), reverse=True)
+
+    async def pair(self, a: str, b: str) -> str | None:
+        wanted = sorted((a, b))
+        for conversation in self._conversations.values():
+            if not conversation.group and sorted(conversation.members) == wanted:
+                return conversation.id
+        return None
+
+    def _next_id(self) -> str:
+        now = int(time.time() * 1000)
+        milliseconds, sequence = self._last_id
+        self._last_id = (now, 0) if now > milliseconds else (milliseconds, sequence + 1)
+        return "%d-%d" % self._last_id
+
+    async def append(self, cid: str, sender: str, message: dict[str, Any], uuid: str | None) -> tuple[str, bool]:
+        if uuid is not None and uuid in self._stored_uuids:
+            return self._stored_uuids[uuid], False
+        message_id = self._next_id()
+        history = self._history[cid]
+        history.append(StoredMessage(message_id, cid, sender, message))
+        if len(history) > self.history_limit:
+            self._dropped[cid] = history.pop(0).id
+        self._activity[cid] = time.time()
+        if uuid is not None:
+            self._stored_uuids[uuid] = message_id
+        return message_id, True
+
+    async def history(
+        self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
+    ) -> History:
+        messages = self._history.get(cid, [])
+        if after is not None:
+            chosen = [m for m in messages if id_key(m.id) > id_key(after)][:limit]
+            dropped = self._dropped.get(cid)
+            complete = dropped is None or id_key(dropped) <= id_key(after)
+            return History(chosen, complete)
+        if before is not None:
+            messages = [m for m in messages if id_key(m.id) < id_key(before)]
+        return History(messages[-limit:] if limit else [], True)
+
+    async def mark_read(self, cid: str, user: str, message_id: str) -> None:
+        current = self._cursors.get((cid, user))
+        if current is None or id_key(message_id) > id_key(current):
+            self._cursors[(cid, user)] = message_id
+
+    async def read_cursor(self, cid: str, user: str) -> str | None:
+        return self._cursors.get((cid, user))
+
+    async def unread(self, cid: str, user: str) -> int:
+        cursor = self._cursors.get((cid, user))
+        after = id_key(cursor) if cursor else (-1, -1)
+        return sum(1 for m in self._history.get(cid, []) if m.sender != user and id_key(m.id) > after)
+
+    async def first_send(self, uuid: str) -> bool:
+        now = time.monotonic()
+        if self._sent_uuids.get(uuid, 0.0) > now:
+            return False
+        self._sent_uuids[uuid] = now + 86400
+        return True
+
+    async def touch_presence(self, user: str, device: str, ttl: float) -> None:
+        self._presence[user][device] = time.monotonic() + ttl
+
+    async def drop_presence(self, user: str, device: str) -> None:
+        self._presence[user].pop(device, None)
+
+    async def online(self, users: list[str]) -> dict[str, int]:
+        now = time.monotonic()
+        return {u: sum(1 for expiry in self._presence.get(u, {}).values() if expiry > now) for u in users}
+
+    async def close(self) -> None:
+        pass

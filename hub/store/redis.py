@@ -1,0 +1,160 @@
+"""The `Store` protocol on Redis (`HUTCH_REDIS_URL`).
+
+    hutch:conv:<cid>            the conversation, JSON
+    hutch:user:<user>:convs     sorted set of the user's conversations by last activity
+    hutch:pair:<a>|<b>          the conversation of two people (names sorted)
+    hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-ordered
+    hutch:stored:<uuid>         the id a message uuid was stored under (a day)
+    hutch:sent:<uuid>           a message uuid was sent (a day)
+    hutch:read:<cid>            hash user -> id read up to
+    hutch:presence:<user>       sorted set device -> expiry: a crashed node's devices expire
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from hutch.hub.store.base import HISTORY_LIMIT, Conversation, History, StoredMessage, id_key
+
+DAY = 86400
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisStore:
+    def __init__(self, url: str, history_limit: int = HISTORY_LIMIT):
+        self.history_limit = history_limit
+        self.redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            health_check_interval=15,
+        )
+
+    async def put_conversation(self, conversation: Conversation) -> None:
+        key = f"hutch:conv:{conversation.id}"
+        before = await self.conversation(conversation.id)
+        gone = set(before.members) - set(conversation.members) if before else set()
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(conversation.to_json()))
+            for member in conversation.members:
+                pipe.zadd(f"hutch:user:{member}:convs", {conversation.id: now}, nx=True)
+            for member in gone:
+                pipe.zrem(f"hutch:user:{member}:convs", conversation.id)
+            if not conversation.group and len(conversation.members) == 2:
+                pipe.set(_pair_key(*conversation.members), conversation.id)
+            await pipe.execute()
+
+    async def conversation(self, cid: str) -> Conversation | None:
+        raw = await self.redis.get(f"hutch:conv:{cid}")
+        return Conversation(**json.loads(raw)) if raw else None
+
+    async def delete_conversation(self, cid: str) -> None:
+        conversation = await self.conversation(cid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"hutch:conv:{cid}", f"hutch:history:{cid}", f"hutch:read:{cid}")
+            for member in conversation.members if conversation else []:
+                pipe.zrem(f"hutch:user:{member}:convs", cid)
+            if conversation and not conversation.group and len(conversation.members) == 2:
+                pipe.delete(_pair_key(*conversation.members))
+            await pipe.execute()
+
+    async def conversations_of(self, user: str) -> list[str]:
+        return list(await self.redis.zrevrange(f"hutch:user:{user}:convs", 0, -1))
+
+    async def pair(self, a: str, b: str) -> str | None:
+        return await self.redis.get(_pair_key(a, b))
+
+    async def append(self, cid: str, sender: str, message: dict[str, Any], uuid: str | None) -> tuple[str, bool]:
+        if uuid is not None:
+            claimed = await self.redis.set(f"hutch:stored:{uuid}", "", nx=True, ex=DAY)
+            if not claimed:
+                return await self.redis.get(f"hutch:stored:{uuid}") or "", False
+        fields = {"sender": sender, "message": json.dumps(message, ensure_ascii=False)}
+        message_id = await self.redis.xadd(f"hutch:history:{cid}", fields, maxlen=self.history_limit, approximate=False)
+        conversation = await self.conversation(cid)
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if uuid is not None:
+                pipe.set(f"hutch:stored:{uuid}", message_id, ex=DAY)
+            for member in conversation.members if conversation else []:
+                pipe.zadd(f"hutch:user:{member}:convs", {cid: now}, xx=True)
+            await pipe.execute()
+        return message_id, True
+
+    async def history(
+        self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
+    ) -> History:
+        key = f"hutch:history:{cid}"
+        if after is not None:
+            entries = await self.redis.xrange(key, min=f"({after}", max="+", count=limit)
+            return History([_stored(cid, e) for e in entries], await self._kept_since(key, after))
+        newest = f"({before}" if before is not None else "+"
+        entries = await self.redis.xrevrange(key, max=newest, min="-", count=limit)
+        return History([_stored(cid, e) for e in reversed(entries)], True)
+
+    async def _kept_since(self, key: str, after: str) -> bool:
+        try:
+            info = await self.redis.xinfo_stream(key)
+        except aioredis.ResponseError:  # no such stream: nothing was ever dropped
+            return True
+        if int(info.get("entries-added", 0)) <= int(info.get("length", 0)):
+            return True  # nothing was ever trimmed
+        first = info.get("first-entry")
+        # Trimmed entries were older than the first kept one: a cursor before it may have missed some.
+        return first is not None and id_key(first[0]) <= id_key(after)
+
+    async def mark_read(self, cid: str, user: str, message_id: str) -> None:
+        current = await self.redis.hget(f"hutch:read:{cid}", user)
+        if current is None or id_key(message_id) > id_key(current):
+            await self.redis.hset(f"hutch:read:{cid}", user, message_id)
+
+    async def read_cursor(self, cid: str, user: str) -> str | None:
+        return await self.redis.hget(f"hutch:read:{cid}", user)
+
+    async def unread(self, cid: str, user: str) -> int:
+        cursor = await self.read_cursor(cid, user)
+        entries = await self.redis.xrange(
+            f"hutch:history:{cid}", min=f"({cursor}" if cursor else "-", max="+", count=self.history_limit
+        )
+        return sum(1 for _, fields in entries if fields.get("sender") != user)
+
+    async def first_send(self, uuid: str) -> bool:
+        return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, ex=DAY))
+
+    async def touch_presence(self, user: str, device: str, ttl: float) -> None:
+        await self.redis.zadd(f"hutch:presence:{user}", {device: time.time() + ttl})
+
+    async def drop_presence(self, user: str, device: str) -> None:
+        await self.redis.zrem(f"hutch:presence:{user}", device)
+
+    async def online(self, users: list[str]) -> dict[str, int]:
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.zcount(f"hutch:presence:{user}", now, "+inf")
+            counts = await pipe.execute()
+        return dict(zip(users, counts, strict=True))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _pair_key(a: str, b: str) -> str:
+    first, second = sorted((a, b))
+    return f"hutch:pair:{first}|{second}"
+
+
+def _stored(cid: str, entry: tuple[str, dict[str, str]]) -> StoredMessage:
+    message_id, fields = entry
+    return StoredMessage(message_id, cid, fields.get("sender", ""), json.loads(fields.get("message", "{}")))

@@ -1,0 +1,94 @@
+"""The Store protocol on both backends."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from backends import REDIS_URL, STORES
+from hutch.hub.store.base import Conversation, Store, id_key
+from hutch.hub.store.memory import MemoryStore
+from hutch.hub.store.redis import RedisStore
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    backend: Store = RedisStore(REDIS_URL, history_limit=5) if request.param == "redis" else MemoryStore(history_limit=5)
+    yield backend
+    await backend.close()
+
+
+def fresh(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def test_conversations_by_member_newest_first_and_pairs(store: Store) -> None:
+    ana, bo, cy = fresh("ana"), fresh("bo"), fresh("cy")
+    one, two = fresh("c"), fresh("c")
+    await store.put_conversation(Conversation(one, "ana+bo", [ana, bo]))
+    await asyncio.sleep(0.01)
+    await store.put_conversation(Conversation(two, "group", [ana, bo, cy], owner=ana, group=True))
+    assert await store.conversations_of(ana) == [two, one]
+    await asyncio.sleep(0.01)
+    await store.append(one, bo, {"data": {"text": "hi"}}, None)
+    assert await store.conversations_of(ana) == [one, two]
+    assert await store.pair(bo, ana) == one
+    assert await store.pair(ana, cy) is None
+    group = await store.conversation(two)
+    assert group is not None and group.owner == ana
+    group.members.remove(cy)
+    await store.put_conversation(group)
+    assert await store.conversations_of(cy) == []
+    await store.delete_conversation(one)
+    assert await store.conversation(one) is None
+    assert await store.conversations_of(ana) == [two]
+
+
+async def test_history_is_time_ordered_capped_and_says_when_a_gap_was_dropped(store: Store) -> None:
+    cid = fresh("c")
+    await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+    ids = [(await store.append(cid, "a", {"n": n}, None))[0] for n in range(8)]
+    assert ids == sorted(ids, key=id_key)
+    latest = await store.history(cid, limit=10)
+    assert [m.message["n"] for m in latest.messages] == [3, 4, 5, 6, 7]  # capped at 5
+    page = await store.history(cid, before=ids[6], limit=2)
+    assert [m.message["n"] for m in page.messages] == [4, 5]
+    since = await store.history(cid, after=ids[4], limit=10)
+    assert ([m.message["n"] for m in since.messages], since.complete) == ([5, 6, 7], True)
+    gap = await store.history(cid, after=ids[1], limit=10)
+    assert gap.complete is False
+
+
+async def test_a_uuid_is_stored_once(store: Store) -> None:
+    cid, message_uuid = fresh("c"), fresh("u")
+    await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+    first = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid)
+    again = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid)
+    assert first[1] is True and again == (first[0], False)
+    assert len((await store.history(cid)).messages) == 1
+    assert await store.first_send(message_uuid) is True
+    assert await store.first_send(message_uuid) is False
+
+
+async def test_unread_counts_follow_the_read_cursor(store: Store) -> None:
+    cid = fresh("c")
+    await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+    ids = [(await store.append(cid, sender, {}, None))[0] for sender in ("a", "b", "a", "a")]
+    assert await store.unread(cid, "b") == 3  # not its own
+    assert await store.unread(cid, "a") == 1
+    await store.mark_read(cid, "b", ids[2])
+    assert await store.unread(cid, "b") == 1
+    await store.mark_read(cid, "b", ids[0])  # never backwards
+    assert await store.read_cursor(cid, "b") == ids[2]
+
+
+async def test_presence_expires(store: Store) -> None:
+    ana, bo = fresh("ana"), fresh("bo")
+    await store.touch_presence(ana, "phone", 60)
+    await store.touch_presence(ana, "laptop", 0.2)
+    await store.touch_presence(bo, "phone", 60)
+    await store.drop_presence(bo, "phone")
+    assert await store.online([ana, bo]) == {ana: 2, bo: 0}
+    await asyncio.sleep(0.3)
+    assert await store.online([ana]) == {ana: 1}

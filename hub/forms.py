@@ -10,9 +10,10 @@ form, whatever the number of recipients; any other body passes through as is.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from hutch.protocol import OutgoingMessage, StompError
-from hutch.rules import CodecError, Form, builtin_rule_sets, content_type, parse_content_type
+from hutch.rules import CodecError, Form, builtin_rule_sets, content_type, decode, encode, parse_content_type
 from hutch.rules.packing import convert
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,17 @@ class Delivered:
         self.body = body
         self.coded = parse_content_type(headers.get("content-type"))
         self._by_form: dict[Form | None, OutgoingMessage] = {}
+
+    @property
+    def uuid(self) -> str | None:
+        """The message's uuid, for coded messages (decoded on demand: only recovery asks)."""
+        if self.coded is None:
+            return None
+        try:
+            value = decode(self.body, *self.coded).get("uuid")
+        except CodecError:
+            return None
+        return value if isinstance(value, str) else None
 
     def outgoing(self, form: Form) -> OutgoingMessage:
         key = form if self.coded is not None else None
@@ -106,17 +118,19 @@ def with_default_rules(headers: dict[str, str], label: str | None) -> None:
 _FORM_OF_MEDIA = {form.media_type: form.value for form in Form}
 
 
-def normalize_send(headers: dict[str, str], body: bytes) -> bytes:
-    """A coded SEND is checked and stored in the wire form; its content-type is updated in place."""
+def normalize_send(headers: dict[str, str], body: bytes) -> tuple[bytes, dict[str, Any] | None]:
+    """A coded SEND, checked and put in the wire form (content-type updated in place), with the
+    message it holds; any other body as it is, with None."""
     coded = parse_content_type(headers.get("content-type"))
     if coded is None:
-        return body
+        return body, None
     form, label = coded
     try:
-        wire = convert(body, form, WIRE_FORM, label)
+        message = decode(body, form, label)
+        wire = encode(message, WIRE_FORM, label)
     except CodecError as error:
         raise StompError(
             "bad message", f"the body does not decode as {form.value} under {label}: {error}"
         ) from None
     headers["content-type"] = content_type(WIRE_FORM, label)
-    return wire
+    return wire, message

@@ -11,11 +11,16 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
 from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.conversations import Conversations
 from hutch.hub.endpoints.tcp import start_tcp_listener
 from hutch.hub.fanout import NodeFanout
 from hutch.hub.registry import Registry
 from hutch.hub.session import Session
 from hutch.hub.settings import Settings
+from hutch.hub.store.base import Store
+from hutch.hub.store.memory import MemoryStore
+from hutch.hub.store.redis import RedisStore
+from hutch.hub.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,10 @@ class HubNode:
         self.fanout = NodeFanout(self.broker, settings.node_id)
         self.registry = Registry()
         self.authenticator: Authenticator = authenticator_for(settings)
+        self.store: Store = RedisStore(settings.redis_url) if settings.redis_url else MemoryStore()
+        self.conversations = Conversations(self.store, self.broker)
+        run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
+        self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None
         self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
         self._tcp: asyncio.Server | None = None
         self._known_users: set[str] = set()
@@ -47,6 +56,8 @@ class HubNode:
         if isinstance(self.broker, AmqpBroker):
             await self.broker.connect()
         await topology.declare_base(self.broker)
+        if self.worker is not None:
+            await self.worker.start()
         self.registry.start()
         if self.settings.tcp_port is not None:
             self._tcp = await start_tcp_listener(self, self.settings.host, self.settings.tcp_port)
@@ -59,7 +70,10 @@ class HubNode:
             self._tcp.close()
         await self.registry.drain("the hub is shutting down", self.settings.close_timeout)
         await self.registry.stop()
+        if self.worker is not None:
+            await self.worker.stop()
         await self.broker.close()
+        await self.store.close()
 
     async def ensure_user(self, user: str) -> None:
         """The user's own exchanges exist once they have connected (MAX topology)."""

@@ -9,6 +9,8 @@ connection; nothing a client sends can raise past this class.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -16,9 +18,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hutch.hub import permissions
 from hutch.hub.auth import Identity
+from hutch.hub.broker import topology
 from hutch.hub.broker.base import Message
 from hutch.hub.broker.errors import BrokerError
+from hutch.hub.conversations import RULES
 from hutch.hub.forms import (
     DEFAULT_FORM,
     form_from_header,
@@ -28,6 +33,7 @@ from hutch.hub.forms import (
 )
 from hutch.hub.outbox import Outbox
 from hutch.hub.router import Destination, Kind, parse_destination
+from hutch.hub.store.base import HISTORY_LIMIT, StoredMessage, id_key
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
     Acked,
@@ -45,6 +51,7 @@ from hutch.protocol import (
     Subscribed,
     Unsubscribed,
 )
+from hutch.rules import Form, content_type, encode
 
 if TYPE_CHECKING:
     from hutch.hub.node import HubNode
@@ -76,6 +83,8 @@ class Session:
         self._reply_queues: dict[str, str] = {}  # temp-queue name -> its private queue
         self._declared_queues: set[str] = set()
         self._closed = False
+        self._presence_due = float("inf")
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- from the transport --------------------------------------------------
 
@@ -102,6 +111,11 @@ class Session:
             self.conn.fail(StompError("token expired", "the token of this connection expired; connect again"))
         self.conn.tick(now)
         self.flush()
+        if self.identity is not None and now > self._presence_due and self.conn.state is State.CONNECTED:
+            self._presence_due = now + self.node.settings.presence_ttl / 3
+            task = asyncio.create_task(self._touch_presence())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         if self.closing_since is not None and now - self.closing_since > self.node.settings.close_timeout:
             self.abort()  # the client does not take its last frames: stop waiting for it
 
@@ -116,6 +130,9 @@ class Session:
             return
         self._closed = True
         self.node.registry.remove(self)
+        if self.identity is not None:
+            with contextlib.suppress(Exception):  # presence expires by itself anyway
+                await self.node.store.drop_presence(self.identity.user, self.id)
         await self._cancel_subscriptions()
         for queue in self._reply_queues.values():
             await self._quietly(self.node.broker.delete_queue(queue))
@@ -166,7 +183,8 @@ class Session:
                 for token in event.tokens:
                     await token.nack(event.requeue)
             case Subscribed():
-                await self._subscribe(event)
+                self.conn.send_receipt(event.receipt, await self._subscribe(event))
+                return
             case Unsubscribed():
                 await self._unsubscribe(event)
             case ConnectRequested():
@@ -191,9 +209,22 @@ class Session:
         await self.node.ensure_user(identity.user)
         self.identity = identity
         self.conn.accept(self.id, time.monotonic())
+        await self._touch_presence()
 
-    async def _subscribe(self, event: Subscribed) -> None:
+    async def _touch_presence(self) -> None:
+        assert self.identity is not None
+        ttl = self.node.settings.presence_ttl
+        self._presence_due = time.monotonic() + ttl / 3
+        try:
+            await self.node.store.touch_presence(self.identity.user, self.id, ttl)
+        except Exception as error:  # presence is best effort: it expires by itself
+            log.info("presence of %s not refreshed: %s", self.identity.user, error)
+
+    async def _subscribe(self, event: Subscribed) -> dict[str, str] | None:
+        """Subscribe; returns headers for the RECEIPT (`x-recovered` after a recovery)."""
         destination = parse_destination(event.destination)
+        await self._authorize(destination, subscribe=True)
+        since = event.headers.get("x-since")
         prefetch = _count(event.headers, "prefetch-count")
         durable = event.headers.get("durable", event.headers.get("persistent")) == "true"
         durable = durable and event.headers.get("auto-delete") != "true"
@@ -205,9 +236,13 @@ class Session:
                 local = LocalSubscription(
                     self, event.id, event.ack, prefetch, self.node.settings.max_pending_acks
                 )
+                if since is not None:
+                    local.hold()  # live messages wait until the missed ones are replayed
                 await local.attach(self.node.fanout, destination.exchange, destination.key)
                 self._subscriptions[event.id] = local
-                return
+                if since is not None:
+                    return await self._recover(local, destination, since)
+                return None
             case Kind.EXCHANGE | Kind.TOPIC:  # durable: a queue of its own, named by user and id
                 queue = f"stomp-subscription-{self._user}-{event.id}"
                 await broker.declare_queue(queue, durable=True)
@@ -219,6 +254,44 @@ class Session:
         subscription = QueueSubscription(self, event.id, event.ack, queue)
         await subscription.start(broker, prefetch)
         self._subscriptions[event.id] = subscription
+        return None
+
+    async def _recover(
+        self, local: LocalSubscription, destination: Destination, since: str
+    ) -> dict[str, str]:
+        """Replay from history what the user missed since `since`, in order, then go live."""
+        user = self._user
+        if destination.exchange != topology.subscribe_exchange(user):
+            raise StompError("bad x-since", f"x-since works on /exchange/{topology.subscribe_exchange(user)}")
+        try:
+            id_key(since)
+        except ValueError as error:
+            raise StompError("bad x-since", str(error)) from None
+        missed: list[StoredMessage] = []
+        complete = True
+        for cid in await self.node.store.conversations_of(user):
+            history = await self.node.store.history(cid, after=since, limit=HISTORY_LIMIT)
+            missed.extend(history.messages)
+            complete = complete and history.complete
+        missed.sort(key=lambda stored: id_key(stored.id))
+        recovered = "true" if complete else "false"
+        replayed: set[str] = set()
+        for stored in missed:
+            local.push(replayed_message(stored, self.form, recovered))
+            if isinstance(uuid := stored.message.get("uuid"), str):
+                replayed.add(uuid)
+        local.release(skip=replayed)
+        return {"x-recovered": recovered, "x-replayed": str(len(missed))}
+
+    async def _authorize(self, destination: Destination, *, subscribe: bool) -> None:
+        assert self.identity is not None
+        await permissions.check(
+            self.identity,
+            destination,
+            subscribe=subscribe,
+            conversations=self.node.conversations,
+            open_destinations=self.node.settings.open_destinations,
+        )
 
     async def _unsubscribe(self, event: Unsubscribed) -> None:
         subscription = self._subscriptions.pop(event.id, None)
@@ -234,7 +307,12 @@ class Session:
         destination = parse_destination(event.destination)
         headers = {name: value for name, value in event.headers.items() if name not in _FRAME_ONLY}
         with_default_rules(headers, self.rules)
-        body = normalize_send(headers, event.body)
+        await self._authorize(destination, subscribe=False)
+        body, message = normalize_send(headers, event.body)
+        if message is not None and _is_conversation_message(destination):
+            uuid = message.get("uuid")
+            if isinstance(uuid, str) and not await self.node.store.first_send(uuid):
+                return  # sent before (a retry after a lost receipt): stored and delivered once
         reply_to = headers.get("reply-to", "")
         if reply_to.startswith("/temp-queue/"):
             headers["reply-to"] = await self._reply_queue(parse_destination(reply_to).name)
@@ -282,6 +360,21 @@ class Session:
     @property
     def _user(self) -> str:
         return self.identity.user if self.identity else "anonymous"
+
+
+def _is_conversation_message(destination: Destination) -> bool:
+    return destination.exchange.endswith(".publish") and destination.key.endswith(".messages")
+
+
+def replayed_message(stored: StoredMessage, form: Form, recovered: str) -> OutgoingMessage:
+    headers = {
+        "content-type": content_type(form, RULES),
+        "x-hutch-id": stored.id,
+        "x-hutch-replay": "true",
+        "x-recovered": recovered,
+    }
+    destination = f"/exchange/{topology.publish_exchange(stored.sender)}/{stored.conversation}.messages"
+    return OutgoingMessage(destination, headers, encode(stored.message, form, RULES))
 
 
 def _count(headers: dict[str, str], name: str) -> int:

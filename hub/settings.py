@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     oauth_cache_ttl: float = 60.0
     amqp_url: str | None = None  # RabbitMQ instead of the embedded broker
     amqp_reconnect_interval: float = 1.0  # seconds between attempts while RabbitMQ is away
+    redis_url: str | None = None  # Redis instead of the embedded store
+    worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)
+    open_destinations: bool = True  # /topic/, /queue/... for every signed-in user; off: admins only
+    presence_ttl: float = 60.0  # seconds a device stays online without a refresh
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
     max_frame_size: int = 4 * 1024 * 1024

@@ -57,6 +57,7 @@ class LocalSubscription:
         self.in_flight = 0
         self.pending: deque[tuple[OutgoingMessage, bool]] = deque()  # (message, redelivered)
         self._attached: tuple[NodeFanout, str, str] | None = None
+        self._held: list[Delivered] | None = None
 
     async def attach(self, fanout: NodeFanout, exchange: str, key: str) -> None:
         await fanout.attach(exchange, key, self)
@@ -69,8 +70,24 @@ class LocalSubscription:
             self._attached = None
             await fanout.detach(exchange, key, self)
 
+    def hold(self) -> None:
+        """Keep live messages back (while missed ones are replayed first)."""
+        self._held = []
+
+    def release(self, skip: set[str]) -> None:
+        """Deliver what was held, but for messages whose uuid is in `skip` (replayed already)."""
+        held, self._held = self._held or [], None
+        for delivered in held:
+            if not (skip and delivered.uuid in skip):
+                self.deliver(delivered)
+
     def deliver(self, delivered: Delivered) -> None:
-        message = delivered.outgoing(self.sink.form)
+        if self._held is not None:
+            self._held.append(delivered)
+            return
+        self.push(delivered.outgoing(self.sink.form))
+
+    def push(self, message: OutgoingMessage) -> None:
         if self.ack == "auto":
             self.sink.send_message(message, self.id)
         elif self.prefetch and self.in_flight >= self.prefetch:

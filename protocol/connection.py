@@ -265,9 +265,9 @@ class ServerConnection:
         }
         self._queue(Frame("CONNECTED", headers))
 
-    def send_receipt(self, receipt: str | None) -> None:
+    def send_receipt(self, receipt: str | None, headers: dict[str, str] | None = None) -> None:
         if receipt is not None:
-            self._queue(Frame("RECEIPT", {"receipt-id": receipt}))
+            self._queue(Frame("RECEIPT", {"receipt-id": receipt, **(headers or {})}))
 
     def send_message(
         self,

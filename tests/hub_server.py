@@ -14,9 +14,11 @@ import stomp
 import uvicorn
 import websockets
 from hutch.hub.app import create_app
+from hutch.hub.broker import topology
 from hutch.hub.cli import HubServer
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
+from hutch.hub.store.base import Conversation
 from hutch.protocol import Frame
 from stomp_frames import client_frame, parse_server_frames
 from websockets.asyncio.client import ClientConnection
@@ -65,6 +67,16 @@ class RunningHub:
         """Run a coroutine on the hub's own loop (to reach its broker) and return its result."""
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+
+def join(hub: RunningHub, cid: str, *users: str) -> None:
+    """Make `users` the members of conversation `cid`: in the store and in the broker."""
+    conversation = Conversation(
+        cid, cid, list(users), owner=users[0] if len(users) > 2 else None, group=len(users) > 2
+    )
+    hub.call(hub.node.store.put_conversation(conversation))
+    for user in users:
+        hub.call(topology.add_member(hub.node.broker, cid, user))
 
 
 @contextlib.contextmanager

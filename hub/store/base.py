@@ -65,7 +65,9 @@ class Store(Protocol):
         """The conversation of exactly these two people, if any."""
         ...
 
-    async def append(self, cid: str, sender: str, message: dict[str, Any], uuid: str | None) -> tuple[str, bool]:
+    async def append(
+        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+    ) -> tuple[str, bool]:
         """Store a message; (its id, True) or, for a uuid stored before, (that id, False)."""
         ...
 

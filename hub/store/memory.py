@@ -49,9 +49,12 @@ class MemoryStore:
         now = int(time.time() * 1000)
         milliseconds, sequence = self._last_id
         self._last_id = (now, 0) if now > milliseconds else (milliseconds, sequence + 1)
-        return "%d-%d" % self._last_id
+        milliseconds, sequence = self._last_id
+        return f"{milliseconds}-{sequence}"
 
-    async def append(self, cid: str, sender: str, message: dict[str, Any], uuid: str | None) -> tuple[str, bool]:
+    async def append(
+        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+    ) -> tuple[str, bool]:
         if uuid is not None and uuid in self._stored_uuids:
             return self._stored_uuids[uuid], False
         message_id = self._next_id()

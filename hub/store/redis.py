@@ -1,13 +1,13 @@
 """The `Store` protocol on Redis (`HUTCH_REDIS_URL`).
 
-    hutch:conv:<cid>            the conversation, JSON
-    hutch:user:<user>:convs     sorted set of the user's conversations by last activity
-    hutch:pair:<a>|<b>          the conversation of two people (names sorted)
-    hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-ordered
-    hutch:stored:<uuid>         the id a message uuid was stored under (a day)
-    hutch:sent:<uuid>           a message uuid was sent (a day)
-    hutch:read:<cid>            hash user -> id read up to
-    hutch:presence:<user>       sorted set device -> expiry: a crashed node's devices expire
+hutch:conv:<cid>            the conversation, JSON
+hutch:user:<user>:convs     sorted set of the user's conversations by last activity
+hutch:pair:<a>|<b>          the conversation of two people (names sorted)
+hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-ordered
+hutch:stored:<uuid>         the id a message uuid was stored under (a day)
+hutch:sent:<uuid>           a message uuid was sent (a day)
+hutch:read:<cid>            hash user -> id read up to
+hutch:presence:<user>       sorted set device -> expiry: a crashed node's devices expire
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from hutch.hub.store.base import HISTORY_LIMIT, Conversation, History, StoredMessage, id_key
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-
-from hutch.hub.store.base import HISTORY_LIMIT, Conversation, History, StoredMessage, id_key
 
 DAY = 86400
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -75,13 +74,17 @@ class RedisStore:
     async def pair(self, a: str, b: str) -> str | None:
         return await self.redis.get(_pair_key(a, b))
 
-    async def append(self, cid: str, sender: str, message: dict[str, Any], uuid: str | None) -> tuple[str, bool]:
+    async def append(
+        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+    ) -> tuple[str, bool]:
         if uuid is not None:
             claimed = await self.redis.set(f"hutch:stored:{uuid}", "", nx=True, ex=DAY)
             if not claimed:
                 return await self.redis.get(f"hutch:stored:{uuid}") or "", False
         fields = {"sender": sender, "message": json.dumps(message, ensure_ascii=False)}
-        message_id = await self.redis.xadd(f"hutch:history:{cid}", fields, maxlen=self.history_limit, approximate=False)
+        message_id = await self.redis.xadd(
+            f"hutch:history:{cid}", fields, maxlen=self.history_limit, approximate=False
+        )
         conversation = await self.conversation(cid)
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -9,9 +9,8 @@ import uuid
 
 import httpx
 import pytest
-from backends import AMQP_URL
-from hub_server import RunningHub, WsClient, running_hub
-from hutch.hub.broker import topology
+from backends import hub_settings
+from hub_server import RunningHub, WsClient, join, running_hub
 
 RABBITMQCTL = shutil.which("rabbitmqctl")
 # Never a skip in CI (.ci/services installs RabbitMQ, rabbitmqctl with it): there a missing one fails.
@@ -29,7 +28,7 @@ def rabbitmqctl(*args: str) -> str:
 
 @pytest.fixture
 def hub():
-    with running_hub(amqp_url=AMQP_URL, amqp_reconnect_interval=0.5) as running:
+    with running_hub(**hub_settings("amqp"), amqp_reconnect_interval=0.5) as running:
         yield running
 
 
@@ -44,8 +43,7 @@ async def wait_healthy(hub: RunningHub, timeout: float = 60) -> None:
 async def test_rabbitmq_restart_under_traffic(hub: RunningHub) -> None:
     run = uuid.uuid4().hex[:6]
     alice, bob, cid = f"alice{run}", f"bob{run}", f"c{run}"
-    for user in (alice, bob):
-        hub.call(topology.add_member(hub.node.broker, cid, user))
+    join(hub, cid, alice, bob)
     bob_device = await WsClient.open(hub, bob)
     await bob_device.subscribe(f"/exchange/{bob}.subscribe")
     received: list[bytes] = []

@@ -5,7 +5,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-
 from backends import REDIS_URL, STORES
 from hutch.hub.store.base import Conversation, Store, id_key
 from hutch.hub.store.memory import MemoryStore
@@ -14,7 +13,9 @@ from hutch.hub.store.redis import RedisStore
 
 @pytest.fixture(params=STORES)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    backend: Store = RedisStore(REDIS_URL, history_limit=5) if request.param == "redis" else MemoryStore(history_limit=5)
+    backend: Store = (
+        RedisStore(REDIS_URL, history_limit=5) if request.param == "redis" else MemoryStore(history_limit=5)
+    )
     yield backend
     await backend.close()
 

@@ -1,0 +1,216 @@
+"""Conversation rules: who is in, who owns, what is said, what was read.
+
+Every change of membership changes the broker bindings at once (MAX topology),
+so that a removed member receives nothing more. Refusals are `Refused`, which
+carries its HTTP status and the MAX error body.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuids
+from dataclasses import dataclass
+from typing import Any
+
+from hutch.hub.auth import Identity
+from hutch.hub.broker import topology
+from hutch.hub.broker.base import Broker, Message
+from hutch.hub.store.base import Conversation, Store, StoredMessage
+from hutch.rules import Form, content_type, encode
+
+MAX_MEMBERS = 200
+RULES = "max@1"
+WIRE = Form.PACKED_MSGPACK
+
+
+class Refused(Exception):
+    """A refusal with the reply it causes: HTTP status and the MAX error body."""
+
+    def __init__(self, status: int, error: str, description: str):
+        super().__init__(f"{error}: {description}")
+        self.status = status
+        self.error = error
+        self.description = description
+
+    def body(self) -> dict[str, str]:
+        return {"objectType": "error", "error": self.error, "error_description": self.description}
+
+
+def not_found(cid: str) -> Refused:
+    return Refused(404, "ObjectNotFound", f"there is no conversation '{cid}'")
+
+
+@dataclass(slots=True)
+class Summary:
+    conversation: Conversation
+    last_message: StoredMessage | None
+    unread: int
+
+
+class Conversations:
+    def __init__(self, store: Store, broker: Broker):
+        self.store = store
+        self.broker = broker
+        self._membership: dict[tuple[str, str], float] = {}  # (cid, user) -> checked until
+
+    # -- membership ----------------------------------------------------------
+
+    async def create(
+        self, creator: Identity, participants: list[str], name: str = ""
+    ) -> tuple[Conversation, bool]:
+        members = list(dict.fromkeys([creator.user, *participants]))
+        if len(members) < 2:
+            raise Refused(400, "ValidationError", "a conversation needs at least one other participant")
+        if len(members) > MAX_MEMBERS:
+            raise Refused(400, "ValidationError", f"a conversation has at most {MAX_MEMBERS} participants")
+        if len(members) == 2 and (existing := await self.store.pair(*members)):
+            conversation = await self.store.conversation(existing)
+            if conversation is not None:
+                return conversation, False
+        group = len(members) > 2
+        conversation = Conversation(
+            uuids.uuid4().hex[:16],
+            name or ", ".join(members),
+            members,
+            creator.user if group else None,
+            group,
+            time.time(),
+        )
+        for member in members:
+            await topology.add_member(self.broker, conversation.id, member)
+        await self.store.put_conversation(conversation)
+        return conversation, True
+
+    async def get(self, identity: Identity, cid: str) -> Conversation:
+        conversation = await self.store.conversation(cid)
+        if conversation is None:
+            raise not_found(cid)
+        if identity.user not in conversation.members and not identity.is_admin:
+            raise Refused(403, "Forbidden", f"you are not a participant of conversation '{cid}'")
+        return conversation
+
+    async def is_member(self, user: str, cid: str) -> bool:
+        # Positive answers are kept a moment: a SEND checks this every time.
+        if self._membership.get((cid, user), 0.0) > time.monotonic():
+            return True
+        conversation = await self.store.conversation(cid)
+        member = conversation is not None and user in conversation.members
+        if member:
+            self._membership[(cid, user)] = time.monotonic() + 2.0
+        return member
+
+    async def rename(self, identity: Identity, cid: str, name: str) -> Conversation:
+        conversation = await self.get(identity, cid)
+        self._owner_only(identity, conversation, "rename")
+        conversation.name = name
+        await self.store.put_conversation(conversation)
+        return conversation
+
+    async def delete(self, identity: Identity, cid: str) -> None:
+        conversation = await self.get(identity, cid)
+        self._owner_only(identity, conversation, "delete")
+        for member in conversation.members:
+            await topology.remove_member(self.broker, cid, member)
+        await self.store.delete_conversation(cid)
+        self._forget(cid)
+
+    async def add_member(self, identity: Identity, cid: str, user: str) -> Conversation:
+        conversation = await self.get(identity, cid)
+        if not conversation.group:
+            raise Refused(400, "ValidationError", "a conversation of two cannot grow; start a group instead")
+        self._owner_only(identity, conversation, "add participants to")
+        if user in conversation.members:
+            return conversation
+        if len(conversation.members) >= MAX_MEMBERS:
+            raise Refused(400, "ValidationError", f"a conversation has at most {MAX_MEMBERS} participants")
+        await topology.add_member(self.broker, cid, user)
+        conversation.members.append(user)
+        await self.store.put_conversation(conversation)
+        return conversation
+
+    async def remove_member(self, identity: Identity, cid: str, user: str) -> Conversation:
+        """The owner removes anyone; anyone may leave."""
+        conversation = await self.get(identity, cid)
+        if user != identity.user:
+            self._owner_only(identity, conversation, "remove participants from")
+        if user not in conversation.members:
+            raise Refused(404, "ObjectNotFound", f"'{user}' is not a participant of '{cid}'")
+        await topology.remove_member(self.broker, cid, user)
+        conversation.members.remove(user)
+        if conversation.owner == user:
+            conversation.owner = conversation.members[0] if conversation.members else None
+        self._forget(cid)
+        if conversation.members:
+            await self.store.put_conversation(conversation)
+        else:
+            await self.store.delete_conversation(cid)
+        return conversation
+
+    async def transfer(self, identity: Identity, cid: str, new_owner: str) -> Conversation:
+        conversation = await self.get(identity, cid)
+        self._owner_only(identity, conversation, "transfer")
+        if new_owner not in conversation.members:
+            raise Refused(400, "ValidationError", f"'{new_owner}' is not a participant of '{cid}'")
+        conversation.owner = new_owner
+        await self.store.put_conversation(conversation)
+        return conversation
+
+    def _owner_only(self, identity: Identity, conversation: Conversation, action: str) -> None:
+        if conversation.group and conversation.owner != identity.user and not identity.is_admin:
+            raise Refused(403, "Forbidden", f"only the owner may {action} conversation '{conversation.id}'")
+
+    def _forget(self, cid: str) -> None:
+        for key in [k for k in self._membership if k[0] == cid]:
+            del self._membership[key]
+
+    # -- messages ------------------------------------------------------------
+
+    async def post(self, identity: Identity, cid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Send a message as `identity`, through the broker like a STOMP SEND."""
+        await self.get(identity, cid)
+        message = envelope(identity.user, "add", "message", data, cid)
+        await self.publish(identity.user, f"{cid}.messages", message)
+        return message
+
+    async def publish(self, sender: str, key: str, message: dict[str, Any]) -> None:
+        body = encode(message, WIRE, RULES)
+        headers = {"content-type": content_type(WIRE, RULES), "persistent": "true"}
+        await self.broker.publish(topology.publish_exchange(sender), key, Message(body, headers))
+
+    async def messages(
+        self, identity: Identity, cid: str, *, before: str | None, after: str | None, limit: int
+    ) -> list[StoredMessage]:
+        await self.get(identity, cid)
+        return (await self.store.history(cid, before=before, after=after, limit=limit)).messages
+
+    async def mark_read(self, identity: Identity, cid: str, message_id: str) -> None:
+        """Move the read cursor and tell the members: the "read" check MAX lacked."""
+        await self.get(identity, cid)
+        await self.store.mark_read(cid, identity.user, message_id)
+        receipt = envelope(identity.user, "read", "conversation", {"id": message_id}, cid)
+        await self.publish(identity.user, f"{cid}.notifications", receipt)
+
+    async def summaries(self, identity: Identity) -> list[Summary]:
+        found = []
+        for cid in await self.store.conversations_of(identity.user):
+            conversation = await self.store.conversation(cid)
+            if conversation is None:
+                continue
+            last = (await self.store.history(cid, limit=1)).messages
+            unread = await self.store.unread(cid, identity.user)
+            found.append(Summary(conversation, last[0] if last else None, unread))
+        return found
+
+
+def envelope(user: str, action: str, kind: str, data: dict[str, Any], cid: str) -> dict[str, Any]:
+    """A MAX envelope from the hub."""
+    return {
+        "uuid": uuids.uuid4().hex,
+        "user": {"username": user},
+        "action": action,
+        "object": kind,
+        "data": data,
+        "source": "hub",
+        "published": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "destination": cid,
+    }

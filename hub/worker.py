@@ -1,0 +1,114 @@
+"""The worker: stores conversation messages, then tells the members they are stored.
+
+It consumes the `messages` queue (conversations `*.messages`). For each message
+it stores it in history (once per uuid), then publishes the MAX `ack` (same
+uuid, the stored id in `data.id`) to the sender's `.publish` exchange with key
+`<cid>.notifications`, so that every member sees the "stored" check. A message
+that cannot be stored is retried a few times with backoff, then dead-lettered
+to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from hutch.hub.broker import topology
+from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
+from hutch.hub.conversations import RULES, Conversations, envelope
+from hutch.hub.store.base import Store
+from hutch.rules import CodecError, Form, decode, parse_content_type
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERS = "messages.dead"
+RETRY_DELAYS = (0.1, 0.5, 2.0)  # then dead-letter
+
+
+class Worker:
+    def __init__(self, broker: Broker, store: Store, conversations: Conversations, *, prefetch: int = 20):
+        self.broker = broker
+        self.store = store
+        self.conversations = conversations
+        self.prefetch = prefetch
+        self.retry_delays = RETRY_DELAYS
+        self._consumer: Consumer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.broker.declare_queue(DEAD_LETTERS, durable=True)
+        self._consumer = await self.broker.consume(
+            topology.MESSAGES_QUEUE, self._on_delivery, prefetch=self.prefetch
+        )
+        log.info("worker consuming '%s'", topology.MESSAGES_QUEUE)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _on_delivery(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self.handle(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def handle(self, delivery: Delivery) -> None:
+        sender = delivery.exchange.removesuffix(".publish")
+        cid = delivery.routing_key.partition(".")[0]
+        message = expanded(delivery.message)
+        uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
+        reason = ""
+        for attempt, delay in enumerate((0.0, *self.retry_delays)):
+            await asyncio.sleep(delay)
+            try:
+                stored_id, new = await self.store.append(cid, sender, message, uuid)
+                break
+            except Exception as error:  # any failure of the store: retried, then dead-lettered
+                reason = f"{type(error).__name__}: {error}"
+                log.warning("storing a message of %s failed (attempt %d): %s", cid, attempt + 1, reason)
+        else:
+            await self._dead_letter(delivery, reason)
+            return
+        if new:
+            ack = envelope(sender, "ack", "message", {"id": stored_id}, cid)
+            ack["uuid"] = uuid or ack["uuid"]
+            try:
+                await self.conversations.publish(sender, f"{cid}.notifications", ack)
+            except Exception as error:
+                log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
+        await delivery.ack()
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        headers = {
+            **delivery.message.headers,
+            "x-hutch-dead-reason": reason,
+            "x-hutch-routing-key": delivery.routing_key,
+        }
+        try:
+            await self.broker.publish("", DEAD_LETTERS, Message(delivery.message.body, headers))
+            await delivery.ack()
+            log.error("dead-lettered a message of %s: %s", delivery.routing_key, reason)
+        except Exception as error:  # the broker is away too: leave it queued for later
+            log.error("could not dead-letter a message (%s); it stays queued", error)
+            await delivery.nack(requeue=True)
+
+
+def expanded(message: Message) -> dict[str, Any]:
+    """The message as a dict: decoded by its rule set, or JSON, or its text as data.text."""
+    coded = parse_content_type(message.headers.get("content-type"))
+    if coded is not None:
+        try:
+            return decode(message.body, coded[0], coded[1])
+        except CodecError as error:
+            log.warning("a stored message does not decode (%s): kept as text", error)
+    try:
+        value = json.loads(message.body)
+        if isinstance(value, dict):
+            decode(json.dumps(value).encode(), Form.JSON, RULES)
+            return value
+    except (ValueError, CodecError):
+        pass
+    return {"data": {"text": message.body.decode("utf-8", "replace")}}

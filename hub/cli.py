@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
+import signal
 import socket
 import sys
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import uvicorn
 from hutch.hub.app import create_app
 from hutch.hub.auth import mint_token
+from hutch.hub.broker import topology
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 
@@ -38,6 +41,27 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         ws_max_size=settings.max_frame_size + 1024,
     )
     HubServer(config, app.state.node).run()  # uvloop when installed
+
+
+async def run_worker(settings: Settings) -> None:
+    """The storing worker alone, until SIGTERM or Ctrl-C."""
+    if not settings.amqp_url:
+        sys.exit(
+            "hutch worker: set HUTCH_AMQP_URL (on the embedded broker `hutch serve` runs the worker itself)"
+        )
+    node = HubNode(settings.model_copy(update={"worker": True}))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    await node.broker.connect()  # type: ignore[attr-defined]
+    await topology.declare_base(node.broker)
+    assert node.worker is not None
+    await node.worker.start()
+    await stop.wait()
+    await node.worker.stop()
+    await node.broker.close()
+    await node.store.close()
 
 
 def rules_command(args: argparse.Namespace) -> int:
@@ -78,8 +102,16 @@ def main(argv: list[str] | None = None) -> None:
         action=argparse.BooleanOptionalAction,
         help="accept any login (HUTCH_DEV_MODE, default on)",
     )
+    run.add_argument(
+        "--redis", dest="redis_url", help="Redis URL instead of the embedded store (HUTCH_REDIS_URL)"
+    )
     run.add_argument("--tokens-file", help="static tokens, 'user token [roles]' per line (HUTCH_TOKENS_FILE)")
     run.add_argument("--log-level", default="info")
+
+    work = commands.add_parser("worker", help="store conversation messages (RabbitMQ and Redis)")
+    work.add_argument("--amqp", dest="amqp_url", help="RabbitMQ URL (HUTCH_AMQP_URL)")
+    work.add_argument("--redis", dest="redis_url", help="Redis URL (HUTCH_REDIS_URL)")
+    work.add_argument("--log-level", default="info")
 
     token = commands.add_parser("token", help="mint an HS256 token for a user (HUTCH_JWT_SECRET)")
     token.add_argument("user")
@@ -110,10 +142,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "worker":
+        overrides = {
+            name: value for name in ("amqp_url", "redis_url") if (value := getattr(args, name)) is not None
+        }
+        asyncio.run(run_worker(Settings(**overrides)))
+        return
     if args.command == "serve":
         overrides: dict[str, Any] = {
             name: value
-            for name in ("host", "port", "tcp_port", "amqp_url", "dev_mode", "tokens_file")
+            for name in ("host", "port", "tcp_port", "amqp_url", "redis_url", "dev_mode", "tokens_file")
             if (value := getattr(args, name)) is not None
         }
         serve(Settings(**overrides), args.log_level)

@@ -173,9 +173,13 @@ class Conversations:
         return message
 
     async def publish(self, sender: str, key: str, message: dict[str, Any]) -> None:
+        """Publish as `sender`: through their `.publish` exchange, as their clients do."""
+        await self.publish_to(topology.publish_exchange(sender), key, message)
+
+    async def publish_to(self, exchange: str, key: str, message: dict[str, Any]) -> None:
         body = encode(message, WIRE, RULES)
         headers = {"content-type": content_type(WIRE, RULES), "persistent": "true"}
-        await self.broker.publish(topology.publish_exchange(sender), key, Message(body, headers))
+        await self.broker.publish(exchange, key, Message(body, headers))
 
     async def messages(
         self, identity: Identity, cid: str, *, before: str | None, after: str | None, limit: int

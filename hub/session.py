@@ -33,7 +33,7 @@ from hutch.hub.forms import (
 )
 from hutch.hub.outbox import Outbox
 from hutch.hub.router import Destination, Kind, parse_destination
-from hutch.hub.store.base import HISTORY_LIMIT, StoredMessage, id_key
+from hutch.hub.store.base import StoredMessage, id_key
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
     Acked,
@@ -270,7 +270,7 @@ class Session:
         missed: list[StoredMessage] = []
         complete = True
         for cid in await self.node.store.conversations_of(user):
-            history = await self.node.store.history(cid, after=since, limit=HISTORY_LIMIT)
+            history = await self.node.store.history(cid, after=since, limit=self.node.settings.history_limit)
             missed.extend(history.messages)
             complete = complete and history.complete
         missed.sort(key=lambda stored: id_key(stored.id))

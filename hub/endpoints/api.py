@@ -1,0 +1,341 @@
+"""The REST API: conversations, members, history, read cursors, unread counts, presence.
+
+Callers authenticate with `Authorization: Bearer <token>` or the MAX headers
+`X-Oauth-Token` and `X-Oauth-Username`. Errors answer with the MAX error body
+`{"objectType": "error", "error": ..., "error_description": ...}`. The OpenAPI
+document is served at /api/openapi.json, built from the same route table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hutch.hub.auth import Identity
+from hutch.hub.broker import topology
+from hutch.hub.broker.errors import BrokerError
+from hutch.hub.conversations import Conversations, Refused, Summary, envelope
+from hutch.hub.node import VERSION, HubNode
+from hutch.hub.store.base import Conversation, StoredMessage, id_key
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Handler = Callable[[Request, Identity, Conversations], Awaitable[Response]]
+
+
+def error_response(refused: Refused) -> JSONResponse:
+    return JSONResponse(refused.body(), status_code=refused.status)
+
+
+async def identity_of(request: Request, node: HubNode) -> Identity:
+    authorization = request.headers.get("authorization", "")
+    login = request.headers.get("x-oauth-username")
+    token = (
+        authorization[7:].strip()
+        if authorization.lower().startswith("bearer ")
+        else request.headers.get("x-oauth-token")
+    )
+    if not token:
+        raise Refused(
+            401, "Unauthorized", "send Authorization: Bearer <token>, or X-Oauth-Token and X-Oauth-Username"
+        )
+    identity = await node.authenticator.authenticate(login, token)
+    if identity is None:
+        raise Refused(401, "InvalidCredentials", "the token is not valid: expired, forged or unknown")
+    return identity
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        node: HubNode = request.app.state.node
+        try:
+            identity = await identity_of(request, node)
+            return await handler(request, identity, node.conversations)
+        except Refused as refused:
+            return error_response(refused)
+        except BrokerError as error:
+            return error_response(Refused(503, "ServiceUnavailable", f"the broker is unavailable: {error}"))
+        except (ConnectionError, OSError) as error:
+            return error_response(Refused(503, "ServiceUnavailable", f"the store is unavailable: {error}"))
+
+    return run
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    try:
+        value = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise Refused(400, "ValidationError", "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Refused(400, "ValidationError", "the body must be a JSON object")
+    return value
+
+
+def text_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise Refused(400, "ValidationError", f"'{name}' must be a non-empty string")
+    return value
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "objectType": "conversation",
+        "id": conversation.id,
+        "displayName": conversation.name,
+        "participants": conversation.members,
+        "owner": conversation.owner,
+        "group": conversation.group,
+        "published": conversation.created,
+    }
+
+
+def message_json(stored: StoredMessage) -> dict[str, Any]:
+    return {"objectType": "message", "id": stored.id, "sender": stored.sender, **stored.message}
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    last = summary.last_message
+    return {
+        **conversation_json(summary.conversation),
+        "lastMessage": message_json(last) if last else None,
+        "unread": summary.unread,
+    }
+
+
+# -- handlers ----------------------------------------------------------------
+
+
+async def list_conversations(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    return JSONResponse([summary_json(s) for s in await conversations.summaries(identity)])
+
+
+async def create_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    body = await body_of(request)
+    participants = body.get("participants")
+    if not isinstance(participants, list) or not all(isinstance(p, str) and p for p in participants):
+        raise Refused(400, "ValidationError", "'participants' must be a list of user names")
+    name = body.get("displayName", "")
+    conversation, created = await conversations.create(
+        identity, participants, name if isinstance(name, str) else ""
+    )
+    return JSONResponse(conversation_json(conversation), status_code=201 if created else 200)
+
+
+async def get_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    return JSONResponse(conversation_json(await conversations.get(identity, request.path_params["cid"])))
+
+
+async def rename_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    name = text_field(await body_of(request), "displayName")
+    return JSONResponse(
+        conversation_json(await conversations.rename(identity, request.path_params["cid"], name))
+    )
+
+
+async def delete_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    await conversations.delete(identity, request.path_params["cid"])
+    return Response(status_code=204)
+
+
+async def add_participant(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    user = text_field(await body_of(request), "username")
+    conversation = await conversations.add_member(identity, request.path_params["cid"], user)
+    return JSONResponse(conversation_json(conversation), status_code=201)
+
+
+async def remove_participant(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    await conversations.remove_member(identity, request.path_params["cid"], request.path_params["user"])
+    return Response(status_code=204)
+
+
+async def transfer_owner(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    user = text_field(await body_of(request), "username")
+    return JSONResponse(
+        conversation_json(await conversations.transfer(identity, request.path_params["cid"], user))
+    )
+
+
+async def list_messages(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    query = request.query_params
+    before, after = query.get("before"), query.get("after")
+    try:
+        for cursor in (before, after):
+            if cursor is not None:
+                id_key(cursor)
+        limit = int(query.get("limit", "50"))
+    except ValueError as error:
+        raise Refused(400, "ValidationError", str(error)) from None
+    if not 1 <= limit <= 200:
+        raise Refused(400, "ValidationError", "limit is between 1 and 200")
+    found = await conversations.messages(
+        identity, request.path_params["cid"], before=before, after=after, limit=limit
+    )
+    return JSONResponse([message_json(m) for m in found])
+
+
+async def post_message(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    body = await body_of(request)
+    data = body.get("data", {"text": body.get("text")} if "text" in body else None)
+    if not isinstance(data, dict):
+        raise Refused(400, "ValidationError", 'send {"data": {...}} or {"text": "..."}')
+    message = await conversations.post(identity, request.path_params["cid"], data)
+    return JSONResponse({"objectType": "message", **message}, status_code=201)
+
+
+async def mark_read(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    message_id = text_field(await body_of(request), "id")
+    try:
+        id_key(message_id)
+    except ValueError as error:
+        raise Refused(400, "ValidationError", str(error)) from None
+    await conversations.mark_read(identity, request.path_params["cid"], message_id)
+    return Response(status_code=204)
+
+
+async def unread_totals(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    counts = {s.conversation.id: s.unread for s in await conversations.summaries(identity)}
+    return JSONResponse({"total": sum(counts.values()), "conversations": counts})
+
+
+async def presence(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    users = [u for u in request.query_params.get("users", "").split(",") if u]
+    if not users or len(users) > 500:
+        raise Refused(400, "ValidationError", "ask for ?users=a,b,c (at most 500)")
+    online = await conversations.store.online(users)
+    return JSONResponse({u: {"online": n > 0, "devices": n} for u, n in online.items()})
+
+
+async def broadcast(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    if not identity.is_admin:
+        raise Refused(403, "Forbidden", "only admins may broadcast")
+    body = await body_of(request)
+    message = envelope(identity.user, "add", "activity", {"text": text_field(body, "text")}, "broadcast")
+    key = body.get("context", "broadcast")
+    await conversations.publish_to(topology.ACTIVITY, str(key), message)
+    return JSONResponse({"objectType": "activity", **message}, status_code=201)
+
+
+# -- routes and their OpenAPI description ------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: tuple[str, ...] = ()
+
+
+OPERATIONS = [
+    Operation("GET", "/api/conversations", list_conversations, "My conversations, newest activity first"),
+    Operation(
+        "POST",
+        "/api/conversations",
+        create_conversation,
+        "Start a conversation (two people reuse theirs)",
+        ("participants", "displayName"),
+    ),
+    Operation("GET", "/api/conversations/{cid}", get_conversation, "One conversation"),
+    Operation(
+        "PATCH",
+        "/api/conversations/{cid}",
+        rename_conversation,
+        "Rename (the owner of a group)",
+        ("displayName",),
+    ),
+    Operation("DELETE", "/api/conversations/{cid}", delete_conversation, "Delete (the owner of a group)"),
+    Operation(
+        "POST",
+        "/api/conversations/{cid}/participants",
+        add_participant,
+        "Add a participant (the owner)",
+        ("username",),
+    ),
+    Operation(
+        "DELETE",
+        "/api/conversations/{cid}/participants/{user}",
+        remove_participant,
+        "Remove a participant, or leave",
+    ),
+    Operation(
+        "POST",
+        "/api/conversations/{cid}/owner",
+        transfer_owner,
+        "Give the group to another participant",
+        ("username",),
+    ),
+    Operation("GET", "/api/conversations/{cid}/messages", list_messages, "History, with before/after/limit"),
+    Operation("POST", "/api/conversations/{cid}/messages", post_message, "Send a message", ("data", "text")),
+    Operation("POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id", ("id",)),
+    Operation("GET", "/api/unread", unread_totals, "Unread counts, in all and per conversation"),
+    Operation("GET", "/api/presence", presence, "Who of ?users=a,b is online"),
+    Operation("POST", "/api/broadcast", broadcast, "Broadcast to activity (admins)", ("text", "context")),
+]
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    error = {
+        "description": "MAX error body",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for op in OPERATIONS:
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in ("cid", "user")
+            if "{" + name + "}" in op.path
+        ]
+        operation: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": op.handler.__name__,
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "OK"},
+                "401": error,
+                "403": error,
+                "404": error,
+                "400": error,
+            },
+            "security": [{"bearer": []}, {"maxOauth": []}],
+        }
+        if op.body:
+            properties = {name: {} for name in op.body}
+            operation["requestBody"] = {
+                "content": {"application/json": {"schema": {"type": "object", "properties": properties}}}
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "hutch", "version": VERSION},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "maxOauth": {"type": "apiKey", "in": "header", "name": "X-Oauth-Token"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "objectType": {"const": "error"},
+                        "error": {"type": "string"},
+                        "error_description": {"type": "string"},
+                    },
+                }
+            },
+        },
+    }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document())
+
+
+def routes() -> list[Route]:
+    found = [Route(op.path, endpoint(op.handler), methods=[op.method]) for op in OPERATIONS]
+    return [*found, Route("/api/openapi.json", openapi)]

@@ -29,8 +29,11 @@ import httpx
 import websockets
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
+from hutch.hub.store.base import Conversation
+from hutch.hub.store.redis import RedisStore
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS = os.environ.get("HUTCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def frame(command: str, headers: dict[str, str], body: bytes = b"") -> str:
@@ -82,11 +85,13 @@ async def publisher(
                 body.encode(),
             )
         )
-        command, headers, _ = parse(await ws.recv())
+        command, headers, detail = parse(await ws.recv())
         if command == "RECEIPT":
             receipted.add(body)
         else:
             refused[headers.get("message", "?")] += 1
+            if refused[headers.get("message", "?")] == 1:
+                print(f"first '{headers.get('message')}': {detail}")
             await ws.close()
             ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["v12.stomp"])
             await ws.send(frame("CONNECT", {"accept-version": "1.2", "login": user, "passcode": "x"}))
@@ -119,17 +124,32 @@ async def main() -> None:
     bot = f"bot{run}"
     broker = AmqpBroker(AMQP)
     await broker.connect()
+    store = RedisStore(REDIS)
     await topology.declare_base(broker)
     for cid, members in conversations.items():
+        await store.put_conversation(Conversation(cid, cid, [*members, bot], owner=bot, group=True))
         for user in [*members, bot]:
             await topology.add_member(broker, cid, user)
     await broker.close()
+    await store.close()
 
     ports = [free_port(), free_port()]
     hutch = Path(sys.executable).with_name("hutch")
     nodes = [
         subprocess.Popen(
-            [str(hutch), "serve", "--dev-mode", "--port", str(p), "--amqp", AMQP, "--log-level", "warning"]
+            [
+                str(hutch),
+                "serve",
+                "--dev-mode",
+                "--port",
+                str(p),
+                "--amqp",
+                AMQP,
+                "--redis",
+                REDIS,
+                "--log-level",
+                "warning",
+            ]
         )
         for p in ports
     ]

@@ -22,6 +22,8 @@ from hutch.hub.router import destination_of
 
 log = logging.getLogger(__name__)
 
+NODE_QUEUE_EXPIRY = 120.0  # seconds: how long RabbitMQ keeps the queue of a node that went away
+
 
 class Target(Protocol):
     """A local subscription: takes each matching message, serialized once per form."""
@@ -118,7 +120,11 @@ class NodeFanout:
 
     async def _open_tap(self, exchange: str) -> _Tap:
         exchange_type = await self.broker.exchange_type(exchange)
-        queue = await self.broker.declare_queue(self.queue_name(exchange), exclusive=True, auto_delete=True)
+        # Durable and not exclusive: it outlives a lost connection or a RabbitMQ restart with
+        # its bindings, so what arrives meanwhile waits for this node; if the node itself is
+        # gone, RabbitMQ drops the queue after NODE_QUEUE_EXPIRY seconds unused.
+        name = self.queue_name(exchange)
+        queue = await self.broker.declare_queue(name, durable=True, expires=NODE_QUEUE_EXPIRY)
         tap = _Tap(exchange, exchange_type, queue, self.cache)
         tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
         self._taps[exchange] = tap
@@ -127,7 +133,7 @@ class NodeFanout:
     async def _close_tap(self, tap: _Tap) -> None:
         del self._taps[tap.exchange]
         if tap.consumer is not None:
-            await tap.consumer.cancel()  # the queue is auto-delete: it goes with its consumer
+            await tap.consumer.cancel()
         await self.broker.delete_queue(tap.queue)
 
     def queue_count(self) -> int:

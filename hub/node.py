@@ -37,7 +37,9 @@ class HubNode:
         self.registry = Registry()
         self.authenticator: Authenticator = authenticator_for(settings)
         limit = settings.history_limit
-        self.store: Store = RedisStore(settings.redis_url, limit) if settings.redis_url else MemoryStore(limit)
+        self.store: Store = (
+            RedisStore(settings.redis_url, limit) if settings.redis_url else MemoryStore(limit)
+        )
         self.conversations = Conversations(self.store, self.broker)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None

@@ -34,6 +34,7 @@ from hutch.hub.forms import (
 from hutch.hub.outbox import Outbox
 from hutch.hub.router import Destination, Kind, parse_destination
 from hutch.hub.store.base import StoredMessage, id_key
+from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
     Acked,
@@ -95,6 +96,8 @@ class Session:
             except StompError as error:
                 error.receipt_id = error.receipt_id or getattr(event, "receipt", None)
                 self.conn.fail(error)
+            except STORE_UNAVAILABLE as error:
+                self.conn.fail(StompError("store unavailable", str(error), getattr(event, "receipt", None)))
             except BrokerError as error:
                 self.conn.fail(StompError(error.stomp_message, str(error), getattr(event, "receipt", None)))
             except Exception:

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)
     open_destinations: bool = True  # /topic/, /queue/... for every signed-in user; off: admins only
     presence_ttl: float = 60.0
-    history_limit: int = 1000  # messages kept per conversation  # seconds a device stays online without a refresh
+    history_limit: int = (
+        1000  # messages kept per conversation  # seconds a device stays online without a refresh
+    )
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
     max_frame_size: int = 4 * 1024 * 1024

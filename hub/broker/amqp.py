@@ -5,7 +5,8 @@ the exchanges, queues and bindings made through them and restarts their
 consumers) and a few channels, each with one job:
 
     topology   declarations and bindings the hub needs kept: restored after a reconnect
-    probe      passive declares and type probes: an error closes only this channel
+    scratch    a short-lived channel per operation RabbitMQ may refuse (passive declares, type
+               probes, first tries of declarations): a refusal closes only that channel
     publisher  publishes with publisher confirms: `publish` returns once RabbitMQ has the message
     consumers  one channel per prefetch value, so `basic.qos` means what the consumer asked
 
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -125,11 +126,10 @@ class AmqpBroker:
         self.operation_timeout = operation_timeout
         self._connection: AbstractRobustConnection | None = None
         self._topology: AbstractRobustChannel | None = None
-        self._probe: AbstractRobustChannel | None = None
         self._publisher: AbstractRobustChannel | None = None
         self._consumer_channels: dict[int, AbstractRobustChannel] = {}
         self._types: dict[str, ExchangeType] = dict(PREDECLARED)
-        self._queue_flags: dict[str, tuple[bool, bool, bool]] = {}
+        self._queue_flags: dict[str, tuple[bool, bool, bool, dict[str, int] | None]] = {}
         self._queues: dict[str, AbstractRobustQueue] = {}  # declared on the topology channel
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
@@ -148,7 +148,6 @@ class AmqpBroker:
         self._connection.close_callbacks.add(self._on_lost)
         self._restored = True
         self._topology = await self._connection.channel(publisher_confirms=False)
-        self._probe = await self._connection.channel(publisher_confirms=False)
         self._publisher = await self._connection.channel(publisher_confirms=True)
         log.info("connected to RabbitMQ at %s", _safe(self.url))
 
@@ -171,6 +170,19 @@ class AmqpBroker:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+    @contextlib.asynccontextmanager
+    async def _scratch(self) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+        """A plain channel for one operation that RabbitMQ may refuse by closing the channel."""
+        assert self._connection is not None
+        channel = aio_pika.channel.Channel(self._connection, publisher_confirms=False)
+        await channel.initialize()
+        try:
+            yield channel
+        finally:
+            if not channel.is_closed:
+                with contextlib.suppress(*_CHANNEL_GONE):
+                    await channel.close()
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
         """One operation, with its failure mapped to the hub's broker errors.
@@ -213,11 +225,8 @@ class AmqpBroker:
         self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False
     ) -> None:
         async def declare() -> None:
-            assert self._topology is not None and self._probe is not None
-            # Try on the probe channel first: a refusal closes that one, not the topology channel.
-            await self._probe.declare_exchange(
-                name, type, durable=durable, auto_delete=auto_delete, robust=False
-            )
+            # Straight on the topology channel: only the hub declares exchanges, never a client.
+            assert self._topology is not None
             self._exchanges[name] = await self._topology.declare_exchange(
                 name, type, durable=durable, auto_delete=auto_delete
             )
@@ -231,10 +240,11 @@ class AmqpBroker:
             return self._types[name]
 
         async def probe() -> ExchangeType:
-            assert self._probe is not None
-            await self._probe.declare_exchange(name, passive=True, robust=False)
+            async with self._scratch() as scratch:
+                await scratch.declare_exchange(name, passive=True)
             try:
-                await self._probe.declare_exchange(name, "direct", durable=True, robust=False)
+                async with self._scratch() as scratch:
+                    await scratch.declare_exchange(name, "direct", durable=True)
             except aiormq.exceptions.ChannelPreconditionFailed as refusal:
                 if match := _CURRENT_TYPE.search(_reply_text(refusal)):
                     return match.group(1)  # type: ignore[return-value]
@@ -272,12 +282,14 @@ class AmqpBroker:
         exclusive: bool = False,
         auto_delete: bool = False,
         passive: bool = False,
+        expires: float | None = None,
     ) -> str:
+        extra = {"x-expires": int(expires * 1000)} if expires else None
         if passive:
 
             async def check() -> str:
-                assert self._probe is not None
-                await self._probe.declare_queue(name, passive=True, robust=False)
+                async with self._scratch() as scratch:
+                    await scratch.declare_queue(name, passive=True)
                 return name
 
             return await self._run(check)
@@ -285,19 +297,20 @@ class AmqpBroker:
         name = name or fresh_queue_name()
 
         async def declare() -> str:
-            assert self._topology is not None and self._probe is not None
+            assert self._topology is not None
             if not exclusive:  # an exclusive queue is new or ours; anything else may be refused
-                await self._probe.declare_queue(
-                    name, durable=durable, exclusive=exclusive, auto_delete=auto_delete, robust=False
-                )
+                async with self._scratch() as scratch:
+                    await scratch.declare_queue(
+                        name, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
+                    )
             queue = await self._topology.declare_queue(
-                name, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+                name, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
             )
             self._queues[queue.name] = queue
             return queue.name
 
         declared = await self._run(declare)
-        self._queue_flags[declared] = (durable, exclusive, auto_delete)
+        self._queue_flags[declared] = (durable, exclusive, auto_delete, extra)
         return declared
 
     async def delete_queue(self, name: str) -> None:
@@ -381,9 +394,9 @@ class AmqpBroker:
                 if flags is None:  # not ours: it must exist already
                     source = await channel.declare_queue(queue, passive=True)
                 else:
-                    durable, exclusive, auto_delete = flags
+                    durable, exclusive, auto_delete, extra = flags
                     source = await channel.declare_queue(
-                        queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+                        queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
                     )
                 self._consumer_queues[(prefetch, queue)] = source
 

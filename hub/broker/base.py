@@ -86,8 +86,12 @@ class Broker(Protocol):
         exclusive: bool = False,
         auto_delete: bool = False,
         passive: bool = False,
+        expires: float | None = None,
     ) -> str:
-        """Create the queue unless it exists; returns its name (a fresh one for "")."""
+        """Create the queue unless it exists; returns its name (a fresh one for "").
+
+        `expires`: seconds unused after which the broker deletes the queue (x-expires).
+        """
         ...
 
     async def delete_queue(self, name: str) -> None: ...

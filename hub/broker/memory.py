@@ -206,6 +206,7 @@ class MemoryBroker:
         exclusive: bool = False,
         auto_delete: bool = False,
         passive: bool = False,
+        expires: float | None = None,  # nothing outlives this process: nothing to expire
     ) -> str:
         self._check_open()
         existing = self._queues.get(name)

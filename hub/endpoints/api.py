@@ -19,6 +19,7 @@ from hutch.hub.broker.errors import BrokerError
 from hutch.hub.conversations import Conversations, Refused, Summary, envelope
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
+from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -58,7 +59,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return error_response(refused)
         except BrokerError as error:
             return error_response(Refused(503, "ServiceUnavailable", f"the broker is unavailable: {error}"))
-        except (ConnectionError, OSError) as error:
+        except STORE_UNAVAILABLE as error:
             return error_response(Refused(503, "ServiceUnavailable", f"the store is unavailable: {error}"))
 
     return run

@@ -30,14 +30,18 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 class RedisStore:
     def __init__(self, url: str, history_limit: int = HISTORY_LIMIT):
         self.history_limit = history_limit
-        self.redis = aioredis.Redis.from_url(
+        # A bounded pool that makes a busy moment wait for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=64,
+            timeout=5,
             decode_responses=True,
             socket_timeout=5,
             retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             health_check_interval=15,
         )
+        self.redis = aioredis.Redis(connection_pool=pool)
 
     async def put_conversation(self, conversation: Conversation) -> None:
         key = f"hutch:conv:{conversation.id}"

@@ -8,7 +8,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from hub_server import RunningHub, WsClient, running_hub
 from hutch.hub.auth import JwtVerifier, OAuthCheck, mint_token
 
@@ -47,7 +46,9 @@ async def test_bad_tokens_are_refused(secured: RunningHub, token: str) -> None:
     client = await connect(secured, "ana", token)
     assert (await client.error_then_close()).headers["message"] == "access refused"
     async with httpx.AsyncClient() as http:
-        response = await http.get(f"{secured.url}/api/conversations", headers={"Authorization": f"Bearer {token}"})
+        response = await http.get(
+            f"{secured.url}/api/conversations", headers={"Authorization": f"Bearer {token}"}
+        )
     assert response.status_code == 401
     assert response.json()["objectType"] == "error" and response.json()["error"] == "InvalidCredentials"
 
@@ -70,7 +71,9 @@ async def test_rest_takes_bearer_and_max_headers(secured: RunningHub) -> None:
     token = mint_token("ana", SECRET)
     async with httpx.AsyncClient() as http:
         bearer = await http.get(f"{secured.url}/api/unread", headers={"Authorization": f"Bearer {token}"})
-        oauth = await http.get(f"{secured.url}/api/unread", headers={"X-Oauth-Token": token, "X-Oauth-Username": "ana"})
+        oauth = await http.get(
+            f"{secured.url}/api/unread", headers={"X-Oauth-Token": token, "X-Oauth-Username": "ana"}
+        )
         missing = await http.get(f"{secured.url}/api/unread")
     assert bearer.status_code == oauth.status_code == 200
     assert missing.status_code == 401 and missing.json()["error"] == "Unauthorized"
@@ -78,12 +81,23 @@ async def test_rest_takes_bearer_and_max_headers(secured: RunningHub) -> None:
 
 async def test_rs256() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     verifier = JwtVerifier(public.decode(), "RS256")
     token = jwt.encode({"sub": "demo:ana", "exp": time.time() + 60, "roles": ["admin"]}, key, "RS256")
     identity = await verifier.authenticate("ana", token)
-    assert identity is not None and (identity.user, identity.domain, identity.is_admin) == ("ana", "demo", True)
-    assert await verifier.authenticate("ana", jwt.encode({"sub": "ana", "exp": time.time() + 60}, SECRET, "HS256")) is None
+    assert identity is not None and (identity.user, identity.domain, identity.is_admin) == (
+        "ana",
+        "demo",
+        True,
+    )
+    assert (
+        await verifier.authenticate(
+            "ana", jwt.encode({"sub": "ana", "exp": time.time() + 60}, SECRET, "HS256")
+        )
+        is None
+    )
 
 
 async def test_oauth_check_url_is_asked_then_cached() -> None:
@@ -95,7 +109,11 @@ async def test_oauth_check_url_is_asked_then_cached() -> None:
         ok = form == {"access_token": "good", "username": "ana"}
         return httpx.Response(200 if ok else 401, json={"roles": ["admin"]} if ok else {})
 
-    verifier = OAuthCheck("http://osiris.test/checktoken", ttl=60, client=httpx.AsyncClient(transport=httpx.MockTransport(check)))
+    verifier = OAuthCheck(
+        "http://osiris.test/checktoken",
+        ttl=60,
+        client=httpx.AsyncClient(transport=httpx.MockTransport(check)),
+    )
     identity = await verifier.authenticate("upc:ana", "good")
     assert identity is not None and identity.user == "ana" and identity.is_admin
     assert await verifier.authenticate("upc:ana", "good") == identity

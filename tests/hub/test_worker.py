@@ -1,0 +1,60 @@
+"""The worker: stored once, a poison message dead-lettered after bounded retries."""
+
+from backends import eventually
+from hutch.hub.broker import topology
+from hutch.hub.broker.base import Delivery, Message
+from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.conversations import Conversations
+from hutch.hub.store.memory import MemoryStore
+from hutch.hub.worker import DEAD_LETTERS, Worker
+from hutch.rules import Form, encode
+
+
+class BrokenStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def append(self, *args, **kwargs):
+        self.attempts += 1
+        raise OSError("disk full")
+
+
+async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason() -> None:
+    broker, store = MemoryBroker(), BrokenStore()
+    await topology.declare_base(broker)
+    worker = Worker(broker, store, Conversations(store, broker))
+    worker.retry_delays = (0.01, 0.01)
+    await worker.start()
+    await topology.add_member(broker, "c1", "ana")
+    body = encode({"uuid": "u1", "data": {"text": "poison"}}, Form.PACKED_MSGPACK, "max@1")
+    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
+    await broker.publish("ana.publish", "c1.messages", Message(body, headers))
+
+    dead: list[Delivery] = []
+    await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
+    await eventually(lambda: len(dead) == 1)
+    assert store.attempts == 3  # once, then two retries: never looped forever
+    assert dead[0].message.headers["x-hutch-dead-reason"] == "OSError: disk full"
+    assert dead[0].message.headers["x-hutch-routing-key"] == "c1.messages"
+    await worker.stop()
+
+
+async def test_stored_once_and_acked_with_the_stored_id() -> None:
+    broker, store = MemoryBroker(), MemoryStore()
+    await topology.declare_base(broker)
+    worker = Worker(broker, store, Conversations(store, broker))
+    await worker.start()
+    await topology.add_member(broker, "c1", "ana")
+    await broker.declare_queue("ana-device")
+    await broker.bind_queue("ana-device", "ana.subscribe")
+    seen: list[Delivery] = []
+    await broker.consume("ana-device", seen.append, no_ack=True)
+    body = encode({"uuid": "u2", "data": {"text": "hi"}}, Form.PACKED_MSGPACK, "max@1")
+    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
+    for _ in range(2):
+        await broker.publish("ana.publish", "c1.messages", Message(body, headers))
+    await eventually(lambda: len([d for d in seen if d.routing_key == "c1.notifications"]) == 1)
+    history = await store.history("c1")
+    assert [m.message["data"]["text"] for m in history.messages] == ["hi"]
+    await worker.stop()

@@ -70,32 +70,45 @@ class Device:
                 self.got[body] += 1
 
 
+async def connect(user: str, port: int) -> websockets.ClientConnection:
+    """A signed-in connection; retried while a node is busy restoring after a broker restart."""
+    while True:
+        try:
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws", subprotocols=["v12.stomp"], open_timeout=30
+            )
+            await ws.send(frame("CONNECT", {"accept-version": "1.2", "login": user, "passcode": "x"}))
+            await ws.recv()
+            return ws
+        except (TimeoutError, OSError, websockets.ConnectionClosed):
+            await asyncio.sleep(0.5)
+
+
 async def publisher(
     user: str, cid: str, port: int, count: int, receipted: set[str], refused: Counter[str]
 ) -> None:
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["v12.stomp"])
-    await ws.send(frame("CONNECT", {"accept-version": "1.2", "login": user, "passcode": "x"}))
-    await ws.recv()
+    ws = await connect(user, port)
     for n in range(count):
         body = f"{user}:{n}"
-        await ws.send(
-            frame(
-                "SEND",
-                {"destination": f"/exchange/{user}.publish/{cid}.messages", "receipt": body},
-                body.encode(),
-            )
+        send = frame(
+            "SEND",
+            {"destination": f"/exchange/{user}.publish/{cid}.messages", "receipt": body},
+            body.encode(),
         )
-        command, headers, detail = parse(await ws.recv())
+        try:
+            await ws.send(send)
+            command, headers, detail = parse(await ws.recv())
+        except websockets.ConnectionClosed:
+            command, headers, detail = "CLOSED", {"message": "connection closed"}, ""
         if command == "RECEIPT":
             receipted.add(body)
         else:
-            refused[headers.get("message", "?")] += 1
-            if refused[headers.get("message", "?")] == 1:
-                print(f"first '{headers.get('message')}': {detail}")
+            reason = headers.get("message", "?")
+            refused[reason] += 1
+            if refused[reason] == 1:
+                print(f"first '{reason}': {detail}")
             await ws.close()
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["v12.stomp"])
-            await ws.send(frame("CONNECT", {"accept-version": "1.2", "login": user, "passcode": "x"}))
-            await ws.recv()
+            ws = await connect(user, port)
         await asyncio.sleep(0.05)
     await ws.close()
 
@@ -190,10 +203,11 @@ async def main() -> None:
             subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
             print(f"RabbitMQ restarted at {time.monotonic() - started:.1f} s")
         await asyncio.gather(*tasks)
-        for _ in range(600):
+        for _ in range(1200):
             if all(httpx.get(f"http://127.0.0.1:{p}/health").status_code == 200 for p in ports):
                 break
             await asyncio.sleep(0.1)
+        print(f"both nodes healthy at {time.monotonic() - started:.1f} s")
         await asyncio.sleep(1)
         for cid in conversations:
             body = f"{bot}:{cid}"

@@ -134,6 +134,7 @@ class AmqpBroker:
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
         self._restored = False
+        self._channel_lock = asyncio.Lock()
 
     # -- connection ----------------------------------------------------------
 
@@ -173,16 +174,20 @@ class AmqpBroker:
 
     @contextlib.asynccontextmanager
     async def _scratch(self) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-        """A plain channel for one operation that RabbitMQ may refuse by closing the channel."""
+        """A plain channel for one operation that RabbitMQ may refuse by closing the channel.
+
+        One at a time: channels opened side by side can be given the same number.
+        """
         assert self._connection is not None
-        channel = aio_pika.channel.Channel(self._connection, publisher_confirms=False)
-        await channel.initialize()
-        try:
-            yield channel
-        finally:
-            if not channel.is_closed:
-                with contextlib.suppress(*_CHANNEL_GONE):
-                    await channel.close()
+        async with self._channel_lock:
+            channel = aio_pika.channel.Channel(self._connection, publisher_confirms=False)
+            await channel.initialize()
+            try:
+                yield channel
+            finally:
+                if not channel.is_closed:
+                    with contextlib.suppress(*_CHANNEL_GONE):
+                        await channel.close()
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
         """One operation, with its failure mapped to the hub's broker errors.
@@ -408,12 +413,13 @@ class AmqpBroker:
         return await self._run(start)
 
     async def _consumer_channel(self, prefetch: int) -> AbstractRobustChannel:
-        channel = self._consumer_channels.get(prefetch)
-        if channel is None:
-            assert self._connection is not None
-            channel = await self._connection.channel(publisher_confirms=False)
-            await channel.set_qos(prefetch_count=prefetch)
-            self._consumer_channels[prefetch] = channel
+        async with self._channel_lock:  # one channel opening at a time (see _scratch)
+            channel = self._consumer_channels.get(prefetch)
+            if channel is None:
+                assert self._connection is not None
+                channel = await self._connection.channel(publisher_confirms=False)
+                await channel.set_qos(prefetch_count=prefetch)
+                self._consumer_channels[prefetch] = channel
         return channel
 
 

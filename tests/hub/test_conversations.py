@@ -330,3 +330,49 @@ async def test_openapi_document(hub: RunningHub) -> None:
         document = (await http.get(f"{hub.url}/api/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     assert "post" in document["paths"]["/api/conversations/{cid}/read"]
+
+
+async def test_only_admins_broadcast(hub: RunningHub, people: dict[str, str]) -> None:
+    listener = await device(hub, people["ana"])
+    await Api(hub, people["ana"]).call("POST", "/broadcast", {"text": "hello all"}, status=403)
+    admin = Api(hub, people["dee"], roles=["admin"])
+    sent = await admin.call("POST", "/broadcast", {"text": "maintenance at noon"}, status=201)
+    assert sent["object"] == "activity" and sent["data"]["text"] == "maintenance at noon"
+    await listener.close()
+
+
+def test_the_worker_runs_as_its_own_process(people: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from backends import AMQP_URL, REDIS_URL
+
+    settings = {"amqp_url": AMQP_URL, "redis_url": REDIS_URL, "worker": False}
+    with running_hub(**settings, dev_mode=False, jwt_secret=SECRET) as hub:
+        hutch = Path(sys.executable).with_name("hutch")
+        worker = subprocess.Popen(
+            [str(hutch), "worker", "--amqp", AMQP_URL, "--redis", REDIS_URL],
+            env=os.environ | {"HUTCH_DEV_MODE": "0"},
+        )
+        try:
+            ana = httpx.Client(
+                base_url=f"{hub.url}/api",
+                headers={"Authorization": f"Bearer {mint_token(people['ana'], SECRET)}"},
+            )
+            cid = ana.post("/conversations", json={"participants": [people["bob"]]}).json()["id"]
+            assert (
+                ana.post(f"/conversations/{cid}/messages", json={"text": "stored by the worker"}).status_code
+                == 201
+            )
+            for _ in range(100):
+                found = ana.get(f"/conversations/{cid}/messages").json()
+                if found:
+                    break
+                time.sleep(0.1)
+            assert [m["data"]["text"] for m in found] == ["stored by the worker"]
+        finally:
+            worker.terminate()
+            assert worker.wait(15) in (0, -15)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid as uuids
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ from hutch.rules import Form, content_type, encode
 MAX_MEMBERS = 200
 RULES = "max@1"
 WIRE = Form.PACKED_MSGPACK
+
+
+MemberChange = Callable[[str, str, bool], Awaitable[None]]  # (cid, user, added)
 
 
 class Refused(Exception):
@@ -48,9 +52,10 @@ class Summary:
 
 
 class Conversations:
-    def __init__(self, store: Store, broker: Broker):
+    def __init__(self, store: Store, broker: Broker, on_member_change: MemberChange | None = None):
         self.store = store
         self.broker = broker
+        self.on_member_change = on_member_change  # the node's user streams follow membership
         self._membership: dict[tuple[str, str], float] = {}  # (cid, user) -> checked until
 
     # -- membership ----------------------------------------------------------
@@ -79,6 +84,8 @@ class Conversations:
         for member in members:
             await topology.add_member(self.broker, conversation.id, member)
         await self.store.put_conversation(conversation)
+        for member in members:
+            await self._changed(conversation.id, member, added=True)
         return conversation, True
 
     async def get(self, identity: Identity, cid: str) -> Conversation:
@@ -113,6 +120,8 @@ class Conversations:
             await topology.remove_member(self.broker, cid, member)
         await self.store.delete_conversation(cid)
         self._forget(cid)
+        for member in conversation.members:
+            await self._changed(cid, member, added=False)
 
     async def add_member(self, identity: Identity, cid: str, user: str) -> Conversation:
         conversation = await self.get(identity, cid)
@@ -126,6 +135,7 @@ class Conversations:
         await topology.add_member(self.broker, cid, user)
         conversation.members.append(user)
         await self.store.put_conversation(conversation)
+        await self._changed(cid, user, added=True)
         return conversation
 
     async def remove_member(self, identity: Identity, cid: str, user: str) -> Conversation:
@@ -136,6 +146,7 @@ class Conversations:
         if user not in conversation.members:
             raise Refused(404, "ObjectNotFound", f"'{user}' is not a participant of '{cid}'")
         await topology.remove_member(self.broker, cid, user)
+        await self._changed(cid, user, added=False)
         conversation.members.remove(user)
         if conversation.owner == user:
             conversation.owner = conversation.members[0] if conversation.members else None
@@ -154,6 +165,10 @@ class Conversations:
         conversation.owner = new_owner
         await self.store.put_conversation(conversation)
         return conversation
+
+    async def _changed(self, cid: str, user: str, *, added: bool) -> None:
+        if self.on_member_change is not None:
+            await self.on_member_change(cid, user, added)
 
     def _owner_only(self, identity: Identity, conversation: Conversation, action: str) -> None:
         if conversation.group and conversation.owner != identity.user and not identity.is_admin:

@@ -20,6 +20,7 @@ from hutch.hub.settings import Settings
 from hutch.hub.store.base import Store
 from hutch.hub.store.memory import MemoryStore
 from hutch.hub.store.redis import RedisStore
+from hutch.hub.streams import UserStreams
 from hutch.hub.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ class HubNode:
         self.store: Store = (
             RedisStore(settings.redis_url, limit) if settings.redis_url else MemoryStore(limit)
         )
-        self.conversations = Conversations(self.store, self.broker)
+        self.streams = UserStreams(self.broker, self.fanout, self.store)
+        self.conversations = Conversations(self.store, self.broker, on_member_change=self.streams.announce)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None
         self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
@@ -59,6 +61,7 @@ class HubNode:
         if isinstance(self.broker, AmqpBroker):
             await self.broker.connect()
         await topology.declare_base(self.broker)
+        await self.streams.start()
         if self.worker is not None:
             await self.worker.start()
         self.registry.start()

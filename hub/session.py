@@ -35,6 +35,7 @@ from hutch.hub.outbox import Outbox
 from hutch.hub.router import Destination, Kind, parse_destination
 from hutch.hub.store.base import StoredMessage, id_key
 from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
+from hutch.hub.streams import is_user_stream, stream_owner
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
     Acked,
@@ -241,8 +242,11 @@ class Session:
                 )
                 if since is not None:
                     local.hold()  # live messages wait until the missed ones are replayed
-                await local.attach(self.node.fanout, destination.exchange, destination.key)
                 self._subscriptions[event.id] = local
+                if is_user_stream(destination.exchange) and not destination.key:
+                    await self.node.streams.open(local, stream_owner(destination.exchange))
+                else:
+                    await local.attach(self.node.fanout, destination.exchange, destination.key)
                 if since is not None:
                     return await self._recover(local, destination, since)
                 return None
@@ -300,7 +304,7 @@ class Session:
         subscription = self._subscriptions.pop(event.id, None)
         if subscription is None:
             return
-        await subscription.cancel()
+        await self._cancel(subscription)
         # "UNSUBSCRIBE with durable:true" ends a durable subscription: its queue goes.
         ends_durable = event.headers.get("durable") == "true" and isinstance(subscription, QueueSubscription)
         if ends_durable and subscription.queue.startswith("stomp-subscription-"):
@@ -352,7 +356,12 @@ class Session:
     async def _cancel_subscriptions(self) -> None:
         subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
         for subscription in subscriptions:
-            await self._quietly(subscription.cancel())
+            await self._quietly(self._cancel(subscription))
+
+    async def _cancel(self, subscription: Subscription) -> None:
+        if isinstance(subscription, LocalSubscription):
+            self.node.streams.forget(subscription)
+        await subscription.cancel()
 
     async def _quietly(self, operation: Any) -> None:
         try:

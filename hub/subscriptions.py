@@ -56,18 +56,28 @@ class LocalSubscription:
         self.max_pending = max_pending
         self.in_flight = 0
         self.pending: deque[tuple[OutgoingMessage, bool]] = deque()  # (message, redelivered)
-        self._attached: tuple[NodeFanout, str, str] | None = None
+        self._attached: list[tuple[NodeFanout, str, str]] = []
         self._held: list[Delivered] | None = None
+        self.cancelled = False
 
     async def attach(self, fanout: NodeFanout, exchange: str, key: str) -> None:
+        """Receive what `exchange` routes with `key`; a subscription may have several of these."""
         await fanout.attach(exchange, key, self)
-        self._attached = (fanout, exchange, key)
+        self._attached.append((fanout, exchange, key))
+
+    async def detach(self, exchange: str, key: str) -> None:
+        for attached in [a for a in self._attached if a[1:] == (exchange, key)]:
+            self._attached.remove(attached)
+            await attached[0].detach(exchange, key, self)
+
+    def attached_to(self, exchange: str, key: str) -> bool:
+        return any(a[1:] == (exchange, key) for a in self._attached)
 
     async def cancel(self) -> None:
         """Stop receiving; messages not acked are dropped, as with an auto-delete queue."""
-        if self._attached is not None:
-            fanout, exchange, key = self._attached
-            self._attached = None
+        self.cancelled = True
+        attached, self._attached = self._attached, []
+        for fanout, exchange, key in attached:
             await fanout.detach(exchange, key, self)
 
     def hold(self) -> None:

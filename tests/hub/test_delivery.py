@@ -47,7 +47,7 @@ async def test_the_node_uses_one_queue_per_exchange_not_per_subscription(hub: Ru
     before = hub.node.fanout.queue_count()
     for client in clients:
         await client.subscribe(destination)
-    assert hub.node.fanout.queue_count() <= max(before, 1)
+    assert hub.node.fanout.queue_count() <= before + 1  # amq.topic, if no other test opened it
     for client in clients:
         await client.close()
 

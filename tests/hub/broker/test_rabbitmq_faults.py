@@ -108,6 +108,8 @@ async def test_rabbitmq_restart_under_traffic(hub: RunningHub) -> None:
 async def test_queues_grow_with_online_users_not_connections(hub: RunningHub) -> None:
     run = uuid.uuid4().hex[:6]
     users = [f"user{i}x{run}" for i in range(10)]
+    for group in range(2):  # two conversations of five
+        join(hub, f"c{group}x{run}", *users[group * 5 : group * 5 + 5])
     devices = []
     for user in users:
         for _ in range(3):
@@ -117,8 +119,20 @@ async def test_queues_grow_with_online_users_not_connections(hub: RunningHub) ->
             devices.append(device)
     prefix = f"hutch.node.{hub.node.settings.node_id}."
     listed = await asyncio.to_thread(rabbitmqctl, "list_queues", "-q", "--no-table-headers", "name")
-    ours = [line for line in listed.split() if line.startswith(prefix)]
+    ours = sorted(line.removeprefix(prefix) for line in listed.split() if line.startswith(prefix))
     assert len(devices) == 30
-    assert len(ours) == len(users) + 1  # one per online user's stream, one for amq.topic
+    # All conversation traffic through one queue; one per online user for what their own
+    # devices send each other; one for amq.topic; one for the nodes' control messages.
+    assert len([q for q in ours if q.startswith("conversations.")]) == 1
+    assert len([q for q in ours if ".publish." in q]) == len(users)
+    assert len(ours) == len(users) + 3, ours
+    sender = devices[0]
+    await sender.publish(f"/exchange/{users[0]}.publish/c0x{run}.messages", b"to the five of c0")
+    for device in devices[1:15]:  # every device of the five members, the sender's own included
+        frame = await device.recv()
+        assert frame.body == b"to the five of c0"
+    for device in devices[15:]:
+        with pytest.raises(TimeoutError):
+            await device.recv(timeout=0.05)
     for device in devices:
         await device.close()

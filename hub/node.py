@@ -41,7 +41,7 @@ class HubNode:
         self.store: Store = (
             RedisStore(settings.redis_url, limit) if settings.redis_url else MemoryStore(limit)
         )
-        self.streams = UserStreams(self.broker, self.fanout, self.store)
+        self.streams = UserStreams(self.broker, self.fanout, self.store, settings.node_id)
         self.conversations = Conversations(self.store, self.broker, on_member_change=self.streams.announce)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None

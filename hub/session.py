@@ -360,7 +360,7 @@ class Session:
 
     async def _cancel(self, subscription: Subscription) -> None:
         if isinstance(subscription, LocalSubscription):
-            self.node.streams.forget(subscription)
+            await self.node.streams.forget(subscription)
         await subscription.cancel()
 
     async def _quietly(self, operation: Any) -> None:

@@ -2,11 +2,12 @@
 
 RabbitMQ routes a conversation message to every member's `<user>.subscribe`; a node
 that consumed those would take one copy per member. Instead a node serves the
-stream of each of its online users from two taps of its fan-out:
+streams of all its online users from two queues, whatever their number:
 
-    conversations, key "<cid>.*"     for each conversation of the user: one node queue for
-                                     all conversation traffic, one copy per message
-    <user>.publish, key "internal"   what the user's devices send each other
+    conversations tap (fan-out)   key "<cid>.*" for each conversation of an online user:
+                                  all conversation traffic, one copy per message per node
+    hutch.node.<node>.streams     bound to "<user>.publish" with key "internal" for each
+                                  online user: what a user's devices send each other
 
 Membership changes reach every node on the `hutch.control` fanout exchange (and the
 node that made them at once), so a removed member stops receiving, an added one starts.
@@ -21,9 +22,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from hutch.hub.broker import topology
-from hutch.hub.broker.base import Broker, Message
-from hutch.hub.fanout import NodeFanout
+from hutch.hub.broker.base import Broker, Delivery, Message
+from hutch.hub.fanout import NODE_QUEUE_EXPIRY, NodeFanout
 from hutch.hub.forms import Delivered
+from hutch.hub.router import destination_of
 from hutch.hub.subscriptions import LocalSubscription
 
 if TYPE_CHECKING:
@@ -43,32 +45,48 @@ def stream_owner(exchange: str) -> str:
 
 
 class UserStreams:
-    def __init__(self, broker: Broker, fanout: NodeFanout, store: Store):
+    def __init__(self, broker: Broker, fanout: NodeFanout, store: Store, node_id: str):
         self.broker = broker
         self.fanout = fanout
         self.store = store
+        self.queue = f"hutch.node.{node_id}.streams"
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
         self._owner: dict[LocalSubscription, str] = {}
 
     async def start(self) -> None:
         await self.broker.declare_exchange(CONTROL, "fanout")
         await self.fanout.attach(CONTROL, "", _ControlTarget(self))
+        await self.broker.declare_queue(self.queue, durable=True, expires=NODE_QUEUE_EXPIRY)
+        await self.broker.consume(self.queue, self._on_internal, no_ack=True)
+
+    def _on_internal(self, delivery: Delivery) -> None:
+        """A user's own devices talking to each other (`<user>.publish`, key internal)."""
+        user = delivery.exchange.removesuffix(".publish")
+        message, key = delivery.message, delivery.routing_key
+        shared = self.fanout.cache.get(
+            delivery.exchange, key, destination_of(delivery.exchange, key), message.headers, message.body
+        )
+        for subscription in list(self._open.get(user, ())):
+            subscription.deliver(shared)
 
     async def open(self, subscription: LocalSubscription, user: str) -> None:
-        """Serve `subscription` with the user's stream; returns once every tap is bound."""
+        """Serve `subscription` with the user's stream; returns once every binding is in place."""
+        if user not in self._open:
+            await self.broker.bind_queue(self.queue, topology.publish_exchange(user), topology.INTERNAL_KEY)
         self._open[user].add(subscription)
         self._owner[subscription] = user
-        await subscription.attach(self.fanout, topology.publish_exchange(user), topology.INTERNAL_KEY)
         for cid in await self.store.conversations_of(user):
             await subscription.attach(self.fanout, topology.CONVERSATIONS, topology.conversation_key(cid))
 
-    def forget(self, subscription: LocalSubscription) -> None:
-        """The subscription was cancelled: no more membership updates for it."""
+    async def forget(self, subscription: LocalSubscription) -> None:
+        """The subscription is being cancelled: nothing more for it."""
         user = self._owner.pop(subscription, None)
-        if user is not None:
-            self._open[user].discard(subscription)
-            if not self._open[user]:
-                del self._open[user]
+        if user is None:
+            return
+        self._open[user].discard(subscription)
+        if not self._open[user]:
+            del self._open[user]
+            await self.broker.unbind_queue(self.queue, topology.publish_exchange(user), topology.INTERNAL_KEY)
 
     async def member_changed(self, cid: str, user: str, added: bool) -> None:
         """Start or stop the conversation on the user's streams open on this node."""

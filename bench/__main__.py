@@ -1,0 +1,287 @@
+"""Side-by-side load benchmark: hutch (embedded, and over RabbitMQ) against RabbitMQ Web-STOMP.
+
+    python -m bench [--quick] [--targets hutch,hutch-rabbitmq,webstomp] [--subscribers 1000]
+                    [--publishers 4] [--messages 200] [--rate 0] [--processes 4]
+
+Scenario "fanout": S subscribers on one topic, P publishers; in burst mode (--rate 0,
+each publisher sends as fast as its receipts return) or at a fixed rate per publisher.
+For each target it prints deliveries per second, latency p50/p99/max, lost and
+duplicated messages, the server's CPU time per delivery (its whole process tree,
+RabbitMQ included where it does the work) and its memory per connection, and the
+CPU the load generator used; then the ratios against Web-STOMP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import Report, Role, process_main
+
+AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+CLOCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree(pid: int) -> list[int]:
+    """The process and its descendants."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            children = []
+        pending.extend(int(c) for c in children)
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total
+
+
+def beam_pid() -> int:
+    out = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout.split()
+    if not out:
+        raise SystemExit("bench: RabbitMQ is not running (rabbitmq-server -detached)")
+    return int(out[0])
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    host: str
+    login: str
+    passcode: str
+    pids: list[int]
+    process: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+def start_hutch(name: str, amqp: bool) -> Target:
+    port = free_port()
+    hutch = shutil.which("hutch") or str(Path(sys.executable).with_name("hutch"))
+    command = [hutch, "serve", "--dev-mode", "--port", str(port), "--log-level", "warning"]
+    if amqp:
+        command += ["--amqp", AMQP]
+    process = subprocess.Popen(command, preexec_fn=_raise_nofile)
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health")
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    pids = [process.pid] + ([beam_pid()] if amqp else [])
+    return Target(name, f"ws://127.0.0.1:{port}/ws", "/", "bench", "x", pids, process)
+
+
+def start_webstomp() -> Target:
+    subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_web_stomp"], check=True, capture_output=True)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", 15674), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return Target("webstomp", "ws://127.0.0.1:15674/ws", "/", "guest", "guest", [beam_pid()])
+
+
+def _raise_nofile() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class Result:
+    target: str
+    deliveries: int
+    seconds: float
+    lost: int
+    duplicated: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_us_per_delivery: float
+    server_kib_per_connection: float
+    generator_cpu_s: float
+    errors: list[str]
+
+
+def run(target: Target, args: argparse.Namespace) -> Result:
+    destination = f"/topic/bench.{uuid.uuid4().hex[:8]}"
+    processes = max(1, min(args.processes, args.subscribers))
+    expected = args.publishers * args.messages
+    roles = []
+    for index in range(processes):
+        subs = range(index, args.subscribers, processes)
+        pubs = range(index, args.publishers, processes)
+        roles.append(
+            Role(
+                url=target.url, host=target.host, login=target.login, passcode=target.passcode,
+                subscribers=[(target.login, destination) for _ in subs],
+                publishers=[(target.login, destination) for _ in pubs],
+                messages=args.messages, rate=args.rate, expected=expected, size=args.size,
+            )
+        )  # fmt: skip
+    rss_before = rss_bytes(target.pids)
+    context = multiprocessing.get_context("spawn")
+    pipes, workers = [], []
+    for role in roles:
+        parent, child = context.Pipe()
+        worker = context.Process(target=process_main, args=(role, child), daemon=True)
+        worker.start()
+        pipes.append(parent)
+        workers.append(worker)
+    failed: list[str] = []
+    for pipe in pipes:
+        if pipe.poll(180):
+            pipe.recv()  # "ready"
+        else:
+            failed.append("a load generator process never got its subscriptions in place")
+    time.sleep(0.5)
+    rss_connected = rss_bytes(target.pids)
+    cpu_before = cpu_seconds(target.pids)
+    started = time.monotonic()
+    offset = 0
+    for pipe, role in zip(pipes, roles, strict=True):
+        with contextlib.suppress(BrokenPipeError):  # a process that failed has sent its report already
+            pipe.send(offset)
+        offset += len(role.publishers) * role.messages
+    reports: list[Report] = []
+    for pipe in pipes:
+        report: object = None
+        while not isinstance(report, Report):
+            if not pipe.poll(300):
+                report = Report(errors=["a load generator process did not report"])
+                break
+            try:
+                report = pipe.recv()
+            except EOFError:
+                report = Report(errors=["a load generator process died"])
+        reports.append(report)  # type: ignore[arg-type]
+    if failed:
+        reports.append(Report(errors=failed))
+    seconds = time.monotonic() - started
+    cpu = cpu_seconds(target.pids) - cpu_before
+    for worker in workers:
+        worker.join(10)
+        if worker.is_alive():
+            worker.kill()
+    latencies = sorted(us for r in reports for us in r.latencies_us)
+    deliveries = sum(r.received for r in reports)
+
+    def percentile(q: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000 if latencies else float("nan")
+        )
+
+    connections = args.subscribers + args.publishers
+    return Result(
+        target.name, deliveries, seconds, sum(r.lost for r in reports), sum(r.duplicated for r in reports),
+        percentile(0.5), percentile(0.99), latencies[-1] / 1000 if latencies else float("nan"),
+        cpu / deliveries * 1e6 if deliveries else float("nan"),
+        max(0, rss_connected - rss_before) / connections / 1024,
+        sum(r.cpu_seconds for r in reports), [e for r in reports for e in r.errors],
+    )  # fmt: skip
+
+
+def print_table(results: list[Result], args: argparse.Namespace) -> None:
+    mode = f"fixed rate {args.rate:g}/s per publisher" if args.rate else "burst"
+    print(
+        f"\nfanout: {args.subscribers} subscribers, {args.publishers} publishers x {args.messages} messages, {mode}"
+    )
+    header = f"{'target':16} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>6} {'dup':>5} {'cpu us/deliv':>13} {'KiB/conn':>9} {'gen cpu s':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        rate = r.deliveries / r.seconds if r.seconds else 0.0
+        print(
+            f"{r.target:16} {rate:>9,.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.max_ms:>8.1f} {r.lost:>6} {r.duplicated:>5}"
+            f" {r.server_cpu_us_per_delivery:>13.1f} {r.server_kib_per_connection:>9.1f} {r.generator_cpu_s:>10.1f}"
+        )
+        for error in r.errors[:3]:
+            print(f"  error: {error}")
+    baseline = next((r for r in results if r.target == "webstomp"), None)
+    if baseline:
+        for r in results:
+            if r is not baseline and r.server_cpu_us_per_delivery:
+                print(
+                    f"{r.target}: server CPU per delivery 1/{baseline.server_cpu_us_per_delivery / r.server_cpu_us_per_delivery:.1f}"
+                    f" of Web-STOMP's, p99 {r.p99_ms / baseline.p99_ms:.2f}x"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--targets", default="hutch,hutch-rabbitmq,webstomp")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--messages", type=int, default=200, help="per publisher")
+    parser.add_argument("--rate", type=float, default=0.0, help="messages/s per publisher; 0 = burst")
+    parser.add_argument("--size", type=int, default=100, help="body bytes")
+    parser.add_argument("--processes", type=int, default=4, help="load generator processes")
+    parser.add_argument("--quick", action="store_true", help="a small run that proves the bench works")
+    args = parser.parse_args()
+    if args.quick:
+        args.subscribers, args.publishers, args.messages, args.processes = 20, 2, 20, 2
+    results = []
+    for name in args.targets.split(","):
+        target = {
+            "hutch": lambda: start_hutch("hutch", False),
+            "hutch-rabbitmq": lambda: start_hutch("hutch-rabbitmq", True),
+            "webstomp": start_webstomp,
+        }[name]()
+        try:
+            results.append(run(target, args))
+        finally:
+            target.stop()
+    print_table(results, args)
+    if any(r.lost or r.duplicated or r.errors for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The load generator: processes that each hold many STOMP-over-WebSocket connections.
+
+Parsing is minimal on purpose (find the body after the blank line, read the
+sequence number and send time from it), so that the generator is not the
+bottleneck. Each process reports when its subscriptions are all in place (each
+SUBSCRIBE carries a receipt), publishes on "go", and returns its counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing.connection
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+
+import websockets
+
+
+@dataclass
+class Role:
+    url: str
+    host: str  # the CONNECT host header: Web-STOMP wants a vhost
+    login: str
+    passcode: str
+    subscribers: list[tuple[str, str]] = field(default_factory=list)  # (login, destination)
+    publishers: list[tuple[str, str]] = field(default_factory=list)  # (login, destination)
+    messages: int = 0  # per publisher
+    rate: float = 0.0  # messages/s per publisher; 0 = as fast as receipts come back (burst)
+    expected: int = 0  # messages each subscriber should receive
+    size: int = 100
+    heartbeat: int = 0
+    deadline: float = 60.0
+
+
+@dataclass
+class Report:
+    received: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    latencies_us: list[int] = field(default_factory=list)
+    published: int = 0
+    cpu_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def frame(command: str, headers: dict[str, str], body: str = "") -> str:
+    return command + "\n" + "".join(f"{k}:{v}\n" for k, v in headers.items()) + "\n" + body + "\x00"
+
+
+async def open_connection(role: Role, login: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(role.url, subprotocols=["v12.stomp"], open_timeout=60, max_queue=None)
+    hb = f"{role.heartbeat},{role.heartbeat}"
+    await ws.send(
+        frame(
+            "CONNECT",
+            {
+                "accept-version": "1.2",
+                "host": role.host,
+                "login": login,
+                "passcode": role.passcode,
+                "heart-beat": hb,
+            },
+        )
+    )
+    reply = await ws.recv()
+    if not str(reply).startswith("CONNECTED"):
+        raise RuntimeError(f"CONNECT refused: {reply!r}"[:300])
+    return ws
+
+
+class Subscriber:
+    def __init__(self, expected: int, report: Report):
+        self.seen = bytearray(expected)
+        self.report = report
+
+    def on_message(self, data: str | bytes) -> None:
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        if not text.startswith("MESSAGE"):
+            return
+        body = text[text.index("\n\n") + 2 :]
+        sequence, _, sent = body.partition(":")
+        sent_ns = int(sent.partition(":")[0])
+        number = int(sequence)
+        self.report.received += 1
+        self.report.latencies_us.append((time.time_ns() - sent_ns) // 1000)
+        if number < len(self.seen):
+            if self.seen[number]:
+                self.report.duplicated += 1
+            self.seen[number] = 1
+
+
+async def run_role(role: Role, control: multiprocessing.connection.Connection) -> Report:
+    report = Report()
+    subscribers: list[Subscriber] = []
+    readers: list[asyncio.Task[None]] = []
+
+    async def subscribe(login: str, destination: str) -> None:
+        ws = await open_connection(role, login)
+        await ws.send(
+            frame("SUBSCRIBE", {"id": "0", "destination": destination, "ack": "auto", "receipt": "ready"})
+        )
+        while not str(await ws.recv()).startswith("RECEIPT"):
+            pass
+        subscriber = Subscriber(role.expected, report)
+        subscribers.append(subscriber)
+
+        async def read() -> None:
+            async for data in ws:
+                subscriber.on_message(data)
+
+        readers.append(asyncio.create_task(read()))
+
+    for start in range(0, len(role.subscribers), 200):
+        await asyncio.gather(*(subscribe(*s) for s in role.subscribers[start : start + 200]))
+    publishers = [(await open_connection(role, login), destination) for login, destination in role.publishers]
+    control.send("ready")
+    offset = control.recv()  # the first sequence number of this process's publishers
+    padding = "x" * max(0, role.size - 40)
+
+    async def publish(index: int, ws: websockets.ClientConnection, destination: str) -> None:
+        interval = 1 / role.rate if role.rate else 0.0
+        next_at = time.monotonic()
+        for n in range(role.messages):
+            number = offset + index * role.messages + n
+            body = f"{number}:{time.time_ns()}:{padding}"
+            await ws.send(frame("SEND", {"destination": destination, "receipt": str(n)}, body))
+            while not str(await ws.recv()).startswith("RECEIPT"):
+                pass
+            report.published += 1
+            if interval:
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    await asyncio.gather(*(publish(i, ws, d) for i, (ws, d) in enumerate(publishers)))
+    deadline = time.monotonic() + role.deadline
+    want = role.expected * len(subscribers)
+    while report.received < want and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # late duplicates
+    report.lost = sum(s.seen.count(0) for s in subscribers)
+    for task in readers:
+        task.cancel()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report.cpu_seconds = usage.ru_utime + usage.ru_stime
+    return report
+
+
+def process_main(role: Role, control: multiprocessing.connection.Connection) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        report = asyncio.run(run_role(role, control))
+    except Exception as error:  # reported, so the run says what went wrong
+        report = Report(errors=[f"{type(error).__name__}: {error}"[:300]])
+        control.send("ready")
+    control.send(report)
+    os._exit(0)

@@ -209,6 +209,12 @@ class Conversations:
         receipt = envelope(identity.user, "read", "conversation", {"id": message_id}, cid)
         await self.publish(identity.user, f"{cid}.notifications", receipt)
 
+    async def unread_counts(self, identity: Identity) -> dict[str, int]:
+        return {
+            cid: await self.store.unread(cid, identity.user)
+            for cid in await self.store.conversations_of(identity.user)
+        }
+
     async def summaries(self, identity: Identity) -> list[Summary]:
         found = []
         for cid in await self.store.conversations_of(identity.user):

@@ -18,7 +18,6 @@ from typing import Protocol
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.routing import binding_matches
 from hutch.hub.forms import Delivered, DeliveryCache
-from hutch.hub.router import destination_of
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +72,7 @@ class _Tap:
             self._matched[key] = groups
         if not groups:
             return
-        exchange, message = delivery.exchange, delivery.message
-        shared = self.cache.get(exchange, key, destination_of(exchange, key), message.headers, message.body)
+        shared = self.cache.of(delivery)
         for targets in groups:
             for target in targets:
                 target.deliver(shared)

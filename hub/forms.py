@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from hutch.hub.broker.base import Delivery as BrokerDelivery
+from hutch.hub.router import destination_of
 from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import CodecError, Form, builtin_rule_sets, content_type, decode, encode, parse_content_type
 from hutch.rules.packing import convert
@@ -88,14 +90,16 @@ class DeliveryCache:
         self.size = size
         self._recent: dict[tuple[str, str, bytes], Delivered] = {}
 
-    def get(
-        self, exchange: str, routing_key: str, destination: str, headers: dict[str, str], body: bytes
-    ) -> Delivered:
+    def of(self, delivery: BrokerDelivery) -> Delivered:
+        """The `Delivered` for a broker delivery, shared with its recent copies."""
+        exchange, routing_key, headers, body = (
+            delivery.exchange, delivery.routing_key, delivery.message.headers, delivery.message.body
+        )  # fmt: skip
         key = (exchange, routing_key, body)
         delivered = self._recent.get(key)
         if delivered is not None and delivered.headers == headers:
             return delivered
-        delivered = self._recent[key] = Delivered(destination, headers, body)
+        delivered = self._recent[key] = Delivered(destination_of(exchange, routing_key), headers, body)
         if len(self._recent) > self.size:
             del self._recent[next(iter(self._recent))]
         return delivered

@@ -25,7 +25,6 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.fanout import NODE_QUEUE_EXPIRY, NodeFanout
 from hutch.hub.forms import Delivered
-from hutch.hub.router import destination_of
 from hutch.hub.subscriptions import LocalSubscription
 
 if TYPE_CHECKING:
@@ -62,10 +61,7 @@ class UserStreams:
     def _on_internal(self, delivery: Delivery) -> None:
         """A user's own devices talking to each other (`<user>.publish`, key internal)."""
         user = delivery.exchange.removesuffix(".publish")
-        message, key = delivery.message, delivery.routing_key
-        shared = self.fanout.cache.get(
-            delivery.exchange, key, destination_of(delivery.exchange, key), message.headers, message.body
-        )
+        shared = self.fanout.cache.of(delivery)
         for subscription in list(self._open.get(user, ())):
             subscription.deliver(shared)
 

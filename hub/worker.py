@@ -17,9 +17,9 @@ from typing import Any
 
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
-from hutch.hub.conversations import RULES, Conversations, envelope
+from hutch.hub.conversations import Conversations, envelope
 from hutch.hub.store.base import Store
-from hutch.rules import CodecError, Form, decode, parse_content_type
+from hutch.rules import CodecError, decode, parse_content_type
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,8 @@ def expanded(message: Message) -> dict[str, Any]:
             log.warning("a stored message does not decode (%s): kept as text", error)
     try:
         value = json.loads(message.body)
-        if isinstance(value, dict):
-            decode(json.dumps(value).encode(), Form.JSON, RULES)
-            return value
-    except (ValueError, CodecError):
-        pass
+    except ValueError:
+        value = None
+    if isinstance(value, dict):  # any JSON object is a message, known fields or not
+        return value
     return {"data": {"text": message.body.decode("utf-8", "replace")}}

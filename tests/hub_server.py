@@ -69,6 +69,12 @@ class RunningHub:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def join(hub: RunningHub, cid: str, *users: str) -> None:
     """Make `users` the members of conversation `cid`: in the store and in the broker."""
     conversation = Conversation(

@@ -20,7 +20,11 @@ def test_bench_quick_mode() -> None:
 
 def test_codec_bench_prints_its_figures() -> None:
     result = subprocess.run(
-        [sys.executable, "bench/codec.py", "--seconds", "0.05"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "bench/codec.py", "--seconds", "0.05"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "pack (compiled)" in result.stdout and "packed msgpack" in result.stdout

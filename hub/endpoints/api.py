@@ -198,7 +198,7 @@ async def mark_read(request: Request, identity: Identity, conversations: Convers
 
 
 async def unread_totals(request: Request, identity: Identity, conversations: Conversations) -> Response:
-    counts = {s.conversation.id: s.unread for s in await conversations.summaries(identity)}
+    counts = await conversations.unread_counts(identity)
     return JSONResponse({"total": sum(counts.values()), "conversations": counts})
 
 

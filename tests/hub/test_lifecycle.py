@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hub_server import RunningHub, WsClient, running_hub, stomp_py
+from hub_server import RunningHub, WsClient, free_port, running_hub, stomp_py
 from stomp_frames import client_frame, parse_server_frames
 
 
@@ -127,12 +127,6 @@ def test_health_and_info(hub: RunningHub) -> None:
     assert info["endpoints"]["websocket"] == ["/ws", "/stomp"]
     assert info["endpoints"]["stomp_tcp_port"] == hub.tcp_port
     assert "max@1" in info["rule_sets"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_sigterm_tells_clients_and_exits_cleanly() -> None:

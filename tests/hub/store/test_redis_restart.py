@@ -8,17 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hub_server import running_hub
+from hub_server import free_port, running_hub
 from hutch.hub.auth import mint_token
 
 REDIS = shutil.which("redis-server")
 SECRET = "redis-restart-secret-of-32-bytes!!!!"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_redis(port: int, directory: Path) -> subprocess.Popen:

@@ -18,7 +18,11 @@ CLIENT_COMMANDS = frozenset(
         "BEGIN", "COMMIT", "ABORT", "ACK", "NACK", "DISCONNECT",
     }
 )  # fmt: skip
+SERVER_COMMANDS = frozenset({"CONNECTED", "MESSAGE", "RECEIPT", "ERROR"})
 UNESCAPED_COMMANDS = frozenset({"CONNECT", "STOMP", "CONNECTED"})
+BODY_COMMANDS = frozenset(
+    {"SEND", "MESSAGE", "ERROR"}
+)  # "only the SEND, MESSAGE, and ERROR frames MAY have a body"
 
 _ESCAPES = {ord("r"): "\r", ord("n"): "\n", ord("c"): ":", ord("\\"): "\\"}
 _ESCAPE_TABLE = str.maketrans({"\\": "\\\\", "\r": "\\r", "\n": "\\n", ":": "\\c"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hutch.protocol.errors import LimitExceeded, ProtocolError
-from hutch.protocol.frames import CLIENT_COMMANDS, UNESCAPED_COMMANDS, Frame, unescape
+from hutch.protocol.frames import BODY_COMMANDS, CLIENT_COMMANDS, UNESCAPED_COMMANDS, Frame, unescape
 
 
 @dataclass(slots=True)
@@ -23,7 +23,18 @@ class _Head:
 
 
 class FrameParser:
-    def __init__(self, *, max_frame_size: int, max_headers: int, max_header_length: int):
+    def __init__(
+        self,
+        *,
+        max_frame_size: int,
+        max_headers: int,
+        max_header_length: int,
+        commands: frozenset[str] = CLIENT_COMMANDS,
+    ):
+        """`commands` are the frames the peer may send: client frames in a server, server frames in a client."""
+        self.commands = commands
+        self._commands_as_bytes = tuple(command.encode() for command in commands)
+        self._side = "client" if commands is CLIENT_COMMANDS else "server"
         self.max_frame_size = max_frame_size
         self.max_headers = max_headers
         self.max_header_length = max_header_length
@@ -60,7 +71,7 @@ class FrameParser:
         buffer = self._buffer
         end = _blank_line(buffer)
         if end is None:
-            _check_command_line(buffer)
+            _check_command_line(buffer, self._commands_as_bytes, self._side)
             if len(buffer) > self.max_frame_size:
                 raise LimitExceeded("frame too large", f"no end of headers in {self.max_frame_size} bytes")
             if b"\x00" in buffer:
@@ -71,9 +82,9 @@ class FrameParser:
             raise ProtocolError("malformed frame", "frame ended before its blank line")
         lines = bytes(buffer[:head_end]).split(b"\n")
         command = _decode(lines[0].removesuffix(b"\r"), "command")
-        if command not in CLIENT_COMMANDS:
+        if command not in self.commands:
             shown = command if len(command) <= 40 else command[:40] + "..."
-            raise ProtocolError("unknown command", f"'{shown}' is not a STOMP client command")
+            raise ProtocolError("unknown command", f"'{shown}' is not a STOMP {self._side} command")
         if len(lines) - 1 > self.max_headers:
             raise LimitExceeded("too many headers", f"at most {self.max_headers} headers per frame")
         escaped = self.escaped and command not in UNESCAPED_COMMANDS
@@ -116,7 +127,7 @@ class FrameParser:
         body = bytes(buffer[head.body_start : end])
         del buffer[: end + 1]
         self._head = None
-        if body and head.command != "SEND":
+        if body and head.command not in BODY_COMMANDS:
             raise ProtocolError("unexpected body", f"{head.command} frames must not have a body")
         return Frame(head.command, head.headers, body)
 
@@ -133,22 +144,19 @@ def _blank_line(buffer: bytearray) -> tuple[int, int] | None:
     return None
 
 
-_COMMANDS_AS_BYTES = tuple(command.encode() for command in CLIENT_COMMANDS)
-
-
-def _check_command_line(buffer: bytearray) -> None:
+def _check_command_line(buffer: bytearray, commands: tuple[bytes, ...], side: str) -> None:
     """Refuse what cannot become a command early: a TLS hello or an HTTP request, say."""
     newline = buffer.find(b"\n")
     if newline >= 0:
-        if bytes(buffer[:newline]).removesuffix(b"\r") in _COMMANDS_AS_BYTES:
+        if bytes(buffer[:newline]).removesuffix(b"\r") in commands:
             return
     else:
         partial = bytes(buffer).removesuffix(b"\r")  # a CR LF may arrive split
-        if any(command.startswith(partial) for command in _COMMANDS_AS_BYTES):
+        if any(command.startswith(partial) for command in commands):
             return
     line = bytes(buffer[: newline if newline >= 0 else 40]).decode(errors="replace")
     shown = line if len(line) <= 40 else line[:40] + "..."
-    raise ProtocolError("unknown command", f"'{shown}' is not a STOMP client command")
+    raise ProtocolError("unknown command", f"'{shown}' is not a STOMP {side} command")
 
 
 def _decode(raw: bytes, what: str) -> str:

@@ -27,11 +27,12 @@ T = TypeVar("T")
 
 
 class RunningHub:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, port: int = 0):
         self.app = create_app(settings)
         self.node: HubNode = self.app.state.node
         self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart takes its port again
+        self._socket.bind(("127.0.0.1", port))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
@@ -86,9 +87,10 @@ def join(hub: RunningHub, cid: str, *users: str) -> None:
 
 
 @contextlib.contextmanager
-def running_hub(**overrides: Any) -> Iterator[RunningHub]:
+def running_hub(port: int = 0, **overrides: Any) -> Iterator[RunningHub]:
+    """A hub on `port` (any free one by default) with settings `overrides`."""
     settings = Settings(**({"host": "127.0.0.1", "tcp_port": 0, "dev_mode": True} | overrides))
-    hub = RunningHub(settings).start()
+    hub = RunningHub(settings, port).start()
     try:
         yield hub
     finally:

@@ -17,6 +17,7 @@ from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.conversations import Conversations, Refused, Summary, envelope
+from hutch.hub.devices import device_from_body, device_json
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
 from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
@@ -220,6 +221,22 @@ async def broadcast(request: Request, identity: Identity, conversations: Convers
     return JSONResponse({"objectType": "activity", **message}, status_code=201)
 
 
+async def register_device(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    device = device_from_body(identity.user, await body_of(request))
+    new = await conversations.store.add_device(device)
+    return JSONResponse(device_json(device), status_code=201 if new else 200)
+
+
+async def list_devices(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    return JSONResponse([device_json(d) for d in await conversations.store.devices_of(identity.user)])
+
+
+async def remove_device(request: Request, identity: Identity, conversations: Conversations) -> Response:
+    if not await conversations.store.remove_device(identity.user, request.path_params["device"]):
+        raise Refused(404, "ObjectNotFound", "no such device of yours")
+    return Response(status_code=204)
+
+
 # -- routes and their OpenAPI description ------------------------------------
 
 
@@ -275,6 +292,15 @@ OPERATIONS = [
     Operation("POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id", ("id",)),
     Operation("GET", "/api/unread", unread_totals, "Unread counts, in all and per conversation"),
     Operation("GET", "/api/presence", presence, "Who of ?users=a,b is online"),
+    Operation(
+        "POST",
+        "/api/devices",
+        register_device,
+        "Register a device for push: ios/android token or Web Push subscription",
+        ("platform", "token", "subscription"),
+    ),
+    Operation("GET", "/api/devices", list_devices, "My devices"),
+    Operation("DELETE", "/api/devices/{device}", remove_device, "Forget one of my devices"),
     Operation("POST", "/api/broadcast", broadcast, "Broadcast to activity (admins)", ("text", "context")),
 ]
 
@@ -288,7 +314,7 @@ def openapi_document() -> dict[str, Any]:
     for op in OPERATIONS:
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in ("cid", "user")
+            for name in ("cid", "user", "device")
             if "{" + name + "}" in op.path
         ]
         operation: dict[str, Any] = {

@@ -42,6 +42,21 @@ class History:
     complete: bool  # False when messages after the asked-for id were dropped from history
 
 
+@dataclass(slots=True)
+class Device:
+    """A phone or a browser to notify while its user is offline."""
+
+    id: str
+    user: str
+    platform: str  # ios, android or webpush
+    token: str  # the app's push token, or the Web Push endpoint
+    keys: dict[str, str] = field(default_factory=dict)  # Web Push: p256dh and auth
+    created: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def id_key(message_id: str) -> tuple[int, int]:
     milliseconds, _, sequence = message_id.partition("-")
     try:
@@ -77,6 +92,10 @@ class Store(Protocol):
         """Messages in time order: the last `limit` before `before`, or the first after `after`."""
         ...
 
+    async def message(self, cid: str, message_id: str) -> StoredMessage | None:
+        """One stored message, if still in history."""
+        ...
+
     async def mark_read(self, cid: str, user: str, message_id: str) -> None: ...
 
     async def read_cursor(self, cid: str, user: str) -> str | None: ...
@@ -96,5 +115,13 @@ class Store(Protocol):
     async def online(self, users: list[str]) -> dict[str, int]:
         """Devices online per user (presence entries not yet expired)."""
         ...
+
+    async def add_device(self, device: Device) -> bool:
+        """Register a device (True) or refresh one registered before (False)."""
+        ...
+
+    async def devices_of(self, user: str) -> list[Device]: ...
+
+    async def remove_device(self, user: str, device_id: str) -> bool: ...
 
     async def close(self) -> None: ...

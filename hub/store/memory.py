@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from hutch.hub.store.base import HISTORY_LIMIT, Conversation, History, StoredMessage, id_key
+from hutch.hub.store.base import HISTORY_LIMIT, Conversation, Device, History, StoredMessage, id_key
 
 
 class MemoryStore:
@@ -20,6 +20,7 @@ class MemoryStore:
         self._sent_uuids: dict[str, float] = {}
         self._cursors: dict[tuple[str, str], str] = {}
         self._presence: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        self._devices: defaultdict[str, dict[str, Device]] = defaultdict(dict)
         self._last_id = (0, 0)
 
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -109,6 +110,20 @@ class MemoryStore:
     async def online(self, users: list[str]) -> dict[str, int]:
         now = time.monotonic()
         return {u: sum(1 for expiry in self._presence.get(u, {}).values() if expiry > now) for u in users}
+
+    async def message(self, cid: str, message_id: str) -> StoredMessage | None:
+        return next((m for m in self._history.get(cid, ()) if m.id == message_id), None)
+
+    async def add_device(self, device: Device) -> bool:
+        new = device.id not in self._devices[device.user]
+        self._devices[device.user][device.id] = device
+        return new
+
+    async def devices_of(self, user: str) -> list[Device]:
+        return list(self._devices.get(user, {}).values())
+
+    async def remove_device(self, user: str, device_id: str) -> bool:
+        return self._devices[user].pop(device_id, None) is not None
 
     async def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ hutch:stored:<uuid>         the id a message uuid was stored under (a day)
 hutch:sent:<uuid>           a message uuid was sent (a day)
 hutch:read:<cid>            hash user -> id read up to
 hutch:presence:<user>       sorted set device -> expiry: a crashed node's devices expire
+hutch:devices:<user>        hash device id -> device JSON (push tokens, Web Push subscriptions)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
-from hutch.hub.store.base import HISTORY_LIMIT, Conversation, History, StoredMessage, id_key
+from hutch.hub.store.base import HISTORY_LIMIT, Conversation, Device, History, StoredMessage, id_key
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -152,6 +153,22 @@ class RedisStore:
                 pipe.zcount(f"hutch:presence:{user}", now, "+inf")
             counts = await pipe.execute()
         return dict(zip(users, counts, strict=True))
+
+    async def message(self, cid: str, message_id: str) -> StoredMessage | None:
+        entries = await self.redis.xrange(f"hutch:history:{cid}", min=message_id, max=message_id, count=1)
+        return _stored(cid, entries[0]) if entries else None
+
+    async def add_device(self, device: Device) -> bool:
+        return bool(
+            await self.redis.hset(f"hutch:devices:{device.user}", device.id, json.dumps(device.to_json()))
+        )
+
+    async def devices_of(self, user: str) -> list[Device]:
+        found = await self.redis.hgetall(f"hutch:devices:{user}")
+        return [Device(**json.loads(value)) for value in found.values()]
+
+    async def remove_device(self, user: str, device_id: str) -> bool:
+        return bool(await self.redis.hdel(f"hutch:devices:{user}", device_id))
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from backends import REDIS_URL, STORES
-from hutch.hub.store.base import Conversation, Store, id_key
+from hutch.hub.store.base import Conversation, Device, Store, id_key
 from hutch.hub.store.memory import MemoryStore
 from hutch.hub.store.redis import RedisStore
 
@@ -93,3 +93,29 @@ async def test_presence_expires(store: Store) -> None:
     assert await store.online([ana, bo]) == {ana: 2, bo: 0}
     await asyncio.sleep(0.3)
     assert await store.online([ana]) == {ana: 1}
+
+
+async def test_one_stored_message_is_found_by_id(store: Store) -> None:
+    cid = fresh("c")
+    first, _ = await store.append(cid, "ana", {"data": {"text": "one"}}, None)
+    second, _ = await store.append(cid, "bo", {"data": {"text": "two"}}, None)
+    found = await store.message(cid, second)
+    assert found is not None and found.sender == "bo" and found.message["data"]["text"] == "two"
+    assert (await store.message(cid, first)) is not None
+    assert await store.message(cid, "1-0") is None
+    assert await store.message(fresh("c"), second) is None
+
+
+async def test_devices_are_registered_once_listed_and_removed(store: Store) -> None:
+    user = fresh("ana")
+    phone = Device("d1", user, "ios", "apns-token")
+    browser = Device("d2", user, "webpush", "https://push.example/abc", {"p256dh": "k", "auth": "a"})
+    assert await store.add_device(phone) is True
+    assert await store.add_device(browser) is True
+    assert await store.add_device(phone) is False
+    assert sorted(d.id for d in await store.devices_of(user)) == ["d1", "d2"]
+    assert [d.keys for d in await store.devices_of(user) if d.id == "d2"] == [{"p256dh": "k", "auth": "a"}]
+    assert await store.remove_device(user, "d1") is True
+    assert await store.remove_device(user, "d1") is False
+    assert [d.id for d in await store.devices_of(user)] == ["d2"]
+    assert await store.devices_of(fresh("nobody")) == []

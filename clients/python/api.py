@@ -1,0 +1,97 @@
+"""`HutchAPI`: thin async helpers over the hub's REST API (conversations, history, devices)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from hutch.clients.python.errors import APIError
+
+
+class HutchAPI:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0):
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    async def __aenter__(self) -> HutchAPI:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        """JSON of the answer (None for 204); `APIError` with the hub's error body otherwise."""
+        query = {name: value for name, value in params.items() if value is not None}
+        response = await self.http.request(method, path, json=body, params=query)
+        if response.status_code >= 400:
+            try:
+                error = response.json()
+            except ValueError:
+                error = {}
+            raise APIError(
+                response.status_code,
+                str(error.get("error", response.reason_phrase)),
+                str(error.get("error_description", response.text)),
+            )
+        return response.json() if response.content else None
+
+    # -- conversations ------------------------------------------------------
+
+    async def conversations(self) -> list[dict[str, Any]]:
+        return await self.call("GET", "/api/conversations")
+
+    async def create_conversation(self, participants: list[str], display_name: str = "") -> dict[str, Any]:
+        return await self.call(
+            "POST", "/api/conversations", {"participants": participants, "displayName": display_name}
+        )
+
+    async def conversation(self, cid: str) -> dict[str, Any]:
+        return await self.call("GET", f"/api/conversations/{cid}")
+
+    async def add_participant(self, cid: str, user: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/conversations/{cid}/participants", {"username": user})
+
+    async def remove_participant(self, cid: str, user: str) -> None:
+        await self.call("DELETE", f"/api/conversations/{cid}/participants/{user}")
+
+    async def messages(
+        self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        return await self.call(
+            "GET", f"/api/conversations/{cid}/messages", before=before, after=after, limit=limit
+        )
+
+    async def post_message(self, cid: str, text: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/conversations/{cid}/messages", {"text": text})
+
+    async def mark_read(self, cid: str, message_id: str) -> None:
+        await self.call("POST", f"/api/conversations/{cid}/read", {"id": message_id})
+
+    async def unread(self) -> dict[str, Any]:
+        return await self.call("GET", "/api/unread")
+
+    async def presence(self, users: list[str]) -> dict[str, Any]:
+        return await self.call("GET", "/api/presence", users=",".join(users))
+
+    # -- devices ------------------------------------------------------------
+
+    async def register_device(
+        self, platform: str, token: str | None = None, subscription: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`ios`/`android` with the app's push token, or `webpush` with a browser's PushSubscription."""
+        body: dict[str, Any] = {"platform": platform}
+        if token is not None:
+            body["token"] = token
+        if subscription is not None:
+            body["subscription"] = subscription
+        return await self.call("POST", "/api/devices", body)
+
+    async def devices(self) -> list[dict[str, Any]]:
+        return await self.call("GET", "/api/devices")
+
+    async def remove_device(self, device_id: str) -> None:
+        await self.call("DELETE", f"/api/devices/{device_id}")

@@ -1,0 +1,59 @@
+"""Devices to push to: app tokens (`ios`, `android`) and W3C Web Push subscriptions.
+
+A registration body is `{"platform": "ios"|"android", "token": ...}` or
+`{"platform": "webpush", "subscription": {"endpoint", "keys": {"p256dh", "auth"}}}`;
+msgxc's enlist shapes (`{"os", "token"}`, a bare PushSubscription) are taken too.
+A device's id is a digest of what it is, so registering it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from hutch.hub.conversations import Refused
+from hutch.hub.store.base import Device
+
+PLATFORMS = ("ios", "android", "webpush")
+
+
+def device_from_body(user: str, body: dict[str, Any]) -> Device:
+    subscription = body.get("subscription", body if "endpoint" in body else None)
+    platform = body.get("platform", body.get("os", "webpush" if subscription else None))
+    if platform not in PLATFORMS:
+        raise Refused(400, "ValidationError", f"'platform' is one of {', '.join(PLATFORMS)}")
+    if platform == "webpush":
+        token, keys = _web_push_subscription(subscription)
+    else:
+        token, keys = body.get("token"), {}
+        if not isinstance(token, str) or not token:
+            raise Refused(400, "ValidationError", f"an {platform} device needs its push 'token'")
+    digest = hashlib.sha256(f"{platform}\n{token}".encode()).hexdigest()[:20]
+    return Device(digest, user, platform, token, keys, time.time())
+
+
+def _web_push_subscription(subscription: Any) -> tuple[str, dict[str, str]]:
+    shape = 'a webpush device needs "subscription": {"endpoint", "keys": {"p256dh", "auth"}}'
+    if not isinstance(subscription, dict):
+        raise Refused(400, "ValidationError", shape)
+    endpoint, keys = subscription.get("endpoint"), subscription.get("keys")
+    if not isinstance(endpoint, str) or urlsplit(endpoint).scheme not in ("http", "https"):
+        raise Refused(400, "ValidationError", f"{shape}; the endpoint is an http(s) URL")
+    if not isinstance(keys, dict) or not all(
+        isinstance(keys.get(k), str) and keys[k] for k in ("p256dh", "auth")
+    ):
+        raise Refused(400, "ValidationError", shape)
+    return endpoint, {"p256dh": keys["p256dh"], "auth": keys["auth"]}
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    """A device as the API shows it: Web Push keys stay on the server."""
+    return {
+        "objectType": "device",
+        "id": device.id,
+        "platform": device.platform,
+        "token": device.token,
+        "published": device.created,
+    }

@@ -1,0 +1,86 @@
+"""The echo bot over AMQP against a hub on RabbitMQ, with a WebSocket user chatting to it."""
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from backends import AMQP_URL, hub_settings
+from hub_server import RunningHub, running_hub
+from hutch.clients.bot.echo import EchoBot
+from hutch.clients.python import HutchAPI, HutchClient, Subscription
+from hutch.hub.auth import mint_token
+
+SECRET = "bot-kit-tests-secret-of-32-bytes!!!!"
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[RunningHub]:
+    with running_hub(**hub_settings("amqp"), dev_mode=False, jwt_secret=SECRET) as running:
+        yield running
+
+
+async def chat_from(stream: Subscription, sender: str, timeout: float = 10.0) -> dict:
+    while True:
+        data = (await stream.get(timeout)).data()
+        if data.get("action") == "add" and data["user"]["username"] == sender:
+            return data
+
+
+async def test_the_echo_bot_answers_and_its_answers_are_stored(hub: RunningHub) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bot_name = f"ana{run}", f"echo{run}"
+    bot = EchoBot(bot_name, AMQP_URL, queue_expires=30)
+    serving = asyncio.create_task(bot.run())
+    try:
+        async with HutchAPI(hub.url, mint_token(ana, SECRET)) as api:
+            cid = (await api.create_conversation([bot_name]))["id"]
+            async with HutchClient(hub.ws_url, ana, mint_token(ana, SECRET)) as client:
+                stream = await client.subscribe(f"/exchange/{ana}.subscribe")
+                await client.say(cid, "ping")
+                answer = await chat_from(stream, bot_name)
+                assert answer["data"]["text"] == "echo: ping"
+                for _ in range(100):
+                    history = await api.messages(cid)
+                    if len(history) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+                assert [(m["sender"], m["data"]["text"]) for m in history] == [
+                    (ana, "ping"),
+                    (bot_name, "echo: ping"),
+                ]
+    finally:
+        await bot.stop()
+        serving.cancel()
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl next to RabbitMQ")
+async def test_the_bot_comes_back_after_its_connection_is_cut(hub: RunningHub) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bot_name = f"ana{run}", f"echo{run}"
+    bot = EchoBot(bot_name, AMQP_URL, queue_expires=30)
+    await bot.start()
+    try:
+        async with HutchAPI(hub.url, mint_token(ana, SECRET)) as api:
+            cid = (await api.create_conversation([bot_name]))["id"]
+        async with HutchClient(hub.ws_url, ana, mint_token(ana, SECRET)) as client:
+            stream = await client.subscribe(f"/exchange/{ana}.subscribe")
+            await client.say(cid, "one")
+            assert (await chat_from(stream, bot_name))["data"]["text"] == "echo: one"
+            subprocess.run(
+                ["rabbitmqctl", "close_all_connections", "cut by the bot test"],
+                check=True,
+                capture_output=True,
+            )
+            async with httpx.AsyncClient() as http:  # the hub reconnects too
+                for _ in range(100):
+                    if (await http.get(f"{hub.url}/health")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.1)
+            await client.say(cid, "two")
+            assert (await chat_from(stream, bot_name, timeout=20))["data"]["text"] == "echo: two"
+    finally:
+        await bot.stop()

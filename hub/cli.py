@@ -43,23 +43,23 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     HubServer(config, app.state.node).run()  # uvloop when installed
 
 
-async def run_worker(settings: Settings) -> None:
-    """The storing worker alone, until SIGTERM or Ctrl-C."""
+async def run_alone(settings: Settings, command: str) -> None:
+    """The storing worker or the push bridge without a hub, until SIGTERM or Ctrl-C."""
     if not settings.amqp_url:
-        sys.exit(
-            "hutch worker: set HUTCH_AMQP_URL (on the embedded broker `hutch serve` runs the worker itself)"
-        )
-    node = HubNode(settings.model_copy(update={"worker": True}))
+        sys.exit(f"hutch {command}: set HUTCH_AMQP_URL (on the embedded broker `hutch serve` runs it itself)")
+    only = {"worker": command == "worker", "push_bridge": command == "push-bridge"}
+    node = HubNode(settings.model_copy(update=only))
+    service = node.worker or node.push_bridge
+    assert service is not None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
     await node.broker.connect()  # type: ignore[attr-defined]
     await topology.declare_base(node.broker)
-    assert node.worker is not None
-    await node.worker.start()
+    await service.start()
     await stop.wait()
-    await node.worker.stop()
+    await service.stop()
     await node.broker.close()
     await node.store.close()
 
@@ -108,10 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--tokens-file", help="static tokens, 'user token [roles]' per line (HUTCH_TOKENS_FILE)")
     run.add_argument("--log-level", default="info")
 
-    work = commands.add_parser("worker", help="store conversation messages (RabbitMQ and Redis)")
-    work.add_argument("--amqp", dest="amqp_url", help="RabbitMQ URL (HUTCH_AMQP_URL)")
-    work.add_argument("--redis", dest="redis_url", help="Redis URL (HUTCH_REDIS_URL)")
-    work.add_argument("--log-level", default="info")
+    for name, help_text in (
+        ("worker", "store conversation messages (RabbitMQ and Redis)"),
+        (
+            "push-bridge",
+            "push to the devices of offline members (RabbitMQ and Redis; HUTCH_WEBPUSH_*, FCM_*, APNS_*)",
+        ),
+    ):
+        alone = commands.add_parser(name, help=help_text)
+        alone.add_argument("--amqp", dest="amqp_url", help="RabbitMQ URL (HUTCH_AMQP_URL)")
+        alone.add_argument("--redis", dest="redis_url", help="Redis URL (HUTCH_REDIS_URL)")
+        alone.add_argument("--log-level", default="info")
 
     token = commands.add_parser("token", help="mint an HS256 token for a user (HUTCH_JWT_SECRET)")
     token.add_argument("user")
@@ -142,11 +149,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "worker":
+    if args.command in ("worker", "push-bridge"):
         overrides = {
             name: value for name in ("amqp_url", "redis_url") if (value := getattr(args, name)) is not None
         }
-        asyncio.run(run_worker(Settings(**overrides)))
+        asyncio.run(run_alone(Settings(**overrides), args.command))
         return
     if args.command == "serve":
         overrides: dict[str, Any] = {

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from importlib.metadata import version
 
+from hutch.clients.push import PushBridge, providers_for
 from hutch.hub.auth import Authenticator, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
@@ -45,6 +46,8 @@ class HubNode:
         self.conversations = Conversations(self.store, self.broker, on_member_change=self.streams.announce)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None
+        run_push = settings.push_bridge if settings.push_bridge is not None else not settings.amqp_url
+        self.push_bridge = push_bridge_for(settings, self.broker, self.store) if run_push else None
         self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
         self._tcp: asyncio.Server | None = None
         self._known_users: set[str] = set()
@@ -64,6 +67,8 @@ class HubNode:
         await self.streams.start()
         if self.worker is not None:
             await self.worker.start()
+        if self.push_bridge is not None:
+            await self.push_bridge.start()
         self.registry.start()
         if self.settings.tcp_port is not None:
             self._tcp = await start_tcp_listener(self, self.settings.host, self.settings.tcp_port)
@@ -78,6 +83,8 @@ class HubNode:
         await self.registry.stop()
         if self.worker is not None:
             await self.worker.stop()
+        if self.push_bridge is not None:
+            await self.push_bridge.stop()
         await self.broker.close()
         await self.store.close()
 
@@ -91,6 +98,17 @@ class HubNode:
         session = Session(self, peer)
         self.registry.add(session)
         return session
+
+
+def push_bridge_for(settings: Settings, broker: Broker, store: Store) -> PushBridge:
+    return PushBridge(
+        broker,
+        store,
+        providers_for(settings),
+        text_limit=settings.push_text_limit,
+        ttl=settings.push_ttl,
+        timeout=settings.push_timeout,
+    )
 
 
 def _broker_for(settings: Settings) -> Broker:

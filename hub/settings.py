@@ -28,10 +28,23 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # Redis instead of the embedded store
     worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)
     open_destinations: bool = True  # /topic/, /queue/... for every signed-in user; off: admins only
-    presence_ttl: float = 60.0
-    history_limit: int = (
-        1000  # messages kept per conversation  # seconds a device stays online without a refresh
-    )
+    presence_ttl: float = 60.0  # seconds a device stays online without a refresh
+    history_limit: int = 1000  # messages kept per conversation
+    push_bridge: bool | None = None  # run the push bridge in this process (default: on the embedded broker)
+    push_text_limit: int = 100  # characters of the message text in a push
+    push_ttl: int = 86400  # seconds a push service may hold a push for an unreachable device
+    push_timeout: float = 10.0  # seconds one push may take
+    webpush_vapid_key: str | None = None  # VAPID private key: PEM file or base64url; enables Web Push
+    webpush_subject: str = "mailto:push@localhost"  # the VAPID contact (mailto: or https:)
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    fcm_project_id: str | None = None  # enables FCM, with a service account file or an access token
+    fcm_service_account_file: Path | None = None
+    fcm_access_token: str | None = None
+    apns_endpoint: str = "https://api.push.apple.com"
+    apns_team_id: str | None = None  # enables APNs, with the key id, .p8 key file and topic
+    apns_key_id: str | None = None
+    apns_key_file: Path | None = None
+    apns_topic: str | None = None  # the app's bundle id
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
     max_frame_size: int = 4 * 1024 * 1024

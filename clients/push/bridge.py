@@ -1,0 +1,177 @@
+"""The push bridge: the `push` queue in, notifications to the devices of offline members out.
+
+    push (queue)          stored acks (conversations "*.notifications") and activity
+      plan: for a stored chat message, one job per device of each member who is
+      offline and is not the sender, with the text cut to `text_limit`
+    push.<platform>       one queue per provider (webpush, android, ios), one job per device
+      send: done; a dead token forgets the device; other failures are tried again
+      with backoff, then go to push.dead with `x-hutch-dead-reason`
+
+A queue per provider keeps a slow or failing service from holding up the others,
+and every job stays in the broker until it is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hutch.clients.push.errors import DeadToken, PushFailed
+from hutch.clients.push.notification import Notification, PushProvider, cut, urgency_of
+from hutch.hub.broker import topology
+from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
+from hutch.hub.store.base import Device, Store
+from hutch.hub.worker import expanded
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERS = "push.dead"
+RETRY_DELAYS = (1.0, 5.0, 30.0)  # then dead-letter
+
+
+def job_queue(platform: str) -> str:
+    return f"push.{platform}"
+
+
+class PushBridge:
+    def __init__(
+        self,
+        broker: Broker,
+        store: Store,
+        providers: list[PushProvider],
+        *,
+        text_limit: int = 100,
+        ttl: int = 86400,
+        timeout: float = 10.0,
+        concurrency: int = 20,
+    ):
+        self.broker = broker
+        self.store = store
+        self.providers = {provider.platform: provider for provider in providers}
+        self.text_limit = text_limit
+        self.ttl = ttl
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.retry_delays = RETRY_DELAYS
+        self.counts: collections.Counter[str] = collections.Counter()  # sent, dead-token, dead-lettered
+        self._consumers: list[Consumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.broker.declare_queue(DEAD_LETTERS, durable=True)
+        for platform, provider in self.providers.items():
+            await self.broker.declare_queue(job_queue(platform), durable=True)
+            sender = self._in_task(lambda delivery, p=provider: self.send(p, delivery))
+            self._consumers.append(
+                await self.broker.consume(job_queue(platform), sender, prefetch=self.concurrency)
+            )
+        self._consumers.append(
+            await self.broker.consume(
+                topology.PUSH_QUEUE, self._in_task(self.plan), prefetch=self.concurrency
+            )
+        )
+        log.info(
+            "push bridge consuming '%s' for %s",
+            topology.PUSH_QUEUE,
+            ", ".join(self.providers) or "no providers",
+        )
+
+    async def stop(self) -> None:
+        for consumer in self._consumers:
+            await consumer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for provider in self.providers.values():
+            await provider.close()
+
+    def _in_task(self, handle: Callable[[Delivery], Awaitable[None]]) -> Callable[[Delivery], None]:
+        def on_delivery(delivery: Delivery) -> None:
+            task = asyncio.create_task(handle(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return on_delivery
+
+    # -- plan: a stored message -> jobs per device ----------------------------
+
+    async def plan(self, delivery: Delivery) -> None:
+        reason = ""
+        for delay in (0.0, *self.retry_delays):
+            await asyncio.sleep(delay)
+            try:
+                for device, notification in await self.jobs_for(delivery):
+                    job = {"device": device.to_json(), "notification": notification.to_json()}
+                    await self.broker.publish(
+                        "", job_queue(device.platform), Message(json.dumps(job).encode())
+                    )
+                await delivery.ack()
+                return
+            except Exception as error:  # the store or the broker is away: tried again, then dead-lettered
+                reason = f"{type(error).__name__}: {error}"
+                log.warning("planning pushes for %s failed: %s", delivery.routing_key, reason)
+        await self._dead_letter(delivery.message, reason)
+        await delivery.ack()
+
+    async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+        message = expanded(delivery.message)
+        data = message.get("data") if isinstance(message.get("data"), dict) else {}
+        if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:
+            return []  # read receipts, activity: nothing to push
+        cid = delivery.routing_key.partition(".")[0]
+        stored = await self.store.message(cid, str(data["id"]))
+        conversation = await self.store.conversation(cid)
+        if stored is None or conversation is None:
+            return []
+        others = [member for member in conversation.members if member != stored.sender]
+        online = await self.store.online(others)
+        text = stored.message.get("data", {}).get("text")
+        notification = Notification(
+            title=stored.sender,
+            body=cut(text if isinstance(text, str) else "New message", self.text_limit),
+            conversation=cid,
+            message_id=stored.id,
+            urgency=urgency_of(stored.message),
+            ttl=self.ttl,
+        )
+        jobs = []
+        for user in others:
+            if online.get(user):
+                continue
+            for device in await self.store.devices_of(user):
+                if device.platform in self.providers:
+                    jobs.append((device, notification))
+        return jobs
+
+    # -- send: one job, one device ------------------------------------------
+
+    async def send(self, provider: PushProvider, delivery: Delivery) -> None:
+        job = json.loads(delivery.message.body)
+        device, notification = Device(**job["device"]), Notification(**job["notification"])
+        reason = ""
+        for delay in (0.0, *self.retry_delays):
+            await asyncio.sleep(delay)
+            try:
+                await asyncio.wait_for(provider.send(device, notification), self.timeout)
+                self.counts["sent"] += 1
+                break
+            except DeadToken as error:
+                log.info("forgetting device %s of %s: %s", device.id, device.user, error)
+                await self.store.remove_device(device.user, device.id)
+                self.counts["dead-token"] += 1
+                break
+            except (PushFailed, TimeoutError) as error:
+                reason = str(error) or f"no answer in {self.timeout} s"
+                log.warning("push to %s of %s failed: %s", device.platform, device.user, reason)
+        else:
+            await self._dead_letter(delivery.message, reason)
+        await delivery.ack()
+
+    async def _dead_letter(self, message: Message, reason: str) -> None:
+        headers: dict[str, Any] = {**message.headers, "x-hutch-dead-reason": reason}
+        await self.broker.publish("", DEAD_LETTERS, Message(message.body, headers))
+        self.counts["dead-lettered"] += 1
+        log.error("dead-lettered a push: %s", reason)

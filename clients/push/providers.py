@@ -1,0 +1,45 @@
+"""The providers a bridge gets from the settings: each one whose credentials are set."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hutch.clients.push.apns import ApnsProvider
+from hutch.clients.push.fcm import FcmProvider, ServiceAccount
+from hutch.clients.push.notification import PushProvider
+from hutch.clients.push.webpush import WebPushProvider
+
+if TYPE_CHECKING:
+    from hutch.hub.settings import Settings
+
+
+def providers_for(settings: Settings) -> list[PushProvider]:
+    found: list[PushProvider] = []
+    timeout = settings.push_timeout
+    if settings.webpush_vapid_key:
+        found.append(WebPushProvider(settings.webpush_vapid_key, settings.webpush_subject, timeout=timeout))
+    if settings.fcm_project_id and (settings.fcm_service_account_file or settings.fcm_access_token):
+        account = (
+            ServiceAccount(settings.fcm_service_account_file) if settings.fcm_service_account_file else None
+        )
+        found.append(
+            FcmProvider(
+                settings.fcm_endpoint,
+                settings.fcm_project_id,
+                service_account=account,
+                access_token=settings.fcm_access_token,
+                timeout=timeout,
+            )
+        )
+    if settings.apns_key_file and settings.apns_team_id and settings.apns_key_id and settings.apns_topic:
+        found.append(
+            ApnsProvider(
+                settings.apns_endpoint,
+                team_id=settings.apns_team_id,
+                key_id=settings.apns_key_id,
+                key_file=settings.apns_key_file,
+                topic=settings.apns_topic,
+                timeout=timeout,
+            )
+        )
+    return found

@@ -1,0 +1,207 @@
+"""The push bridge against loopback Web Push, FCM and APNs services, on both backends."""
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+from backends import AMQP_URL, BROKERS, REDIS_URL, eventually, hub_settings
+from hub_server import RunningHub, free_port, running_hub
+from hutch.clients.python import HutchAPI, HutchClient
+from hutch.hub.auth import mint_token
+from hutch.hub.broker.base import Delivery
+from push_services import PushServices
+
+SECRET = "push-bridge-tests-secret-of-32-bytes"
+QUEUES = ("push", "push.webpush", "push.android", "push.ios", "push.dead")
+
+
+async def purge_push_queues() -> None:
+    """Pushes other test runs left on RabbitMQ would be sent to services that are gone."""
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    for name in QUEUES:
+        queue = await channel.declare_queue(name, durable=True)
+        await queue.purge()
+    await connection.close()
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> PushServices:
+    return PushServices(Path(tmp_path_factory.mktemp("push")), free_port())
+
+
+@pytest.fixture(scope="module", params=BROKERS)
+def hub(request: pytest.FixtureRequest, services: PushServices) -> Iterator[RunningHub]:
+    if request.param == "amqp":
+        asyncio.run(purge_push_queues())
+    settings = hub_settings(request.param) | services.settings()
+    with running_hub(**settings, push_bridge=True, dev_mode=False, jwt_secret=SECRET) as running:
+        assert running.node.push_bridge is not None
+        running.node.push_bridge.retry_delays = (0.05, 0.1)
+        yield running
+
+
+@pytest.fixture
+async def push(services: PushServices) -> AsyncIterator[PushServices]:
+    services.received.clear()
+    services.refused.clear()
+    services.answers.clear()
+    services.delays.clear()
+    services.answered.clear()
+    await services.start()
+    yield services
+    await services.stop()
+    assert services.refused == [], "a push broke the service's rules"
+
+
+def fresh(name: str) -> str:
+    return f"{name}{uuid.uuid4().hex[:6]}"
+
+
+def api(hub: RunningHub, user: str) -> HutchAPI:
+    return HutchAPI(hub.url, mint_token(user, SECRET))
+
+
+def client(hub: RunningHub, user: str) -> HutchClient:
+    return HutchClient(hub.ws_url, user, mint_token(user, SECRET))
+
+
+async def say(hub: RunningHub, user: str, cid: str, text: str, **data: object) -> None:
+    async with client(hub, user) as sender:
+        await sender.say(cid, text, **data)
+
+
+async def test_devices_of_offline_members_get_the_text_cut_and_urgent(
+    hub: RunningHub, push: PushServices
+) -> None:
+    ana, bob, cy = fresh("ana"), fresh("bob"), fresh("cy")
+    bobs_browser, cys_browser = push.new_receiver(), push.new_receiver()
+    async with api(hub, ana) as anas, api(hub, bob) as bobs, api(hub, cy) as cys:
+        cid = (await anas.create_conversation([bob, cy], "trio"))["id"]
+        await bobs.register_device("webpush", subscription=bobs_browser.subscription(push.base_url))
+        await bobs.register_device("android", token=f"fcm-{bob}")
+        await bobs.register_device("ios", token=f"apns-{bob}")
+        await cys.register_device("webpush", subscription=cys_browser.subscription(push.base_url))
+        await anas.register_device("android", token=f"fcm-{ana}")
+    text = "a long story " * 12
+    async with client(hub, cy) as cy_online:  # cy is online: no push for cy
+        await cy_online.subscribe(f"/exchange/{cy}.subscribe")
+        await say(hub, ana, cid, text, urgency=4)
+        await eventually(lambda: len(push.received) >= 3, timeout=10)
+
+    [web] = push.of("webpush")
+    assert web.key == bobs_browser.id
+    assert web.payload["title"] == ana and web.payload["conversation"] == cid
+    assert web.payload["body"] == text[:99] + "…" and len(web.payload["body"]) == 100
+    assert web.headers["urgency"] == "high" and int(web.headers["ttl"]) == 86400
+    [fcm] = push.of("fcm")
+    assert fcm.key == f"fcm-{bob}" and fcm.payload["message"]["notification"]["body"] == web.payload["body"]
+    assert fcm.payload["message"]["android"]["priority"] == "high"
+    [apns] = push.of("apns")
+    assert apns.key == f"apns-{bob}" and apns.http_version == "2"
+    assert apns.payload["aps"]["alert"] == {"title": ana, "body": web.payload["body"]}
+    assert apns.headers["apns-priority"] == "10"
+    await asyncio.sleep(0.3)
+    assert len(push.received) == 3  # nothing for the sender, nothing for cy who is online
+
+
+async def test_dead_tokens_are_forgotten_and_low_urgency_says_so(hub: RunningHub, push: PushServices) -> None:
+    ana, bob = fresh("ana"), fresh("bob")
+    browser = push.new_receiver()
+    async with api(hub, ana) as anas, api(hub, bob) as bobs:
+        cid = (await anas.create_conversation([bob]))["id"]
+        web = await bobs.register_device("webpush", subscription=browser.subscription(push.base_url))
+        await bobs.register_device("android", token=f"fcm-{bob}")
+        await bobs.register_device("ios", token=f"apns-{bob}")
+        push.answers = {f"fcm-{bob}": [404], f"apns-{bob}": [410]}
+        await say(hub, ana, cid, "are you there?", urgency=1)
+        await eventually(lambda: len(push.received) == 3, timeout=10)
+        for _ in range(100):
+            if len(await bobs.devices()) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert [d["id"] for d in await bobs.devices()] == [web["id"]]
+    assert push.of("webpush")[0].headers["urgency"] == "very-low"
+    assert push.of("apns")[0].headers["apns-priority"] == "5"
+
+
+async def test_failures_are_retried_then_dead_lettered_with_the_reason(
+    hub: RunningHub, push: PushServices
+) -> None:
+    ana, bob, cy = fresh("ana"), fresh("bob"), fresh("cy")
+    flaky, broken = push.new_receiver(), push.new_receiver()
+    push.answers = {flaky.id: [500], broken.id: [503, 503, 503]}
+    dead: list[Delivery] = []
+
+    def on_dead(delivery: Delivery) -> None:
+        dead.append(delivery)
+        hub.loop.create_task(delivery.ack())  # type: ignore[union-attr]
+
+    consumer = hub.call(hub.node.broker.consume("push.dead", on_dead, prefetch=10))
+    try:
+        async with api(hub, ana) as anas, api(hub, bob) as bobs, api(hub, cy) as cys:
+            cid = (await anas.create_conversation([bob, cy], "g"))["id"]
+            await bobs.register_device("webpush", subscription=flaky.subscription(push.base_url))
+            await cys.register_device("webpush", subscription=broken.subscription(push.base_url))
+        await say(hub, ana, cid, "hello")
+        mine = lambda: [d for d in dead if broken.id.encode() in d.message.body]  # noqa: E731
+        await eventually(lambda: len(mine()) == 1, timeout=10)
+        assert len(push.of("webpush", flaky.id)) == 2  # answered 500, then taken
+        assert len(push.of("webpush", broken.id)) == 3  # 1 + 2 retries, all refused
+        assert "503" in mine()[0].message.headers["x-hutch-dead-reason"]
+        assert push.of("webpush", broken.id)[0].payload["body"] == "hello"
+    finally:
+        hub.call(consumer.cancel())
+
+
+async def test_a_slow_provider_does_not_hold_up_the_others(hub: RunningHub, push: PushServices) -> None:
+    ana, bob = fresh("ana"), fresh("bob")
+    browser = push.new_receiver()
+    push.delays["fcm"] = 3.0
+    async with api(hub, ana) as anas, api(hub, bob) as bobs:
+        cid = (await anas.create_conversation([bob]))["id"]
+        await bobs.register_device("android", token=f"fcm-{bob}")
+        await bobs.register_device("webpush", subscription=browser.subscription(push.base_url))
+    for n in range(3):
+        await say(hub, ana, cid, f"message {n}")
+    await eventually(lambda: len(push.of("webpush")) == 3, timeout=10)
+    assert push.answered["fcm"] == 0  # every FCM send still waits on the slow service
+    assert sorted(r.payload["body"] for r in push.of("webpush")) == ["message 0", "message 1", "message 2"]
+    await eventually(lambda: push.answered["fcm"] == 3, timeout=10)
+
+
+async def test_hutch_push_bridge_runs_as_its_own_process(services: PushServices) -> None:
+    await purge_push_queues()
+    settings = hub_settings("amqp")
+    environment = {f"HUTCH_{name.upper()}": str(value) for name, value in services.settings().items()}
+    with running_hub(**settings, dev_mode=False, jwt_secret=SECRET) as hub:
+        assert hub.node.push_bridge is None  # on RabbitMQ, nodes leave pushing to the bridge
+        bridge = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("hutch")),
+            "push-bridge",
+            "--amqp",
+            AMQP_URL,
+            "--redis",
+            REDIS_URL,
+            env=os.environ | environment,
+        )
+        services.received.clear()
+        await services.start()
+        try:
+            ana, bob = fresh("ana"), fresh("bob")
+            browser = services.new_receiver()
+            async with api(hub, ana) as anas, api(hub, bob) as bobs:
+                cid = (await anas.create_conversation([bob]))["id"]
+                await bobs.register_device("webpush", subscription=browser.subscription(services.base_url))
+            await say(hub, ana, cid, "from the bridge process")
+            await eventually(lambda: len(services.of("webpush", browser.id)) == 1, timeout=15)
+            assert services.of("webpush", browser.id)[0].payload["body"] == "from the bridge process"
+        finally:
+            bridge.terminate()
+            assert await asyncio.wait_for(bridge.wait(), 15) in (0, -15)
+            await services.stop()

@@ -26,6 +26,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install services
+clients/widget/node_modules: clients/widget/package.json
+	npm --prefix clients/widget install --no-audit --no-fund --silent
+	touch $@
+
+test: install services clients/widget/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/pytest

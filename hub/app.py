@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from hutch.hub.endpoints import api
+from hutch.hub.endpoints import api, widget
 from hutch.hub.endpoints.http import health, info
 from hutch.hub.endpoints.ws import stomp_websocket
 from hutch.hub.node import HubNode
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health", health),
             Route("/info", info),
             *api.routes(),
+            *widget.routes(),
         ],
         lifespan=lifespan,
     )

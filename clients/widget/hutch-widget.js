@@ -1,0 +1,281 @@
+// The hutch chat widget: conversations with unread badges and presence, history, sending,
+// "stored" and "read" checks, new conversations, reconnect with recovery. Plain JS, no framework.
+//
+//   <link rel="stylesheet" href="https://hub.example/widget/hutch-widget.css">
+//   <div id="chat"></div>
+//   <script type="module">
+//     import { mountHutch } from "https://hub.example/widget/hutch-widget.js";
+//     mountHutch(document.getElementById("chat"), { login: "ana", token: "<token>" });
+//   </script>
+
+import { compileRuleSet, contentType } from "./hutch-rules.js";
+import { StompSocket } from "./stomp.js";
+
+const RULES = "max@1";
+const PACKED = contentType("packed-json", RULES);
+const PRESENCE_EVERY_MS = 3000;
+
+const idKey = (id) => id.split("-").map(Number);
+const newer = (a, b) => !b || idKey(a)[0] > idKey(b)[0] || (idKey(a)[0] === idKey(b)[0] && idKey(a)[1] > idKey(b)[1]);
+const uuid4 = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/-/g, "");
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(name, value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+export class HutchWidget {
+  constructor(root, { login, token, base = location.origin }) {
+    this.root = root;
+    this.user = login.split(":").pop();
+    this.login = login;
+    this.token = token;
+    this.base = base;
+    this.wsUrl = `${base.replace(/^http/, "ws")}/ws`;
+    this.conversations = new Map(); // cid -> {id, displayName, participants, unread}
+    this.messages = new Map(); // cid -> [{uuid, id, sender, text, stored, read}]
+    this.presence = {};
+    this.current = null;
+    this.lastId = null; // newest stored id seen: where recovery starts after a reconnect
+    this.backoffMs = 500;
+    this.stomp = null;
+  }
+
+  async start() {
+    const rules = await (await fetch(`${this.base}/rules/${RULES}.json`)).json();
+    this.codec = compileRuleSet(rules);
+    this.layout();
+    await this.refreshConversations();
+    this.connect();
+    this.presenceTimer = setInterval(() => this.refreshPresence(), PRESENCE_EVERY_MS);
+    return this;
+  }
+
+  stop() {
+    clearInterval(this.presenceTimer);
+    this.stopped = true;
+    if (this.stomp) this.stomp.close();
+  }
+
+  // -- REST -------------------------------------------------------------------
+
+  async api(method, path, body) {
+    const response = await fetch(`${this.base}/api${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${this.token}`, "X-Oauth-Username": this.login, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) {
+      const error = await response.json().catch(() => ({}));
+      throw new Error(error.error_description || `${response.status} ${response.statusText}`);
+    }
+    return response.status === 204 ? null : response.json();
+  }
+
+  async refreshConversations() {
+    for (const summary of await this.api("GET", "/conversations")) {
+      this.conversations.set(summary.id, summary);
+      if (summary.lastMessage && newer(summary.lastMessage.id, this.lastId)) this.lastId = summary.lastMessage.id;
+    }
+    await this.refreshPresence();
+  }
+
+  async refreshPresence() {
+    const others = new Set();
+    for (const c of this.conversations.values()) for (const p of c.participants) if (p !== this.user) others.add(p);
+    if (others.size) this.presence = await this.api("GET", `/presence?users=${[...others].join(",")}`).catch(() => this.presence);
+    this.renderList();
+  }
+
+  // -- STOMP ------------------------------------------------------------------
+
+  async connect() {
+    if (this.stopped) return;
+    this.setStatus("connecting");
+    const stomp = new StompSocket(this.wsUrl, { login: this.login, passcode: this.token, "x-hutch-form": "packed-json" });
+    stomp.onmessage = (frame) => this.onFrame(frame);
+    stomp.onclose = () => {
+      this.stomp = null;
+      this.setStatus("reconnecting");
+      setTimeout(() => this.connect(), this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, 5000);
+    };
+    try {
+      await stomp.opened;
+      const headers = { id: "stream", destination: `/exchange/${this.user}.subscribe` };
+      if (this.lastId) headers["x-since"] = this.lastId;
+      await stomp.request("SUBSCRIBE", headers);
+      this.stomp = stomp;
+      this.backoffMs = 500;
+      this.setStatus("online");
+      if (this.connectedBefore) this.refreshConversations().catch(() => {}); // badges and presence
+      this.connectedBefore = true;
+    } catch (error) {
+      if (error.headers && error.headers.message === "access refused") {
+        stomp.onclose = () => {};
+        this.setStatus("refused", error.message);
+      } // else onclose tries again
+    }
+  }
+
+  decode(frame) {
+    const type = frame.headers["content-type"] || "";
+    if (type.startsWith("application/x-hutch+json")) return this.codec.unpack(JSON.parse(frame.body));
+    if (type.startsWith("application/json")) return JSON.parse(frame.body);
+    return { action: "add", data: { text: frame.body } };
+  }
+
+  onFrame(frame) {
+    let message;
+    try {
+      message = this.decode(frame);
+    } catch (error) {
+      console.warn("hutch: a message did not decode", error);
+      return;
+    }
+    const key = frame.headers.destination.split("/").pop();
+    const cid = message.destination || key.split(".")[0];
+    const sender = (message.user || {}).username;
+    const storedId = frame.headers["x-hutch-id"] || (message.action === "ack" ? message.data.id : null);
+    if (storedId && newer(storedId, this.lastId)) this.lastId = storedId;
+    if (!this.conversations.has(cid)) this.refreshConversations(); // someone started one with us
+    if (message.action === "add") this.received(cid, message, sender, frame.headers["x-hutch-id"]);
+    else if (message.action === "ack") this.stored(cid, message.uuid, message.data.id);
+    else if (message.action === "read" && sender !== this.user) this.readUpTo(cid, message.data.id);
+  }
+
+  received(cid, message, sender, storedId) {
+    const list = this.list(cid);
+    if (list.some((m) => m.uuid === message.uuid)) return; // our own, or a replay of one we have
+    list.push({ uuid: message.uuid, id: storedId || null, sender, text: (message.data || {}).text || "", stored: !!storedId });
+    const conversation = this.conversations.get(cid);
+    if (conversation && sender !== this.user && !(cid === this.current && document.visibilityState !== "hidden")) {
+      conversation.unread = (conversation.unread || 0) + 1;
+    }
+    this.render();
+  }
+
+  stored(cid, uuid, id) {
+    const found = this.list(cid).find((m) => m.uuid === uuid);
+    if (!found) return;
+    found.id = id;
+    found.stored = true;
+    if (cid === this.current && found.sender !== this.user) this.api("POST", `/conversations/${cid}/read`, { id }).catch(() => {});
+    this.render();
+  }
+
+  readUpTo(cid, id) {
+    for (const m of this.list(cid)) if (m.sender === this.user && m.id && !newer(m.id, id)) m.read = true;
+    this.render();
+  }
+
+  list(cid) {
+    if (!this.messages.has(cid)) this.messages.set(cid, []);
+    return this.messages.get(cid);
+  }
+
+  // -- what the user does ------------------------------------------------------
+
+  async open(cid) {
+    this.current = cid;
+    const history = await this.api("GET", `/conversations/${cid}/messages?limit=50`);
+    const live = this.list(cid).filter((m) => !history.some((h) => h.uuid === m.uuid));
+    const known = new Map(this.list(cid).map((m) => [m.uuid, m]));
+    const earlier = history.map((h) => ({
+      uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, read: (known.get(h.uuid) || {}).read,
+    }));
+    this.messages.set(cid, [...earlier, ...live]);
+    const conversation = this.conversations.get(cid);
+    if (conversation) conversation.unread = 0;
+    const last = history.filter((h) => h.sender !== this.user).pop();
+    if (last) await this.api("POST", `/conversations/${cid}/read`, { id: last.id }).catch(() => {});
+    this.render();
+  }
+
+  async send(text) {
+    const cid = this.current;
+    if (!cid || !text.trim()) return;
+    const message = { uuid: uuid4(), user: { username: this.user }, action: "add", object: "message", data: { text } };
+    this.list(cid).push({ uuid: message.uuid, id: null, sender: this.user, text, stored: false });
+    this.render();
+    const headers = { destination: `/exchange/${this.user}.publish/${cid}.messages`, "content-type": PACKED };
+    await this.stomp.request("SEND", headers, JSON.stringify(this.codec.pack(message)));
+  }
+
+  async startConversation(participants, displayName) {
+    const conversation = await this.api("POST", "/conversations", { participants, displayName });
+    await this.refreshConversations();
+    await this.open(conversation.id);
+  }
+
+  // -- the page -------------------------------------------------------------------
+
+  layout() {
+    this.statusNode = element("span", { class: "hutch-status" }, "connecting");
+    this.listNode = element("ul", { class: "hutch-conversations" });
+    this.titleNode = element("h3", { class: "hutch-title" }, "Pick a conversation");
+    this.messagesNode = element("ol", { class: "hutch-messages" });
+    const input = element("input", { class: "hutch-input", placeholder: "Write a message", autocomplete: "off" });
+    const composer = element("form", { class: "hutch-composer", onsubmit: (event) => {
+      event.preventDefault();
+      this.send(input.value).catch((error) => this.setStatus("error", error.message));
+      input.value = "";
+    } }, input, element("button", { type: "submit", class: "hutch-send" }, "Send"));
+    const who = element("input", { class: "hutch-new-participants", placeholder: "user, user" });
+    const starter = element("form", { class: "hutch-new", onsubmit: (event) => {
+      event.preventDefault();
+      const names = who.value.split(",").map((n) => n.trim()).filter(Boolean);
+      if (names.length) this.startConversation(names, "").catch((error) => this.setStatus("error", error.message));
+      who.value = "";
+    } }, who, element("button", { type: "submit", class: "hutch-start" }, "Start"));
+    this.root.replaceChildren(element("div", { class: "hutch" },
+      element("aside", { class: "hutch-side" },
+        element("header", {}, element("strong", { class: "hutch-me" }, this.user), " ", this.statusNode),
+        this.listNode, starter),
+      element("section", { class: "hutch-main" }, this.titleNode, this.messagesNode, composer)));
+  }
+
+  setStatus(state, detail = "") {
+    if (!this.statusNode) return;
+    this.statusNode.textContent = detail ? `${state}: ${detail}` : state;
+    this.statusNode.dataset.state = state;
+  }
+
+  renderList() {
+    if (!this.listNode) return;
+    const items = [...this.conversations.values()].map((c) => {
+      const others = c.participants.filter((p) => p !== this.user);
+      const online = others.some((p) => (this.presence[p] || {}).online);
+      return element("li", {
+        class: `hutch-conversation${c.id === this.current ? " current" : ""}`, "data-cid": c.id, onclick: () => this.open(c.id),
+      },
+      element("span", { class: `hutch-presence${online ? " online" : ""}`, title: online ? "online" : "offline" }),
+      element("span", { class: "hutch-name" }, c.displayName || others.join(", ")),
+      c.unread ? element("span", { class: "hutch-badge" }, String(c.unread)) : null);
+    });
+    this.listNode.replaceChildren(...items);
+  }
+
+  render() {
+    this.renderList();
+    if (!this.current) return;
+    const c = this.conversations.get(this.current);
+    this.titleNode.textContent = c ? c.displayName || c.participants.filter((p) => p !== this.user).join(", ") : this.current;
+    this.messagesNode.replaceChildren(...this.list(this.current).map((m) => {
+      const mine = m.sender === this.user;
+      const check = mine ? element("span", { class: `hutch-check${m.read ? " read" : m.stored ? " stored" : ""}` }, m.read ? "✓✓" : m.stored ? "✓" : "…") : null;
+      return element("li", { class: `hutch-message${mine ? " mine" : ""}`, "data-uuid": m.uuid },
+        element("span", { class: "hutch-sender" }, m.sender), element("span", { class: "hutch-text" }, m.text), check);
+    }));
+    this.messagesNode.scrollTop = this.messagesNode.scrollHeight;
+  }
+}
+
+export async function mountHutch(root, options) {
+  return new HutchWidget(root, options).start();
+}

@@ -1,0 +1,61 @@
+"""The browser side: the demo page at `/`, the widget at `/widget/...`, rule sets at `/rules/<label>.json`.
+
+In dev mode `POST /dev/token {"user"}` hands the demo page a token: a real HS256 token
+when `HUTCH_JWT_SECRET` is set, else a placeholder the dev verifier accepts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib import resources
+
+from hutch.hub.auth import mint_token
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+WIDGET = resources.files("hutch.clients.widget")
+RULE_SETS = resources.files("hutch.rules").joinpath("sets")
+
+
+async def demo_page(request: Request) -> Response:
+    return FileResponse(str(WIDGET.joinpath("index.html")))
+
+
+async def rule_set(request: Request) -> Response:
+    name = f"{request.path_params['label']}.json"
+    entry = RULE_SETS.joinpath(name)
+    if "/" in name or not entry.is_file():
+        return JSONResponse(
+            {"error": "NotFound", "error_description": f"no rule set {name}"}, status_code=404
+        )
+    return FileResponse(str(entry), media_type="application/json")
+
+
+async def dev_token(request: Request) -> Response:
+    settings = request.app.state.node.settings
+    if not settings.dev_mode:
+        return JSONResponse(
+            {"error": "Forbidden", "error_description": "tokens are handed out in dev mode only"},
+            status_code=403,
+        )
+    try:
+        user = (await request.json()).get("user")
+    except (ValueError, AttributeError):
+        user = None
+    if not isinstance(user, str) or not user:
+        return JSONResponse(
+            {"error": "ValidationError", "error_description": 'send {"user": name}'}, status_code=400
+        )
+    token = mint_token(user, settings.jwt_secret) if settings.jwt_secret else f"dev-{secrets.token_hex(8)}"
+    return JSONResponse({"user": user, "token": token})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", demo_page),
+        Route("/rules/{label}.json", rule_set),
+        Route("/dev/token", dev_token, methods=["POST"]),
+        Mount("/widget", StaticFiles(directory=str(WIDGET)), name="widget"),
+    ]

@@ -1,0 +1,179 @@
+"""The chat widget in headless Chromium: two people chat, an @stomp/stompjs client joins in,
+and a page recovers what it missed while its hub was restarted."""
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from backends import hub_settings
+from hub_server import RunningHub, free_port, running_hub
+from hutch.clients.python import HutchAPI, HutchClient
+from hutch.hub.auth import mint_token
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDGET = Path(__file__).parents[3] / "clients" / "widget"
+STOMPJS = WIDGET / "node_modules" / "@stomp" / "stompjs" / "bundles" / "stomp.umd.min.js"
+SCREENSHOTS = Path(os.environ.get("HUTCH_SCREENSHOTS", Path(__file__).parents[3] / "build" / "screenshots"))
+SECRET = "widget-tests-secret-of-32-bytes!!!!!"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stompjs_installed() -> None:
+    """@stomp/stompjs from npm, as a team embedding hutch would get it."""
+    if not STOMPJS.exists():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=WIDGET, check=True)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Chromium is needed (the CI set-up installs Debian's chromium)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+async def sign_in(browser: Browser, hub_url: str, user: str, token: str | None = None) -> Page:
+    """Open the demo page in a browser context of its own and sign in (a dev token unless given)."""
+    page = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
+    await page.goto(f"{hub_url}/")
+    await page.fill("#user", user)
+    if token is None:
+        await page.click("#dev-token")
+        await expect(page.locator("#token")).not_to_have_value("")
+    else:
+        await page.fill("#token", token)
+    await page.click("#sign-in")
+    await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online")
+    return page
+
+
+async def say(page: Page, text: str) -> None:
+    await page.fill(".hutch-input", text)
+    await page.click(".hutch-send")
+
+
+def message(page: Page, text: str):
+    return page.locator(".hutch-message", has_text=text)
+
+
+async def test_two_people_chat_and_a_stompjs_client_joins(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob, cy = f"ana{run}", f"bob{run}", f"cy{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        anas = await sign_in(browser, hub.url, ana)
+        bobs = await sign_in(browser, hub.url, bob)
+
+        # ana starts a group with bob and cy; cy is an @stomp/stompjs client in another page
+        await anas.fill(".hutch-new-participants", f"{bob}, {cy}")
+        await anas.click(".hutch-start")
+        await expect(anas.locator(".hutch-title")).to_contain_text(bob)
+        cid = await anas.locator(".hutch-conversation.current").get_attribute("data-cid")
+        cys = await stompjs_client(browser, hub, cy)
+
+        await say(anas, "hello bob")
+        await expect(message(anas, "hello bob").locator(".hutch-check")).to_have_text("✓")  # stored
+
+        conversation = bobs.locator(f'.hutch-conversation[data-cid="{cid}"]')
+        await expect(conversation.locator(".hutch-badge")).to_have_text("1")
+        await expect(conversation.locator(".hutch-presence")).to_have_class("hutch-presence online")
+        await conversation.click()
+        await expect(message(bobs, "hello bob").locator(".hutch-sender")).to_have_text(ana)
+        await expect(conversation.locator(".hutch-badge")).to_have_count(0)
+        await expect(message(anas, "hello bob").locator(".hutch-check")).to_have_text("✓✓")  # read by bob
+
+        await say(bobs, "hi ana")
+        await expect(message(anas, "hi ana")).to_be_visible()
+
+        # the stompjs client heard both and speaks to the widgets
+        await cys.wait_for_function("window.heard.length >= 2")
+        heard = await cys.evaluate("window.heard")
+        assert [h["data"]["text"] for h in heard if h["action"] == "add"][:2] == ["hello bob", "hi ana"]
+        await cys.evaluate(
+            """([user, cid]) => window.client.publish({
+                destination: `/exchange/${user}.publish/${cid}.messages`,
+                headers: {"content-type": "application/json; rules=max@1"},
+                body: JSON.stringify({uuid: crypto.randomUUID().replaceAll("-", ""), user: {username: user},
+                                      action: "add", object: "message", data: {text: "cy via stompjs"}}),
+            })""",
+            [cy, cid],
+        )
+        await expect(message(anas, "cy via stompjs").locator(".hutch-sender")).to_have_text(cy)
+        await expect(message(bobs, "cy via stompjs")).to_be_visible()
+
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for name, page in (("ana", anas), ("bob", bobs)):
+            path = SCREENSHOTS / f"widget-{name}.png"
+            await page.screenshot(path=str(path))
+            assert path.stat().st_size > 10_000
+
+
+async def stompjs_client(browser: Browser, hub: RunningHub, user: str) -> Page:
+    """A page running @stomp/stompjs (its UMD bundle), subscribed to the user's stream."""
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{hub.url}/info")  # any page of the hub's origin
+    await page.add_script_tag(path=str(STOMPJS))
+    await page.evaluate(
+        """([url, user]) => new Promise((resolve, reject) => {
+            window.heard = [];
+            window.client = new StompJs.Client({
+                brokerURL: url, connectHeaders: {login: user, passcode: "dev", "x-hutch-form": "json"},
+                reconnectDelay: 0,
+            });
+            window.client.onConnect = () => {
+                window.client.subscribe(`/exchange/${user}.subscribe`, (m) => window.heard.push(JSON.parse(m.body)),
+                                        {receipt: "subscribed"});
+                window.client.watchForReceipt("subscribed", () => resolve());
+            };
+            window.client.onStompError = (frame) => reject(new Error(frame.headers.message));
+            window.client.activate();
+        })""",
+        [hub.ws_url, user],
+    )
+    return page
+
+
+async def test_the_widget_reconnects_after_a_restart_and_recovers_what_it_missed(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    port = free_port()
+    settings = hub_settings("amqp") | {"dev_mode": False, "jwt_secret": SECRET}
+    with running_hub(**settings) as other:  # bob's node stays up throughout
+        async with HutchAPI(other.url, mint_token(ana, SECRET)) as api:
+            cid = (await api.create_conversation([bob]))["id"]
+        bob_client = HutchClient(other.ws_url, bob, mint_token(bob, SECRET))
+        await bob_client.connect()
+        with running_hub(port, **settings) as hub:
+            anas = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+            await anas.click(f'.hutch-conversation[data-cid="{cid}"]')
+            await bob_client.say(cid, "before the restart")
+            await expect(message(anas, "before the restart")).to_be_visible()
+        await expect(anas.locator(".hutch-status")).to_have_attribute("data-state", "reconnecting")
+        for n in range(3):
+            await bob_client.say(cid, f"missed {n}")
+        await asyncio.sleep(0.5)  # stored by the worker of bob's node
+        with running_hub(port, **settings):
+            await expect(anas.locator(".hutch-status")).to_have_attribute(
+                "data-state", "online", timeout=15_000
+            )
+            for n in range(3):
+                await expect(message(anas, f"missed {n}")).to_have_count(1)
+            texts = await anas.locator(".hutch-message .hutch-text").all_inner_texts()
+            assert texts == ["before the restart", "missed 0", "missed 1", "missed 2"]
+            await bob_client.say(cid, "after the restart")
+            await expect(message(anas, "after the restart")).to_be_visible()
+        await bob_client.close()

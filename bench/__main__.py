@@ -1,10 +1,14 @@
 """Side-by-side load benchmark: hutch (embedded, and over RabbitMQ) against RabbitMQ Web-STOMP.
 
-    python -m bench [--quick] [--targets hutch,hutch-rabbitmq,webstomp] [--subscribers 1000]
-                    [--publishers 4] [--messages 200] [--rate 0] [--processes 4]
+    python -m bench [--quick] [--scenarios fanout,chat] [--targets hutch,hutch-rabbitmq,webstomp]
+                    [--subscribers 1000] [--publishers 4] [--users 500] [--group 5]
+                    [--messages 200] [--rate 0] [--processes 4]
 
-Scenario "fanout": S subscribers on one topic, P publishers; in burst mode (--rate 0,
-each publisher sends as fast as its receipts return) or at a fixed rate per publisher.
+Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
+conversations of G members on the MAX topology, each subscribed to its own
+`<user>.subscribe` and publishing to `<user>.publish/<cid>.messages` (on Web-STOMP the
+bench declares that topology itself, in a vhost of its own). Burst mode (--rate 0, each
+publisher sends as fast as its receipts return) or a fixed rate per publisher.
 For each target it prints deliveries per second, latency p50/p99/max, lost and
 duplicated messages, the server's CPU time per delivery (its whole process tree,
 RabbitMQ included where it does the work) and its memory per connection, and the
@@ -14,7 +18,10 @@ CPU the load generator used; then the ratios against Web-STOMP.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import itertools
+import json
 import multiprocessing
 import os
 import shutil
@@ -23,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
@@ -92,6 +99,15 @@ class Target:
     passcode: str
     pids: list[int]
     process: subprocess.Popen | None = None
+    http: str | None = None  # hutch's base URL, for its REST API
+
+    @property
+    def is_hutch(self) -> bool:
+        return self.http is not None
+
+    def login_for(self, user: str) -> str:
+        """hutch takes each user's own login (dev mode); Web-STOMP has one RabbitMQ user."""
+        return user if self.is_hutch else self.login
 
     def stop(self) -> None:
         if self.process is not None:
@@ -113,7 +129,9 @@ def start_hutch(name: str, amqp: bool) -> Target:
         except httpx.TransportError:
             time.sleep(0.05)
     pids = [process.pid] + ([beam_pid()] if amqp else [])
-    return Target(name, f"ws://127.0.0.1:{port}/ws", "/", "bench", "x", pids, process)
+    return Target(
+        name, f"ws://127.0.0.1:{port}/ws", "/", "bench", "x", pids, process, f"http://127.0.0.1:{port}"
+    )
 
 
 def start_webstomp() -> Target:
@@ -125,6 +143,88 @@ def start_webstomp() -> Target:
         except OSError:
             time.sleep(0.1)
     return Target("webstomp", "ws://127.0.0.1:15674/ws", "/", "guest", "guest", [beam_pid()])
+
+
+@dataclass
+class Plan:
+    """One scenario on one target: who subscribes where, who publishes where."""
+
+    title: str
+    subscribers: list[tuple[str, str]]  # (login, destination)
+    publishers: list[tuple[str, str, int]]  # (login, destination, first sequence number)
+    expected: int  # messages every subscriber should receive
+    cleanup: list[str]  # rabbitmqctl arguments to run afterwards
+
+
+def fanout_plan(target: Target, args: argparse.Namespace) -> Plan:
+    destination = f"/topic/bench.{uuid.uuid4().hex[:8]}"
+    login = target.login_for("bench")
+    return Plan(
+        f"fanout: {args.subscribers} subscribers, {args.publishers} publishers x {args.messages} messages",
+        [(login, destination)] * args.subscribers,
+        [(login, destination, i * args.messages) for i in range(args.publishers)],
+        args.publishers * args.messages,
+        [],
+    )
+
+
+def chat_plan(target: Target, args: argparse.Namespace) -> Plan:
+    run = uuid.uuid4().hex[:6]
+    users = [f"u{run}n{i}" for i in range(args.users)]
+    groups = [users[i : i + args.group] for i in range(0, len(users), args.group)]
+    cleanup: list[str] = []
+    if target.is_hutch:
+        cids = [create_conversation(target, group) for group in groups]
+    else:
+        vhost = f"bench-{run}"
+        target.host = vhost
+        for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
+            subprocess.run(["rabbitmqctl", *command], check=True, capture_output=True)
+        cids = [f"c{run}n{i}" for i in range(len(groups))]
+        asyncio.run(declare_max_topology(f"{AMQP.rstrip('/')}/{vhost}", list(zip(cids, groups, strict=True))))
+        cleanup.append(f"delete_vhost {vhost}")
+    return Plan(
+        f"chat: {args.users} users in conversations of {args.group}, each sending {args.messages} messages",
+        [(target.login_for(user), f"/exchange/{user}.subscribe") for user in users],
+        [
+            (target.login_for(user), f"/exchange/{user}.publish/{cid}.messages", index * args.messages)
+            for cid, group in zip(cids, groups, strict=True)
+            for index, user in enumerate(group)
+        ],
+        args.group * args.messages,
+        cleanup,
+    )
+
+
+def create_conversation(target: Target, group: list[str]) -> str:
+    answer = httpx.post(
+        f"{target.http}/api/conversations",
+        json={"participants": group[1:], "displayName": "bench"},
+        headers={"Authorization": "Bearer dev", "X-Oauth-Username": group[0]},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()["id"]
+
+
+async def declare_max_topology(url: str, conversations: list[tuple[str, list[str]]]) -> None:
+    """What hutch keeps for Web-STOMP: per-user exchanges and the member bindings of MAX."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    hub = await channel.declare_exchange("conversations", aio_pika.ExchangeType.TOPIC, durable=True)
+    for cid, members in conversations:
+        for user in members:
+            publish = await channel.declare_exchange(
+                f"{user}.publish", aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            subscribe = await channel.declare_exchange(
+                f"{user}.subscribe", aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            await hub.bind(publish, f"{cid}.*")
+            await subscribe.bind(hub, f"{cid}.*")
+    await connection.close()
 
 
 def _raise_nofile() -> None:
@@ -150,22 +250,16 @@ class Result:
     errors: list[str]
 
 
-def run(target: Target, args: argparse.Namespace) -> Result:
-    destination = f"/topic/bench.{uuid.uuid4().hex[:8]}"
-    processes = max(1, min(args.processes, args.subscribers))
-    expected = args.publishers * args.messages
-    roles = []
-    for index in range(processes):
-        subs = range(index, args.subscribers, processes)
-        pubs = range(index, args.publishers, processes)
-        roles.append(
-            Role(
-                url=target.url, host=target.host, login=target.login, passcode=target.passcode,
-                subscribers=[(target.login, destination) for _ in subs],
-                publishers=[(target.login, destination) for _ in pubs],
-                messages=args.messages, rate=args.rate, expected=expected, size=args.size,
-            )
-        )  # fmt: skip
+def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
+    processes = max(1, min(args.processes, len(plan.subscribers)))
+    roles = [
+        Role(
+            url=target.url, host=target.host, login=target.login, passcode=target.passcode,
+            subscribers=plan.subscribers[index::processes], publishers=plan.publishers[index::processes],
+            messages=args.messages, rate=args.rate, expected=plan.expected, size=args.size,
+        )
+        for index in range(processes)
+    ]  # fmt: skip
     rss_before = rss_bytes(target.pids)
     context = multiprocessing.get_context("spawn")
     pipes, workers = [], []
@@ -185,11 +279,9 @@ def run(target: Target, args: argparse.Namespace) -> Result:
     rss_connected = rss_bytes(target.pids)
     cpu_before = cpu_seconds(target.pids)
     started = time.monotonic()
-    offset = 0
-    for pipe, role in zip(pipes, roles, strict=True):
+    for pipe in pipes:
         with contextlib.suppress(BrokenPipeError):  # a process that failed has sent its report already
-            pipe.send(offset)
-        offset += len(role.publishers) * role.messages
+            pipe.send("go")
     reports: list[Report] = []
     for pipe in pipes:
         report: object = None
@@ -218,7 +310,9 @@ def run(target: Target, args: argparse.Namespace) -> Result:
             latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000 if latencies else float("nan")
         )
 
-    connections = args.subscribers + args.publishers
+    for command in plan.cleanup:
+        subprocess.run(["rabbitmqctl", *command.split()], capture_output=True)
+    connections = len(plan.subscribers) + len(plan.publishers)
     return Result(
         target.name, deliveries, seconds, sum(r.lost for r in reports), sum(r.duplicated for r in reports),
         percentile(0.5), percentile(0.99), latencies[-1] / 1000 if latencies else float("nan"),
@@ -228,11 +322,9 @@ def run(target: Target, args: argparse.Namespace) -> Result:
     )  # fmt: skip
 
 
-def print_table(results: list[Result], args: argparse.Namespace) -> None:
+def print_table(title: str, results: list[Result], args: argparse.Namespace) -> None:
     mode = f"fixed rate {args.rate:g}/s per publisher" if args.rate else "burst"
-    print(
-        f"\nfanout: {args.subscribers} subscribers, {args.publishers} publishers x {args.messages} messages, {mode}"
-    )
+    print(f"\n{title}, {mode}")
     header = f"{'target':16} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>6} {'dup':>5} {'cpu us/deliv':>13} {'KiB/conn':>9} {'gen cpu s':>10}"
     print(header)
     print("-" * len(header))
@@ -254,32 +346,57 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
                 )
 
 
+def save(path: Path, scenario: str, title: str, rate: float, results: list[Result]) -> None:
+    saved = json.loads(path.read_text()) if path.exists() else []
+    for r in results:
+        entry = asdict(r) | {"scenario": scenario, "title": title, "rate_per_publisher": rate}
+        entry["deliveries_per_second"] = r.deliveries / r.seconds if r.seconds else 0.0
+        saved.append(entry)
+    path.write_text(json.dumps(saved, indent=1, default=str))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--scenarios", default="fanout,chat")
     parser.add_argument("--targets", default="hutch,hutch-rabbitmq,webstomp")
-    parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--subscribers", type=int, default=1000, help="fanout")
+    parser.add_argument("--publishers", type=int, default=4, help="fanout")
+    parser.add_argument("--users", type=int, default=500, help="chat")
+    parser.add_argument("--group", type=int, default=5, help="chat: members per conversation")
     parser.add_argument("--messages", type=int, default=200, help="per publisher")
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s per publisher; 0 = burst")
+    parser.add_argument("--rates", default="", help="several fixed rates, one run each: latency against load")
+    parser.add_argument("--json", type=Path, help="append every result to this JSON file (for bench/plot.py)")
     parser.add_argument("--size", type=int, default=100, help="body bytes")
     parser.add_argument("--processes", type=int, default=4, help="load generator processes")
     parser.add_argument("--quick", action="store_true", help="a small run that proves the bench works")
     args = parser.parse_args()
     if args.quick:
         args.subscribers, args.publishers, args.messages, args.processes = 20, 2, 20, 2
-    results = []
-    for name in args.targets.split(","):
-        target = {
-            "hutch": lambda: start_hutch("hutch", False),
-            "hutch-rabbitmq": lambda: start_hutch("hutch-rabbitmq", True),
-            "webstomp": start_webstomp,
-        }[name]()
-        try:
-            results.append(run(target, args))
-        finally:
-            target.stop()
-    print_table(results, args)
-    if any(r.lost or r.duplicated or r.errors for r in results):
+        args.users, args.group = 20, 5
+    failed = False
+    rates = [float(r) for r in args.rates.split(",") if r] or [args.rate]
+    for scenario, rate in itertools.product(args.scenarios.split(","), rates):
+        args.rate = rate
+        make_plan = {"fanout": fanout_plan, "chat": chat_plan}[scenario]
+        results, title = [], scenario
+        for name in args.targets.split(","):
+            target = {
+                "hutch": lambda: start_hutch("hutch", False),
+                "hutch-rabbitmq": lambda: start_hutch("hutch-rabbitmq", True),
+                "webstomp": start_webstomp,
+            }[name]()
+            try:
+                plan = make_plan(target, args)
+                title = plan.title
+                results.append(run(target, plan, args))
+            finally:
+                target.stop()
+        print_table(title, results, args)
+        if args.json:
+            save(args.json, scenario, title, args.rate, results)
+        failed = failed or any(r.lost or r.duplicated or r.errors for r in results)
+    if failed:
         sys.exit(1)
 
 

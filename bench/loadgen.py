@@ -25,7 +25,8 @@ class Role:
     login: str
     passcode: str
     subscribers: list[tuple[str, str]] = field(default_factory=list)  # (login, destination)
-    publishers: list[tuple[str, str]] = field(default_factory=list)  # (login, destination)
+    # (login, destination, first sequence number): a subscriber expects numbers 0..expected-1
+    publishers: list[tuple[str, str, int]] = field(default_factory=list)
     messages: int = 0  # per publisher
     rate: float = 0.0  # messages/s per publisher; 0 = as fast as receipts come back (burst)
     expected: int = 0  # messages each subscriber should receive
@@ -80,6 +81,8 @@ class Subscriber:
         if not text.startswith("MESSAGE"):
             return
         body = text[text.index("\n\n") + 2 :]
+        if not body[:1].isdigit():
+            return  # not a bench message (a hub's "stored" ack, say)
         sequence, _, sent = body.partition(":")
         sent_ns = int(sent.partition(":")[0])
         number = int(sequence)
@@ -114,16 +117,19 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
 
     for start in range(0, len(role.subscribers), 200):
         await asyncio.gather(*(subscribe(*s) for s in role.subscribers[start : start + 200]))
-    publishers = [(await open_connection(role, login), destination) for login, destination in role.publishers]
+    publishers = [
+        (await open_connection(role, login), destination, first)
+        for login, destination, first in role.publishers
+    ]
     control.send("ready")
-    offset = control.recv()  # the first sequence number of this process's publishers
+    control.recv()  # go
     padding = "x" * max(0, role.size - 40)
 
-    async def publish(index: int, ws: websockets.ClientConnection, destination: str) -> None:
+    async def publish(ws: websockets.ClientConnection, destination: str, first: int) -> None:
         interval = 1 / role.rate if role.rate else 0.0
         next_at = time.monotonic()
         for n in range(role.messages):
-            number = offset + index * role.messages + n
+            number = first + n
             body = f"{number}:{time.time_ns()}:{padding}"
             await ws.send(frame("SEND", {"destination": destination, "receipt": str(n)}, body))
             while not str(await ws.recv()).startswith("RECEIPT"):
@@ -133,7 +139,7 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
-    await asyncio.gather(*(publish(i, ws, d) for i, (ws, d) in enumerate(publishers)))
+    await asyncio.gather(*(publish(ws, d, first) for ws, d, first in publishers))
     deadline = time.monotonic() + role.deadline
     want = role.expected * len(subscribers)
     while report.received < want and time.monotonic() < deadline:

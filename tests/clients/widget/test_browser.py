@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from backends import hub_settings
+from backends import AMQP_URL, hub_settings
 from hub_server import RunningHub, free_port, running_hub
+from hutch.clients.bot.echo import EchoBot
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -177,3 +178,21 @@ async def test_the_widget_reconnects_after_a_restart_and_recovers_what_it_missed
             await bob_client.say(cid, "after the restart")
             await expect(message(anas, "after the restart")).to_be_visible()
         await bob_client.close()
+
+
+async def test_the_echo_bot_answers_in_the_widget(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, echo = f"ana{run}", f"echo{run}"
+    with running_hub(**hub_settings("amqp"), dev_mode=False, jwt_secret=SECRET) as hub:
+        bot = EchoBot(echo, AMQP_URL, queue_expires=30)
+        await bot.start()
+        try:
+            anas = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+            await anas.fill(".hutch-new-participants", echo)
+            await anas.click(".hutch-start")
+            await expect(anas.locator(".hutch-title")).to_contain_text(echo)
+            await say(anas, "ping")
+            await expect(message(anas, "echo: ping").locator(".hutch-sender")).to_have_text(echo)
+            await expect(message(anas, "ping").first.locator(".hutch-check")).to_have_text("✓")
+        finally:
+            await bot.stop()

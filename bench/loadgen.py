@@ -78,20 +78,22 @@ class Subscriber:
 
     def on_message(self, data: str | bytes) -> None:
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-        if not text.startswith("MESSAGE"):
-            return
-        body = text[text.index("\n\n") + 2 :]
-        if not body[:1].isdigit():
-            return  # not a bench message (a hub's "stored" ack, say)
-        sequence, _, sent = body.partition(":")
-        sent_ns = int(sent.partition(":")[0])
-        number = int(sequence)
-        self.report.received += 1
-        self.report.latencies_us.append((time.time_ns() - sent_ns) // 1000)
-        if number < len(self.seen):
-            if self.seen[number]:
-                self.report.duplicated += 1
-            self.seen[number] = 1
+        now_ns = time.time_ns()
+        for frame in text.split("\x00"):  # a WebSocket message may hold several frames
+            frame = frame.lstrip("\r\n")
+            if not frame.startswith("MESSAGE"):
+                continue
+            body = frame[frame.index("\n\n") + 2 :]
+            if not body[:1].isdigit():
+                continue  # not a bench message (a hub's "stored" ack, say)
+            sequence, _, sent = body.partition(":")
+            number = int(sequence)
+            self.report.received += 1
+            self.report.latencies_us.append((now_ns - int(sent.partition(":")[0])) // 1000)
+            if number < len(self.seen):
+                if self.seen[number]:
+                    self.report.duplicated += 1
+                self.seen[number] = 1
 
 
 async def run_role(role: Role, control: multiprocessing.connection.Connection) -> Report:

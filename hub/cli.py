@@ -17,6 +17,7 @@ from hutch.hub.auth import mint_token
 from hutch.hub.broker import topology
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
+from starlette.applications import Starlette
 
 
 class HubServer(uvicorn.Server):
@@ -31,16 +32,21 @@ class HubServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, log_level: str = "info") -> None:
-    app = create_app(settings)
-    config = uvicorn.Config(
+def server_config(app: Starlette, settings: Settings, log_level: str = "info") -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
         ws_max_size=settings.max_frame_size + 1024,
+        # Deflate would compress every frame again for every recipient: off unless asked for.
+        ws_per_message_deflate=settings.ws_compression,
     )
-    HubServer(config, app.state.node).run()  # uvloop when installed
+
+
+def serve(settings: Settings, log_level: str = "info") -> None:
+    app = create_app(settings)
+    HubServer(server_config(app, settings, log_level), app.state.node).run()  # uvloop when installed
 
 
 async def run_alone(settings: Settings, command: str) -> None:

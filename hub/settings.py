@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     apns_topic: str | None = None  # the app's bundle id
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
+    ws_compression: bool = False  # permessage-deflate on WebSocket connections
     max_frame_size: int = 4 * 1024 * 1024
     max_frame_size_before_login: int = 64 * 1024
     max_headers: int = 100

@@ -11,11 +11,10 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import stomp
-import uvicorn
 import websockets
 from hutch.hub.app import create_app
 from hutch.hub.broker import topology
-from hutch.hub.cli import HubServer
+from hutch.hub.cli import HubServer, server_config
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 from hutch.hub.store.base import Conversation
@@ -36,10 +35,7 @@ class RunningHub:
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="on", ws_max_size=settings.max_frame_size + 1024
-        )
-        self.server = HubServer(config, self.node)
+        self.server = HubServer(server_config(self.app, settings, "warning"), self.node)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -140,11 +136,12 @@ class WsClient:
             if isinstance(message, bytes):
                 self.binary_messages += 1
             data = message if isinstance(message, bytes) else message.encode()
-            if data == b"\n":
-                self.heartbeats += 1
-                continue
-            [frame] = parse_server_frames(data)
-            return frame
+            frames = parse_server_frames(data)  # queued frames may share a WebSocket message
+            self.heartbeats += sum(1 for f in frames if f.command == "HEARTBEAT")
+            frames = [f for f in frames if f.command != "HEARTBEAT"]
+            if frames:
+                self._held.extend(frames[1:])
+                return frames[0]
 
     async def subscribe(self, destination: str, sub_id: str = "0", **headers: str) -> None:
         await self.send(

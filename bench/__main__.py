@@ -109,19 +109,34 @@ class Target:
         """hutch takes each user's own login (dev mode); Web-STOMP has one RabbitMQ user."""
         return user if self.is_hutch else self.login
 
+    vhost: str | None = None  # a RabbitMQ vhost of the run's own, deleted with everything in it
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(20)
+        if self.vhost is not None:
+            subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True)
+
+
+def add_vhost() -> str:
+    vhost = f"bench-{uuid.uuid4().hex[:6]}"
+    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
+        subprocess.run(["rabbitmqctl", *command], check=True, capture_output=True)
+    return vhost
 
 
 def start_hutch(name: str, amqp: bool) -> Target:
     port = free_port()
     hutch = shutil.which("hutch") or str(Path(sys.executable).with_name("hutch"))
     command = [hutch, "serve", "--dev-mode", "--port", str(port), "--log-level", "warning"]
-    if amqp:
-        command += ["--amqp", AMQP]
-    process = subprocess.Popen(command, preexec_fn=_raise_nofile)
+    vhost = add_vhost() if amqp else None
+    if vhost:  # its own vhost: what the run leaves queued goes with it
+        command += ["--amqp", f"{AMQP.rstrip('/')}/{vhost}"]
+    # On RabbitMQ the node runs the storing worker too, as a deployment runs `hutch worker`:
+    # chat messages are stored and acked there as on the embedded broker.
+    environment = os.environ | {"HUTCH_WORKER": "true"}
+    process = subprocess.Popen(command, preexec_fn=_raise_nofile, env=environment)
     for _ in range(200):
         try:
             httpx.get(f"http://127.0.0.1:{port}/health")
@@ -130,7 +145,7 @@ def start_hutch(name: str, amqp: bool) -> Target:
             time.sleep(0.05)
     pids = [process.pid] + ([beam_pid()] if amqp else [])
     return Target(
-        name, f"ws://127.0.0.1:{port}/ws", "/", "bench", "x", pids, process, f"http://127.0.0.1:{port}"
+        name, f"ws://127.0.0.1:{port}/ws", "/", "bench", "x", pids, process, f"http://127.0.0.1:{port}", vhost
     )
 
 
@@ -176,10 +191,8 @@ def chat_plan(target: Target, args: argparse.Namespace) -> Plan:
     if target.is_hutch:
         cids = [create_conversation(target, group) for group in groups]
     else:
-        vhost = f"bench-{run}"
+        vhost = add_vhost()
         target.host = vhost
-        for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
-            subprocess.run(["rabbitmqctl", *command], check=True, capture_output=True)
         cids = [f"c{run}n{i}" for i in range(len(groups))]
         asyncio.run(declare_max_topology(f"{AMQP.rstrip('/')}/{vhost}", list(zip(cids, groups, strict=True))))
         cleanup.append(f"delete_vhost {vhost}")

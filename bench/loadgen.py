@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing.connection
 import os
+import random
 import resource
 import time
 from dataclasses import dataclass, field
@@ -129,7 +130,10 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
 
     async def publish(ws: websockets.ClientConnection, destination: str, first: int) -> None:
         interval = 1 / role.rate if role.rate else 0.0
-        next_at = time.monotonic()
+        # Publishers start at random points of the interval, so a fixed rate is a steady load
+        # rather than all of them firing at once.
+        next_at = time.monotonic() + random.uniform(0.0, interval)
+        await asyncio.sleep(next_at - time.monotonic())
         for n in range(role.messages):
             number = first + n
             body = f"{number}:{time.time_ns()}:{padding}"

@@ -288,8 +288,11 @@ class AmqpBroker:
         auto_delete: bool = False,
         passive: bool = False,
         expires: float | None = None,
+        single_active_consumer: bool = False,
     ) -> str:
-        extra = {"x-expires": int(expires * 1000)} if expires else None
+        extra: dict[str, Any] | None = {"x-expires": int(expires * 1000)} if expires else None
+        if single_active_consumer:
+            extra = (extra or {}) | {"x-single-active-consumer": True}
         if passive:
 
             async def check() -> str:

@@ -87,10 +87,13 @@ class Broker(Protocol):
         auto_delete: bool = False,
         passive: bool = False,
         expires: float | None = None,
+        single_active_consumer: bool = False,
     ) -> str:
         """Create the queue unless it exists; returns its name (a fresh one for "").
 
         `expires`: seconds unused after which the broker deletes the queue (x-expires).
+        `single_active_consumer`: one consumer at a time gets everything, in order; the others
+        wait to take over (x-single-active-consumer).
         """
         ...
 

@@ -109,8 +109,17 @@ class _Consumer:
 
 
 class _Queue:
-    def __init__(self, broker: MemoryBroker, name: str, durable: bool, exclusive: bool, auto_delete: bool):
+    def __init__(
+        self,
+        broker: MemoryBroker,
+        name: str,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        single_active_consumer: bool = False,
+    ):
         self.broker = broker
+        self.single_active_consumer = single_active_consumer
         self.name = name
         self.durable = durable
         self.exclusive = exclusive
@@ -139,6 +148,9 @@ class _Queue:
             self._dispatching = False
 
     def _next_ready(self) -> _Consumer | None:
+        if self.single_active_consumer:  # the oldest consumer is the active one
+            first = self.consumers[0] if self.consumers else None
+            return first if first is not None and first.ready else None
         count = len(self.consumers)
         for offset in range(count):
             consumer = self.consumers[(self._next + offset) % count]
@@ -207,6 +219,7 @@ class MemoryBroker:
         auto_delete: bool = False,
         passive: bool = False,
         expires: float | None = None,  # nothing outlives this process: nothing to expire
+        single_active_consumer: bool = False,
     ) -> str:
         self._check_open()
         existing = self._queues.get(name)
@@ -222,7 +235,7 @@ class MemoryBroker:
                 )
             return name
         name = name or fresh_queue_name()
-        self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete)
+        self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete, single_active_consumer)
         # Every queue is bound to the default exchange by its name.
         self._exchanges[""].bindings[_Binding(name, True, name)] = None
         return name

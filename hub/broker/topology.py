@@ -39,7 +39,9 @@ def conversation_key(cid: str) -> str:
 async def declare_base(broker: Broker) -> None:
     await broker.declare_exchange(CONVERSATIONS, "topic")
     await broker.declare_exchange(ACTIVITY, "topic")
-    await broker.declare_queue(MESSAGES_QUEUE, durable=True)
+    # One worker at a time stores, so history keeps the order messages were sent in; more
+    # workers wait to take over.
+    await broker.declare_queue(MESSAGES_QUEUE, durable=True, single_active_consumer=True)
     await broker.bind_queue(MESSAGES_QUEUE, CONVERSATIONS, "*.messages")
     await broker.declare_queue(PUSH_QUEUE, durable=True)
     await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.notifications")

@@ -11,7 +11,7 @@ from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
 from hutch.hub.broker.memory import MemoryBroker
 
-QUEUES = ("q1", "later", "q-t", "q-d", "q-f", "q-h", "bob", "work", "shared", "q")
+QUEUES = ("q1", "later", "q-t", "q-d", "q-f", "q-h", "bob", "work", "shared", "q", "ordered")
 EXCHANGES = ("t", "d", "f", "h", "alice.publish", "conversations", "bob.subscribe", "x")
 
 
@@ -149,6 +149,24 @@ async def test_round_robin_with_prefetch_and_requeue(broker: Broker, n: Names) -
         if delivery is not nacked:
             await delivery.ack()
     await eventually(lambda: [d.message.body for d in everything()].count(b"3") == 1)
+
+
+async def test_a_single_active_consumer_gets_everything_in_order_then_hands_over(
+    broker: Broker, n: Names
+) -> None:
+    await broker.declare_queue(n("ordered"), durable=True, single_active_consumer=True)
+    active, waiting = Inbox(), Inbox()
+    first = await broker.consume(n("ordered"), active, prefetch=5)
+    await broker.consume(n("ordered"), waiting, prefetch=5)
+    for body in (b"1", b"2", b"3"):
+        await broker.publish("", n("ordered"), Message(body))
+    await eventually(lambda: active.bodies == [b"1", b"2", b"3"])
+    for delivery in active.deliveries:
+        await delivery.ack()
+    await first.cancel()
+    await broker.publish("", n("ordered"), Message(b"4"))
+    await eventually(lambda: waiting.bodies == [b"4"])
+    assert active.bodies == [b"1", b"2", b"3"]
 
 
 async def test_cancel_requeues_unacked_and_auto_delete_goes(broker: Broker, n: Names) -> None:

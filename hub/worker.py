@@ -35,10 +35,12 @@ class Worker:
         self.prefetch = prefetch
         self.retry_delays = RETRY_DELAYS
         self._consumer: Consumer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._runner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.broker.declare_queue(DEAD_LETTERS, durable=True)
+        self._runner = asyncio.create_task(self._run())
         self._consumer = await self.broker.consume(
             topology.MESSAGES_QUEUE, self._on_delivery, prefetch=self.prefetch
         )
@@ -47,13 +49,20 @@ class Worker:
     async def stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
 
     def _on_delivery(self, delivery: Delivery) -> None:
-        task = asyncio.create_task(self.handle(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._inbox.put_nowait(delivery)
+
+    async def _run(self) -> None:
+        """One message at a time, in the order the queue gave them: history keeps sending order."""
+        while True:
+            delivery = await self._inbox.get()
+            try:
+                await self.handle(delivery)
+            except Exception:  # never let one message stop the worker
+                log.exception("the worker failed on a message of %s", delivery.routing_key)
 
     async def handle(self, delivery: Delivery) -> None:
         sender = delivery.exchange.removesuffix(".publish")

@@ -159,7 +159,7 @@ class WsClient:
         while (frame := await self.recv()).command == "MESSAGE":
             held.append(frame)
         assert frame.command == "RECEIPT" and frame.headers["receipt-id"] == receipt_id, frame
-        self._held.extend(held)
+        self._held[:0] = held  # before what came after the receipt in the same WebSocket message
 
     async def error_then_close(self, timeout: float = 5.0) -> Frame:
         """The ERROR frame the hub sends, after which it must close the connection."""

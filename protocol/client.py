@@ -7,7 +7,7 @@
     socket.send(connection.frame("SEND", {"destination": "/topic/a"}, b"hi"))
 
 Header escaping starts once CONNECTED says the server speaks 1.1 or 1.2.
-Heart-beats (bare line feeds) are taken in and counted, never returned as frames.
+Heart-beats (bare line feeds) are taken in and dropped, never returned as frames.
 """
 
 from __future__ import annotations

@@ -310,7 +310,7 @@ class ServerConnection:
         self.fail(StompError(message, detail))
 
     def data_to_send(self, now: float) -> list[bytes]:
-        """Frames to send, each whole (a WebSocket message each); heart-beats are a lone EOL."""
+        """Frames to send, each whole (the WebSocket endpoint may put several in one message); heart-beats are a lone EOL."""
         out, self._out = self._out, []
         if out:
             self._last_sent = now

@@ -21,7 +21,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,19 +40,28 @@ SEEN_UUIDS = 1000  # per recovering subscription: replays may repeat what arrive
 Callback = Callable[["Message"], Awaitable[None] | None]
 
 
+_UNDECODED = object()
+
+
 @dataclass(slots=True)
 class Message:
     destination: str
     headers: dict[str, str]
     body: bytes
     subscription: Subscription
+    _decoded: Any = field(default=_UNDECODED, init=False, repr=False, compare=False)
 
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
 
     def data(self) -> Any:
-        """The body as Python: decoded by its rule set, parsed as JSON, or else its text."""
+        """The body as Python: decoded by its rule set, parsed as JSON, or else its text (decoded once)."""
+        if self._decoded is _UNDECODED:
+            self._decoded = self._decode()
+        return self._decoded
+
+    def _decode(self) -> Any:
         content_type = self.headers.get("content-type", "")
         coded = parse_content_type(content_type)
         if coded is not None:

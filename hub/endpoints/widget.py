@@ -10,6 +10,8 @@ import secrets
 from importlib import resources
 
 from hutch.hub.auth import mint_token
+from hutch.hub.conversations import Refused
+from hutch.hub.endpoints.api import body_of, error_response, text_field
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -27,27 +29,18 @@ async def rule_set(request: Request) -> Response:
     name = f"{request.path_params['label']}.json"
     entry = RULE_SETS.joinpath(name)
     if "/" in name or not entry.is_file():
-        return JSONResponse(
-            {"error": "NotFound", "error_description": f"no rule set {name}"}, status_code=404
-        )
+        return error_response(Refused(404, "NotFound", f"no rule set {name}"))
     return FileResponse(str(entry), media_type="application/json")
 
 
 async def dev_token(request: Request) -> Response:
     settings = request.app.state.node.settings
-    if not settings.dev_mode:
-        return JSONResponse(
-            {"error": "Forbidden", "error_description": "tokens are handed out in dev mode only"},
-            status_code=403,
-        )
     try:
-        user = (await request.json()).get("user")
-    except (ValueError, AttributeError):
-        user = None
-    if not isinstance(user, str) or not user:
-        return JSONResponse(
-            {"error": "ValidationError", "error_description": 'send {"user": name}'}, status_code=400
-        )
+        if not settings.dev_mode:
+            raise Refused(403, "Forbidden", "tokens are handed out in dev mode only")
+        user = text_field(await body_of(request), "user")
+    except Refused as refused:
+        return error_response(refused)
     token = mint_token(user, settings.jwt_secret) if settings.jwt_secret else f"dev-{secrets.token_hex(8)}"
     return JSONResponse({"user": user, "token": token})
 

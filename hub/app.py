@@ -1,4 +1,7 @@
-"""The Starlette application of a hub node."""
+"""The Starlette application of a hub node: its HTTP side.
+
+WebSocket upgrades never reach it: uvicorn hands them to `endpoints.ws` (see `cli.server_config`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ from contextlib import asynccontextmanager
 
 from hutch.hub.endpoints import api, widget
 from hutch.hub.endpoints.http import health, info
-from hutch.hub.endpoints.ws import stomp_websocket
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -27,8 +29,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            WebSocketRoute("/ws", stomp_websocket),
-            WebSocketRoute("/stomp", stomp_websocket),
             Route("/health", health),
             Route("/info", info),
             *api.routes(),

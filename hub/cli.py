@@ -15,6 +15,7 @@ import uvicorn
 from hutch.hub.app import create_app
 from hutch.hub.auth import mint_token
 from hutch.hub.broker import topology
+from hutch.hub.endpoints.ws import websocket_protocol
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 from starlette.applications import Starlette
@@ -38,6 +39,7 @@ def server_config(app: Starlette, settings: Settings, log_level: str = "info") -
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        ws=websocket_protocol(app.state.node),  # STOMP on the socket, no ASGI in between
         ws_max_size=settings.max_frame_size + 1024,
         # Deflate would compress every frame again for every recipient: off unless asked for.
         ws_per_message_deflate=settings.ws_compression,

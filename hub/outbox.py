@@ -1,26 +1,24 @@
 """The bounded outbound queue of one connection.
 
-The hub never waits for a client: frames for a session go into its outbox and a
-writer task sends them. A client that stops reading lets its outbox grow; past
+The hub never waits for a client: frames for a session go into its outbox, and
+the endpoint writes them to the socket as soon as the socket takes them (it is
+told through `on_ready`). A client that stops reading lets its outbox grow; past
 `max_bytes` the session is ended with an ERROR ("slow consumer") so that it
 never slows the others nor eats the node's memory.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
-Send = Callable[[list[bytes]], Awaitable[None]]
+from collections.abc import Callable
 
 
 class Outbox:
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self.closing = False
+        self.on_ready: Callable[[], None] = lambda: None  # set by the endpoint: "frames wait"
         self._frames: list[bytes] = []
         self._size = 0
-        self._ready = asyncio.Event()
 
     @property
     def size(self) -> int:
@@ -31,33 +29,27 @@ class Outbox:
         if self.closing or not frames:
             return True
         self._frames.extend(frames)
-        self._size += sum(len(frame) for frame in frames)
-        self._ready.set()
+        self._size += sum(map(len, frames))
+        self.on_ready()
         return self._size <= self.max_bytes
 
     def replace(self, frames: list[bytes]) -> None:
         """Drop what is queued and send only `frames`, then close (the slow-consumer ERROR)."""
         self._frames = list(frames)
-        self._size = sum(len(frame) for frame in frames)
+        self._size = sum(map(len, frames))
         self.close()
 
     def take(self) -> list[bytes]:
-        """Everything still queued (what a connection being dropped may try to send last)."""
+        """Everything queued, to be written now."""
         frames, self._frames, self._size = self._frames, [], 0
         return frames
 
     def close(self) -> None:
         """Send what is queued, then stop."""
         self.closing = True
-        self._ready.set()
+        self.on_ready()
 
-    async def run(self, send: Send) -> None:
-        """Write frames as they come, in batches, until closed and drained."""
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            batch = self.take()
-            if batch:
-                await send(batch)
-            if self.closing and not self._frames:
-                return
+    @property
+    def finished(self) -> bool:
+        """Closed and nothing left to send: the connection can go."""
+        return self.closing and not self._frames

@@ -3,40 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
-from hutch.hub.endpoints.transport import serve
+from hutch.hub.endpoints.link import Endpoint, Link
 
 if TYPE_CHECKING:
     from hutch.hub.node import HubNode
 
 
-class StreamTransport:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader = reader
-        self.writer = writer
+class StompTcp(Endpoint):
+    def __init__(self, node: HubNode):
+        self.node = node
 
-    async def receive(self) -> bytes | None:
-        try:
-            data = await self.reader.read(65536)
-        except (ConnectionError, OSError):
-            return None
-        return data or None
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        host, port = transport.get_extra_info("peername") or ("?", 0)
+        self.link = Link(self.node, self, f"tcp {host}:{port}")
 
-    async def send(self, frames: list[bytes]) -> None:
-        self.writer.write(b"".join(frames))
-        await self.writer.drain()
+    def data_received(self, data: bytes) -> None:
+        assert self.link is not None
+        self.link.received(data)
 
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.wait_closed()
+    def write(self, frames: list[bytes]) -> None:
+        self.transport.write(b"".join(frames))
 
 
 async def start_tcp_listener(node: HubNode, host: str, port: int) -> asyncio.Server:
-    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        host_port = writer.get_extra_info("peername") or ("?", 0)
-        await serve(node, StreamTransport(reader, writer), f"tcp {host_port[0]}:{host_port[1]}")
-
-    return await asyncio.start_server(on_connection, host, port)
+    return await asyncio.get_running_loop().create_server(lambda: StompTcp(node), host, port)

@@ -1,5 +1,9 @@
 """STOMP over WebSocket at /ws and /stomp, as RabbitMQ Web-STOMP serves it.
 
+uvicorn hands every WebSocket upgrade to `StompWebSocket`, an asyncio protocol
+on websockets' sans-I/O layer: the WebSocket carries STOMP bytes straight to and
+from the connection's session, with no ASGI messages, queues or tasks between.
+
 Subprotocols v10.stomp, v11.stomp and v12.stomp (the highest offered wins);
 text and binary messages in. Out, frames in a text message unless a frame is not
 UTF-8 (a binary body), then in a binary one of its own. Frames that are queued
@@ -10,58 +14,132 @@ frames saves most of the per-message cost of a burst.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from hutch.hub.endpoints.transport import serve
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from hutch.hub.endpoints.link import Endpoint, Link
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
-SUBPROTOCOLS = ("v12.stomp", "v11.stomp", "v10.stomp")  # best first
+if TYPE_CHECKING:
+    import uvicorn
+    from hutch.hub.node import HubNode
+
+PATHS = ("/ws", "/stomp")
+SUBPROTOCOLS = [Subprotocol("v12.stomp"), Subprotocol("v11.stomp"), Subprotocol("v10.stomp")]  # best first
 BATCH_BYTES = 64 * 1024  # well under the 1 MiB a client library takes by default
+GOING_AWAY = 1001
 
 
-class WebSocketTransport:
-    def __init__(self, websocket: WebSocket):
-        self.websocket = websocket
+def _best_offered(_: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    # Web-STOMP accepts a client that offers no subprotocol; so does hutch.
+    return next((p for p in SUBPROTOCOLS if p in offered), None)
 
-    async def receive(self) -> bytes | None:
-        message = await self.websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return None
-        if message.get("bytes") is not None:
-            return message["bytes"]
-        return (message.get("text") or "").encode()
 
-    async def send(self, frames: list[bytes]) -> None:
-        send = self.websocket.send
-        batch: list[str] = []
+def _is_text(frame: bytes) -> bool:
+    if frame.isascii():
+        return True
+    try:
+        frame.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class StompWebSocket(Endpoint):
+    def __init__(self, node: HubNode, config: uvicorn.Config, server_state: Any, **_: Any):
+        self.node = node
+        self.connections: set[Any] = server_state.connections  # uvicorn closes these on shutdown
+        extensions = [ServerPerMessageDeflateFactory()] if config.ws_per_message_deflate else []
+        self.ws = ServerProtocol(
+            subprotocols=SUBPROTOCOLS,
+            select_subprotocol=_best_offered,
+            extensions=extensions,
+            max_size=config.ws_max_size,
+        )
+        self._fragments: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                self._fragments.append(event.data)
+                if event.fin:
+                    message = b"".join(self._fragments)
+                    self._fragments = []
+                    if self.link is not None:
+                        self.link.received(message)
+            # PING and CLOSE: websockets has queued the PONG or the closing reply itself
+        self._send_pending()
+
+    def _handshake(self, request: Request) -> None:
+        if request.path.partition("?")[0] in PATHS:
+            response = self.ws.accept(request)
+        else:
+            response = self.ws.reject(404, "hutch serves STOMP over WebSocket at /ws and /stomp\n")
+        self.ws.send_response(response)
+        if response.status_code == 101:
+            host, port = self.transport.get_extra_info("peername") or ("?", 0)
+            self.link = Link(self.node, self, f"ws {host}:{port}")
+
+    def _send_pending(self) -> None:
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:  # websockets' end of stream: the server closes the TCP connection
+                self.transport.close()
+
+    def write(self, frames: list[bytes]) -> None:
+        if self.ws.state is not State.OPEN:
+            return
+        batch: list[bytes] = []
         size = 0
         for frame in frames:
-            try:
-                text = frame.decode()
-            except UnicodeDecodeError:
+            if not _is_text(frame):
                 if batch:
-                    await send({"type": "websocket.send", "text": "".join(batch)})
+                    self.ws.send_text(b"".join(batch))
                     batch, size = [], 0
-                await send({"type": "websocket.send", "bytes": frame})
+                self.ws.send_binary(frame)
                 continue
             if batch and size + len(frame) > BATCH_BYTES:
-                await send({"type": "websocket.send", "text": "".join(batch)})
+                self.ws.send_text(b"".join(batch))
                 batch, size = [], 0
-            batch.append(text)
+            batch.append(frame)
             size += len(frame)
         if batch:
-            await send({"type": "websocket.send", "text": "".join(batch)})
+            self.ws.send_text(b"".join(batch))
+        self._send_pending()
 
-    async def close(self) -> None:
-        if self.websocket.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # the client went first
-                await self.websocket.close(1000)
+    def close(self) -> None:
+        """Start the closing handshake; the client's reply (or the session's timeout) ends it."""
+        if self.ws.state is State.OPEN:
+            self.ws.send_close(1000)
+            self._send_pending()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: clients still connected after the drain are told so."""
+        if self.ws.state is State.OPEN:
+            self.ws.send_close(GOING_AWAY, "the hub is shutting down")
+            self._send_pending()
+        self.transport.close()
 
 
-async def stomp_websocket(websocket: WebSocket) -> None:
-    offered = websocket.scope.get("subprotocols", [])
-    chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
-    await websocket.accept(subprotocol=chosen)
-    client = websocket.client
-    peer = f"ws {client.host}:{client.port}" if client else "ws"
-    await serve(websocket.app.state.node, WebSocketTransport(websocket), peer)
+def websocket_protocol(node: HubNode) -> Any:
+    """What uvicorn's `ws` setting takes: a factory of this node's WebSocket protocols."""
+    return functools.partial(StompWebSocket, node)

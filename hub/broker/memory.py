@@ -27,6 +27,8 @@ from hutch.hub.broker.base import (
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
 from hutch.hub.broker.routing import binding_matches
 
+ROUTES_KEPT = 100_000  # routes remembered before the memory of them starts again
+
 
 @dataclass(slots=True, frozen=True)
 class _Binding:
@@ -180,6 +182,8 @@ class MemoryBroker:
             name: _Exchange(name, kind, durable=True, auto_delete=False) for name, kind in PREDECLARED.items()
         }
         self._queues: dict[str, _Queue] = {}
+        # (exchange, routing key) -> the queues it reaches; forgotten at any change of topology.
+        self._routes: dict[tuple[str, str], list[_Queue]] = {}
         self._closed = False
 
     # -- exchanges -----------------------------------------------------------
@@ -193,6 +197,7 @@ class MemoryBroker:
         existing = self._exchanges.get(name)
         if existing is None:
             self._exchanges[name] = _Exchange(name, type, durable, auto_delete)
+            self._topology_changed()
         elif (existing.type, existing.durable, existing.auto_delete) != (type, durable, auto_delete):
             raise PreconditionFailed(f"exchange '{name}' exists with type {existing.type}")
 
@@ -204,6 +209,7 @@ class MemoryBroker:
         if name in PREDECLARED:
             raise PreconditionFailed(f"exchange '{name}' is predeclared")
         self._exchanges.pop(name, None)
+        self._topology_changed()
         for exchange in self._exchanges.values():
             for binding in [b for b in exchange.bindings if b.destination == name and not b.to_queue]:
                 del exchange.bindings[binding]
@@ -238,6 +244,7 @@ class MemoryBroker:
         self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete, single_active_consumer)
         # Every queue is bound to the default exchange by its name.
         self._exchanges[""].bindings[_Binding(name, True, name)] = None
+        self._topology_changed()
         return name
 
     async def delete_queue(self, name: str) -> None:
@@ -253,6 +260,7 @@ class MemoryBroker:
     def drop_queue(self, name: str) -> None:
         if self._queues.pop(name, None) is None:
             return
+        self._topology_changed()
         for exchange in self._exchanges.values():
             for binding in [b for b in exchange.bindings if b.destination == name and b.to_queue]:
                 del exchange.bindings[binding]
@@ -264,6 +272,7 @@ class MemoryBroker:
     ) -> None:
         self._queue(queue)
         self._exchange(exchange).bindings[_binding(queue, True, key, arguments)] = None
+        self._topology_changed()
 
     async def unbind_queue(
         self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
@@ -271,12 +280,14 @@ class MemoryBroker:
         self._check_open()
         if exchange in self._exchanges:
             self._exchanges[exchange].bindings.pop(_binding(queue, True, key, arguments), None)
+        self._topology_changed()
 
     async def bind_exchange(
         self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
     ) -> None:
         self._exchange(destination)
         self._exchange(source).bindings[_binding(destination, False, key, arguments)] = None
+        self._topology_changed()
 
     async def unbind_exchange(
         self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
@@ -284,11 +295,15 @@ class MemoryBroker:
         self._check_open()
         if source in self._exchanges:
             self._exchanges[source].bindings.pop(_binding(destination, False, key, arguments), None)
+        self._topology_changed()
 
     # -- messages ------------------------------------------------------------
 
     async def publish(self, exchange: str, key: str, message: Message) -> None:
-        for queue in self._route(self._exchange(exchange), key, message.headers):
+        queues = self._routes.get((exchange, key))
+        if queues is None:
+            queues = self._route(self._exchange(exchange), key, message.headers)
+        for queue in queues:
             queue.put(_Queued(message, exchange, key))
 
     def _route(self, start: _Exchange, key: str, headers: dict[str, str]) -> list[_Queue]:
@@ -296,8 +311,10 @@ class MemoryBroker:
         queues: dict[str, _Queue] = {}
         seen = {start.name}
         pending = [start]
+        by_key_alone = True  # no headers exchange on the way: the route can be kept
         while pending:
             exchange = pending.pop()
+            by_key_alone = by_key_alone and exchange.type != "headers"
             for binding in exchange.bindings:
                 arguments = dict(binding.arguments) if binding.arguments else None
                 if not binding_matches(exchange.type, binding.key, key, arguments, headers):
@@ -308,7 +325,14 @@ class MemoryBroker:
                 elif binding.destination not in seen and binding.destination in self._exchanges:
                     seen.add(binding.destination)
                     pending.append(self._exchanges[binding.destination])
+        if by_key_alone:
+            if len(self._routes) > ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[(start.name, key)] = list(queues.values())
         return list(queues.values())
+
+    def _topology_changed(self) -> None:
+        self._routes.clear()
 
     async def consume(
         self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
@@ -324,6 +348,7 @@ class MemoryBroker:
         for name in [q.name for q in self._queues.values() if q.exclusive]:
             await self.delete_queue(name)
         self._closed = True
+        self._topology_changed()
 
     # -- lookups -------------------------------------------------------------
 

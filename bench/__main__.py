@@ -1,13 +1,15 @@
 """Side-by-side load benchmark: hutch (embedded, and over RabbitMQ) against RabbitMQ Web-STOMP.
 
-    python -m bench [--quick] [--scenarios fanout,chat] [--targets hutch,hutch-rabbitmq,webstomp]
-                    [--subscribers 1000] [--publishers 4] [--users 500] [--group 5]
+    python -m bench [--quick] [--scenarios fanout,chat,connections]
+                    [--targets hutch,hutch-rabbitmq,webstomp] [--subscribers 1000] [--publishers 4]
+                    [--users 500] [--group 5] [--connections 10000] [--heartbeat 10000] [--hold 30]
                     [--messages 200] [--rate 0] [--processes 4]
 
 Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
 conversations of G members on the MAX topology, each subscribed to its own
 `<user>.subscribe` and publishing to `<user>.publish/<cid>.messages` (on Web-STOMP the
-bench declares that topology itself, in a vhost of its own). Burst mode (--rate 0, each
+bench declares that topology itself, in a vhost of its own). Scenario "connections": many
+subscribers with heart-beats held idle, then one publisher; none may be dropped, nothing lost. Burst mode (--rate 0, each
 publisher sends as fast as its receipts return) or a fixed rate per publisher.
 For each target it prints deliveries per second, latency p50/p99/max, lost and
 duplicated messages, the server's CPU time per delivery (its whole process tree,
@@ -169,6 +171,8 @@ class Plan:
     publishers: list[tuple[str, str, int]]  # (login, destination, first sequence number)
     expected: int  # messages every subscriber should receive
     cleanup: list[str]  # rabbitmqctl arguments to run afterwards
+    heartbeat: int = 0  # ms, for the subscribers
+    hold: float = 0.0  # seconds idle before publishing
 
 
 def fanout_plan(target: Target, args: argparse.Namespace) -> Plan:
@@ -180,6 +184,22 @@ def fanout_plan(target: Target, args: argparse.Namespace) -> Plan:
         [(login, destination, i * args.messages) for i in range(args.publishers)],
         args.publishers * args.messages,
         [],
+    )
+
+
+def connections_plan(target: Target, args: argparse.Namespace) -> Plan:
+    """Many idle subscribers with heart-beats, held a while; then every one must get every message."""
+    destination = f"/topic/bench.{uuid.uuid4().hex[:8]}"
+    login = target.login_for("bench")
+    return Plan(
+        f"connections: {args.connections} subscribers with {args.heartbeat} ms heart-beats, idle"
+        f" {args.hold:g} s, then 1 publisher x {args.messages} messages",
+        [(login, destination)] * args.connections,
+        [(login, destination, 0)],
+        args.messages,
+        [],
+        heartbeat=args.heartbeat,
+        hold=args.hold,
     )
 
 
@@ -270,6 +290,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
             url=target.url, host=target.host, login=target.login, passcode=target.passcode,
             subscribers=plan.subscribers[index::processes], publishers=plan.publishers[index::processes],
             messages=args.messages, rate=args.rate, expected=plan.expected, size=args.size,
+            heartbeat=plan.heartbeat, hold=plan.hold,
         )
         for index in range(processes)
     ]  # fmt: skip
@@ -309,7 +330,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
         reports.append(report)  # type: ignore[arg-type]
     if failed:
         reports.append(Report(errors=failed))
-    seconds = time.monotonic() - started
+    seconds = time.monotonic() - started - plan.hold  # the deliveries, not the idle hold
     cpu = cpu_seconds(target.pids) - cpu_before
     for worker in workers:
         worker.join(10)
@@ -370,12 +391,15 @@ def save(path: Path, scenario: str, title: str, rate: float, results: list[Resul
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--scenarios", default="fanout,chat")
+    parser.add_argument("--scenarios", default="fanout,chat,connections")
     parser.add_argument("--targets", default="hutch,hutch-rabbitmq,webstomp")
     parser.add_argument("--subscribers", type=int, default=1000, help="fanout")
     parser.add_argument("--publishers", type=int, default=4, help="fanout")
     parser.add_argument("--users", type=int, default=500, help="chat")
     parser.add_argument("--group", type=int, default=5, help="chat: members per conversation")
+    parser.add_argument("--connections", type=int, default=10_000, help="connections: idle subscribers")
+    parser.add_argument("--heartbeat", type=int, default=10_000, help="connections: heart-beat ms")
+    parser.add_argument("--hold", type=float, default=30.0, help="connections: seconds held idle")
     parser.add_argument("--messages", type=int, default=200, help="per publisher")
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s per publisher; 0 = burst")
     parser.add_argument("--rates", default="", help="several fixed rates, one run each: latency against load")
@@ -387,11 +411,12 @@ def main() -> None:
     if args.quick:
         args.subscribers, args.publishers, args.messages, args.processes = 20, 2, 20, 2
         args.users, args.group = 20, 5
+        args.connections, args.heartbeat, args.hold = 20, 1000, 1.5
     failed = False
     rates = [float(r) for r in args.rates.split(",") if r] or [args.rate]
     for scenario, rate in itertools.product(args.scenarios.split(","), rates):
         args.rate = rate
-        make_plan = {"fanout": fanout_plan, "chat": chat_plan}[scenario]
+        make_plan = {"fanout": fanout_plan, "chat": chat_plan, "connections": connections_plan}[scenario]
         results, title = [], scenario
         for name in args.targets.split(","):
             target = {

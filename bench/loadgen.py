@@ -9,6 +9,7 @@ SUBSCRIBE carries a receipt), publishes on "go", and returns its counts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing.connection
 import os
 import random
@@ -32,7 +33,8 @@ class Role:
     rate: float = 0.0  # messages/s per publisher; 0 = as fast as receipts come back (burst)
     expected: int = 0  # messages each subscriber should receive
     size: int = 100
-    heartbeat: int = 0
+    heartbeat: int = 0  # ms both ways; the subscribers send theirs, the server must send its own
+    hold: float = 0.0  # seconds the connections stay idle (heart-beats only) before publishing
     deadline: float = 60.0
 
 
@@ -43,6 +45,7 @@ class Report:
     duplicated: int = 0
     latencies_us: list[int] = field(default_factory=list)
     published: int = 0
+    dropped: int = 0  # connections the server closed
     cpu_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -51,9 +54,9 @@ def frame(command: str, headers: dict[str, str], body: str = "") -> str:
     return command + "\n" + "".join(f"{k}:{v}\n" for k, v in headers.items()) + "\n" + body + "\x00"
 
 
-async def open_connection(role: Role, login: str) -> websockets.ClientConnection:
+async def open_connection(role: Role, login: str, heartbeat: int = 0) -> websockets.ClientConnection:
     ws = await websockets.connect(role.url, subprotocols=["v12.stomp"], open_timeout=60, max_queue=None)
-    hb = f"{role.heartbeat},{role.heartbeat}"
+    hb = f"{heartbeat},{heartbeat}"
     await ws.send(
         frame(
             "CONNECT",
@@ -103,7 +106,7 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
     readers: list[asyncio.Task[None]] = []
 
     async def subscribe(login: str, destination: str) -> None:
-        ws = await open_connection(role, login)
+        ws = await open_connection(role, login, role.heartbeat)
         await ws.send(
             frame("SUBSCRIBE", {"id": "0", "destination": destination, "ack": "auto", "receipt": "ready"})
         )
@@ -113,10 +116,20 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
         subscribers.append(subscriber)
 
         async def read() -> None:
-            async for data in ws:
-                subscriber.on_message(data)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for data in ws:
+                    subscriber.on_message(data)
+            report.dropped += 1  # the server closed it (cancelling the reader does not get here)
 
         readers.append(asyncio.create_task(read()))
+        if role.heartbeat:
+            readers.append(asyncio.create_task(beat(ws)))
+
+    async def beat(ws: websockets.ClientConnection) -> None:
+        await asyncio.sleep(random.uniform(0, role.heartbeat / 1000))
+        while True:
+            await ws.send("\n")
+            await asyncio.sleep(role.heartbeat / 1000)
 
     for start in range(0, len(role.subscribers), 200):
         await asyncio.gather(*(subscribe(*s) for s in role.subscribers[start : start + 200]))
@@ -126,6 +139,7 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
     ]
     control.send("ready")
     control.recv()  # go
+    await asyncio.sleep(role.hold)
     padding = "x" * max(0, role.size - 40)
 
     async def publish(ws: websockets.ClientConnection, destination: str, first: int) -> None:
@@ -152,6 +166,8 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # late duplicates
     report.lost = sum(s.seen.count(0) for s in subscribers)
+    if report.dropped:
+        report.errors.append(f"the server closed {report.dropped} connections")
     for task in readers:
         task.cancel()
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -1,23 +1,28 @@
 """The load generator: processes that each hold many STOMP-over-WebSocket connections.
 
-Parsing is minimal on purpose (find the body after the blank line, read the
-sequence number and send time from it), so that the generator is not the
-bottleneck. Each process reports when its subscriptions are all in place (each
+Each connection is an asyncio protocol on websockets' sans-I/O client (no task per
+connection) and parsing is minimal on purpose (find the body after the blank
+line, read the sequence number and send time from it), so that the generator is
+not the bottleneck. Each process reports when its subscriptions are all in place (each
 SUBSCRIBE carries a receipt), publishes on "go", and returns its counts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing.connection
 import os
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import websockets
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 
 @dataclass
@@ -54,25 +59,78 @@ def frame(command: str, headers: dict[str, str], body: str = "") -> str:
     return command + "\n" + "".join(f"{k}:{v}\n" for k, v in headers.items()) + "\n" + body + "\x00"
 
 
-async def open_connection(role: Role, login: str, heartbeat: int = 0) -> websockets.ClientConnection:
-    ws = await websockets.connect(role.url, subprotocols=["v12.stomp"], open_timeout=60, max_queue=None)
-    hb = f"{heartbeat},{heartbeat}"
-    await ws.send(
-        frame(
-            "CONNECT",
-            {
-                "accept-version": "1.2",
-                "host": role.host,
-                "login": login,
-                "passcode": role.passcode,
-                "heart-beat": hb,
-            },
-        )
-    )
-    reply = await ws.recv()
-    if not str(reply).startswith("CONNECTED"):
+class StompSocket(asyncio.Protocol):
+    """One STOMP-over-WebSocket connection on websockets' sans-I/O client: no task of its own.
+
+    Until `on_message` is set, what arrives is queued for `recv` (the CONNECT and SUBSCRIBE
+    replies, a publisher's receipts); after, each WebSocket message goes straight to it.
+    """
+
+    def __init__(self, url: str):
+        self.ws = ClientProtocol(parse_uri(url), subprotocols=[Subprotocol("v12.stomp")], max_size=None)
+        self.transport: asyncio.Transport | None = None
+        self.opened = asyncio.get_running_loop().create_future()
+        self.on_message: Callable[[bytes], None] | None = None
+        self.on_lost: Callable[[], None] = lambda: None
+        self._replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.ws.send_request(self.ws.connect())
+        self._write()
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Response):
+                if self.ws.handshake_exc is not None:
+                    self.opened.set_exception(self.ws.handshake_exc)
+                else:
+                    self.opened.set_result(None)
+            elif event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                if self.on_message is not None:
+                    self.on_message(event.data)
+                else:
+                    self._replies.put_nowait(event.data)
+        self._write()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed during the handshake"))
+        self.on_lost()
+
+    def send(self, text: str) -> None:
+        self.ws.send_text(text.encode())
+        self._write()
+
+    async def recv(self) -> bytes:
+        return await self._replies.get()
+
+    def _write(self) -> None:
+        assert self.transport is not None
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+
+
+async def open_connection(role: Role, login: str, heartbeat: int = 0) -> StompSocket:
+    uri = parse_uri(role.url)
+    loop = asyncio.get_running_loop()
+    _, sock = await loop.create_connection(lambda: StompSocket(role.url), uri.host, uri.port)
+    await asyncio.wait_for(sock.opened, 60)
+    headers = {"accept-version": "1.2", "host": role.host, "login": login, "passcode": role.passcode}
+    sock.send(frame("CONNECT", headers | {"heart-beat": f"{heartbeat},{heartbeat}"}))
+    reply = await sock.recv()
+    if b"CONNECTED" not in reply:
         raise RuntimeError(f"CONNECT refused: {reply!r}"[:300])
-    return ws
+    return sock
+
+
+async def receipt(sock: StompSocket) -> None:
+    while b"RECEIPT" not in await sock.recv():
+        pass
 
 
 class Subscriber:
@@ -80,20 +138,19 @@ class Subscriber:
         self.seen = bytearray(expected)
         self.report = report
 
-    def on_message(self, data: str | bytes) -> None:
-        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    def on_message(self, data: bytes) -> None:
         now_ns = time.time_ns()
-        for frame in text.split("\x00"):  # a WebSocket message may hold several frames
-            frame = frame.lstrip("\r\n")
-            if not frame.startswith("MESSAGE"):
+        for frame in data.split(b"\x00"):  # a WebSocket message may hold several frames
+            frame = frame.lstrip(b"\r\n")
+            if not frame.startswith(b"MESSAGE"):
                 continue
-            body = frame[frame.index("\n\n") + 2 :]
+            body = frame[frame.index(b"\n\n") + 2 :]
             if not body[:1].isdigit():
                 continue  # not a bench message (a hub's "stored" ack, say)
-            sequence, _, sent = body.partition(":")
+            sequence, _, sent = body.partition(b":")
             number = int(sequence)
             self.report.received += 1
-            self.report.latencies_us.append((now_ns - int(sent.partition(":")[0])) // 1000)
+            self.report.latencies_us.append((now_ns - int(sent.partition(b":")[0])) // 1000)
             if number < len(self.seen):
                 if self.seen[number]:
                     self.report.duplicated += 1
@@ -103,32 +160,28 @@ class Subscriber:
 async def run_role(role: Role, control: multiprocessing.connection.Connection) -> Report:
     report = Report()
     subscribers: list[Subscriber] = []
-    readers: list[asyncio.Task[None]] = []
+    beats: list[asyncio.Task[None]] = []
 
     async def subscribe(login: str, destination: str) -> None:
-        ws = await open_connection(role, login, role.heartbeat)
-        await ws.send(
+        sock = await open_connection(role, login, role.heartbeat)
+        sock.send(
             frame("SUBSCRIBE", {"id": "0", "destination": destination, "ack": "auto", "receipt": "ready"})
         )
-        while not str(await ws.recv()).startswith("RECEIPT"):
-            pass
+        await receipt(sock)
         subscriber = Subscriber(role.expected, report)
         subscribers.append(subscriber)
-
-        async def read() -> None:
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async for data in ws:
-                    subscriber.on_message(data)
-            report.dropped += 1  # the server closed it (cancelling the reader does not get here)
-
-        readers.append(asyncio.create_task(read()))
+        sock.on_message = subscriber.on_message
+        sock.on_lost = lost
         if role.heartbeat:
-            readers.append(asyncio.create_task(beat(ws)))
+            beats.append(asyncio.create_task(beat(sock)))
 
-    async def beat(ws: websockets.ClientConnection) -> None:
+    def lost() -> None:
+        report.dropped += 1  # the server closed a connection: the process ends without closing any
+
+    async def beat(sock: StompSocket) -> None:
         await asyncio.sleep(random.uniform(0, role.heartbeat / 1000))
         while True:
-            await ws.send("\n")
+            sock.send("\n")
             await asyncio.sleep(role.heartbeat / 1000)
 
     for start in range(0, len(role.subscribers), 200):
@@ -142,7 +195,7 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
     await asyncio.sleep(role.hold)
     padding = "x" * max(0, role.size - 40)
 
-    async def publish(ws: websockets.ClientConnection, destination: str, first: int) -> None:
+    async def publish(sock: StompSocket, destination: str, first: int) -> None:
         interval = 1 / role.rate if role.rate else 0.0
         # Publishers start at random points of the interval, so a fixed rate is a steady load
         # rather than all of them firing at once.
@@ -151,15 +204,14 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
         for n in range(role.messages):
             number = first + n
             body = f"{number}:{time.time_ns()}:{padding}"
-            await ws.send(frame("SEND", {"destination": destination, "receipt": str(n)}, body))
-            while not str(await ws.recv()).startswith("RECEIPT"):
-                pass
+            sock.send(frame("SEND", {"destination": destination, "receipt": str(n)}, body))
+            await receipt(sock)
             report.published += 1
             if interval:
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
-    await asyncio.gather(*(publish(ws, d, first) for ws, d, first in publishers))
+    await asyncio.gather(*(publish(sock, d, first) for sock, d, first in publishers))
     deadline = time.monotonic() + role.deadline
     want = role.expected * len(subscribers)
     while report.received < want and time.monotonic() < deadline:
@@ -168,7 +220,7 @@ async def run_role(role: Role, control: multiprocessing.connection.Connection) -
     report.lost = sum(s.seen.count(0) for s in subscribers)
     if report.dropped:
         report.errors.append(f"the server closed {report.dropped} connections")
-    for task in readers:
+    for task in beats:
         task.cancel()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     report.cpu_seconds = usage.ru_utime + usage.ru_stime

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hutch.hub.node import HubNode
+
+log = logging.getLogger(__name__)
 
 INBOX_BYTES = 64 * 1024  # received and not yet handled before the socket is not read from; a slice
 
@@ -116,14 +119,13 @@ class Link:
         try:
             while self._inbox:
                 data = self._inbox.popleft()
-                for start in range(0, len(data), INBOX_BYTES):
-                    if not self._writable:
+                pieces = _pieces(data)
+                for index, piece in enumerate(pieces):
+                    if not self._writable:  # its own output waits: handle nothing more until taken
                         self._room = self._loop.create_future()
                         await self._room
-                    await self.session.receive(
-                        data if len(data) <= INBOX_BYTES else data[start : start + INBOX_BYTES]
-                    )
-                    if self._inbox or start + INBOX_BYTES < len(data):
+                    await self.session.receive(piece)
+                    if self._inbox or index + 1 < len(pieces):
                         await asyncio.sleep(0)  # let what that queued be written before more is handled
                 self._inbox_bytes -= len(data)
                 self._pace_reading()
@@ -135,13 +137,13 @@ class Link:
     def writable(self, writable: bool) -> None:
         """The socket's buffer is full (False) or has room again (True)."""
         self._writable = writable
-        if not self._gone:
-            self._pace_reading()
-        if writable and self._room is not None:
-            if not self._room.done():  # (cancelled with the reader when the client went)
+        if self._gone:
+            return
+        self._pace_reading()
+        if writable:
+            if self._room is not None and not self._room.done():
                 self._room.set_result(None)
             self._room = None
-        if writable:
             self._flush_soon()
 
     def _flush_soon(self) -> None:
@@ -180,4 +182,14 @@ class Link:
             self._reader.cancel()
             with contextlib.suppress(BaseException):
                 await self._reader
-        await self.session.close()
+        try:
+            await self.session.close()
+        except Exception as error:  # the broker went too (a node shutting down): nothing to release
+            log.info("session %s: closing after its connection was lost failed: %r", self.session.id, error)
+
+
+def _pieces(data: bytes) -> list[bytes]:
+    """What one receive hands the session: at most INBOX_BYTES, so writes come in between."""
+    if len(data) <= INBOX_BYTES:
+        return [data]
+    return [data[start : start + INBOX_BYTES] for start in range(0, len(data), INBOX_BYTES)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -153,9 +154,10 @@ class Link:
         # (a slow consumer's ERROR): the outbox grows meanwhile, up to its limit.
         if self._writable or self.session.outbox.closing:
             self._flush_due = True
-            self._loop.call_soon(self._flush)
+            _flusher(self._loop).add(self)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write all the session queued since the last pass, in one write."""
         self._flush_due = False
         if self._gone or self._closed:
             return
@@ -186,6 +188,41 @@ class Link:
             await self.session.close()
         except Exception as error:  # the broker went too (a node shutting down): nothing to release
             log.info("session %s: closing after its connection was lost failed: %r", self.session.id, error)
+
+
+class _Flusher:
+    """Writes the links with frames waiting, all in one callback after the current ones.
+
+    A fan-out makes many links ready at once: one scheduled callback for all of them
+    costs less than one each.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.due: list[Link] = []
+
+    def add(self, link: Link) -> None:
+        if not self.due:
+            self.loop.call_soon(self.run)
+        self.due.append(link)
+
+    def run(self) -> None:
+        due, self.due = self.due, []
+        for link in due:
+            try:
+                link.flush()
+            except Exception:  # one broken socket must not keep the others from being written
+                log.exception("writing to %s failed", link.session.peer)
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    flusher = _flushers.get(loop)
+    if flusher is None:
+        flusher = _flushers[loop] = _Flusher(loop)
+    return flusher
 
 
 def _pieces(data: bytes) -> list[bytes]:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import websockets
-from hub_server import RunningHub, WsClient
+from hub_server import RunningHub, WsClient, running_hub
 
 
 def topic() -> str:
@@ -78,6 +78,32 @@ async def test_a_body_that_is_not_utf8_goes_out_binary(hub: RunningHub) -> None:
     await client.publish(destination, "texte accentué".encode())
     assert (await client.recv()).body == "texte accentué".encode()
     assert client.binary_messages == 1
+
+
+@pytest.mark.parametrize("size", [0, 100, 125, 126, 200, 65_535, 65_536, 300_000])
+async def test_bodies_of_every_websocket_length_form_arrive_whole(hub: RunningHub, size: int) -> None:
+    # A WebSocket frame header carries its length in 7 bits, 16 bits or 64 bits.
+    destination = topic()
+    client = await WsClient.open(hub)
+    await client.subscribe(destination)
+    body = bytes(65 + n % 26 for n in range(size))
+    await client.publish(destination, body)
+    assert (await client.recv()).body == body
+    await client.close()
+
+
+async def test_compressed_websocket_delivers_the_same() -> None:
+    with running_hub(ws_compression=True) as hub:
+        async with websockets.connect(hub.ws_url, subprotocols=["v12.stomp"]) as ws:
+            assert ws.protocol.extensions, "the client offered permessage-deflate and the hub took it"
+            client = WsClient(ws)
+            await client.send("CONNECT", {"accept-version": "1.2", "host": "127.0.0.1"})
+            assert (await client.recv()).command == "CONNECTED"
+            destination = topic()
+            await client.subscribe(destination)
+            for body in (b"short", b"long " * 20_000, "accentu\u00e9".encode()):
+                await client.publish(destination, body)
+                assert (await client.recv()).body == body
 
 
 async def test_client_individual_nack_redelivers_and_ack_settles(hub: RunningHub) -> None:

@@ -13,8 +13,9 @@ subscribers with heart-beats held idle, then one publisher; none may be dropped,
 publisher sends as fast as its receipts return) or a fixed rate per publisher.
 For each target it prints deliveries per second, latency p50/p99/max, lost and
 duplicated messages, the server's CPU time per delivery (its whole process tree,
-RabbitMQ included where it does the work) and its memory per connection, and the
-CPU the load generator used; then the ratios against Web-STOMP.
+RabbitMQ included where it does the work, and RabbitMQ's part of it shown apart), its
+memory per connection, and the CPU the load generator used; then the ratios against
+Web-STOMP.
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ def rss_bytes(pids: list[int]) -> int:
         except OSError:
             continue
     return total
+
+
+def rabbitmq_part(pids: list[int]) -> list[int]:
+    """The RabbitMQ server among a target's processes (all of Web-STOMP, part of hutch over RabbitMQ)."""
+    return [pid for pid in pids if _command_name(pid) == "beam.smp"]
+
+
+def _command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def beam_pid() -> int:
@@ -278,6 +291,7 @@ class Result:
     p99_ms: float
     max_ms: float
     server_cpu_us_per_delivery: float
+    rabbitmq_cpu_us_per_delivery: float  # the part of the server's CPU that RabbitMQ used
     server_kib_per_connection: float
     generator_cpu_s: float
     errors: list[str]
@@ -312,6 +326,8 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
     time.sleep(0.5)
     rss_connected = rss_bytes(target.pids)
     cpu_before = cpu_seconds(target.pids)
+    rabbitmq = rabbitmq_part(target.pids)
+    rabbitmq_before = cpu_seconds(rabbitmq)
     started = time.monotonic()
     for pipe in pipes:
         with contextlib.suppress(BrokenPipeError):  # a process that failed has sent its report already
@@ -332,6 +348,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
         reports.append(Report(errors=failed))
     seconds = time.monotonic() - started - plan.hold  # the deliveries, not the idle hold
     cpu = cpu_seconds(target.pids) - cpu_before
+    rabbitmq_cpu = cpu_seconds(rabbitmq) - rabbitmq_before
     for worker in workers:
         worker.join(10)
         if worker.is_alive():
@@ -351,6 +368,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
         target.name, deliveries, seconds, sum(r.lost for r in reports), sum(r.duplicated for r in reports),
         percentile(0.5), percentile(0.99), latencies[-1] / 1000 if latencies else float("nan"),
         cpu / deliveries * 1e6 if deliveries else float("nan"),
+        rabbitmq_cpu / deliveries * 1e6 if deliveries else float("nan"),
         max(0, rss_connected - rss_before) / connections / 1024,
         sum(r.cpu_seconds for r in reports), [e for r in reports for e in r.errors],
     )  # fmt: skip
@@ -359,14 +377,15 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
 def print_table(title: str, results: list[Result], args: argparse.Namespace) -> None:
     mode = f"fixed rate {args.rate:g}/s per publisher" if args.rate else "burst"
     print(f"\n{title}, {mode}")
-    header = f"{'target':16} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>6} {'dup':>5} {'cpu us/deliv':>13} {'KiB/conn':>9} {'gen cpu s':>10}"
+    header = f"{'target':16} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>6} {'dup':>5} {'cpu us/deliv':>13} {'of it RMQ':>10} {'KiB/conn':>9} {'gen cpu s':>10}"
     print(header)
     print("-" * len(header))
     for r in results:
         rate = r.deliveries / r.seconds if r.seconds else 0.0
         print(
             f"{r.target:16} {rate:>9,.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.max_ms:>8.1f} {r.lost:>6} {r.duplicated:>5}"
-            f" {r.server_cpu_us_per_delivery:>13.1f} {r.server_kib_per_connection:>9.1f} {r.generator_cpu_s:>10.1f}"
+            f" {r.server_cpu_us_per_delivery:>13.1f} {r.rabbitmq_cpu_us_per_delivery:>10.1f}"
+            f" {r.server_kib_per_connection:>9.1f} {r.generator_cpu_s:>10.1f}"
         )
         for error in r.errors[:3]:
             print(f"  error: {error}")

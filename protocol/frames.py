@@ -36,7 +36,10 @@ class Frame:
 
 
 def escape(text: str) -> str:
-    return text.translate(_ESCAPE_TABLE)
+    # Most header values need no escape; looking costs a fraction of translating.
+    if "\\" in text or ":" in text or "\n" in text or "\r" in text:
+        return text.translate(_ESCAPE_TABLE)
+    return text
 
 
 def unescape(raw: str) -> str:

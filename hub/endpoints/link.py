@@ -64,6 +64,7 @@ class Link:
     __slots__ = (
         "_closed",
         "_flush_due",
+        "_flusher",
         "_gone",
         "_inbox",
         "_inbox_bytes",
@@ -84,6 +85,7 @@ class Link:
         self._room: asyncio.Future[None] | None = None  # the reader waits here while the socket is full
         self._reader: asyncio.Task[None] | None = None
         self._flush_due = False
+        self._flusher = _flusher(self._loop)
         self._writable = True
         self._reading = True
         self._closed = False
@@ -154,7 +156,7 @@ class Link:
         # (a slow consumer's ERROR): the outbox grows meanwhile, up to its limit.
         if self._writable or self.session.outbox.closing:
             self._flush_due = True
-            _flusher(self._loop).add(self)
+            self._flusher.add(self)
 
     def flush(self) -> None:
         """Write all the session queued since the last pass, in one write."""

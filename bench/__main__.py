@@ -185,6 +185,7 @@ class Plan:
     expected: int  # messages every subscriber should receive
     cleanup: list[str]  # rabbitmqctl arguments to run afterwards
     heartbeat: int = 0  # ms, for the subscribers
+    acks: int = 0  # "stored" acks every subscriber should receive (chat on hutch)
     hold: float = 0.0  # seconds idle before publishing
 
 
@@ -239,6 +240,8 @@ def chat_plan(target: Target, args: argparse.Namespace) -> Plan:
         ],
         args.group * args.messages,
         cleanup,
+        # hutch stores every chat message and acks it to the members, as MAX does
+        acks=args.group * args.messages if target.is_hutch else 0,
     )
 
 
@@ -303,7 +306,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
         Role(
             url=target.url, host=target.host, login=target.login, passcode=target.passcode,
             subscribers=plan.subscribers[index::processes], publishers=plan.publishers[index::processes],
-            messages=args.messages, rate=args.rate, expected=plan.expected, size=args.size,
+            messages=args.messages, rate=args.rate, expected=plan.expected, acks=plan.acks, size=args.size,
             heartbeat=plan.heartbeat, hold=plan.hold,
         )
         for index in range(processes)

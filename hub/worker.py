@@ -1,9 +1,10 @@
 """The worker: stores conversation messages, then tells the members they are stored.
 
 It consumes the `messages` queue (conversations `*.messages`). For each message
-it stores it in history (once per uuid), then publishes the MAX `ack` (same
-uuid, the stored id in `data.id`) to the sender's `.publish` exchange with key
-`<cid>.notifications`, so that every member sees the "stored" check. A message
+it stores it in history (once per uuid), takes it off the queue, then publishes
+the MAX `ack` (same uuid, the stored id in `data.id`) to the sender's `.publish`
+exchange with key `<cid>.notifications`, so that every member sees the "stored"
+check; that publish overlaps the storing of the next messages. A message
 that cannot be stored is retried a few times with backoff, then dead-lettered
 to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
 """
@@ -37,6 +38,7 @@ class Worker:
         self._consumer: Consumer | None = None
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
+        self._telling: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.broker.declare_queue(DEAD_LETTERS, durable=True)
@@ -47,10 +49,12 @@ class Worker:
         log.info("worker consuming '%s'", topology.MESSAGES_QUEUE)
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.cancel()
         if self._runner is not None:
             self._runner.cancel()
+        if self._telling:  # the acks on their way are sent
+            await asyncio.gather(*self._telling, return_exceptions=True)
+        if self._consumer is not None:  # what is left unhandled goes back to the queue
+            await self._consumer.cancel()
 
     def _on_delivery(self, delivery: Delivery) -> None:
         self._inbox.put_nowait(delivery)
@@ -71,7 +75,8 @@ class Worker:
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
         reason = ""
         for attempt, delay in enumerate((0.0, *self.retry_delays)):
-            await asyncio.sleep(delay)
+            if delay:  # the first try at once: a backlog is stored in one go, its acks sent together
+                await asyncio.sleep(delay)
             try:
                 stored_id, new = await self.store.append(cid, sender, message, uuid)
                 break
@@ -81,14 +86,22 @@ class Worker:
         else:
             await self._dead_letter(delivery, reason)
             return
+        await delivery.ack()  # stored: the queue is done with it
         if new:
-            ack = envelope(sender, "ack", "message", {"id": stored_id}, cid)
-            ack["uuid"] = uuid or ack["uuid"]
-            try:
-                await self.conversations.publish(sender, f"{cid}.notifications", ack)
-            except Exception as error:
-                log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
-        await delivery.ack()
+            # The members' ack goes out while the next message is stored: on RabbitMQ its
+            # publish confirm is a round trip.
+            task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_stored(self, sender: str, cid: str, stored_id: str, uuid: str | None) -> None:
+        """The MAX ack: every member sees the message is stored."""
+        ack = envelope(sender, "ack", "message", {"id": stored_id}, cid)
+        ack["uuid"] = uuid or ack["uuid"]
+        try:
+            await self.conversations.publish(sender, f"{cid}.notifications", ack)
+        except Exception as error:
+            log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         headers = {

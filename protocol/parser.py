@@ -49,6 +49,8 @@ class FrameParser:
         """The next whole frame, or None until more bytes arrive."""
         if self._head is None:
             self._skip_heartbeats()
+            if not self._buffer:  # the usual end of a read: everything in it was used
+                return None
             self._head = self._parse_head()
             if self._head is None:
                 return None

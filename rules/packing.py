@@ -74,6 +74,11 @@ def codec_for(label: str, strict: bool = False) -> Codec:
 
 
 _LACKING = msgpack.ExtType(0, b"")  # a field the message does not have
+_LACKING_READ = object()  # what unpacking makes of it: a marker, cheaper than an ExtType each time
+
+
+def _read_ext(code: int, data: bytes) -> object:
+    return _LACKING_READ if code == 0 and not data else msgpack.ExtType(code, data)
 
 
 def serialize(value: Message, form: Form, label: str) -> bytes:
@@ -85,7 +90,7 @@ def serialize(value: Message, form: Form, label: str) -> bytes:
 def deserialize(body: bytes, form: Form, label: str) -> Any:
     try:
         if form is Form.PACKED_MSGPACK:
-            return _keyed(msgpack.unpackb(body, raw=False), _ids(label))
+            return _keyed(msgpack.unpackb(body, raw=False, ext_hook=_read_ext), _ids(label))
         return orjson.loads(body)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError) as error:
         raise CodecError(f"the body is not valid {form.value}: {error}") from None
@@ -113,8 +118,7 @@ def _keyed(values: Any, ids: tuple[str, ...]) -> Any:
         raise CodecError("packed msgpack holds an array of fields")
     if len(values) > len(ids) + 1:
         raise CodecError(f"packed msgpack has {len(values)} items; this rule set has {len(ids)} fields")
-    ext = msgpack.ExtType
-    packed = {i: v for i, v in zip(ids, values, strict=False) if v.__class__ is not ext or v != _LACKING}
+    packed = {i: v for i, v in zip(ids, values, strict=False) if v is not _LACKING_READ}
     if len(values) == len(ids) + 1:
         extras = values[-1]
         if type(extras) is not dict:

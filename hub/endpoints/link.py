@@ -205,7 +205,7 @@ class _Flusher:
 
     def add(self, link: Link) -> None:
         if not self.due:
-            self.loop.call_soon(self.run)
+            self.loop.call_soon(self.loop.call_soon, self.run)
         self.due.append(link)
 
     def run(self) -> None:

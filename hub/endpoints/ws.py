@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import struct
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,13 +74,16 @@ def _messages(frames: list[bytes]) -> Iterator[tuple[bool, list[bytes], int]]:
         yield True, batch, size
 
 
+_SHORT, _MEDIUM, _LONG = struct.Struct("!BB").pack, struct.Struct("!BBH").pack, struct.Struct("!BBQ").pack
+
+
 def _header(first_byte: int, size: int) -> bytes:
     """A final, unmasked frame's header (RFC 6455 5.2): the server never masks."""
     if size < 126:
-        return bytes((first_byte, size))
+        return _SHORT(first_byte, size)
     if size < 1 << 16:
-        return bytes((first_byte, 126)) + size.to_bytes(2, "big")
-    return bytes((first_byte, 127)) + size.to_bytes(8, "big")
+        return _MEDIUM(first_byte, 126, size)
+    return _LONG(first_byte, 127, size)
 
 
 class StompWebSocket(Endpoint):
@@ -146,6 +150,10 @@ class StompWebSocket(Endpoint):
             return
         # Uncompressed, a server frame is a header and the payload as it is: built here, all
         # messages in one write, it costs a fraction of websockets' general framing.
+        if len(frames) == 1:  # the most common case, a fan-out's single MESSAGE
+            frame = frames[0]
+            self.transport.write(_header(TEXT if _is_text(frame) else BINARY, len(frame)) + frame)
+            return
         pieces: list[bytes] = []
         for text, batch, size in _messages(frames):
             pieces.append(_header(TEXT if text else BINARY, size))

@@ -14,7 +14,7 @@ know follows the fields as one last map {"~": ..., "~-": ...}.
 from __future__ import annotations
 
 import enum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import msgpack
@@ -56,6 +56,11 @@ def parse_content_type(value: str | None) -> tuple[Form, str] | None:
     """(form, rule set label) of a hutch content type; None for anything else (opaque bodies)."""
     if not value:
         return None
+    return _parse_content_type(value)
+
+
+@lru_cache(maxsize=256)  # asked for every message; a hub sees a handful of content types
+def _parse_content_type(value: str) -> tuple[Form, str] | None:
     media, *parameters = (part.strip() for part in value.split(";"))
     form = _FORMS.get(media.lower())
     rules = next((p.partition("=")[2].strip('"') for p in parameters if p.startswith("rules=")), None)

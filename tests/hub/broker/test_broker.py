@@ -1,5 +1,6 @@
 """The Broker protocol's semantics, as RabbitMQ has them, on every backend."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -78,6 +79,33 @@ async def test_default_exchange_routes_by_queue_name(broker: Broker, n: Names) -
     delivery = inbox.deliveries[0]
     assert (delivery.exchange, delivery.routing_key) == ("", n("q1"))
     assert delivery.message.headers == {"x-app": "1", "persistent": "true", "reply-to": "/queue/r"}
+
+
+async def test_stomp_headers_that_are_amqp_properties_come_back_the_same(broker: Broker, n: Names) -> None:
+    headers = {
+        "content-type": "text/plain", "content-encoding": "identity", "correlation-id": "c-1",
+        "type": "greeting", "app-id": "bot", "priority": "5", "persistent": "true", "x-own": "yes",
+    }  # fmt: skip
+    await broker.declare_queue(n("q1"))
+    inbox = await consume(broker, n("q1"), no_ack=True)
+    await broker.publish("", n("q1"), Message(b"hi", headers))
+    await eventually(lambda: len(inbox.deliveries) == 1)
+    assert inbox.deliveries[0].message.headers == headers
+
+
+async def test_expiration_is_in_milliseconds_on_rabbitmq(n: Names) -> None:
+    amqp = AmqpBroker(AMQP_URL)
+    await amqp.connect()
+    try:
+        await amqp.declare_queue(n("later"))
+        await amqp.publish("", n("later"), Message(b"gone", {"expiration": "1"}))
+        await amqp.publish("", n("later"), Message(b"kept", {"expiration": "60000"}))
+        await asyncio.sleep(0.2)
+        inbox = await consume(amqp, n("later"), no_ack=True)
+        await eventually(lambda: inbox.bodies == [b"kept"])
+    finally:
+        await amqp.delete_queue(n("later"))
+        await amqp.close()
 
 
 async def test_messages_wait_in_the_queue_for_a_consumer(broker: Broker, n: Names) -> None:

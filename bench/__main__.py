@@ -9,8 +9,9 @@ Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U 
 conversations of G members on the MAX topology, each subscribed to its own
 `<user>.subscribe` and publishing to `<user>.publish/<cid>.messages` (on Web-STOMP the
 bench declares that topology itself, in a vhost of its own). Scenario "connections": many
-subscribers with heart-beats held idle, then one publisher; none may be dropped, nothing lost. Burst mode (--rate 0, each
-publisher sends as fast as its receipts return) or a fixed rate per publisher.
+subscribers with heart-beats held idle, then one publisher; none may be dropped, nothing
+lost. Burst mode (--rate 0, each publisher sends as fast as its receipts return) or a fixed
+rate per publisher.
 For each target it prints deliveries per second, latency p50/p99/max, lost and
 duplicated messages, the server's CPU time per delivery (its whole process tree,
 RabbitMQ included where it does the work, and RabbitMQ's part of it shown apart), its

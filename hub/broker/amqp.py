@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # STOMP header <-> AMQP property, as RabbitMQ's STOMP plugin maps them.
-_PROPERTIES = {
+_PROPERTIES = {  # aio-pika's names, as an incoming message has them
     "content-type": "content_type",
     "content-encoding": "content_encoding",
     "correlation-id": "correlation_id",
@@ -57,7 +57,7 @@ _PROPERTIES = {
     "type": "type",
     "app-id": "app_id",
 }  # user-id stays a header: RabbitMQ refuses a user-id that is not the connection's user
-_AMQP_NAMES = {"type": "message_type"}  # where the AMQP property's own name is not aio-pika's
+_AMQP_PROPERTIES = _PROPERTIES | {"type": "message_type"}  # the names of AMQP's own Properties
 _CHANNEL_GONE = (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 _CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
 
@@ -431,8 +431,8 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
     properties: dict[str, Any] = {"delivery_mode": DeliveryMode.NOT_PERSISTENT.value, "priority": 0}
     headers: dict[str, Any] = {}
     for name, value in message.headers.items():
-        if name in _PROPERTIES:
-            properties[_AMQP_NAMES.get(name, _PROPERTIES[name])] = value
+        if name in _AMQP_PROPERTIES:
+            properties[_AMQP_PROPERTIES[name]] = value
         elif name == "persistent":
             properties["delivery_mode"] = (
                 DeliveryMode.PERSISTENT if value == "true" else DeliveryMode.NOT_PERSISTENT

@@ -10,6 +10,7 @@ form, whatever the number of recipients; any other body passes through as is.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from hutch.hub.broker.base import Delivery as BrokerDelivery
@@ -88,7 +89,8 @@ class DeliveryCache:
 
     def __init__(self, size: int = 4096):
         self.size = size
-        self._recent: dict[tuple[str, str, bytes], Delivered] = {}
+        # Ordered, so the oldest goes in O(1) (deleting a plain dict's first key leaves holes to scan).
+        self._recent: OrderedDict[tuple[str, str, bytes], Delivered] = OrderedDict()
 
     def of(self, delivery: BrokerDelivery) -> Delivered:
         """The `Delivered` for a broker delivery, shared with its recent copies."""
@@ -101,7 +103,7 @@ class DeliveryCache:
             return delivered
         delivered = self._recent[key] = Delivered(destination_of(exchange, routing_key), headers, body)
         if len(self._recent) > self.size:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)
         return delivered
 
 

@@ -28,3 +28,24 @@ def test_codec_bench_prints_its_figures() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "pack (compiled)" in result.stdout and "packed msgpack" in result.stdout
+
+
+def vhosts() -> set[str]:
+    return set(
+        subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True).stdout.split()
+    )
+
+
+def test_routing_floor_prints_rabbitmqs_cost_and_leaves_no_vhost() -> None:
+    before = vhosts()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.routing_floor", "--users", "20", "--group", "5", "--messages", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "100 messages routed through the MAX topology" in result.stdout
+    assert "µs per delivery" in result.stdout
+    assert vhosts() <= before

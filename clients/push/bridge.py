@@ -101,7 +101,8 @@ class PushBridge:
     async def plan(self, delivery: Delivery) -> None:
         reason = ""
         for delay in (0.0, *self.retry_delays):
-            await asyncio.sleep(delay)
+            if delay:  # the first try at once
+                await asyncio.sleep(delay)
             try:
                 for device, notification in await self.jobs_for(delivery):
                     job = {"device": device.to_json(), "notification": notification.to_json()}
@@ -153,7 +154,8 @@ class PushBridge:
         device, notification = Device(**job["device"]), Notification(**job["notification"])
         reason = ""
         for delay in (0.0, *self.retry_delays):
-            await asyncio.sleep(delay)
+            if delay:
+                await asyncio.sleep(delay)
             try:
                 await asyncio.wait_for(provider.send(device, notification), self.timeout)
                 self.counts["sent"] += 1

@@ -112,7 +112,8 @@ class MemoryStore:
         return {u: sum(1 for expiry in self._presence.get(u, {}).values() if expiry > now) for u in users}
 
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
-        return next((m for m in self._history.get(cid, ()) if m.id == message_id), None)
+        # Newest first: the message asked for is most often one just stored.
+        return next((m for m in reversed(self._history.get(cid, ())) if m.id == message_id), None)
 
     async def add_device(self, device: Device) -> bool:
         new = device.id not in self._devices[device.user]

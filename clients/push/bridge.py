@@ -118,6 +118,8 @@ class PushBridge:
         await delivery.ack()
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+        if not self.providers:  # no push service configured: no device could be reached
+            return []
         message = expanded(delivery.message)
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:

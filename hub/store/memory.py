@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
@@ -112,8 +113,13 @@ class MemoryStore:
         return {u: sum(1 for expiry in self._presence.get(u, {}).values() if expiry > now) for u in users}
 
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
-        # Newest first: the message asked for is most often one just stored.
-        return next((m for m in reversed(self._history.get(cid, ())) if m.id == message_id), None)
+        history = self._history.get(cid, [])
+        try:
+            wanted = id_key(message_id)
+        except ValueError:
+            return None
+        at = bisect_left(history, wanted, key=_key_of)  # a history is in id order
+        return history[at] if at < len(history) and history[at].id == message_id else None
 
     async def add_device(self, device: Device) -> bool:
         new = device.id not in self._devices[device.user]
@@ -128,3 +134,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         pass
+
+
+def _key_of(stored: StoredMessage) -> tuple[int, int]:
+    return id_key(stored.id)

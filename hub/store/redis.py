@@ -155,6 +155,10 @@ class RedisStore:
         return dict(zip(users, counts, strict=True))
 
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
+        try:
+            id_key(message_id)
+        except ValueError:  # not an id at all: no such message (Redis would refuse the range)
+            return None
         entries = await self.redis.xrange(f"hutch:history:{cid}", min=message_id, max=message_id, count=1)
         return _stored(cid, entries[0]) if entries else None
 

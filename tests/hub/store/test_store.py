@@ -103,6 +103,8 @@ async def test_one_stored_message_is_found_by_id(store: Store) -> None:
     assert found is not None and found.sender == "bo" and found.message["data"]["text"] == "two"
     assert (await store.message(cid, first)) is not None
     assert await store.message(cid, "1-0") is None
+    assert await store.message(cid, "99999999999999-0") is None
+    assert await store.message(cid, "not an id") is None
     assert await store.message(fresh("c"), second) is None
 
 

@@ -126,10 +126,11 @@ def expanded(message: Message) -> dict[str, Any]:
             return decode(message.body, coded[0], coded[1])
         except CodecError as error:
             log.warning("a stored message does not decode (%s): kept as text", error)
-    try:
-        value = json.loads(message.body)
-    except ValueError:
-        value = None
-    if isinstance(value, dict):  # any JSON object is a message, known fields or not
-        return value
+    if message.body.lstrip()[:1] == b"{":  # any JSON object is a message, known fields or not
+        try:
+            value = json.loads(message.body)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return value
     return {"data": {"text": message.body.decode("utf-8", "replace")}}

@@ -6,7 +6,7 @@ from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations import Conversations
 from hutch.hub.store.memory import MemoryStore
-from hutch.hub.worker import DEAD_LETTERS, Worker
+from hutch.hub.worker import DEAD_LETTERS, Worker, expanded
 from hutch.rules import Form, encode
 
 
@@ -58,3 +58,10 @@ async def test_stored_once_and_acked_with_the_stored_id() -> None:
     history = await store.history("c1")
     assert [m.message["data"]["text"] for m in history.messages] == ["hi"]
     await worker.stop()
+
+
+def test_what_is_stored_of_a_body_without_a_rule_set() -> None:
+    assert expanded(Message(b' \n{"data": {"text": "hi"}, "x": 1}')) == {"data": {"text": "hi"}, "x": 1}
+    assert expanded(Message(b"12:plain words")) == {"data": {"text": "12:plain words"}}
+    assert expanded(Message(b"[1, 2]")) == {"data": {"text": "[1, 2]"}}
+    assert expanded(Message(b"{not json")) == {"data": {"text": "{not json"}}

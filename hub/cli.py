@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -22,6 +23,7 @@ from hutch.hub.settings import Settings
 from starlette.applications import Starlette
 
 GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
+LISTEN_BACKLOG = 8192  # connections waiting to be accepted (the kernel caps it at somaxconn)
 
 
 class HubServer(uvicorn.Server):
@@ -46,10 +48,26 @@ def server_config(app: Starlette, settings: Settings, log_level: str = "info") -
         ws_max_size=settings.max_frame_size + 1024,
         # Deflate would compress every frame again for every recipient: off unless asked for.
         ws_per_message_deflate=settings.ws_compression,
+        backlog=LISTEN_BACKLOG,  # thousands of clients reconnecting at once are not turned away
     )
 
 
+def raise_open_files_limit() -> int:
+    """Every connection is a file: take all the hard limit allows (Linux often starts a shell
+    at 1,024 open files). Returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as error:  # a container may refuse: say so, serve anyway
+            logging.getLogger(__name__).warning("open files stay limited to %d: %s", soft, error)
+    return soft
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
+    raise_open_files_limit()
     app = create_app(settings)
     # What was made at start-up lives as long as the process: the cyclic collector need not
     # walk it again and again, and collects less often (each pass stalls every connection).

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -129,27 +131,36 @@ def test_health_and_info(hub: RunningHub) -> None:
     assert "max@1" in info["rule_sets"]
 
 
-async def test_sigterm_tells_clients_and_exits_cleanly() -> None:
-    port = free_port()
+async def hutch_serve(port: int, **popen: Any) -> subprocess.Popen[str]:
+    """`hutch serve` in dev mode on `port`, once it answers /health."""
     hutch = Path(sys.executable).with_name("hutch")
     process = subprocess.Popen(
         [str(hutch), "serve", "--port", str(port)],
         env=os.environ | {"HUTCH_DEV_MODE": "1"},
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health")
+            return process
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError("hutch serve did not answer /health")
+
+
+class ServedHub:
+    def __init__(self, port: int):
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+
+
+async def test_sigterm_tells_clients_and_exits_cleanly() -> None:
+    port = free_port()
+    process = await hutch_serve(port)
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-
-        class Hub:
-            ws_url = f"ws://127.0.0.1:{port}/ws"
-
-        client = await WsClient.open(Hub())  # type: ignore[arg-type]
+        client = await WsClient.open(ServedHub(port))  # type: ignore[arg-type]
         process.send_signal(signal.SIGTERM)
         error = await client.error_then_close()
         assert error.headers["message"] == "shutting down"
@@ -157,4 +168,27 @@ async def test_sigterm_tells_clients_and_exits_cleanly() -> None:
         assert process.wait(15) == -signal.SIGTERM
         assert "Application shutdown complete" in process.stderr.read()
     finally:
+        process.kill()
+
+
+async def test_serve_holds_more_connections_than_the_shells_open_files_limit() -> None:
+    """Started from a shell limited to 256 open files, the hub still takes 300 clients."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.fail(f"this machine's hard limit of {hard} open files is too low for the hub")
+    port = free_port()
+    process = await hutch_serve(
+        port, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    )
+    clients: list[WsClient] = []
+    try:
+        for start in range(0, 300, 50):
+            clients += await asyncio.gather(
+                *(WsClient.open(ServedHub(port), f"crowd{n}") for n in range(start, start + 50))  # type: ignore[arg-type]
+            )
+        assert len(clients) == 300
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+    finally:
+        for client in clients:
+            await client.ws.close()
         process.kill()

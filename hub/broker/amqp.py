@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,13 +28,13 @@ from typing import Any, TypeVar
 import aio_pika
 import aiormq
 from aio_pika.abc import (
-    AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
     AbstractRobustExchange,
     AbstractRobustQueue,
     DeliveryMode,
 )
+from aiormq.abc import DeliveredMessage
 from hutch.hub.broker.base import PREDECLARED, Arguments, ExchangeType, Message, OnDelivery, fresh_queue_name
 from hutch.hub.broker.errors import (
     BrokerError,
@@ -48,41 +49,42 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # STOMP header <-> AMQP property, as RabbitMQ's STOMP plugin maps them.
-_PROPERTIES = {  # aio-pika's names, as an incoming message has them
+_AMQP_PROPERTIES = {
     "content-type": "content_type",
     "content-encoding": "content_encoding",
     "correlation-id": "correlation_id",
     "reply-to": "reply_to",
     "amqp-message-id": "message_id",
-    "type": "type",
+    "type": "message_type",
     "app-id": "app_id",
 }  # user-id stays a header: RabbitMQ refuses a user-id that is not the connection's user
-_AMQP_PROPERTIES = _PROPERTIES | {"type": "message_type"}  # the names of AMQP's own Properties
 _CHANNEL_GONE = (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 _CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
 
 
 class AmqpDelivery:
-    __slots__ = ("_consumer", "_incoming", "exchange", "message", "redelivered", "routing_key")
+    __slots__ = ("_channel", "_consumer", "_tag", "exchange", "message", "redelivered", "routing_key")
 
-    def __init__(self, incoming: AbstractIncomingMessage, consumer: AmqpConsumer | None):
-        self._incoming = incoming
+    def __init__(self, delivered: DeliveredMessage, consumer: AmqpConsumer | None):
+        deliver = delivered.delivery
+        self._channel = delivered.channel
+        self._tag = deliver.delivery_tag
         self._consumer = consumer  # None when consumed without acks
-        self.exchange = incoming.exchange or ""
-        self.routing_key = incoming.routing_key or ""
-        self.message = from_amqp(incoming)
-        self.redelivered = bool(incoming.redelivered)
+        self.exchange = deliver.exchange or ""
+        self.routing_key = deliver.routing_key or ""
+        self.message = from_amqp(delivered.header.properties, delivered.body)
+        self.redelivered = bool(deliver.redelivered)
 
     async def ack(self) -> None:
         if self._consumer is not None and self._consumer.settled(self):
-            await _settle(self._incoming.ack())
+            await _settle(self._channel.basic_ack(self._tag))
 
     async def nack(self, requeue: bool = True) -> None:
         if self._consumer is not None and self._consumer.settled(self):
-            await _settle(self._incoming.nack(requeue=requeue))
+            await _settle(self._channel.basic_nack(self._tag, requeue=requeue))
 
 
-async def _settle(operation: Awaitable[None]) -> None:
+async def _settle(operation: Awaitable[object]) -> None:
     # After a reconnect the delivery tag is stale; RabbitMQ has requeued the message already.
     try:
         await operation
@@ -91,18 +93,29 @@ async def _settle(operation: Awaitable[None]) -> None:
 
 
 class AmqpConsumer:
-    def __init__(self, on_delivery: OnDelivery, no_ack: bool):
+    """A consumer straight on the AMQP channel: aio-pika's wrapper (an `IncomingMessage` and a
+    second task per message) cost more than the delivery itself. Restarted on every reopening
+    of its channel by `AmqpBroker`."""
+
+    def __init__(self, queue: str, on_delivery: OnDelivery, no_ack: bool, running: set[AmqpConsumer]):
+        self.queue = queue
         self.on_delivery = on_delivery
         self.no_ack = no_ack
-        self.queue: AbstractRobustQueue | None = None
+        self.channel: aiormq.abc.AbstractChannel | None = None
         self.tag = ""
         self._unsettled: dict[int, AmqpDelivery] = {}
+        self._running = running  # the consumers restarted with this one's channel
 
-    async def deliver(self, incoming: AbstractIncomingMessage) -> None:
+    async def start(self, channel: aiormq.abc.AbstractChannel) -> None:
+        self._unsettled.clear()  # deliveries of an earlier channel are back in the queue
+        ok = await channel.basic_consume(self.queue, self._deliver, no_ack=self.no_ack)
+        self.channel, self.tag = channel, ok.consumer_tag or ""
+
+    async def _deliver(self, delivered: DeliveredMessage) -> None:
         if self.no_ack:
-            self.on_delivery(AmqpDelivery(incoming, None))
+            self.on_delivery(AmqpDelivery(delivered, None))
             return
-        delivery = AmqpDelivery(incoming, self)
+        delivery = AmqpDelivery(delivered, self)
         self._unsettled[id(delivery)] = delivery
         self.on_delivery(delivery)
 
@@ -112,10 +125,11 @@ class AmqpConsumer:
 
     async def cancel(self) -> None:
         """Stop, and requeue what was delivered but not acked (basic.cancel alone keeps it)."""
-        if self.queue is not None:
+        self._running.discard(self)
+        if self.channel is not None:
             with contextlib.suppress(*_CHANNEL_GONE):  # gone with the channel: nothing left to cancel
-                await self.queue.cancel(self.tag)
-            self.queue = None
+                await self.channel.basic_cancel(self.tag)
+            self.channel = None
         for delivery in list(self._unsettled.values()):
             await delivery.nack(requeue=True)
 
@@ -134,6 +148,7 @@ class AmqpBroker:
         self._queues: dict[str, AbstractRobustQueue] = {}  # declared on the topology channel
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
+        self._consumers: defaultdict[int, set[AmqpConsumer]] = defaultdict(set)  # by prefetch
         self._restored = False
         self._channel_lock = asyncio.Lock()
 
@@ -409,9 +424,9 @@ class AmqpBroker:
                     )
                 self._consumer_queues[(prefetch, queue)] = source
 
-            consumer = AmqpConsumer(on_delivery, no_ack)
-            consumer.tag = await source.consume(consumer.deliver, no_ack=no_ack)
-            consumer.queue = source
+            consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers[prefetch])
+            await consumer.start(await _underlay(channel))
+            self._consumers[prefetch].add(consumer)
             return consumer
 
         return await self._run(start)
@@ -424,7 +439,20 @@ class AmqpBroker:
                 channel = await self._connection.channel(publisher_confirms=False)
                 await channel.set_qos(prefetch_count=prefetch)
                 self._consumer_channels[prefetch] = channel
+                # aio-pika has declared and bound the queues again when this runs.
+                channel.reopen_callbacks.add(lambda reopened: self._restart_consumers(prefetch, reopened))
         return channel
+
+    async def _restart_consumers(self, prefetch: int, channel: AbstractRobustChannel) -> None:
+        underlay = await _underlay(channel)
+        for consumer in list(self._consumers[prefetch]):
+            await consumer.start(underlay)
+
+
+async def _underlay(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:
+    # The plain Channel's accessor: the robust one waits for the connection to be restored,
+    # which itself waits for the consumers restarted here.
+    return await aio_pika.channel.Channel.get_underlay_channel(channel)  # type: ignore[arg-type]
 
 
 def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
@@ -446,18 +474,18 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
     return aiormq.spec.Basic.Properties(headers=headers, **properties)
 
 
-def from_amqp(incoming: AbstractIncomingMessage) -> Message:
-    headers = {name: _header_text(value) for name, value in (incoming.headers or {}).items()}
-    for header, attribute in _PROPERTIES.items():
-        value = getattr(incoming, attribute, None)
+def from_amqp(properties: aiormq.spec.Basic.Properties, body: bytes) -> Message:
+    headers = {name: _header_text(value) for name, value in (properties.headers or {}).items()}
+    for header, attribute in _AMQP_PROPERTIES.items():
+        value = getattr(properties, attribute)
         # aiormq stamps a random message_id on every publish: it says nothing about the message.
         if value is not None and attribute != "message_id":
             headers[header] = str(value)
-    if incoming.delivery_mode == DeliveryMode.PERSISTENT:
+    if properties.delivery_mode == DeliveryMode.PERSISTENT:
         headers["persistent"] = "true"
-    if incoming.priority:
-        headers["priority"] = str(incoming.priority)
-    return Message(incoming.body, headers)
+    if properties.priority:
+        headers["priority"] = str(properties.priority)
+    return Message(body, headers)
 
 
 def _header_text(value: object) -> str:

@@ -108,6 +108,32 @@ async def test_expiration_is_in_milliseconds_on_rabbitmq(n: Names) -> None:
         await amqp.close()
 
 
+async def test_consumers_go_on_after_rabbitmq_closes_their_channel(n: Names) -> None:
+    """RabbitMQ closes a channel on an error (here: an ack of a tag it never gave); aio-pika
+    opens it again and the hub's consumers on it start again, acks and all."""
+    amqp = AmqpBroker(AMQP_URL)
+    await amqp.connect()
+    try:
+        await amqp.declare_queue(n("q1"))
+        inbox = await consume(amqp, n("q1"), prefetch=10)
+        await amqp.publish("", n("q1"), Message(b"before"))
+        await eventually(lambda: inbox.bodies == [b"before"])
+        await inbox.deliveries[0].ack()
+        channel = inbox.deliveries[0]._channel  # type: ignore[attr-defined]
+        await channel.basic_ack(999_999)  # RabbitMQ answers by closing the channel
+        await eventually(lambda: channel.is_closed)
+        await amqp.publish("", n("q1"), Message(b"after"))
+        await eventually(lambda: inbox.bodies == [b"before", b"after"], timeout=10)
+        await inbox.deliveries[1].ack()
+        await amqp.publish("", n("q1"), Message(b"acked on the new channel"))
+        await eventually(lambda: len(inbox.bodies) == 3)
+        reopened = inbox.deliveries[1]._channel  # type: ignore[attr-defined]
+        assert reopened is not channel and not reopened.is_closed  # the ack's tag was the new channel's
+    finally:
+        await amqp.delete_queue(n("q1"))
+        await amqp.close()
+
+
 async def test_messages_wait_in_the_queue_for_a_consumer(broker: Broker, n: Names) -> None:
     await broker.declare_queue(n("later"), durable=True)
     await broker.publish("", n("later"), Message(b"1"))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 
 AMQP_URL = os.environ.get("HUTCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("HUTCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -28,3 +31,15 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 STORES = ["memory", "redis"]
+
+
+@contextlib.contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """The URL of a vhost of RabbitMQ's own for one test, so that what others left is not there."""
+    vhost = f"test-{uuid.uuid4().hex[:8]}"
+    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
+        subprocess.run(["rabbitmqctl", "-q", *command], check=True, capture_output=True)
+    try:
+        yield f"{AMQP_URL.rstrip('/')}/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)

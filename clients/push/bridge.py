@@ -62,6 +62,10 @@ class PushBridge:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        if not self.providers:  # with nothing to push to, the push queue would only fill up
+            log.info("push bridge idle: no push service is configured")
+            return
+        await topology.declare_push(self.broker)
         await self.broker.declare_queue(DEAD_LETTERS, durable=True)
         for platform, provider in self.providers.items():
             await self.broker.declare_queue(job_queue(platform), durable=True)
@@ -74,11 +78,7 @@ class PushBridge:
                 topology.PUSH_QUEUE, self._in_task(self.plan), prefetch=self.concurrency
             )
         )
-        log.info(
-            "push bridge consuming '%s' for %s",
-            topology.PUSH_QUEUE,
-            ", ".join(self.providers) or "no providers",
-        )
+        log.info("push bridge consuming '%s' for %s", topology.PUSH_QUEUE, ", ".join(self.providers))
 
     async def stop(self) -> None:
         for consumer in self._consumers:
@@ -118,8 +118,6 @@ class PushBridge:
         await delivery.ack()
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
-        if not self.providers:  # no push service configured: no device could be reached
-            return []
         message = expanded(delivery.message)
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:

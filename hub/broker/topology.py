@@ -5,7 +5,9 @@
     <user>.publish (topic)  where a user's clients publish; bound onward while they may
     <user>.subscribe (fanout) everything a user's devices receive
     messages (queue)        conversations "*.messages", for the worker that stores them
-    push (queue)            conversations "*.notifications" and all activity, for push bridges
+    push (queue)            conversations "*.notifications" and all activity, for push bridges;
+                            declared by a bridge that has a push service, so that nothing
+                            piles up in it where none runs
 
 A member of a conversation has two exchange-to-exchange bindings with key
 "<cid>.*": `<user>.publish -> conversations` (the routing itself is the write
@@ -43,6 +45,9 @@ async def declare_base(broker: Broker) -> None:
     # workers wait to take over.
     await broker.declare_queue(MESSAGES_QUEUE, durable=True, single_active_consumer=True)
     await broker.bind_queue(MESSAGES_QUEUE, CONVERSATIONS, "*.messages")
+
+
+async def declare_push(broker: Broker) -> None:
     await broker.declare_queue(PUSH_QUEUE, durable=True)
     await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.notifications")
     await broker.bind_queue(PUSH_QUEUE, ACTIVITY, "#")

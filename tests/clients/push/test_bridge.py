@@ -1,6 +1,7 @@
 """The push bridge against loopback Web Push, FCM and APNs services, on both backends."""
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
@@ -9,11 +10,17 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from backends import AMQP_URL, BROKERS, REDIS_URL, eventually, hub_settings
+from backends import AMQP_URL, BROKERS, REDIS_URL, eventually, hub_settings, rabbitmq_vhost
 from hub_server import RunningHub, free_port, running_hub
+from hutch.clients.push import PushBridge
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
-from hutch.hub.broker.base import Delivery
+from hutch.hub.broker import topology
+from hutch.hub.broker.amqp import AmqpBroker
+from hutch.hub.broker.base import Broker, Delivery, Message
+from hutch.hub.broker.errors import NotFound
+from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.store.memory import MemoryStore
 from push_services import PushServices
 
 SECRET = "push-bridge-tests-secret-of-32-bytes"
@@ -205,3 +212,22 @@ async def test_hutch_push_bridge_runs_as_its_own_process(services: PushServices)
             bridge.terminate()
             assert await asyncio.wait_for(bridge.wait(), 15) in (0, -15)
             await services.stop()
+
+
+@pytest.mark.parametrize("backend", BROKERS)
+async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) -> None:
+    """A hub that pushes nowhere keeps no `push` queue: its notifications are not kept for nobody."""
+    with rabbitmq_vhost() if backend == "amqp" else contextlib.nullcontext("") as url:
+        broker: Broker = AmqpBroker(url) if url else MemoryBroker()
+        if isinstance(broker, AmqpBroker):
+            await broker.connect()
+        try:
+            await topology.declare_base(broker)
+            bridge = PushBridge(broker, MemoryStore(), [])
+            await bridge.start()
+            await broker.publish(topology.CONVERSATIONS, "c1.notifications", Message(b"{}"))
+            with pytest.raises(NotFound):
+                await broker.declare_queue(topology.PUSH_QUEUE, passive=True)
+            await bridge.stop()
+        finally:
+            await broker.close()

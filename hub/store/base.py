@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 HISTORY_LIMIT = 1000  # messages kept per conversation
+UUID_MEMORY = 86400.0  # seconds a message uuid is remembered: a copy sent again meanwhile is not kept twice
 
 
 @dataclass(slots=True)

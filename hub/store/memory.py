@@ -4,21 +4,52 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
-from hutch.hub.store.base import HISTORY_LIMIT, Conversation, Device, History, StoredMessage, id_key
+from hutch.hub.store.base import (
+    HISTORY_LIMIT,
+    UUID_MEMORY,
+    Conversation,
+    Device,
+    History,
+    StoredMessage,
+    id_key,
+)
+
+
+class Remembered:
+    """Keys kept for a while, as Redis keeps keys with a time to live; the oldest go first."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._until: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (expiry, value)
+
+    def get(self, key: str) -> str | None:
+        self._forget_expired()
+        kept = self._until.get(key)
+        return kept[1] if kept else None
+
+    def put(self, key: str, value: str) -> None:
+        self._forget_expired()
+        self._until[key] = (time.monotonic() + self.seconds, value)
+        self._until.move_to_end(key)
+
+    def _forget_expired(self) -> None:
+        now = time.monotonic()
+        while self._until and next(iter(self._until.values()))[0] <= now:
+            self._until.popitem(last=False)
 
 
 class MemoryStore:
-    def __init__(self, history_limit: int = HISTORY_LIMIT):
+    def __init__(self, history_limit: int = HISTORY_LIMIT, uuid_memory: float = UUID_MEMORY):
         self.history_limit = history_limit
         self._conversations: dict[str, Conversation] = {}
         self._activity: dict[str, float] = {}
         self._history: defaultdict[str, list[StoredMessage]] = defaultdict(list)
         self._dropped: dict[str, str] = {}  # newest id trimmed from each history
-        self._stored_uuids: dict[str, str] = {}
-        self._sent_uuids: dict[str, float] = {}
+        self._stored_uuids = Remembered(uuid_memory)  # uuid -> the id it was stored under
+        self._sent_uuids = Remembered(uuid_memory)
         self._cursors: dict[tuple[str, str], str] = {}
         self._presence: defaultdict[str, dict[str, float]] = defaultdict(dict)
         self._devices: defaultdict[str, dict[str, Device]] = defaultdict(dict)
@@ -57,8 +88,8 @@ class MemoryStore:
     async def append(
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
-        if uuid is not None and uuid in self._stored_uuids:
-            return self._stored_uuids[uuid], False
+        if uuid is not None and (stored_id := self._stored_uuids.get(uuid)) is not None:
+            return stored_id, False
         message_id = self._next_id()
         history = self._history[cid]
         history.append(StoredMessage(message_id, cid, sender, message))
@@ -66,7 +97,7 @@ class MemoryStore:
             self._dropped[cid] = history.pop(0).id
         self._activity[cid] = time.time()
         if uuid is not None:
-            self._stored_uuids[uuid] = message_id
+            self._stored_uuids.put(uuid, message_id)
         return message_id, True
 
     async def history(
@@ -96,10 +127,9 @@ class MemoryStore:
         return sum(1 for m in self._history.get(cid, []) if m.sender != user and id_key(m.id) > after)
 
     async def first_send(self, uuid: str) -> bool:
-        now = time.monotonic()
-        if self._sent_uuids.get(uuid, 0.0) > now:
+        if self._sent_uuids.get(uuid) is not None:
             return False
-        self._sent_uuids[uuid] = now + 86400
+        self._sent_uuids.put(uuid, "")
         return True
 
     async def touch_presence(self, user: str, device: str, ttl: float) -> None:

@@ -18,19 +18,27 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
-from hutch.hub.store.base import HISTORY_LIMIT, Conversation, Device, History, StoredMessage, id_key
+from hutch.hub.store.base import (
+    HISTORY_LIMIT,
+    UUID_MEMORY,
+    Conversation,
+    Device,
+    History,
+    StoredMessage,
+    id_key,
+)
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-DAY = 86400
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RedisStore:
-    def __init__(self, url: str, history_limit: int = HISTORY_LIMIT):
+    def __init__(self, url: str, history_limit: int = HISTORY_LIMIT, uuid_memory: float = UUID_MEMORY):
         self.history_limit = history_limit
+        self.uuid_memory_ms = int(uuid_memory * 1000)
         # A bounded pool that makes a busy moment wait for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
@@ -83,7 +91,7 @@ class RedisStore:
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
         if uuid is not None:
-            claimed = await self.redis.set(f"hutch:stored:{uuid}", "", nx=True, ex=DAY)
+            claimed = await self.redis.set(f"hutch:stored:{uuid}", "", nx=True, px=self.uuid_memory_ms)
             if not claimed:
                 return await self.redis.get(f"hutch:stored:{uuid}") or "", False
         fields = {"sender": sender, "message": json.dumps(message, ensure_ascii=False)}
@@ -94,7 +102,7 @@ class RedisStore:
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             if uuid is not None:
-                pipe.set(f"hutch:stored:{uuid}", message_id, ex=DAY)
+                pipe.set(f"hutch:stored:{uuid}", message_id, px=self.uuid_memory_ms)
             for member in conversation.members if conversation else []:
                 pipe.zadd(f"hutch:user:{member}:convs", {cid: now}, xx=True)
             await pipe.execute()
@@ -138,7 +146,7 @@ class RedisStore:
         return sum(1 for _, fields in entries if fields.get("sender") != user)
 
     async def first_send(self, uuid: str) -> bool:
-        return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, ex=DAY))
+        return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, px=self.uuid_memory_ms))
 
     async def touch_presence(self, user: str, device: str, ttl: float) -> None:
         await self.redis.zadd(f"hutch:presence:{user}", {device: time.time() + ttl})

@@ -61,6 +61,31 @@ async def test_history_is_time_ordered_capped_and_says_when_a_gap_was_dropped(st
     assert gap.complete is False
 
 
+@pytest.mark.parametrize("backend", STORES)
+async def test_a_uuid_is_remembered_for_a_while_only(backend: str) -> None:
+    """A day by default; here a fifth of a second. After it a uuid is new again, and the
+    embedded store no longer holds it (its memory does not grow with every message ever sent)."""
+    store: Store = (
+        RedisStore(REDIS_URL, uuid_memory=0.2) if backend == "redis" else MemoryStore(uuid_memory=0.2)
+    )
+    try:
+        cid, message_uuid = fresh("c"), fresh("u")
+        first, _ = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid)
+        assert await store.first_send(message_uuid) is True
+        assert await store.append(cid, "a", {"uuid": message_uuid}, message_uuid) == (first, False)
+        assert await store.first_send(message_uuid) is False
+        await asyncio.sleep(0.3)
+        later, new = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid)
+        assert new and later != first
+        assert await store.first_send(message_uuid) is True
+        if isinstance(store, MemoryStore):
+            await asyncio.sleep(0.3)
+            await store.append(cid, "a", {}, fresh("u"))  # storing forgets what expired
+            assert len(store._stored_uuids._until) == 1  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+
+
 async def test_a_uuid_is_stored_once(store: Store) -> None:
     cid, message_uuid = fresh("c"), fresh("u")
     await store.put_conversation(Conversation(cid, "c", ["a", "b"]))

@@ -398,9 +398,15 @@ def print_table(title: str, results: list[Result], args: argparse.Namespace) -> 
         for r in results:
             if r is not baseline and r.server_cpu_us_per_delivery:
                 print(
-                    f"{r.target}: server CPU per delivery 1/{baseline.server_cpu_us_per_delivery / r.server_cpu_us_per_delivery:.1f}"
-                    f" of Web-STOMP's, p99 {r.p99_ms / baseline.p99_ms:.2f}x"
+                    f"{r.target}: server CPU per delivery {cpu_ratio(r, baseline)} of Web-STOMP's,"
+                    f" p99 {r.p99_ms / baseline.p99_ms:.2f}x"
                 )
+
+
+def cpu_ratio(result: Result, baseline: Result) -> str:
+    """ "1/5.0" where it costs less than the baseline, "1.3x" where it costs more."""
+    fraction = result.server_cpu_us_per_delivery / baseline.server_cpu_us_per_delivery
+    return f"1/{1 / fraction:.1f}" if fraction <= 1 else f"{fraction:.1f}x"
 
 
 def save(path: Path, scenario: str, title: str, rate: float, results: list[Result]) -> None:

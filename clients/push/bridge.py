@@ -100,15 +100,19 @@ class PushBridge:
 
     async def plan(self, delivery: Delivery) -> None:
         reason = ""
+        queued: set[tuple[str, str]] = set()  # (user, device) whose job is out: a retry skips them
         for delay in (0.0, *self.retry_delays):
             if delay:  # the first try at once
                 await asyncio.sleep(delay)
             try:
                 for device, notification in await self.jobs_for(delivery):
+                    if (device.user, device.id) in queued:
+                        continue
                     job = {"device": device.to_json(), "notification": notification.to_json()}
                     await self.broker.publish(
                         "", job_queue(device.platform), Message(json.dumps(job).encode())
                     )
+                    queued.add((device.user, device.id))
                 await delivery.ack()
                 return
             except Exception as error:  # the store or the broker is away: tried again, then dead-lettered

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import uuid
@@ -12,14 +13,15 @@ import aio_pika
 import pytest
 from backends import AMQP_URL, BROKERS, REDIS_URL, eventually, hub_settings, rabbitmq_vhost
 from hub_server import RunningHub, free_port, running_hub
-from hutch.clients.push import PushBridge
+from hutch.clients.push import Notification, PushBridge
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker, Delivery, Message
-from hutch.hub.broker.errors import NotFound
+from hutch.hub.broker.errors import BrokerUnavailable, NotFound
 from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.store.base import Conversation, Device
 from hutch.hub.store.memory import MemoryStore
 from push_services import PushServices
 
@@ -231,3 +233,64 @@ async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) 
             await bridge.stop()
         finally:
             await broker.close()
+
+
+class Recorder:
+    """A push service that keeps what it is asked to send."""
+
+    platform = "android"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []  # (device, message id)
+
+    async def send(self, device: Device, notification: Notification) -> None:
+        self.sent.append((device.id, notification.message_id))
+
+    async def close(self) -> None:
+        pass
+
+
+class PublishFailsOnce:
+    """The broker, but its second publish fails (RabbitMQ went away for a moment)."""
+
+    def __init__(self, broker: Broker):
+        self.broker = broker
+        self.publishes = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.broker, name)
+
+    async def publish(self, exchange: str, key: str, message: Message) -> None:
+        self.publishes += 1
+        if self.publishes == 2:
+            raise BrokerUnavailable("RabbitMQ is unreachable; retry once it is back")
+        await self.broker.publish(exchange, key, message)
+
+
+@pytest.mark.parametrize("backend", BROKERS)
+async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
+    with rabbitmq_vhost() if backend == "amqp" else contextlib.nullcontext("") as url:
+        real: Broker = AmqpBroker(url) if url else MemoryBroker()
+        if isinstance(real, AmqpBroker):
+            await real.connect()
+        store, recorder = MemoryStore(), Recorder()
+        await store.put_conversation(
+            Conversation("c1", "group", ["ana", "bo", "cy"], owner="ana", group=True)
+        )
+        for user in ("bo", "cy"):
+            await store.add_device(Device(f"{user}-phone", user, "android", f"token-{user}"))
+        stored_id, _ = await store.append("c1", "ana", {"data": {"text": "hi"}}, None)
+        await topology.declare_base(real)
+        broker = PublishFailsOnce(real)
+        bridge = PushBridge(broker, store, [recorder])  # type: ignore[arg-type]
+        bridge.retry_delays = (0.05,)
+        try:
+            await bridge.start()
+            ack = {"action": "ack", "object": "message", "data": {"id": stored_id}}
+            await real.publish(topology.CONVERSATIONS, "c1.notifications", Message(json.dumps(ack).encode()))
+            await eventually(lambda: len(recorder.sent) >= 2)
+            await asyncio.sleep(0.2)  # a second push to the first device would have come by now
+            assert sorted(recorder.sent) == [("bo-phone", stored_id), ("cy-phone", stored_id)]
+        finally:
+            await bridge.stop()
+            await real.close()

@@ -4,7 +4,8 @@
 no broker queue of its own, so its client acks are kept here, with the
 `prefetch-count` window and redelivery on NACK that a queue of its own would give.
 `QueueSubscription` consumes a real queue (`/queue/...`, `/amq/queue/...`,
-durable subscriptions, reply queues): acks go to the broker.
+durable subscriptions, reply queues): acks go to the broker. Both deliver coded messages
+in the form the client asked for.
 Both hand the session an ack token with `ack()` and `nack(requeue)`.
 """
 
@@ -136,10 +137,9 @@ class QueueSubscription:
         )
 
     def _on_delivery(self, delivery: Delivery) -> None:
-        message = OutgoingMessage(
-            destination_of(delivery.exchange, delivery.routing_key),
-            delivery.message.headers,
-            delivery.message.body,
+        destination = destination_of(delivery.exchange, delivery.routing_key)
+        message = Delivered(destination, delivery.message.headers, delivery.message.body).outgoing(
+            self.sink.form
         )
         token = None if self.ack == "auto" else delivery
         self.sink.send_message(message, self.id, token, redelivered=delivery.redelivered)

@@ -86,6 +86,20 @@ async def test_each_client_receives_its_own_form(hub: RunningHub, monkeypatch: p
         await client.close()
 
 
+async def test_a_queue_reader_receives_its_own_form_too(hub: RunningHub) -> None:
+    message, queue = fresh_message(), f"/queue/forms{uuid.uuid4().hex[:6]}"
+    human = await WsClient.open(hub, f"human{uuid.uuid4().hex[:6]}", headers={"x-hutch-form": "json"})
+    await human.subscribe(queue)
+    sender = await WsClient.open(hub, f"ana{uuid.uuid4().hex[:6]}")
+    body = encode(message, Form.PACKED_JSON, "max@1")
+    await sender.publish(queue, body, **{"content-type": "application/x-hutch+json; rules=max@1"})
+    expanded = await human.recv()
+    assert expanded.headers["content-type"] == "application/json; rules=max@1"
+    assert json.loads(expanded.body) == message
+    for client in (sender, human):
+        await client.close()
+
+
 async def test_a_send_that_does_not_decode_is_refused_by_name(hub: RunningHub) -> None:
     client = await WsClient.open(hub, "ana")
     await client.send(

@@ -18,6 +18,7 @@ from typing import Any
 
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
+from hutch.hub.broker.dead_letters import dead_letter
 from hutch.hub.conversations import Conversations, envelope
 from hutch.hub.store.base import Store
 from hutch.rules import CodecError, decode, parse_content_type
@@ -84,7 +85,7 @@ class Worker:
                 reason = f"{type(error).__name__}: {error}"
                 log.warning("storing a message of %s failed (attempt %d): %s", cid, attempt + 1, reason)
         else:
-            await self._dead_letter(delivery, reason)
+            await dead_letter(self.broker, DEAD_LETTERS, delivery, reason)
             return
         await delivery.ack()  # stored: the queue is done with it
         if new:
@@ -102,20 +103,6 @@ class Worker:
             await self.conversations.publish(sender, f"{cid}.notifications", ack)
         except Exception as error:
             log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
-
-    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        headers = {
-            **delivery.message.headers,
-            "x-hutch-dead-reason": reason,
-            "x-hutch-routing-key": delivery.routing_key,
-        }
-        try:
-            await self.broker.publish("", DEAD_LETTERS, Message(delivery.message.body, headers))
-            await delivery.ack()
-            log.error("dead-lettered a message of %s: %s", delivery.routing_key, reason)
-        except Exception as error:  # the broker is away too: leave it queued for later
-            log.error("could not dead-letter a message (%s); it stays queued", error)
-            await delivery.nack(requeue=True)
 
 
 def expanded(message: Message) -> dict[str, Any]:

@@ -18,12 +18,12 @@ import collections
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from hutch.clients.push.errors import DeadToken, PushFailed
 from hutch.clients.push.notification import Notification, PushProvider, cut, urgency_of
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
+from hutch.hub.broker.dead_letters import dead_letter
 from hutch.hub.store.base import Device, Store
 from hutch.hub.worker import expanded
 
@@ -118,8 +118,7 @@ class PushBridge:
             except Exception as error:  # the store or the broker is away: tried again, then dead-lettered
                 reason = f"{type(error).__name__}: {error}"
                 log.warning("planning pushes for %s failed: %s", delivery.routing_key, reason)
-        await self._dead_letter(delivery.message, reason)
-        await delivery.ack()
+        await self._dead_letter(delivery, reason)
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
         message = expanded(delivery.message)
@@ -154,8 +153,12 @@ class PushBridge:
     # -- send: one job, one device ------------------------------------------
 
     async def send(self, provider: PushProvider, delivery: Delivery) -> None:
-        job = json.loads(delivery.message.body)
-        device, notification = Device(**job["device"]), Notification(**job["notification"])
+        try:
+            job = json.loads(delivery.message.body)
+            device, notification = Device(**job["device"]), Notification(**job["notification"])
+        except (ValueError, TypeError, KeyError) as error:  # not one the bridge queued
+            await self._dead_letter(delivery, f"not a push job: {error!r}")
+            return
         reason = ""
         for delay in (0.0, *self.retry_delays):
             if delay:
@@ -166,18 +169,20 @@ class PushBridge:
                 break
             except DeadToken as error:
                 log.info("forgetting device %s of %s: %s", device.id, device.user, error)
-                await self.store.remove_device(device.user, device.id)
                 self.counts["dead-token"] += 1
+                try:
+                    await self.store.remove_device(device.user, device.id)
+                except Exception as failure:  # the store is away: the next push finds it dead again
+                    log.warning("device %s of %s stays registered: %s", device.id, device.user, failure)
                 break
             except (PushFailed, TimeoutError) as error:
                 reason = str(error) or f"no answer in {self.timeout} s"
                 log.warning("push to %s of %s failed: %s", device.platform, device.user, reason)
         else:
-            await self._dead_letter(delivery.message, reason)
+            await self._dead_letter(delivery, reason)
+            return
         await delivery.ack()
 
-    async def _dead_letter(self, message: Message, reason: str) -> None:
-        headers: dict[str, Any] = {**message.headers, "x-hutch-dead-reason": reason}
-        await self.broker.publish("", DEAD_LETTERS, Message(message.body, headers))
-        self.counts["dead-lettered"] += 1
-        log.error("dead-lettered a push: %s", reason)
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        if await dead_letter(self.broker, DEAD_LETTERS, delivery, reason):
+            self.counts["dead-lettered"] += 1

@@ -294,3 +294,26 @@ async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
         finally:
             await bridge.stop()
             await real.close()
+
+
+@pytest.mark.parametrize("backend", BROKERS)
+async def test_a_job_that_is_not_one_is_dead_lettered_not_stuck(backend: str) -> None:
+    with rabbitmq_vhost() if backend == "amqp" else contextlib.nullcontext("") as url:
+        broker: Broker = AmqpBroker(url) if url else MemoryBroker()
+        if isinstance(broker, AmqpBroker):
+            await broker.connect()
+        await topology.declare_base(broker)
+        recorder = Recorder()
+        bridge = PushBridge(broker, MemoryStore(), [recorder])
+        dead: list[Delivery] = []
+        try:
+            await bridge.start()
+            await broker.consume("push.dead", dead.append, no_ack=True)
+            await broker.publish("", "push.android", Message(b"not json"))
+            await eventually(lambda: len(dead) == 1)
+            assert dead[0].message.body == b"not json"
+            assert dead[0].message.headers["x-hutch-dead-reason"].startswith("not a push job")
+            assert recorder.sent == []
+        finally:
+            await bridge.stop()
+            await broker.close()

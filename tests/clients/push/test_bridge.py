@@ -216,21 +216,16 @@ async def test_hutch_push_bridge_runs_as_its_own_process(services: PushServices)
             await services.stop()
 
 
-@pytest.mark.parametrize("backend", BROKERS)
-async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) -> None:
-    """A hub that pushes nowhere keeps no `push` queue: its notifications are not kept for nobody."""
+@contextlib.asynccontextmanager
+async def bare_broker(backend: str) -> AsyncIterator[Broker]:
+    """A broker with the hub's base topology and nothing else (RabbitMQ: a vhost of its own)."""
     with rabbitmq_vhost() if backend == "amqp" else contextlib.nullcontext("") as url:
         broker: Broker = AmqpBroker(url) if url else MemoryBroker()
         if isinstance(broker, AmqpBroker):
             await broker.connect()
         try:
             await topology.declare_base(broker)
-            bridge = PushBridge(broker, MemoryStore(), [])
-            await bridge.start()
-            await broker.publish(topology.CONVERSATIONS, "c1.notifications", Message(b"{}"))
-            with pytest.raises(NotFound):
-                await broker.declare_queue(topology.PUSH_QUEUE, passive=True)
-            await bridge.stop()
+            yield broker
         finally:
             await broker.close()
 
@@ -268,44 +263,45 @@ class PublishFailsOnce:
 
 
 @pytest.mark.parametrize("backend", BROKERS)
+async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) -> None:
+    """A hub that pushes nowhere keeps no `push` queue: its notifications are not kept for nobody."""
+    async with bare_broker(backend) as broker:
+        bridge = PushBridge(broker, MemoryStore(), [])
+        await bridge.start()
+        await broker.publish(topology.CONVERSATIONS, "c1.notifications", Message(b"{}"))
+        with pytest.raises(NotFound):
+            await broker.declare_queue(topology.PUSH_QUEUE, passive=True)
+        await bridge.stop()
+
+
+@pytest.mark.parametrize("backend", BROKERS)
 async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
-    with rabbitmq_vhost() if backend == "amqp" else contextlib.nullcontext("") as url:
-        real: Broker = AmqpBroker(url) if url else MemoryBroker()
-        if isinstance(real, AmqpBroker):
-            await real.connect()
-        store, recorder = MemoryStore(), Recorder()
-        await store.put_conversation(
-            Conversation("c1", "group", ["ana", "bo", "cy"], owner="ana", group=True)
-        )
-        for user in ("bo", "cy"):
-            await store.add_device(Device(f"{user}-phone", user, "android", f"token-{user}"))
-        stored_id, _ = await store.append("c1", "ana", {"data": {"text": "hi"}}, None)
-        await topology.declare_base(real)
-        broker = PublishFailsOnce(real)
-        bridge = PushBridge(broker, store, [recorder])  # type: ignore[arg-type]
+    store, recorder = MemoryStore(), Recorder()
+    await store.put_conversation(Conversation("c1", "group", ["ana", "bo", "cy"], owner="ana", group=True))
+    for user in ("bo", "cy"):
+        await store.add_device(Device(f"{user}-phone", user, "android", f"token-{user}"))
+    stored_id, _ = await store.append("c1", "ana", {"data": {"text": "hi"}}, None)
+    async with bare_broker(backend) as broker:
+        bridge = PushBridge(PublishFailsOnce(broker), store, [recorder])  # type: ignore[arg-type]
         bridge.retry_delays = (0.05,)
         try:
             await bridge.start()
             ack = {"action": "ack", "object": "message", "data": {"id": stored_id}}
-            await real.publish(topology.CONVERSATIONS, "c1.notifications", Message(json.dumps(ack).encode()))
+            await broker.publish(
+                topology.CONVERSATIONS, "c1.notifications", Message(json.dumps(ack).encode())
+            )
             await eventually(lambda: len(recorder.sent) >= 2)
             await asyncio.sleep(0.2)  # a second push to the first device would have come by now
             assert sorted(recorder.sent) == [("bo-phone", stored_id), ("cy-phone", stored_id)]
         finally:
             await bridge.stop()
-            await real.close()
 
 
 @pytest.mark.parametrize("backend", BROKERS)
 async def test_a_job_that_is_not_one_is_dead_lettered_not_stuck(backend: str) -> None:
-    with rabbitmq_vhost() if backend == "amqp" else contextlib.nullcontext("") as url:
-        broker: Broker = AmqpBroker(url) if url else MemoryBroker()
-        if isinstance(broker, AmqpBroker):
-            await broker.connect()
-        await topology.declare_base(broker)
-        recorder = Recorder()
+    recorder, dead = Recorder(), list[Delivery]()
+    async with bare_broker(backend) as broker:
         bridge = PushBridge(broker, MemoryStore(), [recorder])
-        dead: list[Delivery] = []
         try:
             await bridge.start()
             await broker.consume("push.dead", dead.append, no_ack=True)
@@ -316,4 +312,3 @@ async def test_a_job_that_is_not_one_is_dead_lettered_not_stuck(backend: str) ->
             assert recorder.sent == []
         finally:
             await bridge.stop()
-            await broker.close()

@@ -49,3 +49,13 @@ def test_routing_floor_prints_rabbitmqs_cost_and_leaves_no_vhost() -> None:
     assert "100 messages routed through the MAX topology" in result.stdout
     assert "µs per delivery" in result.stdout
     assert vhosts() <= before
+
+
+def test_ratios_read_the_right_way_round() -> None:
+    from bench.__main__ import Result, cpu_ratio
+
+    def costing(us: float) -> Result:
+        return Result("t", 1, 1.0, 0, 0, 1.0, 1.0, 1.0, us, 0.0, 1.0, 1.0, [])
+
+    assert cpu_ratio(costing(10.0), costing(50.0)) == "1/5.0"  # five times cheaper
+    assert cpu_ratio(costing(150.0), costing(50.0)) == "3.0x"  # three times dearer

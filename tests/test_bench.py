@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -51,7 +53,8 @@ def test_routing_floor_prints_rabbitmqs_cost_and_leaves_no_vhost() -> None:
     assert vhosts() <= before
 
 
-def test_ratios_read_the_right_way_round() -> None:
+def test_ratios_read_the_right_way_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # bench/ is run from the repository, not installed
     from bench.__main__ import Result, cpu_ratio
 
     def costing(us: float) -> Result:

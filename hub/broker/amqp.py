@@ -446,7 +446,10 @@ class AmqpBroker:
     async def _restart_consumers(self, prefetch: int, channel: AbstractRobustChannel) -> None:
         underlay = await _underlay(channel)
         for consumer in list(self._consumers[prefetch]):
-            await consumer.start(underlay)
+            try:
+                await consumer.start(underlay)
+            except Exception as error:  # its queue is gone: the others still start
+                log.error("could not consume '%s' again after a reconnect: %s", consumer.queue, error)
 
 
 async def _underlay(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:

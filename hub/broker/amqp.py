@@ -448,8 +448,11 @@ class AmqpBroker:
         for consumer in list(self._consumers[prefetch]):
             try:
                 await consumer.start(underlay)
-            except Exception as error:  # its queue is gone: the others still start
-                log.error("could not consume '%s' again after a reconnect: %s", consumer.queue, error)
+            except Exception as error:
+                # Its queue is gone. RabbitMQ closes the channel for that, aio-pika opens it
+                # again and this runs again: without this consumer, or it would go round forever.
+                self._consumers[prefetch].discard(consumer)
+                log.error("stopped consuming '%s', gone while RabbitMQ was away: %s", consumer.queue, error)
 
 
 async def _underlay(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:

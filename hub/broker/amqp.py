@@ -411,19 +411,20 @@ class AmqpBroker:
         self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
     ) -> AmqpConsumer:
         async def start() -> AmqpConsumer:
+            flags = self._queue_flags.get(queue)
+            if flags is None:
+                # Not ours: it must exist. Asked on a channel of its own (a refusal closes the
+                # channel) and not left for aio-pika to declare again after a reconnect, where
+                # a queue deleted meanwhile would break the whole channel.
+                await self.declare_queue(queue, passive=True)
             channel = await self._consumer_channel(prefetch)
-            source = self._consumer_queues.get((prefetch, queue))
-            if source is None:
-                flags = self._queue_flags.get(queue)
-                if flags is None:  # not ours: it must exist already
-                    source = await channel.declare_queue(queue, passive=True)
-                else:
-                    durable, exclusive, auto_delete, extra = flags
-                    source = await channel.declare_queue(
-                        queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
-                    )
-                self._consumer_queues[(prefetch, queue)] = source
-
+            if flags is not None and (prefetch, queue) not in self._consumer_queues:
+                # Ours: declared on this channel too, so that aio-pika declares it again after
+                # a reconnect (an exclusive or auto-delete queue is gone with the connection).
+                durable, exclusive, auto_delete, extra = flags
+                self._consumer_queues[(prefetch, queue)] = await channel.declare_queue(
+                    queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
+                )
             consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers[prefetch])
             await consumer.start(await _underlay(channel))
             self._consumers[prefetch].add(consumer)
@@ -447,12 +448,23 @@ class AmqpBroker:
         underlay = await _underlay(channel)
         for consumer in list(self._consumers[prefetch]):
             try:
+                # A queue not ours may have been deleted while RabbitMQ was away; consuming it
+                # would close this channel, and aio-pika does not reopen one closed while it
+                # is reopening it: every consumer on it would be lost.
+                if consumer.queue not in self._queue_flags and not await self._queue_exists(consumer.queue):
+                    raise NotFound(f"no queue '{consumer.queue}'")
                 await consumer.start(underlay)
             except Exception as error:
-                # Its queue is gone. RabbitMQ closes the channel for that, aio-pika opens it
-                # again and this runs again: without this consumer, or it would go round forever.
                 self._consumers[prefetch].discard(consumer)
-                log.error("stopped consuming '%s', gone while RabbitMQ was away: %s", consumer.queue, error)
+                log.error("stopped consuming '%s' after a reconnect: %s", consumer.queue, error)
+
+    async def _queue_exists(self, name: str) -> bool:
+        try:
+            async with self._scratch() as scratch:
+                await scratch.declare_queue(name, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return False
+        return True
 
 
 async def _underlay(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:

@@ -134,6 +134,30 @@ async def test_consumers_go_on_after_rabbitmq_closes_their_channel(n: Names) -> 
         await amqp.close()
 
 
+async def test_a_queue_deleted_from_outside_does_not_stop_the_other_consumers(n: Names) -> None:
+    amqp = AmqpBroker(AMQP_URL)
+    await amqp.connect()
+    outside = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await outside.channel()
+        await channel.declare_queue(n("q"))  # not the hub's: it consumes it as it finds it
+        await amqp.declare_queue(n("q1"))
+        await consume(amqp, n("q"), prefetch=10)
+        kept = await consume(amqp, n("q1"), prefetch=10)
+        await channel.queue_delete(n("q"))
+        await amqp.publish("", n("q1"), Message(b"before"))
+        await eventually(lambda: kept.bodies == [b"before"])
+        await kept.deliveries[0].ack()
+        await kept.deliveries[0]._channel.basic_ack(999_999)  # type: ignore[attr-defined]  # the channel closes
+        await amqp.publish("", n("q1"), Message(b"after"))
+        await eventually(lambda: kept.bodies == [b"before", b"after"], timeout=10)
+        assert amqp.connected
+    finally:
+        await outside.close()
+        await amqp.delete_queue(n("q1"))
+        await amqp.close()
+
+
 async def test_messages_wait_in_the_queue_for_a_consumer(broker: Broker, n: Names) -> None:
     await broker.declare_queue(n("later"), durable=True)
     await broker.publish("", n("later"), Message(b"1"))

@@ -18,7 +18,7 @@ from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.fanout import NodeFanout
 from hutch.hub.forms import Delivered
 from hutch.hub.router import destination_of
-from hutch.protocol import OutgoingMessage
+from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import Form
 
 
@@ -32,6 +32,8 @@ class MessageSink(Protocol):
     ) -> None: ...
 
     def overflow(self, why: str) -> None: ...
+
+    def fail(self, error: StompError) -> None: ...
 
 
 class _LocalToken:
@@ -133,7 +135,22 @@ class QueueSubscription:
 
     async def start(self, broker: Broker, prefetch: int) -> None:
         self.consumer = await broker.consume(
-            self.queue, self._on_delivery, prefetch=prefetch, no_ack=self.ack == "auto"
+            self.queue,
+            self._on_delivery,
+            prefetch=prefetch,
+            no_ack=self.ack == "auto",
+            on_cancel=self._on_cancel,
+        )
+
+    def _on_cancel(self) -> None:
+        """The queue was deleted under the subscription: the client is told, as Web-STOMP does."""
+        self.consumer = None
+        self.sink.fail(
+            StompError(
+                "Server cancelled subscription",
+                f"the queue '{self.queue}' was deleted: no more messages will be delivered for it",
+                headers={"subscription": self.id},
+            )
         )
 
     def _on_delivery(self, delivery: Delivery) -> None:

@@ -35,7 +35,15 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 from aiormq.abc import DeliveredMessage
-from hutch.hub.broker.base import PREDECLARED, Arguments, ExchangeType, Message, OnDelivery, fresh_queue_name
+from hutch.hub.broker.base import (
+    PREDECLARED,
+    Arguments,
+    ExchangeType,
+    Message,
+    OnCancel,
+    OnDelivery,
+    fresh_queue_name,
+)
 from hutch.hub.broker.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -92,22 +100,42 @@ async def _settle(operation: Awaitable[object]) -> None:
         log.info("settling a delivery from before a reconnect: %s", error)
 
 
+class ChannelConsumers:
+    """The consumers on one channel: started again when it reopens, told when RabbitMQ ends one."""
+
+    def __init__(self) -> None:
+        self.running: set[AmqpConsumer] = set()
+
+    def cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
+        for consumer in [c for c in self.running if c.tag == frame.consumer_tag]:
+            consumer.cancelled_by_broker()
+
+
 class AmqpConsumer:
     """A consumer straight on the AMQP channel: aio-pika's wrapper (an `IncomingMessage` and a
     second task per message) cost more than the delivery itself. Restarted on every reopening
     of its channel by `AmqpBroker`."""
 
-    def __init__(self, queue: str, on_delivery: OnDelivery, no_ack: bool, running: set[AmqpConsumer]):
+    def __init__(
+        self,
+        queue: str,
+        on_delivery: OnDelivery,
+        no_ack: bool,
+        group: ChannelConsumers,
+        on_cancel: OnCancel | None = None,
+    ):
         self.queue = queue
         self.on_delivery = on_delivery
         self.no_ack = no_ack
+        self.on_cancel = on_cancel
         self.channel: aiormq.abc.AbstractChannel | None = None
         self.tag = ""
         self._unsettled: dict[int, AmqpDelivery] = {}
-        self._running = running  # the consumers restarted with this one's channel
+        self._group = group  # the consumers on this one's channel
 
     async def start(self, channel: aiormq.abc.AbstractChannel) -> None:
         self._unsettled.clear()  # deliveries of an earlier channel are back in the queue
+        channel.on_consumer_cancel_callbacks.add(self._group.cancelled_by_broker)  # once per channel
         ok = await channel.basic_consume(self.queue, self._deliver, no_ack=self.no_ack)
         self.channel, self.tag = channel, ok.consumer_tag or ""
 
@@ -123,9 +151,17 @@ class AmqpConsumer:
         """Forget a delivery being acked or nacked; False if it was settled already."""
         return self._unsettled.pop(id(delivery), None) is not None
 
+    def cancelled_by_broker(self) -> None:
+        """RabbitMQ ended this consumer (basic.cancel: its queue was deleted)."""
+        self._group.running.discard(self)
+        self.channel = None
+        self._unsettled.clear()  # gone with the queue
+        if self.on_cancel is not None:
+            self.on_cancel()
+
     async def cancel(self) -> None:
         """Stop, and requeue what was delivered but not acked (basic.cancel alone keeps it)."""
-        self._running.discard(self)
+        self._group.running.discard(self)
         if self.channel is not None:
             with contextlib.suppress(*_CHANNEL_GONE):  # gone with the channel: nothing left to cancel
                 await self.channel.basic_cancel(self.tag)
@@ -148,7 +184,7 @@ class AmqpBroker:
         self._queues: dict[str, AbstractRobustQueue] = {}  # declared on the topology channel
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
-        self._consumers: defaultdict[int, set[AmqpConsumer]] = defaultdict(set)  # by prefetch
+        self._consumers: defaultdict[int, ChannelConsumers] = defaultdict(ChannelConsumers)  # by prefetch
         self._restored = False
         self._channel_lock = asyncio.Lock()
 
@@ -408,7 +444,13 @@ class AmqpBroker:
         await self._run(send)
 
     async def consume(
-        self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
+        self,
+        queue: str,
+        on_delivery: OnDelivery,
+        *,
+        prefetch: int = 0,
+        no_ack: bool = False,
+        on_cancel: OnCancel | None = None,
     ) -> AmqpConsumer:
         async def start() -> AmqpConsumer:
             flags = self._queue_flags.get(queue)
@@ -425,9 +467,9 @@ class AmqpBroker:
                 self._consumer_queues[(prefetch, queue)] = await channel.declare_queue(
                     queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
                 )
-            consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers[prefetch])
+            consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers[prefetch], on_cancel)
             await consumer.start(await _underlay(channel))
-            self._consumers[prefetch].add(consumer)
+            self._consumers[prefetch].running.add(consumer)
             return consumer
 
         return await self._run(start)
@@ -446,7 +488,7 @@ class AmqpBroker:
 
     async def _restart_consumers(self, prefetch: int, channel: AbstractRobustChannel) -> None:
         underlay = await _underlay(channel)
-        for consumer in list(self._consumers[prefetch]):
+        for consumer in list(self._consumers[prefetch].running):
             try:
                 # A queue not ours may have been deleted while RabbitMQ was away; consuming it
                 # would close this channel, and aio-pika does not reopen one closed while it
@@ -455,7 +497,7 @@ class AmqpBroker:
                     raise NotFound(f"no queue '{consumer.queue}'")
                 await consumer.start(underlay)
             except Exception as error:
-                self._consumers[prefetch].discard(consumer)
+                self._consumers[prefetch].running.discard(consumer)
                 log.error("stopped consuming '%s' after a reconnect: %s", consumer.queue, error)
 
     async def _queue_exists(self, name: str) -> bool:

@@ -60,6 +60,7 @@ class Delivery(Protocol):
 
 
 OnDelivery = Callable[[Delivery], None]
+OnCancel = Callable[[], None]
 
 
 class Consumer(Protocol):
@@ -120,7 +121,16 @@ class Broker(Protocol):
         ...
 
     async def consume(
-        self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
-    ) -> Consumer: ...
+        self,
+        queue: str,
+        on_delivery: OnDelivery,
+        *,
+        prefetch: int = 0,
+        no_ack: bool = False,
+        on_cancel: OnCancel | None = None,
+    ) -> Consumer:
+        """Deliver what `queue` holds; `on_cancel` is called if the broker itself ends the
+        consumer (its queue was deleted)."""
+        ...
 
     async def close(self) -> None: ...

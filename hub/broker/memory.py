@@ -21,6 +21,7 @@ from hutch.hub.broker.base import (
     Arguments,
     ExchangeType,
     Message,
+    OnCancel,
     OnDelivery,
     fresh_queue_name,
 )
@@ -75,9 +76,12 @@ class MemoryDelivery:
 
 
 class _Consumer:
-    def __init__(self, queue: _Queue, on_delivery: OnDelivery, prefetch: int, no_ack: bool):
+    def __init__(
+        self, queue: _Queue, on_delivery: OnDelivery, prefetch: int, no_ack: bool, on_cancel: OnCancel | None
+    ):
         self.queue = queue
         self.on_delivery = on_delivery
+        self.on_cancel = on_cancel
         self.prefetch = prefetch
         self.no_ack = no_ack
         self.unacked: dict[int, _Queued] = {}
@@ -249,13 +253,21 @@ class MemoryBroker:
 
     async def delete_queue(self, name: str) -> None:
         self._check_open()
+        for consumer in self._remove_queue(name):  # told, as RabbitMQ tells them with basic.cancel
+            if consumer.on_cancel is not None:
+                consumer.on_cancel()
+
+    def _remove_queue(self, name: str) -> list[_Consumer]:
+        """Delete the queue; returns the consumers it had, stopped."""
         queue = self._queues.get(name)
         if queue is None:
-            return
-        for consumer in list(queue.consumers):
+            return []
+        consumers = list(queue.consumers)
+        for consumer in consumers:
             consumer.active = False
         queue.consumers.clear()
         self.drop_queue(name)
+        return consumers
 
     def drop_queue(self, name: str) -> None:
         if self._queues.pop(name, None) is None:
@@ -335,10 +347,16 @@ class MemoryBroker:
         self._routes.clear()
 
     async def consume(
-        self, queue: str, on_delivery: OnDelivery, *, prefetch: int = 0, no_ack: bool = False
+        self,
+        queue: str,
+        on_delivery: OnDelivery,
+        *,
+        prefetch: int = 0,
+        no_ack: bool = False,
+        on_cancel: OnCancel | None = None,
     ) -> _Consumer:
         target = self._queue(queue)
-        consumer = _Consumer(target, on_delivery, prefetch, no_ack)
+        consumer = _Consumer(target, on_delivery, prefetch, no_ack, on_cancel)
         target.consumers.append(consumer)
         target.dispatch()
         return consumer
@@ -346,7 +364,7 @@ class MemoryBroker:
     async def close(self) -> None:
         """Close the connection: its exclusive queues go, as in RabbitMQ."""
         for name in [q.name for q in self._queues.values() if q.exclusive]:
-            await self.delete_queue(name)
+            self._remove_queue(name)  # gone with the connection: nobody is told
         self._closed = True
         self._topology_changed()
 

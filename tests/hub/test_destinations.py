@@ -120,6 +120,20 @@ def test_amq_queue_must_exist(hub: RunningHub, transport: str) -> None:
     assert error.headers["message"] == "not_found"
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_queue_deleted_under_a_subscription_ends_it_with_an_error(hub: RunningHub, transport: str) -> None:
+    name = unique("doomed")
+    hub.call(hub.node.broker.declare_queue(name, durable=True))
+    conn, events = stomp_py(hub, transport)
+    conn.subscribe(f"/amq/queue/{name}", id="7", headers={"receipt": "r"})
+    events.receipt()
+    hub.call(hub.node.broker.delete_queue(name))
+    error = events.errors.get(timeout=5)
+    assert error.headers["message"] == "Server cancelled subscription"
+    assert error.headers["subscription"] == "7"
+    assert name in error.body
+
+
 def test_queue_is_shared_round_robin(hub: RunningHub) -> None:
     name = unique("work")
     (a, a_events), (b, b_events) = stomp_py(hub, "tcp"), stomp_py(hub, "ws")

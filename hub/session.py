@@ -86,11 +86,13 @@ class Session:
         self._declared_queues: set[str] = set()
         self._closed = False
         self._presence_due = float("inf")
+        self._next_tick = 0.0  # before it, a tick has nothing to do (see tick)
         self._background: set[asyncio.Task[None]] = set()
 
     # -- from the transport --------------------------------------------------
 
     async def receive(self, data: bytes) -> None:
+        self._next_tick = 0.0  # what the client sent may change any deadline: look again
         for event in self.conn.receive_data(data, time.monotonic()):
             try:
                 await self._handle(event)
@@ -110,6 +112,10 @@ class Session:
         self.flush()
 
     def tick(self, now: float) -> None:
+        # The node's clock ticks every session a few times a second; most are idle, with
+        # nothing due for seconds: they cost a comparison.
+        if now < self._next_tick:
+            return
         expires_at = self.identity.expires_at if self.identity else None
         if expires_at is not None and time.time() > expires_at and self.conn.state is State.CONNECTED:
             self.conn.fail(StompError("token expired", "the token of this connection expired; connect again"))
@@ -122,6 +128,17 @@ class Session:
             task.add_done_callback(self._background.discard)
         if self.closing_since is not None and now - self.closing_since > self.node.settings.close_timeout:
             self.abort()  # the client does not take its last frames: stop waiting for it
+        self._next_tick = self._next_due(now)
+
+    def _next_due(self, now: float) -> float:
+        due = self.conn.next_tick()
+        if self.conn.state is State.CONNECTED:
+            due = min(due, self._presence_due)
+            if self.identity is not None and self.identity.expires_at is not None:
+                due = min(due, now + self.identity.expires_at - time.time())
+        if self.closing_since is not None:
+            due = min(due, self.closing_since + self.node.settings.close_timeout)
+        return due
 
     def fail(self, error: StompError) -> None:
         """End the session from the hub's side (shutdown, expiry): ERROR, then close."""
@@ -173,6 +190,7 @@ class Session:
 
     def _start_closing(self) -> None:
         self.closing_since = time.monotonic()
+        self._next_tick = 0.0
 
     # -- events --------------------------------------------------------------
 

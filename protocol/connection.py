@@ -14,6 +14,7 @@ the transport once it has sent what `data_to_send` returns.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,6 +349,21 @@ class ServerConnection:
         # Send a little early: ticks come at intervals, and the client checks on its own clock.
         if self.send_interval and now - self._last_sent >= self.send_interval * 0.75:
             self._out.append(HEARTBEAT)
+
+    def next_tick(self) -> float:
+        """The earliest time `tick` may have something to do; a tick before it does nothing.
+
+        Data received or sent since moves the deadlines later, never sooner."""
+        if self.state is State.CLOSING:
+            return math.inf
+        if self.state is not State.CONNECTED:
+            return self._created + self.limits.login_timeout
+        due = math.inf
+        if self.receive_interval:
+            due = self._last_received + self.receive_interval * self.limits.heartbeat_grace
+        if self.send_interval:
+            due = min(due, self._last_sent + self.send_interval * 0.75)
+        return due
 
     def unacked_tokens(self) -> list[Any]:
         """Tokens of every MESSAGE sent but not yet ACKed or NACKed, to requeue on close."""

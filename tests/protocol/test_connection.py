@@ -262,6 +262,23 @@ def test_a_silent_client_is_dropped_after_the_grace() -> None:
     assert output(conn)[-1].headers["message"] == "heart-beat timeout"
 
 
+def test_next_tick_says_when_a_tick_can_next_do_something() -> None:
+    conn = ServerConnection(Limits(login_timeout=10, heartbeat_floor_ms=1000, heartbeat_grace=2.0), now=0.0)
+    assert conn.next_tick() == 10.0  # the login deadline
+    conn.receive_data(frame("CONNECT", {"accept-version": "1.2", "heart-beat": "1000,2000"}), 1.0)
+    conn.accept("s", 1.0)
+    output(conn, 1.0)
+    assert conn.next_tick() == 1.0 + 2.0 * 0.75  # our heart-beat, sent a little early
+    conn.tick(conn.next_tick())
+    output(conn, 2.5)
+    assert conn.next_tick() == 1.0 + 1.0 * 2.0  # the client's deadline now comes first
+    conn.receive_data(b"\n", 2.9)
+    assert conn.next_tick() == 2.5 + 1.5  # its heart-beat moved its deadline
+    conn.tick(10.0)
+    assert output(conn)[-1].headers["message"] == "heart-beat timeout"
+    assert conn.next_tick() == float("inf")  # closing: nothing more to do
+
+
 def test_stomp_1_0_has_no_heart_beats() -> None:
     conn = ServerConnection()
     conn.receive_data(frame("CONNECT", {"heart-beat": "1000,1000"}), 0.0)

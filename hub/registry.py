@@ -1,7 +1,8 @@
 """The sessions of a node, and the one clock that drives their timers.
 
 One task ticks every session a few times a second (heart-beats, login timeout,
-clients that do not take their last frames) instead of a timer per connection.
+clients that do not take their last frames) instead of a timer per connection;
+a session with nothing due before its next heart-beat returns at once.
 """
 
 from __future__ import annotations

@@ -299,6 +299,7 @@ class Result:
     server_kib_per_connection: float
     generator_cpu_s: float
     errors: list[str]
+    idle_cpu_percent: float = 0.0  # connections: the server's CPU while the connections sit idle
 
 
 def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
@@ -336,6 +337,12 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
     for pipe in pipes:
         with contextlib.suppress(BrokenPipeError):  # a process that failed has sent its report already
             pipe.send("go")
+    idle_cpu_percent = 0.0
+    if plan.hold > 1:  # the generator holds the connections idle, heart-beats only, then publishes
+        time.sleep(0.5)
+        idle_from, idle_cpu = time.monotonic(), cpu_seconds(target.pids)
+        time.sleep(plan.hold - 1.0)
+        idle_cpu_percent = 100 * (cpu_seconds(target.pids) - idle_cpu) / (time.monotonic() - idle_from)
     reports: list[Report] = []
     for pipe in pipes:
         report: object = None
@@ -374,7 +381,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
         cpu / deliveries * 1e6 if deliveries else float("nan"),
         rabbitmq_cpu / deliveries * 1e6 if deliveries else float("nan"),
         max(0, rss_connected - rss_before) / connections / 1024,
-        sum(r.cpu_seconds for r in reports), [e for r in reports for e in r.errors],
+        sum(r.cpu_seconds for r in reports), [e for r in reports for e in r.errors], idle_cpu_percent,
     )  # fmt: skip
 
 
@@ -391,6 +398,8 @@ def print_table(title: str, results: list[Result], args: argparse.Namespace) -> 
             f" {r.server_cpu_us_per_delivery:>13.1f} {r.rabbitmq_cpu_us_per_delivery:>10.1f}"
             f" {r.server_kib_per_connection:>9.1f} {r.generator_cpu_s:>10.1f}"
         )
+        if r.idle_cpu_percent:
+            print(f"  server CPU while the connections sat idle: {r.idle_cpu_percent:.1f} % of a core")
         for error in r.errors[:3]:
             print(f"  error: {error}")
     baseline = next((r for r in results if r.target == "webstomp"), None)

@@ -346,13 +346,8 @@ class AmqpBroker:
         if single_active_consumer:
             extra = (extra or {}) | {"x-single-active-consumer": True}
         if passive:
-
-            async def check() -> str:
-                async with self._scratch() as scratch:
-                    await scratch.declare_queue(name, passive=True)
-                return name
-
-            return await self._run(check)
+            await self._run(lambda: self._check_queue(name))
+            return name
 
         name = name or fresh_queue_name()
 
@@ -493,20 +488,17 @@ class AmqpBroker:
                 # A queue not ours may have been deleted while RabbitMQ was away; consuming it
                 # would close this channel, and aio-pika does not reopen one closed while it
                 # is reopening it: every consumer on it would be lost.
-                if consumer.queue not in self._queue_flags and not await self._queue_exists(consumer.queue):
-                    raise NotFound(f"no queue '{consumer.queue}'")
+                if consumer.queue not in self._queue_flags:
+                    await self._check_queue(consumer.queue)
                 await consumer.start(underlay)
             except Exception as error:
                 self._consumers[prefetch].running.discard(consumer)
                 log.error("stopped consuming '%s' after a reconnect: %s", consumer.queue, error)
 
-    async def _queue_exists(self, name: str) -> bool:
-        try:
-            async with self._scratch() as scratch:
-                await scratch.declare_queue(name, passive=True)
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            return False
-        return True
+    async def _check_queue(self, name: str) -> None:
+        """Raise unless the queue exists, asked on a scratch channel (a refusal closes it)."""
+        async with self._scratch() as scratch:
+            await scratch.declare_queue(name, passive=True)
 
 
 async def _underlay(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:

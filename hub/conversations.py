@@ -227,10 +227,12 @@ class Conversations:
         return found
 
 
-def envelope(user: str, action: str, kind: str, data: dict[str, Any], cid: str) -> dict[str, Any]:
-    """A MAX envelope from the hub."""
+def envelope(
+    user: str, action: str, kind: str, data: dict[str, Any], cid: str, uuid: str | None = None
+) -> dict[str, Any]:
+    """A MAX envelope from the hub; a fresh uuid unless it answers a message that has one."""
     return {
-        "uuid": uuids.uuid4().hex,
+        "uuid": uuid or uuids.uuid4().hex,
         "user": {"username": user},
         "action": action,
         "object": kind,

@@ -28,8 +28,8 @@ class Outbox:
         """Queue frames; False when that took the outbox past its limit."""
         if self.closing or not frames:
             return True
-        self._frames.extend(frames)
-        self._size += sum(map(len, frames))
+        self._frames += frames
+        self._size += len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self.on_ready()
         return self._size <= self.max_bytes
 

@@ -175,8 +175,10 @@ class Session:
     ) -> None:
         if self._closed:
             return
+        # flush() without its CLOSING check: queueing a MESSAGE never closes (once per recipient)
         self.conn.send_message(message, subscription, token, redelivered=redelivered)
-        self.flush()
+        if not self.outbox.put(self.conn.data_to_send(time.monotonic())):
+            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
 
     def overflow(self, why: str) -> None:
         """A slow consumer: drop what waits and send only the ERROR, then close."""

@@ -98,7 +98,11 @@ class LocalSubscription:
         if self._held is not None:
             self._held.append(delivered)
             return
-        self.push(delivered.outgoing(self.sink.form))
+        message = delivered.outgoing(self.sink.form)
+        if self.ack == "auto":  # the usual case, without a call more per recipient
+            self.sink.send_message(message, self.id)
+        else:
+            self.push(message)
 
     def push(self, message: OutgoingMessage) -> None:
         if self.ack == "auto":

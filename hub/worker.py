@@ -4,7 +4,7 @@ It consumes the `messages` queue (conversations `*.messages`). For each message
 it stores it in history (once per uuid), takes it off the queue, then publishes
 the MAX `ack` (same uuid, the stored id in `data.id`) to the sender's `.publish`
 exchange with key `<cid>.notifications`, so that every member sees the "stored"
-check; that publish overlaps the storing of the next messages. A message
+check; on RabbitMQ that publish overlaps the storing of the next messages. A message
 that cannot be stored is retried a few times with backoff, then dead-lettered
 to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
 """
@@ -88,17 +88,20 @@ class Worker:
             await dead_letter(self.broker, DEAD_LETTERS, delivery, reason)
             return
         await delivery.ack()  # stored: the queue is done with it
-        if new:
-            # The members' ack goes out while the next message is stored: on RabbitMQ its
-            # publish confirm is a round trip.
-            task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
-            self._telling.add(task)
-            task.add_done_callback(self._telling.discard)
+        if not new:
+            return
+        if not self.broker.publish_waits:  # the embedded broker: delivered at once, no task needed
+            await self._tell_stored(sender, cid, stored_id, uuid)
+            return
+        # The members' ack goes out while the next message is stored: on RabbitMQ its
+        # publish confirm is a round trip.
+        task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
 
     async def _tell_stored(self, sender: str, cid: str, stored_id: str, uuid: str | None) -> None:
         """The MAX ack: every member sees the message is stored."""
-        ack = envelope(sender, "ack", "message", {"id": stored_id}, cid)
-        ack["uuid"] = uuid or ack["uuid"]
+        ack = envelope(sender, "ack", "message", {"id": stored_id}, cid, uuid)
         try:
             await self.conversations.publish(sender, f"{cid}.notifications", ack)
         except Exception as error:

@@ -285,15 +285,17 @@ class ServerConnection:
         sub = self._subscriptions.get(subscription)
         if sub is None or self.state is State.CLOSING:
             return
-        self._message_seq += 1
-        message_id = b"%d" % self._message_seq
-        head = b"MESSAGE\nsubscription:" + sub.id_bytes + b"\nmessage-id:" + message_id
-        if sub.ack != "auto":
-            ack_id = message_id.decode()
+        self._message_seq = seq = self._message_seq + 1
+        flag = b"true" if redelivered else b"false"
+        if sub.ack == "auto":
+            head = b"MESSAGE\nsubscription:%b\nmessage-id:%d\nredelivered:%b\n" % (sub.id_bytes, seq, flag)
+        else:
+            ack_id = str(seq)
             sub.unacked[ack_id] = token
             self._unacked[ack_id] = sub
-            head += b"\nack:" + message_id
-        head += b"\nredelivered:true\n" if redelivered else b"\nredelivered:false\n"
+            head = b"MESSAGE\nsubscription:%b\nmessage-id:%d\nack:%d\nredelivered:%b\n" % (
+                sub.id_bytes, seq, seq, flag
+            )  # fmt: skip
         self._out.append(head + message.tail(self._parser.escaped))
 
     def fail(self, error: StompError) -> None:

@@ -82,25 +82,26 @@ class FrameParser:
         head_end, body_start = end
         if b"\x00" in buffer[:head_end]:
             raise ProtocolError("malformed frame", "frame ended before its blank line")
-        lines = bytes(buffer[:head_end]).split(b"\n")
-        command = _decode(lines[0].removesuffix(b"\r"), "command")
+        lines = _decode_head(bytes(buffer[:head_end]))
+        command = lines[0].removesuffix("\r")
         if command not in self.commands:
             shown = command if len(command) <= 40 else command[:40] + "..."
             raise ProtocolError("unknown command", f"'{shown}' is not a STOMP {self._side} command")
         if len(lines) - 1 > self.max_headers:
             raise LimitExceeded("too many headers", f"at most {self.max_headers} headers per frame")
         escaped = self.escaped and command not in UNESCAPED_COMMANDS
+        long_lines = head_end > self.max_header_length  # else no line can be too long
         headers: dict[str, str] = {}
-        for raw in lines[1:]:
-            line = raw.removesuffix(b"\r")
-            if len(line) > self.max_header_length:
+        for line in lines[1:]:
+            line = line.removesuffix("\r")
+            if long_lines and len(line.encode()) > self.max_header_length:
                 raise LimitExceeded(
                     "header too long", f"a header line is at most {self.max_header_length} bytes"
                 )
-            name, colon, value = _decode(line, "header").partition(":")
+            name, colon, value = line.partition(":")
             if not colon:
                 raise ProtocolError("malformed header", f"header line without ':' in {command}")
-            if escaped:
+            if escaped and "\\" in line:
                 name, value = unescape(name), unescape(value)
             headers.setdefault(name, value)  # "only the first header entry SHOULD be used"
         return _Head(command, headers, body_start, _content_length(headers), body_start)
@@ -159,6 +160,15 @@ def _check_command_line(buffer: bytearray, commands: tuple[bytes, ...], side: st
     line = bytes(buffer[: newline if newline >= 0 else 40]).decode(errors="replace")
     shown = line if len(line) <= 40 else line[:40] + "..."
     raise ProtocolError("unknown command", f"'{shown}' is not a STOMP {side} command")
+
+
+def _decode_head(head: bytes) -> list[str]:
+    """The command and header lines; the error says which part is not UTF-8."""
+    try:
+        return head.decode().split("\n")
+    except UnicodeDecodeError:
+        _decode(head.partition(b"\n")[0], "command")
+        raise ProtocolError("malformed frame", "header is not valid UTF-8") from None
 
 
 def _decode(raw: bytes, what: str) -> str:

@@ -14,6 +14,7 @@ know follows the fields as one last map {"~": ..., "~-": ...}.
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from functools import cache, lru_cache
 from typing import Any
 
@@ -30,6 +31,10 @@ class Form(enum.Enum):
     JSON = "json"
     PACKED_JSON = "packed-json"
     PACKED_MSGPACK = "packed-msgpack"
+
+    # Members are singletons compared by identity: their identity hash serves as well as
+    # Enum's, which hashes the name in Python (a form is a dict key on every delivery).
+    __hash__ = object.__hash__
 
     @property
     def media_type(self) -> str:
@@ -137,7 +142,11 @@ def encode(message: Message, form: Form, label: str) -> bytes:
     if form is Form.JSON:
         codec_for(label)  # the rule set must exist even when nothing is packed
         return serialize(message, Form.JSON, label)
-    return serialize(codec_for(label).pack(message), form, label)
+    packed = codec_for(label).pack(message)
+    body = serialize(packed, form, label)
+    if form is Form.PACKED_MSGPACK:
+        _recently_packed.remember(body, label, packed)
+    return body
 
 
 def decode(body: bytes, form: Form, label: str) -> Message:
@@ -154,11 +163,38 @@ def convert(body: bytes, source: Form, target: Form, label: str) -> bytes:
     """Re-encode between forms; packed to packed skips the codec altogether."""
     if source is target:
         return body
-    value = deserialize(body, source, label)
     codec = codec_for(label)
+    packed = _recently_packed.get(body, label) if source is Form.PACKED_MSGPACK else None
+    if packed is not None:  # packed here a moment ago: valid, and not worth unpacking again
+        return serialize(packed if target.packed else codec.unpack(packed), target, label)
+    value = deserialize(body, source, label)
     if source.packed and target.packed:
         codec.unpack(value)  # only to refuse what is not a packed message of this set
         return serialize(value, target, label)
     if source.packed:
         return serialize(codec.unpack(value), target, label)
     return serialize(codec.pack(value), target, label)
+
+
+class _RecentlyPacked:
+    """Packed msgpack bodies this process made lately, with the packed message each holds.
+
+    What the hub encodes for the broker (its own acks and receipts, checked SENDs) comes
+    back to its own fan-out a moment later, to be converted for clients: the packed
+    message is still at hand, so it is serialized again instead of unpacked and checked.
+    """
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._packed: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
+
+    def remember(self, body: bytes, label: str, packed: Any) -> None:
+        self._packed[body, label] = packed
+        if len(self._packed) > self.size:
+            self._packed.popitem(last=False)
+
+    def get(self, body: bytes, label: str) -> Any:
+        return self._packed.get((body, label))
+
+
+_recently_packed = _RecentlyPacked()

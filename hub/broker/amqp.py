@@ -171,6 +171,8 @@ class AmqpConsumer:
 
 
 class AmqpBroker:
+    publish_waits = True  # for RabbitMQ's confirm, a round trip
+
     def __init__(self, url: str, *, reconnect_interval: float = 1.0, operation_timeout: float = 10.0):
         self.url = url
         self.reconnect_interval = reconnect_interval

@@ -69,6 +69,10 @@ class Consumer(Protocol):
 
 
 class Broker(Protocol):
+    # True when `publish` waits on the network (a broker's confirm): a caller that must not
+    # stall behind it publishes from a task of its own.
+    publish_waits: bool
+
     async def declare_exchange(
         self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False
     ) -> None: ...

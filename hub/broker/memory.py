@@ -181,6 +181,8 @@ class _Queue:
 class MemoryBroker:
     """The `Broker` protocol, in process. One instance is one broker connection."""
 
+    publish_waits = False  # a publish is routed and delivered before it returns
+
     def __init__(self) -> None:
         self._exchanges: dict[str, _Exchange] = {
             name: _Exchange(name, kind, durable=True, auto_delete=False) for name, kind in PREDECLARED.items()

@@ -7,10 +7,12 @@ carries its HTTP status and the MAX error body.
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid as uuids
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from hutch.hub.auth import Identity
@@ -232,12 +234,17 @@ def envelope(
 ) -> dict[str, Any]:
     """A MAX envelope from the hub; a fresh uuid unless it answers a message that has one."""
     return {
-        "uuid": uuid or uuids.uuid4().hex,
+        "uuid": uuid or secrets.token_hex(16),  # 32 random hex digits, as a uuid4's hex
         "user": {"username": user},
         "action": action,
         "object": kind,
         "data": data,
         "source": "hub",
-        "published": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "published": _rfc3339(int(time.time())),
         "destination": cid,
     }
+
+
+@lru_cache(maxsize=2)  # formatted once a second, not once a message
+def _rfc3339(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.routing import binding_matches
-from hutch.hub.forms import Delivered, DeliveryCache
+from hutch.hub.forms import Delivered
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,7 @@ class Target(Protocol):
 class _Tap:
     """The node's queue on one exchange and the local subscriptions behind it."""
 
-    def __init__(self, exchange: str, exchange_type: str, queue: str, cache: DeliveryCache):
-        self.cache = cache
+    def __init__(self, exchange: str, exchange_type: str, queue: str):
         self.exchange = exchange
         self.type = exchange_type
         self.queue = queue
@@ -72,7 +71,7 @@ class _Tap:
             self._matched[key] = groups
         if not groups:
             return
-        shared = self.cache.of(delivery)
+        shared = Delivered.of(delivery)
         for targets in groups:
             for target in targets:
                 target.deliver(shared)
@@ -83,7 +82,6 @@ class NodeFanout:
         self.broker = broker
         self.node_id = node_id
         self._taps: dict[str, _Tap] = {}
-        self.cache = DeliveryCache()
         self._opened = 0
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -123,7 +121,7 @@ class NodeFanout:
         # gone, RabbitMQ drops the queue after NODE_QUEUE_EXPIRY seconds unused.
         name = self.queue_name(exchange)
         queue = await self.broker.declare_queue(name, durable=True, expires=NODE_QUEUE_EXPIRY)
-        tap = _Tap(exchange, exchange_type, queue, self.cache)
+        tap = _Tap(exchange, exchange_type, queue)
         tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
         self._taps[exchange] = tap
         return tap

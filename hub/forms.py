@@ -10,7 +10,6 @@ form, whatever the number of recipients; any other body passes through as is.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 from hutch.hub.broker.base import Delivery as BrokerDelivery
@@ -47,6 +46,12 @@ class Delivered:
         self.coded = parse_content_type(headers.get("content-type"))
         self._by_form: dict[Form | None, OutgoingMessage] = {}
 
+    @classmethod
+    def of(cls, delivery: BrokerDelivery) -> Delivered:
+        """A broker delivery, for the local subscriptions it matches."""
+        message = delivery.message
+        return cls(destination_of(delivery.exchange, delivery.routing_key), message.headers, message.body)
+
     @property
     def uuid(self) -> str | None:
         """The message's uuid, for coded messages (decoded on demand: only recovery asks)."""
@@ -77,34 +82,6 @@ class Delivered:
         return OutgoingMessage(
             self.destination, {**self.headers, "content-type": content_type(form, label)}, body
         )
-
-
-class DeliveryCache:
-    """Recent messages by content, so that copies of one message share their conversions.
-
-    RabbitMQ hands a node one copy per queue a message reaches (one per online member
-    of a conversation); they have the same exchange, key, headers and body, so they
-    are one `Delivered` here and each form is still serialized once per message.
-    """
-
-    def __init__(self, size: int = 4096):
-        self.size = size
-        # Ordered, so the oldest goes in O(1) (deleting a plain dict's first key leaves holes to scan).
-        self._recent: OrderedDict[tuple[str, str, bytes], Delivered] = OrderedDict()
-
-    def of(self, delivery: BrokerDelivery) -> Delivered:
-        """The `Delivered` for a broker delivery, shared with its recent copies."""
-        exchange, routing_key, headers, body = (
-            delivery.exchange, delivery.routing_key, delivery.message.headers, delivery.message.body
-        )  # fmt: skip
-        key = (exchange, routing_key, body)
-        delivered = self._recent.get(key)
-        if delivered is not None and delivered.headers == headers:
-            return delivered
-        delivered = self._recent[key] = Delivered(destination_of(exchange, routing_key), headers, body)
-        if len(self._recent) > self.size:
-            self._recent.popitem(last=False)
-        return delivered
 
 
 def rules_from_header(value: str | None) -> str | None:

@@ -61,7 +61,7 @@ class UserStreams:
     def _on_internal(self, delivery: Delivery) -> None:
         """A user's own devices talking to each other (`<user>.publish`, key internal)."""
         user = delivery.exchange.removesuffix(".publish")
-        shared = self.fanout.cache.of(delivery)
+        shared = Delivered.of(delivery)
         for subscription in list(self._open.get(user, ())):
             subscription.deliver(shared)
 

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import uuid
-from types import SimpleNamespace
 
 import aio_pika
 import hutch.hub.forms
@@ -11,8 +10,6 @@ import msgpack
 import pytest
 from backends import AMQP_URL, hub_settings
 from hub_server import RunningHub, WsClient, join
-from hutch.hub.broker.base import Message
-from hutch.hub.forms import DeliveryCache
 from hutch.rules import Form, codec_for, decode, encode
 
 
@@ -161,18 +158,3 @@ async def test_a_client_that_named_its_rule_set_may_leave_it_off(hub: RunningHub
     other = await WsClient.open(hub, login=None)
     await other.send("CONNECT", {"accept-version": "1.2", "login": "ana", "x-hutch-rules": "max@7"})
     assert (await other.error_then_close()).headers["message"] == "bad x-hutch-rules"
-
-
-def test_delivery_cache_shares_copies_and_forgets_the_oldest() -> None:
-    def copy(n: int) -> SimpleNamespace:  # a broker delivery, as each queue a message reaches hands one over
-        return SimpleNamespace(
-            exchange="conversations", routing_key="c.messages", message=Message(b"%d" % n, {})
-        )
-
-    cache = DeliveryCache(size=3)
-    first = cache.of(copy(0))
-    assert cache.of(copy(0)) is first
-    for n in range(1, 200):  # many more than fit: each evicts the oldest in turn
-        cache.of(copy(n))
-    assert cache.of(copy(199)) is cache.of(copy(199))
-    assert cache.of(copy(0)) is not first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from typing import Any
 
 from hutch.hub.store.base import (
@@ -46,7 +46,10 @@ class MemoryStore:
         self.history_limit = history_limit
         self._conversations: dict[str, Conversation] = {}
         self._activity: dict[str, float] = {}
-        self._history: defaultdict[str, list[StoredMessage]] = defaultdict(list)
+        # Each history keeps its newest `history_limit` messages; appending drops the oldest.
+        self._history: defaultdict[str, deque[StoredMessage]] = defaultdict(
+            lambda: deque(maxlen=history_limit)
+        )
         self._dropped: dict[str, str] = {}  # newest id trimmed from each history
         self._stored_uuids = Remembered(uuid_memory)  # uuid -> the id it was stored under
         self._sent_uuids = Remembered(uuid_memory)
@@ -92,9 +95,9 @@ class MemoryStore:
             return stored_id, False
         message_id = self._next_id()
         history = self._history[cid]
+        if history and len(history) == history.maxlen:
+            self._dropped[cid] = history[0].id  # about to go
         history.append(StoredMessage(message_id, cid, sender, message))
-        if len(history) > self.history_limit:
-            self._dropped[cid] = history.pop(0).id
         self._activity[cid] = time.time()
         if uuid is not None:
             self._stored_uuids.put(uuid, message_id)
@@ -103,7 +106,7 @@ class MemoryStore:
     async def history(
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
     ) -> History:
-        messages = self._history.get(cid, [])
+        messages = list(self._history.get(cid, ()))
         if after is not None:
             chosen = [m for m in messages if id_key(m.id) > id_key(after)][:limit]
             dropped = self._dropped.get(cid)
@@ -143,7 +146,7 @@ class MemoryStore:
         return {u: sum(1 for expiry in self._presence.get(u, {}).values() if expiry > now) for u in users}
 
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
-        history = self._history.get(cid, [])
+        history = self._history.get(cid, ())
         try:
             wanted = id_key(message_id)
         except ValueError:

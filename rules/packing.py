@@ -184,7 +184,7 @@ class _RecentlyPacked:
     message is still at hand, so it is serialized again instead of unpacked and checked.
     """
 
-    def __init__(self, size: int = 256):  # a fan-out follows its publish within milliseconds
+    def __init__(self, size: int = 64):  # a fan-out follows its publish within milliseconds
         self.size = size
         self._packed: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
 

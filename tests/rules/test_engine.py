@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hutch.rules import CodecError, Form, codec_for, compile_rule_set, decode, encode, parse_rule_set
+from hutch.rules import CodecError, Form, codec_for, compile_rule_set, decode, encode, packing, parse_rule_set
 from hutch.rules.packing import convert, parse_content_type
 
 VECTORS = json.loads((Path(__file__).parents[2] / "rules" / "vectors.json").read_text())
@@ -87,6 +87,20 @@ def test_conversion_between_forms() -> None:
     as_json = convert(msgpack_body, Form.PACKED_MSGPACK, Form.PACKED_JSON, "max@1")
     assert json.loads(as_json) == MAX.pack(message)
     assert decode(convert(as_json, Form.PACKED_JSON, Form.JSON, "max@1"), Form.JSON, "max@1") == message
+
+
+@pytest.mark.parametrize("case", range(len(VECTORS["cases"])))
+def test_a_body_packed_here_converts_as_any_other(case: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """msgpack this process packed is converted from the packed message it still holds: same bytes."""
+    message = VECTORS["cases"][case]["message"]
+    body = encode(message, Form.PACKED_MSGPACK, "max@1")
+    for target in (Form.PACKED_JSON, Form.JSON):
+        remembered = convert(body, Form.PACKED_MSGPACK, target, "max@1")
+        with monkeypatch.context() as patch:  # a body from elsewhere: unpacked, checked, converted
+            patch.setattr(packing, "_recently_packed", packing._RecentlyPacked())
+            assert remembered == convert(body, Form.PACKED_MSGPACK, target, "max@1")
+        assert decode(remembered, target, "max@1") == message
+    assert decode(body, Form.PACKED_MSGPACK, "max@1") == message  # the packed message was left as it was
 
 
 def test_packed_sizes_against_plain_json() -> None:

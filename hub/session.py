@@ -163,8 +163,7 @@ class Session:
     def flush(self) -> None:
         """Move what the protocol produced into the outbox; start closing once it is CLOSING."""
         frames = self.conn.data_to_send(time.monotonic())
-        if frames and not self.outbox.put(frames):
-            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+        if frames and not self._to_outbox(frames):
             return
         if self.conn.state is State.CLOSING and not self.outbox.closing:
             self._start_closing()
@@ -177,8 +176,14 @@ class Session:
             return
         # flush() without its CLOSING check: queueing a MESSAGE never closes (once per recipient)
         self.conn.send_message(message, subscription, token, redelivered=redelivered)
-        if not self.outbox.put(self.conn.data_to_send(time.monotonic())):
-            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+        self._to_outbox(self.conn.data_to_send(time.monotonic()))
+
+    def _to_outbox(self, frames: list[bytes]) -> bool:
+        """Queue frames for the client; False when that made it a slow consumer (cut off)."""
+        if self.outbox.put(frames):
+            return True
+        self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+        return False
 
     def overflow(self, why: str) -> None:
         """A slow consumer: drop what waits and send only the ERROR, then close."""

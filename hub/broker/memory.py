@@ -154,10 +154,10 @@ class _Queue:
             self._dispatching = False
 
     def _next_ready(self) -> _Consumer | None:
-        if self.single_active_consumer:  # the oldest consumer is the active one
-            first = self.consumers[0] if self.consumers else None
-            return first if first is not None and first.ready else None
         count = len(self.consumers)
+        if count <= 1 or self.single_active_consumer:  # alone, or the oldest is the active one
+            first = self.consumers[0] if count else None
+            return first if first is not None and first.ready else None
         for offset in range(count):
             consumer = self.consumers[(self._next + offset) % count]
             if consumer.ready:

@@ -32,6 +32,21 @@ def test_codec_bench_prints_its_figures() -> None:
     assert "pack (compiled)" in result.stdout and "packed msgpack" in result.stdout
 
 
+def test_hotpath_prints_the_hubs_own_cost_of_a_chat_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.hotpath", "--users", "20", "--group", "5", "--rounds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "40 chat messages in conversations of 5" in result.stdout
+    assert "µs of CPU per message" in result.stdout
+    # each message: its copy to the 5 members, their 5 "stored" acks, the sender's receipt
+    assert "11.0 frames out per message" in result.stdout
+
+
 def vhosts() -> set[str]:
     return set(
         subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True).stdout.split()

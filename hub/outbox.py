@@ -29,6 +29,7 @@ class Outbox:
         if self.closing or not frames:
             return True
         self._frames += frames
+        # Mostly one MESSAGE per call, once per recipient: sum(map(...)) of one costs more.
         self._size += len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self.on_ready()
         return self._size <= self.max_bytes

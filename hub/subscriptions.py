@@ -17,7 +17,6 @@ from typing import Protocol
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.fanout import NodeFanout
 from hutch.hub.forms import Delivered
-from hutch.hub.router import destination_of
 from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import Form
 
@@ -98,11 +97,7 @@ class LocalSubscription:
         if self._held is not None:
             self._held.append(delivered)
             return
-        message = delivered.outgoing(self.sink.form)
-        if self.ack == "auto":  # the usual case, without a call more per recipient
-            self.sink.send_message(message, self.id)
-        else:
-            self.push(message)
+        self.push(delivered.outgoing(self.sink.form))
 
     def push(self, message: OutgoingMessage) -> None:
         if self.ack == "auto":
@@ -158,10 +153,7 @@ class QueueSubscription:
         )
 
     def _on_delivery(self, delivery: Delivery) -> None:
-        destination = destination_of(delivery.exchange, delivery.routing_key)
-        message = Delivered(destination, delivery.message.headers, delivery.message.body).outgoing(
-            self.sink.form
-        )
+        message = Delivered.of(delivery).outgoing(self.sink.form)
         token = None if self.ack == "auto" else delivery
         self.sink.send_message(message, self.id, token, redelivered=delivery.redelivered)
 

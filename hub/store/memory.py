@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import OrderedDict, defaultdict, deque
+from itertools import islice
 from typing import Any
 
 from hutch.hub.store.base import (
@@ -106,15 +107,15 @@ class MemoryStore:
     async def history(
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
     ) -> History:
-        messages = list(self._history.get(cid, ()))
+        history = self._history.get(cid, ())
         if after is not None:
-            chosen = [m for m in messages if id_key(m.id) > id_key(after)][:limit]
+            chosen = [m for m in history if id_key(m.id) > id_key(after)][:limit]
             dropped = self._dropped.get(cid)
             complete = dropped is None or id_key(dropped) <= id_key(after)
             return History(chosen, complete)
-        if before is not None:
-            messages = [m for m in messages if id_key(m.id) < id_key(before)]
-        return History(messages[-limit:] if limit else [], True)
+        newest = history if before is None else [m for m in history if id_key(m.id) < id_key(before)]
+        # the last `limit`, without copying a whole history to read its end
+        return History(list(islice(newest, max(0, len(newest) - limit), None)) if limit else [], True)
 
     async def mark_read(self, cid: str, user: str, message_id: str) -> None:
         current = self._cursors.get((cid, user))

@@ -9,42 +9,33 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 
-def test_bench_quick_mode() -> None:
+def output_of(*command: str, timeout: float = 120) -> str:
+    """What a bench command run with this Python from the repository prints; it must succeed."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    table = result.stdout
+    return result.stdout
+
+
+def test_bench_quick_mode() -> None:
+    table = output_of("-m", "bench", "--quick", timeout=300)
     for target in ("hutch ", "hutch-rabbitmq", "webstomp"):
         assert target in table
     assert "Web-STOMP's" in table
 
 
 def test_codec_bench_prints_its_figures() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/codec.py", "--seconds", "0.05"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "pack (compiled)" in result.stdout and "packed msgpack" in result.stdout
+    printed = output_of("bench/codec.py", "--seconds", "0.05")
+    assert "pack (compiled)" in printed and "packed msgpack" in printed
 
 
 def test_hotpath_prints_the_hubs_own_cost_of_a_chat_message() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.hotpath", "--users", "20", "--group", "5", "--rounds", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "40 chat messages in conversations of 5" in result.stdout
-    assert "µs of CPU per message" in result.stdout
+    printed = output_of("-m", "bench.hotpath", "--users", "20", "--group", "5", "--rounds", "2")
+    assert "40 chat messages in conversations of 5" in printed
+    assert "µs of CPU per message" in printed
     # each message: its copy to the 5 members, their 5 "stored" acks, the sender's receipt
-    assert "11.0 frames out per message" in result.stdout
+    assert "11.0 frames out per message" in printed
 
 
 def vhosts() -> set[str]:
@@ -55,16 +46,9 @@ def vhosts() -> set[str]:
 
 def test_routing_floor_prints_rabbitmqs_cost_and_leaves_no_vhost() -> None:
     before = vhosts()
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.routing_floor", "--users", "20", "--group", "5", "--messages", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "100 messages routed through the MAX topology" in result.stdout
-    assert "µs per delivery" in result.stdout
+    printed = output_of("-m", "bench.routing_floor", "--users", "20", "--group", "5", "--messages", "5")
+    assert "100 messages routed through the MAX topology" in printed
+    assert "µs per delivery" in printed
     assert vhosts() <= before
 
 

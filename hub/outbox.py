@@ -29,8 +29,16 @@ class Outbox:
         if self.closing or not frames:
             return True
         self._frames += frames
-        # Mostly one MESSAGE per call, once per recipient: sum(map(...)) of one costs more.
-        self._size += len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
+        self._size += sum(map(len, frames))
+        self.on_ready()
+        return self._size <= self.max_bytes
+
+    def put_one(self, frame: bytes) -> bool:
+        """`put` of one frame: a fan-out's MESSAGE, once per recipient."""
+        if self.closing:
+            return True
+        self._frames.append(frame)
+        self._size += len(frame)
         self.on_ready()
         return self._size <= self.max_bytes
 

@@ -174,9 +174,16 @@ class Session:
     ) -> None:
         if self._closed:
             return
-        # flush() without its CLOSING check: queueing a MESSAGE never closes (once per recipient)
-        self.conn.send_message(message, subscription, token, redelivered=redelivered)
-        self._to_outbox(self.conn.data_to_send(time.monotonic()))
+        # Once per recipient of a fan-out: the frame straight to the outbox, not through lists.
+        frame = self.conn.message_to_send(
+            message, subscription, time.monotonic(), token, redelivered=redelivered
+        )
+        if frame is None:
+            return
+        if self.conn.has_data_to_send:  # queued before it and not taken yet: that goes first
+            self.flush()
+        if not self.outbox.put_one(frame):
+            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
 
     def _to_outbox(self, frames: list[bytes]) -> bool:
         """Queue frames for the client; False when that made it a slow consumer (cut off)."""

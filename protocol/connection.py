@@ -282,9 +282,33 @@ class ServerConnection:
 
         `token` comes back in `Acked`/`Nacked` when the subscription is not auto-ack.
         """
+        frame = self._message_frame(message, subscription, token, redelivered)
+        if frame is not None:
+            self._out.append(frame)
+
+    def message_to_send(
+        self,
+        message: OutgoingMessage,
+        subscription: str,
+        now: float,
+        token: Any = None,
+        *,
+        redelivered: bool = False,
+    ) -> bytes | None:
+        """The MESSAGE for one subscription, to be sent now, after what `data_to_send` holds
+        (`has_data_to_send`); None if the subscription is gone. A fan-out sends one to each
+        recipient: this is `send_message` then `data_to_send` without the lists."""
+        frame = self._message_frame(message, subscription, token, redelivered)
+        if frame is not None:
+            self._last_sent = now
+        return frame
+
+    def _message_frame(
+        self, message: OutgoingMessage, subscription: str, token: Any, redelivered: bool
+    ) -> bytes | None:
         sub = self._subscriptions.get(subscription)
         if sub is None or self.state is State.CLOSING:
-            return
+            return None
         self._message_seq = seq = self._message_seq + 1
         flag = b"true" if redelivered else b"false"
         if sub.ack == "auto":
@@ -296,7 +320,7 @@ class ServerConnection:
             head = b"MESSAGE\nsubscription:%b\nmessage-id:%d\nack:%d\nredelivered:%b\n" % (
                 sub.id_bytes, seq, seq, flag
             )  # fmt: skip
-        self._out.append(head + message.tail(self._parser.escaped))
+        return head + message.tail(self._parser.escaped)
 
     def fail(self, error: StompError) -> None:
         """Queue the ERROR frame for `error` and stop: the caller closes after sending it."""
@@ -311,6 +335,10 @@ class ServerConnection:
 
     def reject(self, message: str, detail: str = "") -> None:
         self.fail(StompError(message, detail))
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._out)
 
     def data_to_send(self, now: float) -> list[bytes]:
         """Frames to send, each whole (the WebSocket endpoint may put several in one message); heart-beats are a lone EOL."""

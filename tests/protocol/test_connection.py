@@ -86,6 +86,31 @@ def test_messages_carry_subscription_id_ack_and_redelivered() -> None:
     assert first.headers["content-length"] == "1"
 
 
+def test_message_to_send_is_the_frame_send_message_queues() -> None:
+    queued, direct = connected(), connected()
+    for conn in (queued, direct):
+        conn.receive_data(frame("SUBSCRIBE", {"id": "a:b", "destination": "/topic/a", "ack": "client"}), 0.0)
+    message = OutgoingMessage("/topic/a", {"x": "1"}, b"hi")
+    queued.send_message(message, "a:b", token="t")
+    frame_sent = direct.message_to_send(message, "a:b", 0.0, token="t")
+    assert not direct.has_data_to_send  # handed back, not queued
+    assert [frame_sent] == queued.data_to_send(0.0)
+    [acked] = direct.receive_data(frame("ACK", {"id": "1"}), 0.0)
+    assert acked == Acked(["t"])
+    assert direct.message_to_send(message, "gone", 0.0) is None
+
+
+def test_a_message_sent_directly_counts_as_sent_for_heart_beats() -> None:
+    conn = ServerConnection(Limits(heartbeat_floor_ms=1000))
+    conn.receive_data(frame("CONNECT", {"accept-version": "1.2", "heart-beat": "0,1000"}), 0.0)
+    conn.accept("s", 0.0)
+    conn.receive_data(frame("SUBSCRIBE", {"id": "1", "destination": "/topic/a"}), 0.0)
+    output(conn)
+    conn.message_to_send(OutgoingMessage("/topic/a", {}, b"x"), "1", 0.7)
+    conn.tick(1.0)  # 0.75 s after the CONNECTED a heart-beat would be due, but a MESSAGE went at 0.7
+    assert not conn.has_data_to_send
+
+
 def test_client_individual_acks_one_message() -> None:
     conn = connected()
     conn.receive_data(frame("SUBSCRIBE", {"id": "1", "destination": "/q", "ack": "client-individual"}), 0.0)

@@ -8,7 +8,9 @@ Web-STOMP does this once per message, hutch over RabbitMQ once for the message a
 its "stored" ack. This declares that topology (U users in conversations of G, in a vhost of
 its own, no queue bound anywhere), publishes with publisher confirms, and prints RabbitMQ's
 CPU per message and per delivery (a message reaches G members): the floor under any hub
-that keeps the MAX topology on RabbitMQ.
+that keeps the MAX topology on RabbitMQ. It then publishes as many messages to an exchange
+with no bindings at all: what RabbitMQ costs to take a message and confirm it, routing it
+nowhere, the floor under any hub that hands RabbitMQ each message.
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ import aiormq
 
 from bench.__main__ import AMQP, add_vhost, beam_pid, cpu_seconds, declare_max_topology, tree
 
+UNBOUND = "hutch.bench.unbound"
+
+
+async def declare_exchange(url: str, name: str) -> None:
+    connection = await aiormq.connect(url)
+    channel = await connection.channel()
+    await channel.exchange_declare(name, exchange_type="topic")
+    await connection.close()
+
 
 async def publish_all(url: str, senders: list[tuple[str, str]], messages: int) -> float:
-    """Publish `messages` per sender, 100 unconfirmed at most; returns RabbitMQ's CPU seconds."""
+    """Publish `messages` per (exchange, key), 100 unconfirmed at most; returns RabbitMQ's CPU seconds."""
     connection = await aiormq.connect(url)
     channel = await connection.channel(publisher_confirms=True)
     beam = tree(beam_pid())
@@ -35,9 +46,7 @@ async def publish_all(url: str, senders: list[tuple[str, str]], messages: int) -
             await channel.basic_publish(f"{n}:{time.time_ns()}".encode(), exchange=exchange, routing_key=key)
 
     before = cpu_seconds(beam)
-    await asyncio.gather(
-        *(one(f"{user}.publish", f"{cid}.messages", n) for n in range(messages) for user, cid in senders)
-    )
+    await asyncio.gather(*(one(exchange, key, n) for n in range(messages) for exchange, key in senders))
     spent = cpu_seconds(beam) - before
     await connection.close()
     return spent
@@ -56,17 +65,22 @@ def main() -> None:
     url = f"{AMQP.rstrip('/')}/{vhost}"
     try:
         asyncio.run(declare_max_topology(url, conversations))
-        senders = [(user, cid) for cid, group in conversations for user in group]
-        spent = asyncio.run(publish_all(url, senders, args.messages))
+        senders = [(f"{user}.publish", f"{cid}.messages") for cid, group in conversations for user in group]
+        routed = asyncio.run(publish_all(url, senders, args.messages))
+        asyncio.run(declare_exchange(url, UNBOUND))
+        alone = asyncio.run(publish_all(url, [(UNBOUND, "x")] * len(senders), args.messages))
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
     published = len(senders) * args.messages
-    per_message = spent / published * 1e6
-    print(
-        f"{published:,} messages routed through the MAX topology ({args.users} users, groups of "
-        f"{args.group}): RabbitMQ CPU {per_message:.1f} µs per message, "
-        f"{per_message / args.group:.1f} µs per delivery"
-    )
+    for spent, what in (
+        (routed, f"routed through the MAX topology ({args.users} users, groups of {args.group})"),
+        (alone, "published to an exchange with no bindings"),
+    ):
+        per_message = spent / published * 1e6
+        print(
+            f"{published:,} messages {what}: RabbitMQ CPU {per_message:.1f} µs per message, "
+            f"{per_message / args.group:.1f} µs per delivery of a conversation of {args.group}"
+        )
 
 
 if __name__ == "__main__":

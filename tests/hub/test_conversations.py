@@ -10,6 +10,7 @@ import pytest
 from backends import BROKERS, hub_settings
 from hub_server import RunningHub, WsClient, running_hub
 from hutch.hub.auth import mint_token
+from hutch.hub.conversations import envelope
 from hutch.protocol import Frame
 from hutch.rules import Form, decode
 
@@ -376,3 +377,10 @@ def test_the_worker_runs_as_its_own_process(people: dict[str, str]) -> None:
         finally:
             worker.terminate()
             assert worker.wait(15) in (0, -15)
+
+
+def test_hub_envelopes_have_fresh_uuids_or_the_one_they_answer() -> None:
+    uuids = [envelope("ana", "add", "message", {}, "c1")["uuid"] for _ in range(1000)]  # several pools
+    assert len(set(uuids)) == 1000
+    assert all(len(u) == 32 and int(u, 16) >= 0 for u in uuids)
+    assert envelope("ana", "ack", "message", {}, "c1", uuid=uuids[0])["uuid"] == uuids[0]

@@ -178,11 +178,7 @@ class Session:
         frame = self.conn.message_to_send(
             message, subscription, time.monotonic(), token, redelivered=redelivered
         )
-        if frame is None:
-            return
-        if self.conn.has_data_to_send:  # queued before it and not taken yet: that goes first
-            self.flush()
-        if not self.outbox.put_one(frame):
+        if frame is not None and not self.outbox.put_one(frame):
             self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
 
     def _to_outbox(self, frames: list[bytes]) -> bool:

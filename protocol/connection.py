@@ -295,12 +295,16 @@ class ServerConnection:
         *,
         redelivered: bool = False,
     ) -> bytes | None:
-        """The MESSAGE for one subscription, to be sent now, after what `data_to_send` holds
-        (`has_data_to_send`); None if the subscription is gone. A fan-out sends one to each
-        recipient: this is `send_message` then `data_to_send` without the lists."""
+        """The MESSAGE for one subscription, for the caller to send now: `send_message` then
+        `data_to_send` without the lists, as a fan-out does once per recipient. None if the
+        subscription is gone, or if frames queued before it wait in `data_to_send`: then it
+        is queued behind them."""
         frame = self._message_frame(message, subscription, token, redelivered)
-        if frame is not None:
-            self._last_sent = now
+        if frame is None or self._out:
+            if frame is not None:
+                self._out.append(frame)
+            return None
+        self._last_sent = now
         return frame
 
     def _message_frame(
@@ -335,10 +339,6 @@ class ServerConnection:
 
     def reject(self, message: str, detail: str = "") -> None:
         self.fail(StompError(message, detail))
-
-    @property
-    def has_data_to_send(self) -> bool:
-        return bool(self._out)
 
     def data_to_send(self, now: float) -> list[bytes]:
         """Frames to send, each whole (the WebSocket endpoint may put several in one message); heart-beats are a lone EOL."""

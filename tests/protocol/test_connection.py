@@ -93,11 +93,19 @@ def test_message_to_send_is_the_frame_send_message_queues() -> None:
     message = OutgoingMessage("/topic/a", {"x": "1"}, b"hi")
     queued.send_message(message, "a:b", token="t")
     frame_sent = direct.message_to_send(message, "a:b", 0.0, token="t")
-    assert not direct.has_data_to_send  # handed back, not queued
+    assert direct.data_to_send(0.0) == []  # handed back, not queued
     assert [frame_sent] == queued.data_to_send(0.0)
     [acked] = direct.receive_data(frame("ACK", {"id": "1"}), 0.0)
     assert acked == Acked(["t"])
     assert direct.message_to_send(message, "gone", 0.0) is None
+
+
+def test_message_to_send_waits_behind_frames_queued_before_it() -> None:
+    conn = connected()
+    conn.receive_data(frame("SUBSCRIBE", {"id": "1", "destination": "/topic/a", "receipt": "r"}), 0.0)
+    conn.send_receipt("r")
+    assert conn.message_to_send(OutgoingMessage("/topic/a", {}, b"x"), "1", 0.0) is None
+    assert [f.command for f in output(conn)] == ["RECEIPT", "MESSAGE"]
 
 
 def test_a_message_sent_directly_counts_as_sent_for_heart_beats() -> None:
@@ -108,7 +116,7 @@ def test_a_message_sent_directly_counts_as_sent_for_heart_beats() -> None:
     output(conn)
     conn.message_to_send(OutgoingMessage("/topic/a", {}, b"x"), "1", 0.7)
     conn.tick(1.0)  # 0.75 s after the CONNECTED a heart-beat would be due, but a MESSAGE went at 0.7
-    assert not conn.has_data_to_send
+    assert conn.data_to_send(1.0) == []
 
 
 def test_client_individual_acks_one_message() -> None:

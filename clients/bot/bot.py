@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import aio_pika
@@ -18,6 +19,7 @@ from hutch.rules import CodecError, Form, content_type, decode, encode, parse_co
 log = logging.getLogger(__name__)
 
 SEND_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)  # a publish while RabbitMQ is away waits for the reconnect
+REMEMBERED = 10_000  # uuids of the last messages handled, so that none is handled twice
 
 
 class Bot:
@@ -42,6 +44,7 @@ class Bot:
         self._connection: AbstractRobustConnection | None = None
         self._publish: aio_pika.abc.AbstractExchange | None = None
         self._stopped = asyncio.Event()
+        self._handled: OrderedDict[str, None] = OrderedDict()
 
     async def start(self) -> None:
         """Declare the bot's exchanges and durable queue (idempotent, as hub nodes do) and listen."""
@@ -126,11 +129,32 @@ class Bot:
             message = self._decode(delivery)
             if message is None:
                 return
+            if self._handled_before(kind, message):
+                return
             with contextlib.suppress(asyncio.CancelledError):
                 try:
                     await self.on_event(cid, kind, message)
                 except Exception:
                     log.exception("bot %s failed on a message of %s", self.name, cid)
+
+    def _handled_before(self, kind: str, message: dict[str, Any]) -> bool:
+        """True for a message (by kind and uuid) the bot has handled or is handling; notes it.
+
+        RabbitMQ delivers again what it had not seen acked when a connection was cut, though
+        the bot may have answered it already, or be answering it (its publish waiting for the
+        reconnect): handling it again would answer twice.
+        """
+        uuid = message.get("uuid")
+        if not isinstance(uuid, str):
+            return False
+        key = f"{kind}:{uuid}"  # a stored ack has its message's uuid
+        if key in self._handled:
+            log.info("bot %s skipped %s %s: handled already", self.name, kind, uuid)
+            return True
+        self._handled[key] = None
+        if len(self._handled) > REMEMBERED:
+            self._handled.popitem(last=False)
+        return False
 
     def _decode(self, delivery: AbstractIncomingMessage) -> dict[str, Any] | None:
         coded = parse_content_type(delivery.content_type)

@@ -6,6 +6,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 
+import aio_pika
 import httpx
 import pytest
 from backends import AMQP_URL, hub_settings
@@ -13,6 +14,7 @@ from hub_server import RunningHub, running_hub
 from hutch.clients.bot.echo import EchoBot
 from hutch.clients.python import HutchAPI, HutchClient, Subscription
 from hutch.hub.auth import mint_token
+from hutch.rules import Form, content_type, encode
 
 SECRET = "bot-kit-tests-secret-of-32-bytes!!!!"
 
@@ -82,5 +84,35 @@ async def test_the_bot_comes_back_after_its_connection_is_cut(hub: RunningHub) -
                     await asyncio.sleep(0.1)
             await client.say(cid, "two")
             assert (await chat_from(stream, bot_name, timeout=20))["data"]["text"] == "echo: two"
+    finally:
+        await bot.stop()
+
+
+async def test_a_message_delivered_twice_is_answered_once(hub: RunningHub) -> None:
+    # What RabbitMQ does after a cut connection when the bot's ack had not reached it.
+    run = uuid.uuid4().hex[:6]
+    ana, bot_name = f"ana{run}", f"echo{run}"
+    bot = EchoBot(bot_name, AMQP_URL, queue_expires=30)
+    await bot.start()
+    try:
+        async with HutchAPI(hub.url, mint_token(ana, SECRET)) as api:
+            cid = (await api.create_conversation([bot_name]))["id"]
+        async with HutchClient(hub.ws_url, ana, mint_token(ana, SECRET)) as client:
+            stream = await client.subscribe(f"/exchange/{ana}.subscribe")
+            connection = await aio_pika.connect(AMQP_URL)
+            async with connection:
+                channel = await connection.channel()
+                to_bot = await channel.get_exchange(f"{bot_name}.subscribe")
+                for text, copies in (("twice", 2), ("after", 1)):
+                    message = {"uuid": uuid.uuid4().hex, "user": {"username": ana}, "action": "add",
+                               "object": "message", "data": {"text": text}}  # fmt: skip
+                    body = encode(message, Form.PACKED_MSGPACK, "max@1")
+                    for _ in range(copies):
+                        await to_bot.publish(
+                            aio_pika.Message(body, content_type=content_type(Form.PACKED_MSGPACK, "max@1")),
+                            f"{cid}.messages",
+                        )
+            answers = [(await chat_from(stream, bot_name))["data"]["text"] for _ in range(2)]
+            assert answers == ["echo: twice", "echo: after"]
     finally:
         await bot.stop()

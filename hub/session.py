@@ -179,14 +179,17 @@ class Session:
             message, subscription, time.monotonic(), token, redelivered=redelivered
         )
         if frame is not None and not self.outbox.put_one(frame):
-            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+            self._outbox_full()
 
     def _to_outbox(self, frames: list[bytes]) -> bool:
         """Queue frames for the client; False when that made it a slow consumer (cut off)."""
         if self.outbox.put(frames):
             return True
-        self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+        self._outbox_full()
         return False
+
+    def _outbox_full(self) -> None:
+        self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
 
     def overflow(self, why: str) -> None:
         """A slow consumer: drop what waits and send only the ERROR, then close."""

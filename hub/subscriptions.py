@@ -97,11 +97,7 @@ class LocalSubscription:
         if self._held is not None:
             self._held.append(delivered)
             return
-        message = delivered.outgoing(self.sink.form)
-        if self.ack == "auto":  # push's first branch, without the call: once per recipient
-            self.sink.send_message(message, self.id)
-        else:
-            self.push(message)
+        self.push(delivered.outgoing(self.sink.form))
 
     def push(self, message: OutgoingMessage) -> None:
         if self.ack == "auto":

@@ -300,9 +300,10 @@ class ServerConnection:
         subscription is gone, or if frames queued before it wait in `data_to_send`: then it
         is queued behind them."""
         frame = self._message_frame(message, subscription, token, redelivered)
-        if frame is None or self._out:
-            if frame is not None:
-                self._out.append(frame)
+        if frame is None:
+            return None
+        if self._out:  # frames queued before it go first: it waits behind them
+            self._out.append(frame)
             return None
         self._last_sent = now
         return frame

@@ -5,15 +5,38 @@ WebSocket upgrades never reach it: uvicorn hands them to `endpoints.ws` (see `cl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from hutch.hub.conversations import Refused
 from hutch.hub.endpoints import api, widget
 from hutch.hub.endpoints.http import health, info
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+log = logging.getLogger(__name__)
+
+# Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.
+_ERRORS = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    name = _ERRORS.get(error.status_code, "HTTPError")
+    body = Refused(error.status_code, name, str(error.detail)).body()
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+    body = Refused(500, "InternalError", "the hub failed to answer this request; it is logged").body()
+    return JSONResponse(body, status_code=500)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -35,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *widget.routes(),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.node = node
     return app

@@ -112,19 +112,32 @@ class JwtVerifier:
         domain, user = split_login(str(claims["sub"]))
         if login and split_login(login)[1] != user:
             return None  # a token of someone else
-        roles = claims.get("roles", [])
         return Identity(
             user,
-            domain or claims.get("domain"),
-            frozenset(roles if isinstance(roles, list) else []),
+            domain or _text(claims.get("domain")),
+            _roles_of(claims.get("roles")),
             float(claims["exp"]) + self.clock_skew,
         )
+
+
+def _roles_of(claim: object) -> frozenset[str]:
+    """The roles of a claim or a check answer: its strings, whatever else a forged one holds."""
+    return (
+        frozenset(role for role in claim if isinstance(role, str)) if isinstance(claim, list) else frozenset()
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def mint_token(user: str, secret: str, *, ttl: float = 3600.0, roles: list[str] | None = None) -> str:
     """An HS256 token for `user` (`hutch token USER`)."""
     now = int(time.time())
     return jwt.encode({"sub": user, "iat": now, "exp": now + int(ttl), "roles": roles or []}, secret, "HS256")
+
+
+CACHE_LIMIT = 10_000  # token checks remembered at once
 
 
 class OAuthCheck:
@@ -149,6 +162,11 @@ class OAuthCheck:
             log.warning("the OAuth check at %s failed: %s", self.url, error)
             return None  # not cached: the next attempt asks again
         identity = Identity(user, domain, _roles(response)) if response.status_code == 200 else None
+        if len(self._cache) >= CACHE_LIMIT:  # guessed tokens must not grow it without end
+            now = time.monotonic()
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
         self._cache[(user, passcode)] = (time.monotonic() + self.ttl, identity)
         return identity
 
@@ -158,8 +176,7 @@ def _roles(response: httpx.Response) -> frozenset[str]:
         body: Any = response.json()
     except ValueError:
         return frozenset()
-    roles = body.get("roles", []) if isinstance(body, dict) else []
-    return frozenset(roles) if isinstance(roles, list) else frozenset()
+    return _roles_of(body.get("roles") if isinstance(body, dict) else None)
 
 
 class FirstOf:

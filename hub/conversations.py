@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from hutch.hub import names
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Message
@@ -66,6 +67,8 @@ class Conversations:
         self, creator: Identity, participants: list[str], name: str = ""
     ) -> tuple[Conversation, bool]:
         members = list(dict.fromkeys([creator.user, *participants]))
+        for member in members:
+            names.check_user(member)
         if len(members) < 2:
             raise Refused(400, "ValidationError", "a conversation needs at least one other participant")
         if len(members) > MAX_MEMBERS:
@@ -134,6 +137,7 @@ class Conversations:
             return conversation
         if len(conversation.members) >= MAX_MEMBERS:
             raise Refused(400, "ValidationError", f"a conversation has at most {MAX_MEMBERS} participants")
+        names.check_user(user)
         await topology.add_member(self.broker, cid, user)
         conversation.members.append(user)
         await self.store.put_conversation(conversation)
@@ -141,14 +145,15 @@ class Conversations:
         return conversation
 
     async def remove_member(self, identity: Identity, cid: str, user: str) -> Conversation:
-        """The owner removes anyone; anyone may leave."""
+        """The owner of a group removes anyone; anyone may leave."""
         conversation = await self.get(identity, cid)
         if user != identity.user:
+            if not conversation.group and not identity.is_admin:
+                raise Refused(403, "Forbidden", "in a conversation of two each may only leave it")
             self._owner_only(identity, conversation, "remove participants from")
         if user not in conversation.members:
             raise Refused(404, "ObjectNotFound", f"'{user}' is not a participant of '{cid}'")
         await topology.remove_member(self.broker, cid, user)
-        await self._changed(cid, user, added=False)
         conversation.members.remove(user)
         if conversation.owner == user:
             conversation.owner = conversation.members[0] if conversation.members else None
@@ -157,10 +162,13 @@ class Conversations:
             await self.store.put_conversation(conversation)
         else:
             await self.store.delete_conversation(cid)
+        await self._changed(cid, user, added=False)  # after the store: every node checks it there
         return conversation
 
     async def transfer(self, identity: Identity, cid: str, new_owner: str) -> Conversation:
         conversation = await self.get(identity, cid)
+        if not conversation.group:
+            raise Refused(400, "ValidationError", "a conversation of two has no owner to change")
         self._owner_only(identity, conversation, "transfer")
         if new_owner not in conversation.members:
             raise Refused(400, "ValidationError", f"'{new_owner}' is not a participant of '{cid}'")
@@ -180,11 +188,17 @@ class Conversations:
         for key in [k for k in self._membership if k[0] == cid]:
             del self._membership[key]
 
+    def forget_member(self, cid: str, user: str) -> None:
+        """Membership changed (maybe on another node): ask the store next time."""
+        self._membership.pop((cid, user), None)
+
     # -- messages ------------------------------------------------------------
 
     async def post(self, identity: Identity, cid: str, data: dict[str, Any]) -> dict[str, Any]:
         """Send a message as `identity`, through the broker like a STOMP SEND."""
-        await self.get(identity, cid)
+        conversation = await self.get(identity, cid)
+        if identity.user not in conversation.members:  # routing would drop it: say so
+            raise Refused(403, "Forbidden", f"only participants post to conversation '{cid}'")
         message = envelope(identity.user, "add", "message", data, cid)
         await self.publish(identity.user, f"{cid}.messages", message)
         return message

@@ -17,6 +17,7 @@ from hutch.hub.conversations import Refused
 from hutch.hub.store.base import Device
 
 PLATFORMS = ("ios", "android", "webpush")
+MAX_TOKEN = 4096  # characters of a push token, a Web Push endpoint or key
 
 
 def device_from_body(user: str, body: dict[str, Any]) -> Device:
@@ -28,8 +29,12 @@ def device_from_body(user: str, body: dict[str, Any]) -> Device:
         token, keys = _web_push_subscription(subscription)
     else:
         token, keys = body.get("token"), {}
-        if not isinstance(token, str) or not token:
-            raise Refused(400, "ValidationError", f"an {platform} device needs its push 'token'")
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
+            raise Refused(
+                400,
+                "ValidationError",
+                f"an {platform} device needs its push 'token' (at most {MAX_TOKEN} characters)",
+            )
     digest = hashlib.sha256(f"{platform}\n{token}".encode()).hexdigest()[:20]
     return Device(digest, user, platform, token, keys, time.time())
 
@@ -39,13 +44,21 @@ def _web_push_subscription(subscription: Any) -> tuple[str, dict[str, str]]:
     if not isinstance(subscription, dict):
         raise Refused(400, "ValidationError", shape)
     endpoint, keys = subscription.get("endpoint"), subscription.get("keys")
-    if not isinstance(endpoint, str) or urlsplit(endpoint).scheme not in ("http", "https"):
+    if not isinstance(endpoint, str) or len(endpoint) > MAX_TOKEN or not _is_web_url(endpoint):
         raise Refused(400, "ValidationError", f"{shape}; the endpoint is an http(s) URL")
     if not isinstance(keys, dict) or not all(
-        isinstance(keys.get(k), str) and keys[k] for k in ("p256dh", "auth")
+        isinstance(keys.get(k), str) and 0 < len(keys[k]) <= MAX_TOKEN for k in ("p256dh", "auth")
     ):
         raise Refused(400, "ValidationError", shape)
     return endpoint, {"p256dh": keys["p256dh"], "auth": keys["auth"]}
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[" and the like
+        return False
 
 
 def device_json(device: Device) -> dict[str, Any]:

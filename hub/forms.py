@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from hutch.hub import payload
 from hutch.hub.broker.base import Delivery as BrokerDelivery
 from hutch.hub.router import destination_of
 from hutch.protocol import OutgoingMessage, StompError
@@ -101,19 +102,31 @@ def with_default_rules(headers: dict[str, str], label: str | None) -> None:
 _FORM_OF_MEDIA = {form.media_type: form.value for form in Form}
 
 
-def normalize_send(headers: dict[str, str], body: bytes) -> tuple[bytes, dict[str, Any] | None]:
-    """A coded SEND, checked and put in the wire form (content-type updated in place), with the
-    message it holds; any other body as it is, with None."""
+def stamp_sender(message: dict[str, Any], sender: str) -> None:
+    """`user.username` is who sent the message, whatever the body claimed; the rest of
+    `user` (a display name) is the sender's own to choose."""
+    claimed = message.get("user")
+    message["user"] = {**(claimed if isinstance(claimed, dict) else {}), "username": sender}
+
+
+def normalize_send(headers: dict[str, str], body: bytes, sender: str) -> tuple[bytes, dict[str, Any] | None]:
+    """A coded SEND, checked, stamped with its sender (`user.username`, whatever the body said)
+    and put in the wire form (content-type updated in place), with the message it holds; any
+    other body as it is, with None."""
     coded = parse_content_type(headers.get("content-type"))
     if coded is None:
         return body, None
     form, label = coded
     try:
         message = decode(body, form, label)
+        payload.check(message)
+        stamp_sender(message, sender)
         wire = encode(message, WIRE_FORM, label)
     except CodecError as error:
         raise StompError(
             "bad message", f"the body does not decode as {form.value} under {label}: {error}"
         ) from None
+    except payload.BadPayload as error:
+        raise StompError("bad message", f"the body holds {error}: it could not be stored") from None
     headers["content-type"] = content_type(WIRE_FORM, label)
     return wire, message

@@ -15,6 +15,7 @@ from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations import Conversations
 from hutch.hub.endpoints.tcp import start_tcp_listener
 from hutch.hub.fanout import NodeFanout
+from hutch.hub.permissions import Grants
 from hutch.hub.registry import Registry
 from hutch.hub.session import Session
 from hutch.hub.settings import Settings
@@ -44,6 +45,8 @@ class HubNode:
         )
         self.streams = UserStreams(self.broker, self.fanout, self.store, settings.node_id)
         self.conversations = Conversations(self.store, self.broker, on_member_change=self.streams.announce)
+        self.streams.on_change = self.conversations.forget_member
+        self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None
         run_push = settings.push_bridge if settings.push_bridge is not None else not settings.amqp_url
@@ -114,4 +117,4 @@ def push_bridge_for(settings: Settings, broker: Broker, store: Store) -> PushBri
 def _broker_for(settings: Settings) -> Broker:
     if settings.amqp_url:
         return AmqpBroker(settings.amqp_url, reconnect_interval=settings.amqp_reconnect_interval)
-    return MemoryBroker()
+    return MemoryBroker(max_length=settings.max_queue_length, max_bytes=settings.max_queue_bytes)

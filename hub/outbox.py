@@ -5,6 +5,11 @@ the endpoint writes them to the socket as soon as the socket takes them (it is
 told through `on_ready`). A client that stops reading lets its outbox grow; past
 `max_bytes` the session is ended with an ERROR ("slow consumer") so that it
 never slows the others nor eats the node's memory.
+
+Live traffic cannot wait, but a backlog can: what delivers a backlog (a queue's
+waiting messages, a replay from history) puts frames only while `has_room`, and
+asks `when_room` to be called back once the socket took what waits. The outbox
+then never holds more than half its limit and one frame of a backlog.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ class Outbox:
         self.on_ready: Callable[[], None] = lambda: None  # set by the endpoint: "frames wait"
         self._frames: list[bytes] = []
         self._size = 0
+        self._waiting_room: list[Callable[[], None]] = []
 
     @property
     def size(self) -> int:
@@ -51,7 +57,20 @@ class Outbox:
     def take(self) -> list[bytes]:
         """Everything queued, to be written now."""
         frames, self._frames, self._size = self._frames, [], 0
+        if self._waiting_room:
+            waiting, self._waiting_room = self._waiting_room, []
+            for callback in waiting:
+                callback()
         return frames
+
+    @property
+    def has_room(self) -> bool:
+        """Room for a backlog's next frame: under half the limit, and not closing."""
+        return not self.closing and self._size < self.max_bytes // 2
+
+    def when_room(self, callback: Callable[[], None]) -> None:
+        """Call back once what waits now has been taken for the socket."""
+        self._waiting_room.append(callback)
 
     def close(self) -> None:
         """Send what is queued, then stop."""

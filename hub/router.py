@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
+from hutch.hub import names
 from hutch.protocol import StompError
 
 
@@ -47,7 +49,29 @@ _PREFIXES = (
 )
 
 
+# What AMQP takes (and RabbitMQ checks): exchange and queue names of at most 127 of these
+# characters, routing keys of at most 255 bytes. Both brokers are held to it.
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,127}", re.ASCII)
+MAX_KEY_BYTES = 255
+
+
 def parse_destination(raw: str) -> Destination:
+    destination = _parse(raw)
+    names = [destination.exchange] if destination.kind is Kind.EXCHANGE else []
+    if destination.name:
+        names.append(destination.name)
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise StompError(
+                "bad destination",
+                f"'{name[:130]}' is not an exchange or queue name: at most 127 ASCII letters, digits, '_', '.', ':' or '-'",
+            )
+    if len(destination.key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise StompError("bad destination", f"a routing key is at most {MAX_KEY_BYTES} bytes")
+    return destination
+
+
+def _parse(raw: str) -> Destination:
     for prefix, kind in _PREFIXES:  # noqa: B007  (the match below uses the found kind)
         if raw.startswith(prefix):
             rest = raw[len(prefix) :]
@@ -64,13 +88,22 @@ def parse_destination(raw: str) -> Destination:
             exchange, _, key = rest.partition("/")
             if not exchange:
                 raise StompError("bad destination", f"'{raw}' names no exchange")
-            return Destination(kind, exchange, key)
+            return Destination(kind, _as_broker_writes_it(exchange), key)
         case Kind.TOPIC:
             return Destination(kind, "amq.topic", rest)
         case Kind.TEMP_QUEUE:
             return Destination(kind, "", "", rest)
         case _:
             return Destination(kind, "", rest, rest)
+
+
+def _as_broker_writes_it(exchange: str) -> str:
+    """A user's exchange may be named with the user's own name (`josé.subscribe`): the broker
+    knows it by the user's broker name (`:jos-dma.subscribe`)."""
+    owner, dot, role = exchange.rpartition(".")
+    if dot and role in ("publish", "subscribe") and not _NAME.fullmatch(exchange) and names.is_user(owner):
+        return f"{names.broker_name(owner)}.{role}"
+    return exchange
 
 
 def destination_of(exchange: str, routing_key: str) -> str:

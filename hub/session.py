@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import logging
 import re
 import secrets
@@ -18,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hutch.hub import permissions
+from hutch.hub import names, permissions
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Message
@@ -32,10 +34,11 @@ from hutch.hub.forms import (
     with_default_rules,
 )
 from hutch.hub.outbox import Outbox
+from hutch.hub.recovery import Missed
 from hutch.hub.router import Destination, Kind, parse_destination
 from hutch.hub.store.base import StoredMessage, id_key
 from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
-from hutch.hub.streams import is_user_stream, stream_owner
+from hutch.hub.streams import stream_owner
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
     Acked,
@@ -60,11 +63,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# User names become exchange names ("<user>.publish"), so they keep to what AMQP allows.
-USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-
 # Headers of a SEND frame that describe the frame, not the message.
 _FRAME_ONLY = frozenset({"destination", "receipt", "transaction", "content-length"})
+# Headers the hub sets on what it delivers: a client's SEND never carries them on.
+_HUB_SET = frozenset(
+    {"message-id", "subscription", "ack", "redelivered", "user-id", "x-recovered", "x-replayed", "x-since"}
+)
+_HUB_PREFIX = "x-hutch-"
+MAX_PREFETCH = 65535  # AMQP's basic.qos prefetch-count is a short
+DURABLE_QUEUE_PREFIX = f"{topology.HUB_PREFIX}durable."
 
 Subscription = LocalSubscription | QueueSubscription
 
@@ -88,6 +95,7 @@ class Session:
         self._presence_due = float("inf")
         self._next_tick = 0.0  # before it, a tick has nothing to do (see tick)
         self._background: set[asyncio.Task[None]] = set()
+        self._replays: dict[LocalSubscription, asyncio.Task[None]] = {}
 
     # -- from the transport --------------------------------------------------
 
@@ -140,6 +148,13 @@ class Session:
             due = min(due, self.closing_since + self.node.settings.close_timeout)
         return due
 
+    def last_words(self, error: StompError) -> list[bytes]:
+        """End the session with `error` and hand back its ERROR now, for a transport that
+        closes at once (the outbox is skipped: nothing else would be read)."""
+        self.conn.fail(error)
+        self.outbox.close()
+        return self.conn.data_to_send(time.monotonic())[-1:]
+
     def fail(self, error: StompError) -> None:
         """End the session from the hub's side (shutdown, expiry): ERROR, then close."""
         self.conn.fail(error)
@@ -181,6 +196,13 @@ class Session:
         if frame is not None and not self.outbox.put_one(frame):
             self._outbox_full()
 
+    @property
+    def has_room(self) -> bool:
+        return self.outbox.has_room
+
+    def when_room(self, callback: Callable[[], None]) -> None:
+        self.outbox.when_room(callback)
+
     def _to_outbox(self, frames: list[bytes]) -> bool:
         """Queue frames for the client; False when that made it a slow consumer (cut off)."""
         if self.outbox.put(frames):
@@ -218,7 +240,8 @@ class Session:
                 for token in event.tokens:
                     await token.nack(event.requeue)
             case Subscribed():
-                self.conn.send_receipt(event.receipt, await self._subscribe(event))
+                if not await self._subscribe(event):  # a recovery answers once it has replayed
+                    self.conn.send_receipt(event.receipt)
                 return
             case Unsubscribed():
                 await self._unsubscribe(event)
@@ -239,8 +262,10 @@ class Session:
             raise StompError("access refused", "bad login or passcode")
         self.form = form_from_header(event.headers.get("x-hutch-form"))
         self.rules = rules_from_header(event.headers.get("x-hutch-rules"))
-        if not USER_NAME.fullmatch(identity.user):
-            raise StompError("bad login", "a user name is letters, digits, '-', '_' and '.' (at most 100)")
+        try:
+            names.check_user(identity.user)
+        except names.BadName as error:
+            raise StompError("bad login", str(error)) from None
         await self.node.ensure_user(identity.user)
         self.identity = identity
         self.conn.accept(self.id, time.monotonic())
@@ -255,14 +280,15 @@ class Session:
         except Exception as error:  # presence is best effort: it expires by itself
             log.info("presence of %s not refreshed: %s", self.identity.user, error)
 
-    async def _subscribe(self, event: Subscribed) -> dict[str, str] | None:
-        """Subscribe; returns headers for the RECEIPT (`x-recovered` after a recovery)."""
+    async def _subscribe(self, event: Subscribed) -> bool:
+        """Subscribe; True when a recovery started, which sends the RECEIPT itself once done."""
         destination = parse_destination(event.destination)
-        await self._authorize(destination, subscribe=True)
+        durable = _durable(event.headers) and event.headers.get("auto-delete") != "true"
+        await self._authorize(destination, subscribe=True, durable=durable)
         since = event.headers.get("x-since")
-        prefetch = _count(event.headers, "prefetch-count")
-        durable = event.headers.get("durable", event.headers.get("persistent")) == "true"
-        durable = durable and event.headers.get("auto-delete") != "true"
+        if since is not None:
+            self._check_since(destination, since)
+        prefetch = _count(event.headers, "prefetch-count", MAX_PREFETCH)
         broker = self.node.broker
         match destination.kind:
             case Kind.TEMP_QUEUE | Kind.REPLY_QUEUE:
@@ -274,15 +300,19 @@ class Session:
                 if since is not None:
                     local.hold()  # live messages wait until the missed ones are replayed
                 self._subscriptions[event.id] = local
-                if is_user_stream(destination.exchange) and not destination.key:
-                    await self.node.streams.open(local, stream_owner(destination.exchange))
+                owner = stream_owner(destination.exchange) if destination.kind is Kind.EXCHANGE else None
+                if owner is not None and not destination.key:
+                    await self.node.streams.open(local, owner)
+                elif destination.exchange == topology.CONVERSATIONS:  # ends when the user leaves it
+                    await self.node.streams.open_conversation(local, self._user, destination.key)
                 else:
                     await local.attach(self.node.fanout, destination.exchange, destination.key)
                 if since is not None:
-                    return await self._recover(local, destination, since)
-                return None
+                    await self._recover(local, since, event.receipt)
+                    return True
+                return False
             case Kind.EXCHANGE | Kind.TOPIC:  # durable: a queue of its own, named by user and id
-                queue = f"stomp-subscription-{self._user}-{event.id}"
+                queue = durable_queue_name(self._user, event.id)
                 await broker.declare_queue(queue, durable=True)
                 await broker.bind_queue(queue, destination.exchange, destination.key)
             case Kind.QUEUE:
@@ -292,43 +322,63 @@ class Session:
         subscription = QueueSubscription(self, event.id, event.ack, queue)
         await subscription.start(broker, prefetch)
         self._subscriptions[event.id] = subscription
-        return None
+        return False
 
-    async def _recover(
-        self, local: LocalSubscription, destination: Destination, since: str
-    ) -> dict[str, str]:
-        """Replay from history what the user missed since `since`, in order, then go live."""
-        user = self._user
-        if destination.exchange != topology.subscribe_exchange(user):
-            raise StompError("bad x-since", f"x-since works on /exchange/{topology.subscribe_exchange(user)}")
+    def _check_since(self, destination: Destination, since: str) -> None:
+        stream = topology.subscribe_exchange(self._user)
+        if destination.kind is not Kind.EXCHANGE or destination.exchange != stream or destination.key:
+            raise StompError("bad x-since", f"x-since works on /exchange/{stream}")
         try:
             id_key(since)
         except ValueError as error:
             raise StompError("bad x-since", str(error)) from None
-        missed: list[StoredMessage] = []
-        complete = True
-        for cid in await self.node.store.conversations_of(user):
-            history = await self.node.store.history(cid, after=since, limit=self.node.settings.history_limit)
-            missed.extend(history.messages)
-            complete = complete and history.complete
-        missed.sort(key=lambda stored: id_key(stored.id))
-        recovered = "true" if complete else "false"
-        replayed: set[str] = set()
-        for stored in missed:
-            local.push(replayed_message(stored, self.form, recovered))
-            if isinstance(uuid := stored.message.get("uuid"), str):
-                replayed.add(uuid)
-        local.release(skip=replayed)
-        return {"x-recovered": recovered, "x-replayed": str(len(missed))}
 
-    async def _authorize(self, destination: Destination, *, subscribe: bool) -> None:
+    async def _recover(self, local: LocalSubscription, since: str, receipt: str | None) -> None:
+        """Replay from history what the user missed since `since`, in order, then go live; the
+        replay goes at the client's pace, in a task of its own, and ends with the RECEIPT
+        (`x-recovered`, `x-replayed`)."""
+        missed = await Missed.of(self.node.store, await self.node.store.conversations_of(self._user), since)
+        task = asyncio.get_running_loop().create_task(self._replay(local, missed, receipt))
+        self._replays[local] = task
+        task.add_done_callback(lambda _: self._replays.pop(local, None))
+
+    async def _replay(self, local: LocalSubscription, missed: Missed, receipt: str | None) -> None:
+        recovered = "true" if missed.complete else "false"
+        replayed: set[str] = set()
+        count = 0
+        try:
+            while (stored := await missed.next()) is not None:
+                await self._room_for(local)
+                local.push(replayed_message(stored, self.form, recovered))
+                count += 1
+                if isinstance(uuid := stored.message.get("uuid"), str):
+                    replayed.add(uuid)
+            local.release(skip=replayed)
+            self.conn.send_receipt(receipt, {"x-recovered": recovered, "x-replayed": str(count)})
+        except STORE_UNAVAILABLE as error:
+            self.conn.fail(StompError("store unavailable", str(error), receipt))
+        self.flush()
+
+    async def _room_for(self, local: LocalSubscription) -> None:
+        """Wait until the client has taken enough to be given one more replayed message."""
+        while not (self.outbox.has_room and local.can_take):
+            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            wake = functools.partial(_resolve, woken)
+            if self.outbox.has_room:
+                local.on_settled = wake  # the client acks: its window opens
+            else:
+                self.outbox.when_room(wake)
+            await woken
+
+    async def _authorize(self, destination: Destination, *, subscribe: bool, durable: bool = False) -> None:
         assert self.identity is not None
         await permissions.check(
             self.identity,
             destination,
             subscribe=subscribe,
             conversations=self.node.conversations,
-            open_destinations=self.node.settings.open_destinations,
+            grants=self.node.grants,
+            durable=durable,
         )
 
     async def _unsubscribe(self, event: Unsubscribed) -> None:
@@ -336,17 +386,22 @@ class Session:
         if subscription is None:
             return
         await self._cancel(subscription)
-        # "UNSUBSCRIBE with durable:true" ends a durable subscription: its queue goes.
-        ends_durable = event.headers.get("durable") == "true" and isinstance(subscription, QueueSubscription)
-        if ends_durable and subscription.queue.startswith("stomp-subscription-"):
+        # "UNSUBSCRIBE with durable:true" (or RabbitMQ's older persistent:true) ends a durable
+        # subscription: its queue goes.
+        ends_durable = _durable(event.headers) and isinstance(subscription, QueueSubscription)
+        if ends_durable and subscription.queue.startswith(DURABLE_QUEUE_PREFIX):
             await self.node.broker.delete_queue(subscription.queue)
 
     async def _send(self, event: SendRequested) -> None:
         destination = parse_destination(event.destination)
-        headers = {name: value for name, value in event.headers.items() if name not in _FRAME_ONLY}
+        headers = {
+            name: value
+            for name, value in event.headers.items()
+            if name not in _FRAME_ONLY and name not in _HUB_SET and not name.startswith(_HUB_PREFIX)
+        }
         with_default_rules(headers, self.rules)
         await self._authorize(destination, subscribe=False)
-        body, message = normalize_send(headers, event.body)
+        body, message = normalize_send(headers, event.body, sender=self._user)
         if message is not None and _is_conversation_message(destination):
             uuid = message.get("uuid")
             if isinstance(uuid, str) and not await self.node.store.first_send(uuid):
@@ -391,6 +446,8 @@ class Session:
 
     async def _cancel(self, subscription: Subscription) -> None:
         if isinstance(subscription, LocalSubscription):
+            if (replay := self._replays.pop(subscription, None)) is not None:
+                replay.cancel()
             await self.node.streams.forget(subscription)
         await subscription.cancel()
 
@@ -406,7 +463,23 @@ class Session:
 
 
 def _is_conversation_message(destination: Destination) -> bool:
-    return destination.exchange.endswith(".publish") and destination.key.endswith(".messages")
+    return bool(topology.sender_of(destination.exchange)) and destination.key.endswith(".messages")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _durable(headers: dict[str, str]) -> bool:
+    return headers.get("durable", headers.get("persistent")) == "true"
+
+
+def durable_queue_name(user: str, sub_id: str) -> str:
+    """The queue of a durable subscription: the hub's (no client can name it), one per
+    (user, id), with the id hashed so that no two pairs share a name and it stays short."""
+    digest = hashlib.sha256(sub_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{DURABLE_QUEUE_PREFIX}{names.broker_name(user)}.{digest}"
 
 
 def replayed_message(stored: StoredMessage, form: Form, recovered: str) -> OutgoingMessage:
@@ -420,8 +493,11 @@ def replayed_message(stored: StoredMessage, form: Form, recovered: str) -> Outgo
     return OutgoingMessage(destination, headers, encode(stored.message, form, RULES))
 
 
-def _count(headers: dict[str, str], name: str) -> int:
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _count(headers: dict[str, str], name: str, most: int) -> int:
     raw = headers.get(name, "0")
-    if not raw.isdigit():
-        raise StompError(f"bad {name}", f"{name} must be a whole number, not '{raw}'")
+    if not _DIGITS.fullmatch(raw) or int(raw) > most:  # ASCII digits only: int() takes '²' too
+        raise StompError(f"bad {name}", f"{name} must be a whole number from 0 to {most}, not '{raw[:50]}'")
     return int(raw)

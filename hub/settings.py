@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     amqp_reconnect_interval: float = 1.0  # seconds between attempts while RabbitMQ is away
     redis_url: str | None = None  # Redis instead of the embedded store
     worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)
-    open_destinations: bool = True  # /topic/, /queue/... for every signed-in user; off: admins only
+    permissions_file: Path | None = None  # TOML grants per role (README, "Security model")
     presence_ttl: float = 60.0  # seconds a device stays online without a refresh
     history_limit: int = 1000  # messages kept per conversation
     push_bridge: bool | None = None  # run the push bridge in this process (default: on the embedded broker)
@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_header_length: int = 8 * 1024
     login_timeout: float = 10.0
     heartbeat_floor_ms: int = 1000
+    max_subscriptions: int = 1000  # per connection
+    max_transactions: int = 100  # open at once per connection
+    max_transaction_frames: int = 1000  # frames held by one open transaction
+    max_transaction_bytes: int = 16 * 1024 * 1024  # body bytes held by a connection's open transactions
+    max_queue_length: int = 100_000  # messages in one queue of the embedded broker
+    max_queue_bytes: int = 256 * 1024 * 1024  # body bytes in one queue of the embedded broker
+    max_request_body: int = 1024 * 1024  # bytes of a REST request body
     outbox_max_bytes: int = 8 * 1024 * 1024  # past this a client is a slow consumer
     max_pending_acks: int = 10_000  # messages held for one client-ack subscription over its prefetch
     close_timeout: float = 5.0  # how long a closing client gets to take its last frames
@@ -66,4 +73,8 @@ class Settings(BaseSettings):
             max_header_length=self.max_header_length,
             login_timeout=self.login_timeout,
             heartbeat_floor_ms=self.heartbeat_floor_ms,
+            max_subscriptions=self.max_subscriptions,
+            max_transactions=self.max_transactions,
+            max_transaction_frames=self.max_transaction_frames,
+            max_transaction_bytes=self.max_transaction_bytes,
         )

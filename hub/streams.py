@@ -11,6 +11,11 @@ streams of all its online users from two queues, whatever their number:
 
 Membership changes reach every node on the `hutch.control` fanout exchange (and the
 node that made them at once), so a removed member stops receiving, an added one starts.
+No client can reach that exchange, and a node takes an event only as a hint: it applies
+what the store says of the membership, never what the event claims.
+
+Subscriptions straight to `/exchange/conversations/<cid>.<kind>` are kept here too, so
+that they end with the membership on every node.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hutch.hub.broker import topology
@@ -35,12 +41,10 @@ log = logging.getLogger(__name__)
 CONTROL = "hutch.control"
 
 
-def is_user_stream(exchange: str) -> bool:
-    return exchange.endswith(".subscribe") and exchange not in (topology.CONVERSATIONS, topology.ACTIVITY)
-
-
-def stream_owner(exchange: str) -> str:
-    return exchange.removesuffix(".subscribe")
+def stream_owner(exchange: str) -> str | None:
+    """The user whose stream `<user>.subscribe` is, else None."""
+    owner = topology.user_exchange_owner(exchange)
+    return owner[0] if owner and owner[1] == "subscribe" else None
 
 
 class UserStreams:
@@ -48,9 +52,13 @@ class UserStreams:
         self.broker = broker
         self.fanout = fanout
         self.store = store
-        self.queue = f"hutch.node.{node_id}.streams"
+        self.queue = f"{topology.HUB_PREFIX}node.{node_id}.streams"
+        self.on_change: Callable[[str, str], None] = lambda cid, user: None  # caches to drop
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
         self._owner: dict[LocalSubscription, str] = {}
+        # (user, cid) -> subscriptions straight to conversations, with their binding keys
+        self._direct: defaultdict[tuple[str, str], dict[LocalSubscription, str]] = defaultdict(dict)
+        self._direct_of: dict[LocalSubscription, tuple[str, str]] = {}
 
     async def start(self) -> None:
         await self.broker.declare_exchange(CONTROL, "fanout")
@@ -60,7 +68,7 @@ class UserStreams:
 
     def _on_internal(self, delivery: Delivery) -> None:
         """A user's own devices talking to each other (`<user>.publish`, key internal)."""
-        user = delivery.exchange.removesuffix(".publish")
+        user = topology.sender_of(delivery.exchange)
         shared = Delivered.of(delivery)
         for subscription in list(self._open.get(user, ())):
             subscription.deliver(shared)
@@ -74,8 +82,19 @@ class UserStreams:
         for cid in await self.store.conversations_of(user):
             await subscription.attach(self.fanout, topology.CONVERSATIONS, topology.conversation_key(cid))
 
+    async def open_conversation(self, subscription: LocalSubscription, user: str, key: str) -> None:
+        """Serve `/exchange/conversations/<key>` for a member, until they leave the conversation."""
+        member = (user, topology.conversation_of(key))
+        self._direct[member][subscription] = key
+        self._direct_of[subscription] = member
+        await subscription.attach(self.fanout, topology.CONVERSATIONS, key)
+
     async def forget(self, subscription: LocalSubscription) -> None:
         """The subscription is being cancelled: nothing more for it."""
+        if (member := self._direct_of.pop(subscription, None)) is not None:
+            self._direct[member].pop(subscription, None)
+            if not self._direct[member]:
+                del self._direct[member]
         user = self._owner.pop(subscription, None)
         if user is None:
             return
@@ -84,8 +103,16 @@ class UserStreams:
             del self._open[user]
             await self.broker.unbind_queue(self.queue, topology.publish_exchange(user), topology.INTERNAL_KEY)
 
-    async def member_changed(self, cid: str, user: str, added: bool) -> None:
-        """Start or stop the conversation on the user's streams open on this node."""
+    async def member_changed(self, cid: str, user: str) -> None:
+        """Start or stop the conversation on the user's subscriptions open on this node, as the
+        store says the membership now is."""
+        conversation = await self.store.conversation(cid)
+        added = conversation is not None and user in conversation.members
+        self.on_change(cid, user)
+        if not added:
+            for subscription, binding in list(self._direct.pop((user, cid), {}).items()):
+                self._direct_of.pop(subscription, None)
+                await subscription.detach(topology.CONVERSATIONS, binding)
         key = topology.conversation_key(cid)
         for subscription in list(self._open.get(user, ())):
             if subscription.cancelled:
@@ -96,8 +123,8 @@ class UserStreams:
                 await subscription.detach(topology.CONVERSATIONS, key)
 
     async def announce(self, cid: str, user: str, added: bool) -> None:
-        """Apply a membership change here at once, and tell the other nodes."""
-        await self.member_changed(cid, user, added)
+        """Apply a membership change (already in the store) here at once, and tell the other nodes."""
+        await self.member_changed(cid, user)
         event = {"event": "member-added" if added else "member-removed", "cid": cid, "user": user}
         await self.broker.publish(
             CONTROL, "", Message(json.dumps(event).encode(), {"content-type": "application/json"})
@@ -114,10 +141,18 @@ class _ControlTarget:
     def deliver(self, message: Delivered) -> None:
         try:
             event = json.loads(message.body)
-            cid, user, added = event["cid"], event["user"], event["event"] == "member-added"
+            cid, user = event["cid"], event["user"]
+            if not (isinstance(cid, str) and isinstance(user, str)):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed control message: %r", message.body[:200])
             return
-        task = asyncio.get_running_loop().create_task(self.streams.member_changed(cid, user, added))
+        task = asyncio.get_running_loop().create_task(self._apply(cid, user))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _apply(self, cid: str, user: str) -> None:
+        try:
+            await self.streams.member_changed(cid, user)
+        except Exception as error:  # the store or the broker away: the next event corrects it
+            log.warning("membership of %s in %s not applied: %s", user, cid, error)

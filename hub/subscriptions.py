@@ -7,11 +7,19 @@ no broker queue of its own, so its client acks are kept here, with the
 durable subscriptions, reply queues): acks go to the broker. Both deliver coded messages
 in the form the client asked for.
 Both hand the session an ack token with `ack()` and `nack(requeue)`.
+
+A queue's backlog goes to the client at the pace it reads: the hub always consumes with
+broker acks and a window of at most `WINDOW` unacked messages, hands a delivery to the
+client only while its outbox has room, and, for `ack:auto`, acks it to the broker once it
+is in the outbox. A client that reads slowly leaves the rest in the queue, not in the hub.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
@@ -20,11 +28,22 @@ from hutch.hub.forms import Delivered
 from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import Form
 
+log = logging.getLogger(__name__)
+
+WINDOW = 64  # unacked broker deliveries per queue subscription, when the client sets no prefetch
+
 
 class MessageSink(Protocol):
     """The session side: queues a MESSAGE for one of its subscriptions."""
 
     form: Form
+
+    @property
+    def has_room(self) -> bool:
+        """Room for one more frame of a backlog."""
+        ...
+
+    def when_room(self, callback: object) -> None: ...
 
     def send_message(
         self, message: OutgoingMessage, subscription: str, token: object = None, *, redelivered: bool = False
@@ -61,6 +80,7 @@ class LocalSubscription:
         self._attached: list[tuple[NodeFanout, str, str]] = []
         self._held: list[Delivered] | None = None
         self.cancelled = False
+        self.on_settled: Callable[[], None] | None = None  # once: a replay waits for the window
 
     async def attach(self, fanout: NodeFanout, exchange: str, key: str) -> None:
         """Receive what `exchange` routes with `key`; a subscription may have several of these."""
@@ -93,9 +113,19 @@ class LocalSubscription:
             if not (skip and delivered.uuid in skip):
                 self.deliver(delivered)
 
+    @property
+    def can_take(self) -> bool:
+        """Room in the client's window (prefetch, unacked bound) for one more message now."""
+        if self.ack == "auto":
+            return True
+        limit = min(self.prefetch, self.max_pending) if self.prefetch else self.max_pending
+        return not self.pending and self.in_flight < limit
+
     def deliver(self, delivered: Delivered) -> None:
         if self._held is not None:
             self._held.append(delivered)
+            if len(self._held) > self.max_pending:  # live traffic outran a replay for too long
+                self.sink.overflow(f"more than {self.max_pending} live messages wait behind a replay")
             return
         self.push(delivered.outgoing(self.sink.form))
 
@@ -118,8 +148,16 @@ class LocalSubscription:
             self.pending.appendleft((requeue, True))
         while self.pending and (not self.prefetch or self.in_flight < self.prefetch):
             self._send(*self.pending.popleft())
+        if self.on_settled is not None:
+            wake, self.on_settled = self.on_settled, None
+            wake()
 
     def _send(self, message: OutgoingMessage, redelivered: bool) -> None:
+        if self.in_flight >= self.max_pending:  # prefetch 0 is no licence to never ack
+            self.sink.overflow(
+                f"more than {self.max_pending} messages wait for ACKs on subscription '{self.id}'"
+            )
+            return
         self.in_flight += 1
         self.sink.send_message(message, self.id, _LocalToken(self, message), redelivered=redelivered)
 
@@ -131,13 +169,17 @@ class QueueSubscription:
         self.ack = ack
         self.queue = queue
         self.consumer: Consumer | None = None
+        self._waiting: deque[Delivery] = deque()  # delivered by the broker, not yet to the client
+        self._room_asked = False
+        self._cancelled = False
+        self._acks: set[asyncio.Task[None]] = set()
 
     async def start(self, broker: Broker, prefetch: int) -> None:
         self.consumer = await broker.consume(
             self.queue,
             self._on_delivery,
-            prefetch=prefetch,
-            no_ack=self.ack == "auto",
+            prefetch=min(prefetch, WINDOW) if prefetch else WINDOW,
+            no_ack=False,  # acked once the client has it (auto) or acks it: its pace, not ours
             on_cancel=self._on_cancel,
         )
 
@@ -153,12 +195,34 @@ class QueueSubscription:
         )
 
     def _on_delivery(self, delivery: Delivery) -> None:
-        message = Delivered.of(delivery).outgoing(self.sink.form)
-        token = None if self.ack == "auto" else delivery
-        self.sink.send_message(message, self.id, token, redelivered=delivery.redelivered)
+        self._waiting.append(delivery)
+        self._pass_on()
+
+    def _pass_on(self) -> None:
+        """Hand the client what waits, while it has room; ask to be called when it has more."""
+        self._room_asked = False
+        while self._waiting and not self._cancelled:
+            if not self.sink.has_room:
+                if not self._room_asked:
+                    self._room_asked = True
+                    self.sink.when_room(self._pass_on)
+                return
+            delivery = self._waiting.popleft()
+            message = Delivered.of(delivery).outgoing(self.sink.form)
+            token = None if self.ack == "auto" else delivery
+            self.sink.send_message(message, self.id, token, redelivered=delivery.redelivered)
+            if token is None:
+                self._ack_to_broker(delivery)
+
+    def _ack_to_broker(self, delivery: Delivery) -> None:
+        task = asyncio.get_running_loop().create_task(delivery.ack())
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
 
     async def cancel(self) -> None:
-        """Stop consuming; the broker requeues what was not acked."""
+        """Stop consuming; the broker requeues what was not acked (what waits here included)."""
+        self._cancelled = True
+        self._waiting.clear()
         if self.consumer is not None:
-            await self.consumer.cancel()
-            self.consumer = None
+            consumer, self.consumer = self.consumer, None
+            await consumer.cancel()

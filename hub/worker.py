@@ -20,6 +20,7 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.dead_letters import dead_letter
 from hutch.hub.conversations import Conversations, envelope
+from hutch.hub.forms import stamp_sender
 from hutch.hub.store.base import Store
 from hutch.rules import CodecError, decode, parse_content_type
 
@@ -70,9 +71,11 @@ class Worker:
                 log.exception("the worker failed on a message of %s", delivery.routing_key)
 
     async def handle(self, delivery: Delivery) -> None:
-        sender = delivery.exchange.removesuffix(".publish")
-        cid = delivery.routing_key.partition(".")[0]
+        sender = topology.sender_of(delivery.exchange)
+        cid = topology.conversation_of(delivery.routing_key)
         message = expanded(delivery.message)
+        if sender:  # the sender is who routed it here, whatever the body claims
+            stamp_sender(message, sender)
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
         reason = ""
         for attempt, delay in enumerate((0.0, *self.retry_delays)):

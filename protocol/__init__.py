@@ -6,7 +6,7 @@ imports asyncio or touches a socket.
 """
 
 from hutch.protocol.connection import Limits, ServerConnection, State
-from hutch.protocol.errors import ProtocolError, StompError
+from hutch.protocol.errors import LimitExceeded, ProtocolError, StompError
 from hutch.protocol.events import (
     Acked,
     Committed,
@@ -28,6 +28,7 @@ __all__ = [
     "DisconnectRequested",
     "Event",
     "Frame",
+    "LimitExceeded",
     "Limits",
     "Nacked",
     "OutgoingMessage",

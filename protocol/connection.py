@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,10 @@ class Limits:
     login_timeout: float = 10.0
     heartbeat_floor_ms: int = 1000  # never agree to heart-beats more often than this
     heartbeat_grace: float = 2.0  # drop a client silent for this many of its intervals
+    max_subscriptions: int = 1000  # open at once on one connection
+    max_transactions: int = 100  # open at once on one connection
+    max_transaction_frames: int = 1000  # SEND, ACK and NACK frames held by one open transaction
+    max_transaction_bytes: int = 16 * 1024 * 1024  # body bytes held by all open transactions
 
 
 @dataclass(slots=True)
@@ -95,6 +100,7 @@ class ServerConnection:
         self._subscriptions: dict[str, _Subscription] = {}
         self._unacked: dict[str, _Subscription] = {}  # ack id -> its subscription
         self._transactions: dict[str, list[Frame]] = {}
+        self._transaction_bytes = 0  # bodies held by open transactions, all together
         self._message_seq = 0
 
     # -- input ---------------------------------------------------------------
@@ -122,7 +128,7 @@ class ServerConnection:
         receipt = frame.headers.get("receipt")
         try:
             if command in ("SEND", "ACK", "NACK") and "transaction" in frame.headers:
-                self._transaction(frame.headers["transaction"]).append(frame)
+                self._hold(frame)
                 return [ReceiptRequested(receipt)] if receipt else []
             return self._dispatch(frame, receipt)
         except StompError as error:
@@ -146,19 +152,25 @@ class ServerConnection:
                 name = _required(frame, "transaction")
                 if name in self._transactions:
                     raise ProtocolError("duplicate transaction", f"transaction '{name}' is already open")
+                if len(self._transactions) >= self.limits.max_transactions:
+                    raise LimitExceeded(
+                        "too many transactions",
+                        f"at most {self.limits.max_transactions} transactions may be open at once",
+                    )
                 self._transactions[name] = []
                 return [ReceiptRequested(receipt)] if receipt else []
             case "COMMIT":
-                frames = self._transactions.pop(self._known_transaction(frame), [])
+                frames = self._end_transaction(frame)
                 inner: list[Any] = []
                 for buffered in frames:
                     inner.extend(self._dispatch(buffered, None))
                 return [Committed(frame.headers["transaction"], inner, receipt)]
             case "ABORT":
-                del self._transactions[self._known_transaction(frame)]
+                self._end_transaction(frame)
                 return [ReceiptRequested(receipt)] if receipt else []
             case _:  # DISCONNECT
                 self._transactions.clear()  # "uncommitted work is aborted on disconnect"
+                self._transaction_bytes = 0
                 self.state = State.CLOSING
                 return [DisconnectRequested(self.unacked_tokens(), receipt)]
 
@@ -194,6 +206,11 @@ class ServerConnection:
         """Register a subscription; the hub also uses this for reply queues it opens itself."""
         if sub_id in self._subscriptions:
             raise ProtocolError("duplicate subscription", f"subscription id '{sub_id}' is already in use")
+        if len(self._subscriptions) >= self.limits.max_subscriptions:
+            raise LimitExceeded(
+                "too many subscriptions",
+                f"at most {self.limits.max_subscriptions} subscriptions may be open on one connection",
+            )
         id_bytes = (escape(sub_id) if self._parser.escaped else sub_id).encode()
         self._subscriptions[sub_id] = _Subscription(sub_id, id_bytes, ack)
 
@@ -239,10 +256,29 @@ class ServerConnection:
             raise ProtocolError("unknown transaction", f"transaction '{name}' was not begun")
         return self._transactions[name]
 
-    def _known_transaction(self, frame: Frame) -> str:
-        name = _required(frame, "transaction")
-        self._transaction(name)
-        return name
+    def _hold(self, frame: Frame) -> None:
+        """Keep a frame of an open transaction until COMMIT, within the transaction limits."""
+        held = self._transaction(frame.headers["transaction"])
+        limits = self.limits
+        if len(held) >= limits.max_transaction_frames:
+            raise LimitExceeded(
+                "transaction too large",
+                f"a transaction holds at most {limits.max_transaction_frames} frames; commit before sending more",
+            )
+        if self._transaction_bytes + len(frame.body) > limits.max_transaction_bytes:
+            raise LimitExceeded(
+                "transaction too large",
+                f"open transactions hold at most {limits.max_transaction_bytes} bytes of bodies",
+            )
+        self._transaction_bytes += len(frame.body)
+        held.append(frame)
+
+    def _end_transaction(self, frame: Frame) -> list[Frame]:
+        """The frames of the transaction COMMIT or ABORT names, which is then closed."""
+        frames = self._transaction(_required(frame, "transaction"))
+        del self._transactions[frame.headers["transaction"]]
+        self._transaction_bytes -= sum(len(held.body) for held in frames)
+        return frames
 
     # -- output --------------------------------------------------------------
 
@@ -408,8 +444,11 @@ def _required(frame: Frame, name: str) -> str:
     return value
 
 
+_HEARTBEAT = re.compile(r"\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*", re.ASCII)
+
+
 def _heartbeat(raw: str) -> tuple[int, int]:
-    sends, _, wants = raw.partition(",")
-    if not (sends.strip().isdigit() and wants.strip().isdigit()):
-        raise ProtocolError("bad heart-beat", f"heart-beat must be two numbers 'cx,cy', not '{raw}'")
-    return int(sends), int(wants)
+    match = _HEARTBEAT.fullmatch(raw)
+    if match is None:  # only ASCII digits: int() would also take other scripts' digits
+        raise ProtocolError("bad heart-beat", f"heart-beat must be two numbers 'cx,cy', not '{raw[:50]}'")
+    return int(match[1]), int(match[2])

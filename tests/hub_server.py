@@ -8,6 +8,7 @@ import queue
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import stomp
@@ -23,6 +24,10 @@ from stomp_frames import client_frame, parse_server_frames
 from websockets.asyncio.client import ClientConnection
 
 T = TypeVar("T")
+
+# Grants like a RabbitMQ user's ".*" ".*" ".*", for the tests of destination semantics;
+# `running_hub(permissions_file=None)` gives the hub's default grants (own names only).
+OPEN_GRANTS = Path(__file__).with_name("open-permissions.toml")
 
 
 class RunningHub:
@@ -85,7 +90,8 @@ def join(hub: RunningHub, cid: str, *users: str) -> None:
 @contextlib.contextmanager
 def running_hub(port: int = 0, **overrides: Any) -> Iterator[RunningHub]:
     """A hub on `port` (any free one by default) with settings `overrides`."""
-    settings = Settings(**({"host": "127.0.0.1", "tcp_port": 0, "dev_mode": True} | overrides))
+    defaults = {"host": "127.0.0.1", "tcp_port": 0, "dev_mode": True, "permissions_file": OPEN_GRANTS}
+    settings = Settings(**(defaults | overrides))
     hub = RunningHub(settings, port).start()
     try:
         yield hub

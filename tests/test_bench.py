@@ -62,3 +62,9 @@ def test_ratios_read_the_right_way_round(monkeypatch: pytest.MonkeyPatch) -> Non
 
     assert cpu_ratio(costing(10.0), costing(50.0)) == "1/5.0"  # five times cheaper
     assert cpu_ratio(costing(150.0), costing(50.0)) == "3.0x"  # three times dearer
+
+
+def test_topic_match_bench_prints_the_hostile_cases() -> None:
+    printed = output_of("-m", "bench.topic_match", "--repeat", "3")
+    assert "500 '#' then z, 2,000-word key" in printed
+    assert printed.count("µs per match") == 4

@@ -125,7 +125,7 @@ class PushBridge:
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:
             return []  # read receipts, activity: nothing to push
-        cid = delivery.routing_key.partition(".")[0]
+        cid = topology.conversation_of(delivery.routing_key)
         stored = await self.store.message(cid, str(data["id"]))
         conversation = await self.store.conversation(cid)
         if stored is None or conversation is None:

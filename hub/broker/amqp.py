@@ -8,7 +8,9 @@ consumers) and a few channels, each with one job:
     scratch    a short-lived channel per operation RabbitMQ may refuse (passive declares, type
                probes, first tries of declarations): a refusal closes only that channel
     publisher  publishes with publisher confirms: `publish` returns once RabbitMQ has the message
-    consumers  one channel per prefetch value, so `basic.qos` means what the consumer asked
+    consumers  one channel for every consumer; each gets the prefetch it asked for with a
+               per-consumer `basic.qos` just before its `basic.consume` (so the number of
+               channels never grows with what clients ask)
 
 While RabbitMQ is away every operation fails fast with `BrokerUnavailable`, so
 a client gets an ERROR, never a receipt for a message that went nowhere.
@@ -20,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -105,6 +106,7 @@ class ChannelConsumers:
 
     def __init__(self) -> None:
         self.running: set[AmqpConsumer] = set()
+        self.starting = asyncio.Lock()  # basic.qos then basic.consume, one consumer at a time
 
     def cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
         for consumer in [c for c in self.running if c.tag == frame.consumer_tag]:
@@ -123,8 +125,10 @@ class AmqpConsumer:
         no_ack: bool,
         group: ChannelConsumers,
         on_cancel: OnCancel | None = None,
+        prefetch: int = 0,
     ):
         self.queue = queue
+        self.prefetch = prefetch
         self.on_delivery = on_delivery
         self.no_ack = no_ack
         self.on_cancel = on_cancel
@@ -136,7 +140,10 @@ class AmqpConsumer:
     async def start(self, channel: aiormq.abc.AbstractChannel) -> None:
         self._unsettled.clear()  # deliveries of an earlier channel are back in the queue
         channel.on_consumer_cancel_callbacks.add(self._group.cancelled_by_broker)  # once per channel
-        ok = await channel.basic_consume(self.queue, self._deliver, no_ack=self.no_ack)
+        async with self._group.starting:
+            # global_=False: the limit of each consumer started next on this channel (RabbitMQ).
+            await channel.basic_qos(prefetch_count=self.prefetch, global_=False)
+            ok = await channel.basic_consume(self.queue, self._deliver, no_ack=self.no_ack)
         self.channel, self.tag = channel, ok.consumer_tag or ""
 
     async def _deliver(self, delivered: DeliveredMessage) -> None:
@@ -180,13 +187,13 @@ class AmqpBroker:
         self._connection: AbstractRobustConnection | None = None
         self._topology: AbstractRobustChannel | None = None
         self._publisher: AbstractRobustChannel | None = None
-        self._consumer_channels: dict[int, AbstractRobustChannel] = {}
+        self._consumer_channel: AbstractRobustChannel | None = None
         self._types: dict[str, ExchangeType] = dict(PREDECLARED)
         self._queue_flags: dict[str, tuple[bool, bool, bool, dict[str, int] | None]] = {}
         self._queues: dict[str, AbstractRobustQueue] = {}  # declared on the topology channel
         self._exchanges: dict[str, AbstractRobustExchange] = {}
-        self._consumer_queues: dict[tuple[int, str], AbstractRobustQueue] = {}
-        self._consumers: defaultdict[int, ChannelConsumers] = defaultdict(ChannelConsumers)  # by prefetch
+        self._consumer_queues: dict[str, AbstractRobustQueue] = {}  # ours, declared on the consumer channel
+        self._consumers = ChannelConsumers()
         self._restored = False
         self._channel_lock = asyncio.Lock()
 
@@ -375,9 +382,9 @@ class AmqpBroker:
             assert self._topology is not None
             # queue_delete on every channel that declared it, so that none declares it again
             # after a reconnect.
-            for prefetch, queue in [k for k in self._consumer_queues if k[1] == name]:
-                del self._consumer_queues[(prefetch, queue)]
-                await self._consumer_channels[prefetch].queue_delete(name)
+            if self._consumer_queues.pop(name, None) is not None:
+                assert self._consumer_channel is not None
+                await self._consumer_channel.queue_delete(name)
             self._queues.pop(name, None)
             await self._topology.queue_delete(name)
 
@@ -456,36 +463,34 @@ class AmqpBroker:
                 # channel) and not left for aio-pika to declare again after a reconnect, where
                 # a queue deleted meanwhile would break the whole channel.
                 await self.declare_queue(queue, passive=True)
-            channel = await self._consumer_channel(prefetch)
-            if flags is not None and (prefetch, queue) not in self._consumer_queues:
+            channel = await self._consumers_channel()
+            if flags is not None and queue not in self._consumer_queues:
                 # Ours: declared on this channel too, so that aio-pika declares it again after
                 # a reconnect (an exclusive or auto-delete queue is gone with the connection).
                 durable, exclusive, auto_delete, extra = flags
-                self._consumer_queues[(prefetch, queue)] = await channel.declare_queue(
+                self._consumer_queues[queue] = await channel.declare_queue(
                     queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
                 )
-            consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers[prefetch], on_cancel)
+            consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers, on_cancel, prefetch)
             await consumer.start(await _underlay(channel))
-            self._consumers[prefetch].running.add(consumer)
+            self._consumers.running.add(consumer)
             return consumer
 
         return await self._run(start)
 
-    async def _consumer_channel(self, prefetch: int) -> AbstractRobustChannel:
+    async def _consumers_channel(self) -> AbstractRobustChannel:
         async with self._channel_lock:  # one channel opening at a time (see _scratch)
-            channel = self._consumer_channels.get(prefetch)
-            if channel is None:
+            if self._consumer_channel is None:
                 assert self._connection is not None
                 channel = await self._connection.channel(publisher_confirms=False)
-                await channel.set_qos(prefetch_count=prefetch)
-                self._consumer_channels[prefetch] = channel
                 # aio-pika has declared and bound the queues again when this runs.
-                channel.reopen_callbacks.add(lambda reopened: self._restart_consumers(prefetch, reopened))
-        return channel
+                channel.reopen_callbacks.add(self._restart_consumers)
+                self._consumer_channel = channel
+        return self._consumer_channel
 
-    async def _restart_consumers(self, prefetch: int, channel: AbstractRobustChannel) -> None:
+    async def _restart_consumers(self, channel: AbstractRobustChannel) -> None:
         underlay = await _underlay(channel)
-        for consumer in list(self._consumers[prefetch].running):
+        for consumer in list(self._consumers.running):
             try:
                 # A queue not ours may have been deleted while RabbitMQ was away; consuming it
                 # would close this channel, and aio-pika does not reopen one closed while it
@@ -494,7 +499,7 @@ class AmqpBroker:
                     await self._check_queue(consumer.queue)
                 await consumer.start(underlay)
             except Exception as error:
-                self._consumers[prefetch].running.discard(consumer)
+                self._consumers.running.discard(consumer)
                 log.error("stopped consuming '%s' after a reconnect: %s", consumer.queue, error)
 
     async def _check_queue(self, name: str) -> None:

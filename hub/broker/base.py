@@ -28,10 +28,13 @@ PREDECLARED: Mapping[str, ExchangeType] = {
 }
 
 
+REPLY_QUEUE_PREFIX = "hutch.gen-"
+
+
 def fresh_queue_name() -> str:
     """A name for a queue declared without one. Named by the hub, not the broker, so that a
     robust connection can declare it again after a reconnect ("amq." names are reserved)."""
-    return f"hutch.gen-{secrets.token_urlsafe(12)}"
+    return f"{REPLY_QUEUE_PREFIX}{secrets.token_urlsafe(12)}"
 
 
 @dataclass(slots=True)

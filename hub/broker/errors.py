@@ -4,6 +4,7 @@
     ├── NotFound             the exchange or queue does not exist (AMQP 404)
     ├── PreconditionFailed   redeclared with other flags or type, or in use (AMQP 406)
     ├── ResourceLocked       an exclusive queue of another connection (AMQP 405)
+    ├── QueueFull            a queue at its length or bytes limit refused a message
     └── BrokerUnavailable    the broker is unreachable now; retrying later may work
 
 Each maps to the ERROR a STOMP client gets: `stomp_message` is its `message` header.
@@ -26,6 +27,10 @@ class PreconditionFailed(BrokerError):
 
 class ResourceLocked(BrokerError):
     stomp_message = "resource_locked"
+
+
+class QueueFull(BrokerError):
+    stomp_message = "queue full"
 
 
 class BrokerUnavailable(BrokerError):

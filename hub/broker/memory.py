@@ -7,6 +7,11 @@ many paths lead to it), round-robin consumers with prefetch, requeue with
 queues that go with the broker connection, and refusal of a redeclare with
 other flags. Consumers are called synchronously from `publish`, so a message
 is in every local outbox by the time its publisher is answered.
+
+Every queue is bounded as with RabbitMQ's `x-max-length` and `x-max-length-bytes` and
+`x-overflow: reject-publish`: past either limit a new message is not taken by that queue
+(the others it is routed to still take it) and the publish fails with `QueueFull`.
+Messages delivered and not yet acked do not count, as in RabbitMQ.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from hutch.hub.broker.base import (
     OnDelivery,
     fresh_queue_name,
 )
-from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
+from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed, QueueFull
 from hutch.hub.broker.routing import binding_matches
 
 ROUTES_KEPT = 100_000  # routes remembered before the memory of them starts again
+MAX_LENGTH = 100_000  # ready messages in one queue
+MAX_BYTES = 256 * 1024 * 1024  # bytes of ready message bodies in one queue
 
 
 @dataclass(slots=True, frozen=True)
@@ -104,7 +111,7 @@ class _Consumer:
             return  # already settled, or requeued when the consumer was cancelled
         if requeue:
             queued.redelivered = True
-            self.queue.messages.appendleft(queued)
+            self.queue.requeue(queued)
         self.queue.dispatch()
 
     async def cancel(self) -> None:
@@ -131,13 +138,25 @@ class _Queue:
         self.exclusive = exclusive
         self.auto_delete = auto_delete
         self.messages: deque[_Queued] = deque()
+        self.bytes = 0  # of the bodies in `messages`
         self.consumers: list[_Consumer] = []
         self._next = 0  # round-robin position
         self._dispatching = False
 
-    def put(self, queued: _Queued) -> None:
+    def put(self, queued: _Queued) -> bool:
+        """Take a new message; False when the queue is at a limit (reject-publish)."""
+        size = len(queued.message.body)
+        if len(self.messages) >= self.broker.max_length or self.bytes + size > self.broker.max_bytes:
+            return False
         self.messages.append(queued)
+        self.bytes += size
         self.dispatch()
+        return True
+
+    def requeue(self, queued: _Queued) -> None:
+        """A message back at the head (nacked, or its consumer gone): never refused."""
+        self.messages.appendleft(queued)
+        self.bytes += len(queued.message.body)
 
     def dispatch(self) -> None:
         # A consumer may publish, ack or cancel from inside its callback: no re-entry.
@@ -149,7 +168,9 @@ class _Queue:
                 consumer = self._next_ready()
                 if consumer is None:
                     break
-                consumer.deliver(self.messages.popleft())
+                queued = self.messages.popleft()
+                self.bytes -= len(queued.message.body)
+                consumer.deliver(queued)
         finally:
             self._dispatching = False
 
@@ -170,7 +191,7 @@ class _Queue:
         # "Unacknowledged messages are requeued when their consumer goes away", in order.
         for queued in reversed(list(consumer.unacked.values())):
             queued.redelivered = True
-            self.messages.appendleft(queued)
+            self.requeue(queued)
         consumer.unacked.clear()
         if self.auto_delete and not self.consumers:
             self.broker.drop_queue(self.name)
@@ -183,7 +204,9 @@ class MemoryBroker:
 
     publish_waits = False  # a publish is routed and delivered before it returns
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_length: int = MAX_LENGTH, max_bytes: int = MAX_BYTES) -> None:
+        self.max_length = max_length
+        self.max_bytes = max_bytes
         self._exchanges: dict[str, _Exchange] = {
             name: _Exchange(name, kind, durable=True, auto_delete=False) for name, kind in PREDECLARED.items()
         }
@@ -317,8 +340,12 @@ class MemoryBroker:
         queues = self._routes.get((exchange, key))
         if queues is None:
             queues = self._route(self._exchange(exchange), key, message.headers)
-        for queue in queues:
-            queue.put(_Queued(message, exchange, key))
+        full = [queue.name for queue in queues if not queue.put(_Queued(message, exchange, key))]
+        if full:
+            raise QueueFull(
+                f"queue '{full[0]}' is full ({self.max_length} messages or {self.max_bytes} bytes wait): "
+                "the message was not taken by it"
+            )
 
     def _route(self, start: _Exchange, key: str, headers: dict[str, str]) -> list[_Queue]:
         """Every queue the message reaches, once each, through exchange-to-exchange bindings."""

@@ -8,15 +8,17 @@ document is served at /api/openapi.json, built from the same route table.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from hutch.hub import names, payload
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.errors import BrokerError
-from hutch.hub.conversations import Conversations, Refused, Summary, envelope
+from hutch.hub.conversations import Conversations, Refused, Summary, envelope, not_found
 from hutch.hub.devices import device_from_body, device_json
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
@@ -47,6 +49,10 @@ async def identity_of(request: Request, node: HubNode) -> Identity:
     identity = await node.authenticator.authenticate(login, token)
     if identity is None:
         raise Refused(401, "InvalidCredentials", "the token is not valid: expired, forged or unknown")
+    try:
+        names.check_user(identity.user)
+    except names.BadName as error:
+        raise Refused(401, "InvalidCredentials", f"the token names no valid user: {error}") from None
     return identity
 
 
@@ -58,6 +64,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, identity, node.conversations)
         except Refused as refused:
             return error_response(refused)
+        except names.BadName as error:
+            return error_response(Refused(400, "ValidationError", str(error)))
         except BrokerError as error:
             return error_response(Refused(503, "ServiceUnavailable", f"the broker is unavailable: {error}"))
         except STORE_UNAVAILABLE as error:
@@ -67,20 +75,53 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def body_of(request: Request) -> dict[str, Any]:
+    """The JSON object of the body: at most `max_request_body` bytes (413), finite numbers of at
+    most 64 bits and 32 levels deep (400), so that nothing stored fails to read back."""
+    limit = request.app.state.node.settings.max_request_body
+    too_large = Refused(413, "PayloadTooLarge", f"the body is larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise too_large
     try:
-        value = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise Refused(400, "ValidationError", "the body is not valid JSON") from None
+        value = orjson.loads(received or b"{}")
+        payload.check(value)
+    except orjson.JSONDecodeError as error:
+        raise Refused(400, "ValidationError", f"the body is not valid JSON: {error}") from None
+    except payload.BadPayload as error:
+        raise Refused(400, "ValidationError", f"the body holds {error}") from None
     if not isinstance(value, dict):
         raise Refused(400, "ValidationError", "the body must be a JSON object")
     return value
 
 
-def text_field(body: dict[str, Any], name: str) -> str:
+MAX_TEXT = 200  # characters of a display name, a context key
+MAX_MESSAGE_TEXT = 10_000
+MAX_DEVICES = 50  # push devices per user
+
+
+def text_field(body: dict[str, Any], name: str, longest: int = MAX_TEXT) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise Refused(400, "ValidationError", f"'{name}' must be a non-empty string")
+    if not isinstance(value, str) or not value or len(value) > longest:
+        raise Refused(400, "ValidationError", f"'{name}' must be a string of 1 to {longest} characters")
     return value
+
+
+def user_field(body: dict[str, Any], name: str) -> str:
+    return names.check_user(text_field(body, name))
+
+
+def cid_of(request: Request) -> str:
+    """The conversation of the path; an id no conversation can have is not found."""
+    cid = request.path_params["cid"]
+    try:
+        return names.check_conversation(cid)
+    except names.BadName:
+        raise not_found(cid) from None
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
@@ -96,7 +137,8 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
 
 
 def message_json(stored: StoredMessage) -> dict[str, Any]:
-    return {"objectType": "message", "id": stored.id, "sender": stored.sender, **stored.message}
+    # The hub's fields last: a message's own "id" or "sender" never stands for the real ones.
+    return {**stored.message, "objectType": "message", "id": stored.id, "sender": stored.sender}
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -118,47 +160,51 @@ async def list_conversations(request: Request, identity: Identity, conversations
 async def create_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
     body = await body_of(request)
     participants = body.get("participants")
-    if not isinstance(participants, list) or not all(isinstance(p, str) and p for p in participants):
+    if not isinstance(participants, list) or not all(isinstance(p, str) for p in participants):
         raise Refused(400, "ValidationError", "'participants' must be a list of user names")
-    name = body.get("displayName", "")
-    conversation, created = await conversations.create(
-        identity, participants, name if isinstance(name, str) else ""
-    )
+    for participant in participants:
+        names.check_user(participant)
+    name = body.get("displayName") or ""  # none: the members' names
+    if not isinstance(name, str) or len(name) > MAX_TEXT:
+        raise Refused(
+            400, "ValidationError", f"'displayName' must be a string of at most {MAX_TEXT} characters"
+        )
+    conversation, created = await conversations.create(identity, participants, name)
     return JSONResponse(conversation_json(conversation), status_code=201 if created else 200)
 
 
 async def get_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
-    return JSONResponse(conversation_json(await conversations.get(identity, request.path_params["cid"])))
+    return JSONResponse(conversation_json(await conversations.get(identity, cid_of(request))))
 
 
 async def rename_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
     name = text_field(await body_of(request), "displayName")
-    return JSONResponse(
-        conversation_json(await conversations.rename(identity, request.path_params["cid"], name))
-    )
+    return JSONResponse(conversation_json(await conversations.rename(identity, cid_of(request), name)))
 
 
 async def delete_conversation(request: Request, identity: Identity, conversations: Conversations) -> Response:
-    await conversations.delete(identity, request.path_params["cid"])
+    await conversations.delete(identity, cid_of(request))
     return Response(status_code=204)
 
 
 async def add_participant(request: Request, identity: Identity, conversations: Conversations) -> Response:
-    user = text_field(await body_of(request), "username")
-    conversation = await conversations.add_member(identity, request.path_params["cid"], user)
+    user = user_field(await body_of(request), "username")
+    conversation = await conversations.add_member(identity, cid_of(request), user)
     return JSONResponse(conversation_json(conversation), status_code=201)
 
 
 async def remove_participant(request: Request, identity: Identity, conversations: Conversations) -> Response:
-    await conversations.remove_member(identity, request.path_params["cid"], request.path_params["user"])
+    user = names.check_user(request.path_params["user"])
+    await conversations.remove_member(identity, cid_of(request), user)
     return Response(status_code=204)
 
 
 async def transfer_owner(request: Request, identity: Identity, conversations: Conversations) -> Response:
-    user = text_field(await body_of(request), "username")
-    return JSONResponse(
-        conversation_json(await conversations.transfer(identity, request.path_params["cid"], user))
-    )
+    user = user_field(await body_of(request), "username")
+    return JSONResponse(conversation_json(await conversations.transfer(identity, cid_of(request), user)))
+
+
+_SMALL_NUMBER = re.compile(r"[0-9]{1,4}")
 
 
 async def list_messages(request: Request, identity: Identity, conversations: Conversations) -> Response:
@@ -168,23 +214,24 @@ async def list_messages(request: Request, identity: Identity, conversations: Con
         for cursor in (before, after):
             if cursor is not None:
                 id_key(cursor)
-        limit = int(query.get("limit", "50"))
     except ValueError as error:
         raise Refused(400, "ValidationError", str(error)) from None
+    raw_limit = query.get("limit", "50")
+    limit = int(raw_limit) if _SMALL_NUMBER.fullmatch(raw_limit) else 0
     if not 1 <= limit <= 200:
-        raise Refused(400, "ValidationError", "limit is between 1 and 200")
-    found = await conversations.messages(
-        identity, request.path_params["cid"], before=before, after=after, limit=limit
-    )
+        raise Refused(400, "ValidationError", "limit is a whole number between 1 and 200")
+    found = await conversations.messages(identity, cid_of(request), before=before, after=after, limit=limit)
     return JSONResponse([message_json(m) for m in found])
 
 
 async def post_message(request: Request, identity: Identity, conversations: Conversations) -> Response:
     body = await body_of(request)
-    data = body.get("data", {"text": body.get("text")} if "text" in body else None)
+    if "data" not in body and "text" in body:
+        body["data"] = {"text": text_field(body, "text", MAX_MESSAGE_TEXT)}
+    data = body.get("data")
     if not isinstance(data, dict):
         raise Refused(400, "ValidationError", 'send {"data": {...}} or {"text": "..."}')
-    message = await conversations.post(identity, request.path_params["cid"], data)
+    message = await conversations.post(identity, cid_of(request), data)
     return JSONResponse({"objectType": "message", **message}, status_code=201)
 
 
@@ -194,7 +241,7 @@ async def mark_read(request: Request, identity: Identity, conversations: Convers
         id_key(message_id)
     except ValueError as error:
         raise Refused(400, "ValidationError", str(error)) from None
-    await conversations.mark_read(identity, request.path_params["cid"], message_id)
+    await conversations.mark_read(identity, cid_of(request), message_id)
     return Response(status_code=204)
 
 
@@ -207,6 +254,8 @@ async def presence(request: Request, identity: Identity, conversations: Conversa
     users = [u for u in request.query_params.get("users", "").split(",") if u]
     if not users or len(users) > 500:
         raise Refused(400, "ValidationError", "ask for ?users=a,b,c (at most 500)")
+    for user in users:
+        names.check_user(user)
     online = await conversations.store.online(users)
     return JSONResponse({u: {"online": n > 0, "devices": n} for u, n in online.items()})
 
@@ -215,14 +264,21 @@ async def broadcast(request: Request, identity: Identity, conversations: Convers
     if not identity.is_admin:
         raise Refused(403, "Forbidden", "only admins may broadcast")
     body = await body_of(request)
-    message = envelope(identity.user, "add", "activity", {"text": text_field(body, "text")}, "broadcast")
-    key = body.get("context", "broadcast")
-    await conversations.publish_to(topology.ACTIVITY, str(key), message)
+    message = envelope(
+        identity.user, "add", "activity", {"text": text_field(body, "text", MAX_MESSAGE_TEXT)}, "broadcast"
+    )
+    key = text_field(body, "context") if "context" in body else "broadcast"
+    if len(key.encode()) > 255:  # an AMQP routing key
+        raise Refused(400, "ValidationError", "'context' is at most 255 bytes")
+    await conversations.publish_to(topology.ACTIVITY, key, message)
     return JSONResponse({"objectType": "activity", **message}, status_code=201)
 
 
 async def register_device(request: Request, identity: Identity, conversations: Conversations) -> Response:
     device = device_from_body(identity.user, await body_of(request))
+    known = await conversations.store.devices_of(identity.user)
+    if len(known) >= MAX_DEVICES and device.id not in {d.id for d in known}:
+        raise Refused(409, "Conflict", f"at most {MAX_DEVICES} devices; remove one first")
     new = await conversations.store.add_device(device)
     return JSONResponse(device_json(device), status_code=201 if new else 200)
 
@@ -364,5 +420,22 @@ async def openapi(request: Request) -> JSONResponse:
 
 
 def routes() -> list[Route]:
-    found = [Route(op.path, endpoint(op.handler), methods=[op.method]) for op in OPERATIONS]
+    """One route per path, so that a 405 names every method the path takes in `Allow`."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method] = endpoint(op.handler)
+    found = [Route(path, _by_method(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
     return [*found, Route("/api/openapi.json", openapi)]
+
+
+async def _never(request: Request) -> Response:
+    return error_response(Refused(405, "MethodNotAllowed", f"{request.method} is not allowed here"))
+
+
+def _by_method(
+    handlers: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def dispatch(request: Request) -> Response:
+        return await handlers.get(request.method, handlers.get("GET", _never))(request)
+
+    return dispatch

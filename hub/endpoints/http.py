@@ -28,7 +28,6 @@ async def info(request: Request) -> JSONResponse:
         {
             "name": "hutch",
             "version": VERSION,
-            "node": settings.node_id,
             "dev_mode": settings.dev_mode,
             "broker": node.broker_kind,
             "endpoints": {

@@ -14,8 +14,7 @@ from hutch.hub.conversations import Refused
 from hutch.hub.endpoints.api import body_of, error_response, text_field
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Route
 
 WIDGET = resources.files("hutch.clients.widget")
 RULE_SETS = resources.files("hutch.rules").joinpath("sets")
@@ -45,10 +44,27 @@ async def dev_token(request: Request) -> Response:
     return JSONResponse({"user": user, "token": token})
 
 
+# What a page that embeds the widget loads; nothing else of the package is served.
+WIDGET_FILES = {
+    "hutch-widget.js": "text/javascript",
+    "hutch-rules.js": "text/javascript",
+    "stomp.js": "text/javascript",
+    "hutch-widget.css": "text/css",
+    "index.html": "text/html",
+}
+
+
+async def widget_file(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in WIDGET_FILES:
+        return error_response(Refused(404, "NotFound", f"the widget has no file '{name[:100]}'"))
+    return FileResponse(str(WIDGET.joinpath(name)), media_type=WIDGET_FILES[name])
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", demo_page),
         Route("/rules/{label}.json", rule_set),
         Route("/dev/token", dev_token, methods=["POST"]),
-        Mount("/widget", StaticFiles(directory=str(WIDGET)), name="widget"),
+        Route("/widget/{name:path}", widget_file),
     ]

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hutch.hub.endpoints.link import Endpoint, Link
+from hutch.protocol import LimitExceeded
+from websockets.exceptions import PayloadTooBig
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Opcode
 from websockets.http11 import Request
@@ -98,6 +100,8 @@ class StompWebSocket(Endpoint):
             max_size=config.ws_max_size,
         )
         self._fragments: list[bytes] = []
+        self.max_size = config.ws_max_size
+        self._refused_too_big = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -109,6 +113,8 @@ class StompWebSocket(Endpoint):
 
     def data_received(self, data: bytes) -> None:
         self.ws.receive_data(data)
+        if isinstance(self.ws.parser_exc, PayloadTooBig) and self.link is not None:
+            self._too_big(self.link)
         for event in self.ws.events_received():
             if isinstance(event, Request):
                 self._handshake(event)
@@ -121,6 +127,17 @@ class StompWebSocket(Endpoint):
                         self.link.received(message)
             # PING and CLOSE: websockets has queued the PONG or the closing reply itself
         self._send_pending()
+
+    def _too_big(self, link: Link) -> None:
+        """websockets refused a message over the size limit and queued its close (1009): the
+        client gets STOMP's ERROR first, written ahead of the close."""
+        if self._refused_too_big:
+            return
+        self._refused_too_big = True
+        limit = self.max_size
+        error = LimitExceeded("frame too large", f"a WebSocket message is at most {limit} bytes")
+        for frame in link.session.last_words(error):
+            self.transport.write(_header(TEXT, len(frame)) + frame)
 
     def _handshake(self, request: Request) -> None:
         if request.path.partition("?")[0] in PATHS:
@@ -136,6 +153,12 @@ class StompWebSocket(Endpoint):
         for data in self.ws.data_to_send():
             if data:
                 self.transport.write(data)
+            elif self._refused_too_big and self.transport.can_write_eof():
+                # The client is still sending the message it was refused: closing now would
+                # answer with a reset that may lose the ERROR. Half-close, and read (to
+                # nothing) a moment longer.
+                self.transport.write_eof()
+                asyncio.get_running_loop().call_later(1.0, self.transport.close)
             else:  # websockets' end of stream: the server closes the TCP connection
                 self.transport.close()
 

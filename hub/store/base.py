@@ -8,6 +8,7 @@ ids of different conversations compare by time too (`id_key`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -58,12 +59,21 @@ class Device:
         return asdict(self)
 
 
+_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+_ID_PART_MAX = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
+
+
 def id_key(message_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = message_id.partition("-")
-    try:
-        return int(milliseconds), int(sequence or 0)
-    except ValueError:
-        raise ValueError(f"'{message_id}' is not a message id (<milliseconds>-<sequence>)") from None
+    """The id as (milliseconds, sequence), or ValueError for anything Redis would refuse
+    (other characters, '_' or other scripts' digits that int() takes, numbers past 64 bits)."""
+    match = _ID.fullmatch(message_id) if isinstance(message_id, str) else None
+    key = (int(match[1]), int(match[2] or 0)) if match else None
+    if key is None or max(key) > _ID_PART_MAX:
+        raise ValueError(f"'{str(message_id)[:60]}' is not a message id (<milliseconds>-<sequence>)")
+    return key
+
+
+FIRST_ID, LAST_ID = (0, 0), (_ID_PART_MAX, _ID_PART_MAX)  # nothing is before the one, after the other
 
 
 class Store(Protocol):

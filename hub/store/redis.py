@@ -2,7 +2,7 @@
 
 hutch:conv:<cid>            the conversation, JSON
 hutch:user:<user>:convs     sorted set of the user's conversations by last activity
-hutch:pair:<a>|<b>          the conversation of two people (names sorted)
+hutch:pair:["<a>","<b>"]   the conversation of two people (names sorted), while it has both
 hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-ordered
 hutch:stored:<uuid>         the id a message uuid was stored under (a day)
 hutch:sent:<uuid>           a message uuid was sent (a day)
@@ -19,7 +19,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from hutch.hub.store.base import (
+    FIRST_ID,
     HISTORY_LIMIT,
+    LAST_ID,
     UUID_MEMORY,
     Conversation,
     Device,
@@ -63,7 +65,9 @@ class RedisStore:
                 pipe.zadd(f"hutch:user:{member}:convs", {conversation.id: now}, nx=True)
             for member in gone:
                 pipe.zrem(f"hutch:user:{member}:convs", conversation.id)
-            if not conversation.group and len(conversation.members) == 2:
+            if before is not None and _is_pair(before) and not _is_pair(conversation):
+                pipe.delete(_pair_key(*before.members))  # one left: asking again starts a new one
+            if _is_pair(conversation):
                 pipe.set(_pair_key(*conversation.members), conversation.id)
             await pipe.execute()
 
@@ -77,7 +81,7 @@ class RedisStore:
             pipe.delete(f"hutch:conv:{cid}", f"hutch:history:{cid}", f"hutch:read:{cid}")
             for member in conversation.members if conversation else []:
                 pipe.zrem(f"hutch:user:{member}:convs", cid)
-            if conversation and not conversation.group and len(conversation.members) == 2:
+            if conversation is not None and _is_pair(conversation):
                 pipe.delete(_pair_key(*conversation.members))
             await pipe.execute()
 
@@ -112,6 +116,11 @@ class RedisStore:
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
     ) -> History:
         key = f"hutch:history:{cid}"
+        # Redis refuses "(0-0" and "(<max>" as exclusive bounds: nothing lies beyond them.
+        if (before is not None and id_key(before) == FIRST_ID) or (
+            after is not None and id_key(after) == LAST_ID
+        ):
+            return History([], True)
         if after is not None:
             entries = await self.redis.xrange(key, min=f"({after}", max="+", count=limit)
             return History([_stored(cid, e) for e in entries], await self._kept_since(key, after))
@@ -140,6 +149,8 @@ class RedisStore:
 
     async def unread(self, cid: str, user: str) -> int:
         cursor = await self.read_cursor(cid, user)
+        if cursor is not None and id_key(cursor) == LAST_ID:
+            return 0
         entries = await self.redis.xrange(
             f"hutch:history:{cid}", min=f"({cursor}" if cursor else "-", max="+", count=self.history_limit
         )
@@ -186,9 +197,12 @@ class RedisStore:
         await self.redis.aclose()
 
 
+def _is_pair(conversation: Conversation) -> bool:
+    return not conversation.group and len(conversation.members) == 2
+
+
 def _pair_key(a: str, b: str) -> str:
-    first, second = sorted((a, b))
-    return f"hutch:pair:{first}|{second}"
+    return "hutch:pair:" + json.dumps(sorted((a, b)))  # no name can make two pairs share a key
 
 
 def _stored(cid: str, entry: tuple[str, dict[str, str]]) -> StoredMessage:

@@ -21,8 +21,6 @@ def unique(prefix: str) -> str:
         ("/topic/{n}", "/topic/{n}", "/topic/{n}"),
         ("/topic/{n}.*", "/topic/{n}.x", "/topic/{n}.x"),
         ("/topic/{n}.#", "/topic/{n}.a.b", "/topic/{n}.a.b"),
-        ("/exchange/amq.fanout", "/exchange/amq.fanout/{n}", "/exchange/amq.fanout/{n}"),
-        ("/exchange/amq.direct/{n}", "/exchange/amq.direct/{n}", "/exchange/amq.direct/{n}"),
         ("/queue/{n}", "/queue/{n}", "/queue/{n}"),
     ],
 )

@@ -13,9 +13,10 @@ from hub_server import RunningHub, WsClient, join
 from hutch.rules import Form, codec_for, decode, encode
 
 
-def fresh_message() -> dict:
-    """The envelope with a uuid of its own: the hub delivers a uuid once a day."""
-    return {**MESSAGE, "uuid": uuid.uuid4().hex}
+def fresh_message(sender: str) -> dict:
+    """The envelope with a uuid of its own (the hub delivers a uuid once a day), sent by
+    `sender` (the hub stamps the sender's name on it, whatever it says)."""
+    return {**MESSAGE, "uuid": uuid.uuid4().hex, "user": {"username": sender, "displayname": "Ana"}}
 
 
 MESSAGE = {
@@ -31,9 +32,9 @@ async def device(hub: RunningHub, user: str, form: str | None) -> WsClient:
 
 
 async def test_each_client_receives_its_own_form(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    message = fresh_message()
     run = uuid.uuid4().hex[:6]
     users = [f"ana{run}", f"browser{run}", f"bot{run}", f"human{run}"]
+    message = fresh_message(users[0])
     cid = f"c{run}"
     join(hub, cid, *users)
     sender = await device(hub, users[0], None)
@@ -84,10 +85,11 @@ async def test_each_client_receives_its_own_form(hub: RunningHub, monkeypatch: p
 
 
 async def test_a_queue_reader_receives_its_own_form_too(hub: RunningHub) -> None:
-    message, queue = fresh_message(), f"/queue/forms{uuid.uuid4().hex[:6]}"
+    ana = f"ana{uuid.uuid4().hex[:6]}"
+    message, queue = fresh_message(ana), f"/queue/forms{uuid.uuid4().hex[:6]}"
     human = await WsClient.open(hub, f"human{uuid.uuid4().hex[:6]}", headers={"x-hutch-form": "json"})
     await human.subscribe(queue)
-    sender = await WsClient.open(hub, f"ana{uuid.uuid4().hex[:6]}")
+    sender = await WsClient.open(hub, ana)
     body = encode(message, Form.PACKED_JSON, "max@1")
     await sender.publish(queue, body, **{"content-type": "application/x-hutch+json; rules=max@1"})
     expanded = await human.recv()
@@ -126,7 +128,7 @@ async def test_amqp_bodies_are_packed_msgpack() -> None:
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(f"{bot}.subscribe")
-        message = fresh_message()
+        message = fresh_message(ana)
         sender = await WsClient.open(hub, ana)
         await sender.publish(
             f"/exchange/{ana}.publish/{cid}.messages",

@@ -1,5 +1,7 @@
+import hypothesis.strategies as st
 import pytest
 from hutch.hub.broker.routing import binding_matches, headers_match, topic_matches
+from hypothesis import given
 
 
 @pytest.mark.parametrize(
@@ -39,3 +41,30 @@ def test_direct_and_fanout() -> None:
     assert binding_matches("direct", "k", "k")
     assert not binding_matches("direct", "k", "k2")
     assert binding_matches("fanout", "ignored", "anything")
+
+
+def _reference(pattern: list[str], key: list[str]) -> bool:
+    """The definition, by recursion: exponential, fine for a handful of words."""
+    if not pattern:
+        return not key
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_reference(rest, key[skip:]) for skip in range(len(key) + 1))
+    return bool(key) and head in ("*", key[0]) and _reference(rest, key[1:])
+
+
+WORDS = st.sampled_from(["a", "b", "*", "#"])
+
+
+@given(
+    st.lists(WORDS, min_size=1, max_size=7),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=7),
+)
+def test_topic_matching_agrees_with_the_definition(pattern: list[str], key: list[str]) -> None:
+    assert topic_matches(".".join(pattern), ".".join(key)) is _reference(pattern, [w for w in key])
+
+
+def test_many_hashes_against_a_long_key_is_answered() -> None:
+    """Super-linear matchers take seconds here; bench/topic_match.py measures it."""
+    assert topic_matches("#." * 500 + "z", ".".join(["w"] * 2000)) is False
+    assert topic_matches("#." * 500 + "z", ".".join(["w"] * 2000) + ".z") is True

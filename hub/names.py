@@ -4,7 +4,7 @@ STOMP logins, REST identities and participants, path parameters and the broker
 layer all check names here, so a name the hub accepts in one place works in
 every other (as exchange names on RabbitMQ, as routing-key words, as Redis keys).
 
-    user name          1-64 letters (any script), digits, '_', '-' and '.', at most 100
+    user name          1-64 letters (any script), digits, '_', '-' and '.', at most 80
                        ASCII characters as a broker name; not 'amq.*' or 'hutch.*'
                        (RabbitMQ's and the hub's own names)
     conversation id    1-64 ASCII letters, digits, '_' and '-' (one routing-key word)
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 MAX_NAME = 64
-MAX_BROKER_NAME = 100  # "<name>.subscribe" and the hub's queue names stay within AMQP's 127
+MAX_BROKER_NAME = 80  # "<name>.subscribe" and the hub's queue names stay within AMQP's 127
 RESERVED_PREFIXES = ("amq.", "hutch.")
 
 _USER = re.compile(r"[\w.-]{1,64}")  # \w: letters and digits of any script, and '_'
@@ -36,7 +36,7 @@ def check_user(name: str) -> str:
     """The user name itself, or BadName saying what is wrong with it."""
     if not isinstance(name, str) or not _USER.fullmatch(name):
         raise BadName(f"'{_shown(name)}' is not a user name: 1-{MAX_NAME} letters, digits, '_', '-' or '.'")
-    if name.lower().startswith(RESERVED_PREFIXES):
+    if name.startswith(RESERVED_PREFIXES):  # as RabbitMQ reserves "amq.": case and all
         raise BadName(f"'{name}' is not a user name: names starting 'amq.' or 'hutch.' are reserved")
     if len(broker_name(name)) > MAX_BROKER_NAME:
         raise BadName(f"'{name}' is not a user name: too long once encoded for the broker")

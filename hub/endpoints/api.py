@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -20,6 +20,21 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.conversations import Conversations, Refused, Summary, envelope, not_found
 from hutch.hub.devices import device_from_body, device_json
+from hutch.hub.endpoints.openapi import (
+    A_USER,
+    BROADCAST,
+    MESSAGE_ID,
+    NEW_CONVERSATION,
+    NEW_DEVICE,
+    NEW_MESSAGE,
+    READ_UP_TO,
+    RENAME,
+    USER_LIST,
+    Describes,
+    array_of,
+    document,
+    ref,
+)
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
 from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
@@ -302,117 +317,92 @@ class Operation:
     path: str
     handler: Handler
     summary: str
-    body: tuple[str, ...] = ()
+    describes: Describes = field(default_factory=Describes)
 
+
+CONVERSATION, MESSAGES = ref("Conversation"), array_of("Message")
 
 OPERATIONS = [
-    Operation("GET", "/api/conversations", list_conversations, "My conversations, newest activity first"),
     Operation(
-        "POST",
-        "/api/conversations",
-        create_conversation,
-        "Start a conversation (two people reuse theirs)",
-        ("participants", "displayName"),
-    ),
-    Operation("GET", "/api/conversations/{cid}", get_conversation, "One conversation"),
-    Operation(
-        "PATCH",
-        "/api/conversations/{cid}",
-        rename_conversation,
-        "Rename (the owner of a group)",
-        ("displayName",),
-    ),
-    Operation("DELETE", "/api/conversations/{cid}", delete_conversation, "Delete (the owner of a group)"),
-    Operation(
-        "POST",
-        "/api/conversations/{cid}/participants",
-        add_participant,
-        "Add a participant (the owner)",
-        ("username",),
+        "GET", "/api/conversations", list_conversations, "My conversations, newest activity first",
+        Describes(response=array_of("Summary"), errors=(401,)),
     ),
     Operation(
-        "DELETE",
-        "/api/conversations/{cid}/participants/{user}",
-        remove_participant,
-        "Remove a participant, or leave",
+        "POST", "/api/conversations", create_conversation, "Start a conversation (two people reuse theirs: 200)",
+        Describes(201, CONVERSATION, NEW_CONVERSATION, also=(200,), errors=(400, 401)),
     ),
     Operation(
-        "POST",
-        "/api/conversations/{cid}/owner",
-        transfer_owner,
-        "Give the group to another participant",
-        ("username",),
+        "GET", "/api/conversations/{cid}", get_conversation, "One conversation",
+        Describes(response=CONVERSATION, errors=(401, 403, 404)),
     ),
-    Operation("GET", "/api/conversations/{cid}/messages", list_messages, "History, with before/after/limit"),
-    Operation("POST", "/api/conversations/{cid}/messages", post_message, "Send a message", ("data", "text")),
-    Operation("POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id", ("id",)),
-    Operation("GET", "/api/unread", unread_totals, "Unread counts, in all and per conversation"),
-    Operation("GET", "/api/presence", presence, "Who of ?users=a,b is online"),
     Operation(
-        "POST",
-        "/api/devices",
-        register_device,
-        "Register a device for push: ios/android token or Web Push subscription",
-        ("platform", "token", "subscription"),
+        "PATCH", "/api/conversations/{cid}", rename_conversation, "Rename (the owner of a group)",
+        Describes(response=CONVERSATION, request=RENAME),
     ),
-    Operation("GET", "/api/devices", list_devices, "My devices"),
-    Operation("DELETE", "/api/devices/{device}", remove_device, "Forget one of my devices"),
-    Operation("POST", "/api/broadcast", broadcast, "Broadcast to activity (admins)", ("text", "context")),
-]
+    Operation(
+        "DELETE", "/api/conversations/{cid}", delete_conversation, "Delete (the owner of a group)",
+        Describes(204, errors=(401, 403, 404)),
+    ),
+    Operation(
+        "POST", "/api/conversations/{cid}/participants", add_participant, "Add a participant (the owner)",
+        Describes(201, CONVERSATION, A_USER),
+    ),
+    Operation(
+        "DELETE", "/api/conversations/{cid}/participants/{user}", remove_participant,
+        "Remove a participant (the owner of a group), or leave", Describes(204),
+    ),
+    Operation(
+        "POST", "/api/conversations/{cid}/owner", transfer_owner, "Give the group to another participant",
+        Describes(response=CONVERSATION, request=A_USER),
+    ),
+    Operation(
+        "GET", "/api/conversations/{cid}/messages", list_messages, "History in time order: before, after, limit",
+        Describes(
+            response=MESSAGES,
+            query=(
+                ("before", MESSAGE_ID, False),
+                ("after", MESSAGE_ID, False),
+                ("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, False),
+            ),
+        ),
+    ),
+    Operation(
+        "POST", "/api/conversations/{cid}/messages", post_message, "Send a message (participants)",
+        Describes(201, ref("Envelope"), NEW_MESSAGE),
+    ),
+    Operation(
+        "POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id",
+        Describes(204, request=READ_UP_TO),
+    ),
+    Operation(
+        "GET", "/api/unread", unread_totals, "Unread counts, in all and per conversation",
+        Describes(response=ref("Unread"), errors=(401,)),
+    ),
+    Operation(
+        "GET", "/api/presence", presence, "Who of ?users=a,b is online (at most 500)",
+        Describes(response=ref("Presence"), query=(("users", USER_LIST, True),), errors=(400, 401)),
+    ),
+    Operation(
+        "POST", "/api/devices", register_device,
+        "Register a device for push: ios/android token or Web Push subscription (again: 200)",
+        Describes(201, ref("Device"), NEW_DEVICE, also=(200,), errors=(400, 401, 409)),
+    ),
+    Operation(
+        "GET", "/api/devices", list_devices, "My devices", Describes(response=array_of("Device"), errors=(401,)),
+    ),
+    Operation(
+        "DELETE", "/api/devices/{device}", remove_device, "Forget one of my devices",
+        Describes(204, errors=(401, 404)),
+    ),
+    Operation(
+        "POST", "/api/broadcast", broadcast, "Broadcast to activity (admins)",
+        Describes(201, ref("Envelope"), BROADCAST, errors=(400, 401, 403)),
+    ),
+]  # fmt: skip
 
 
 def openapi_document() -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
-    error = {
-        "description": "MAX error body",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    for op in OPERATIONS:
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in ("cid", "user", "device")
-            if "{" + name + "}" in op.path
-        ]
-        operation: dict[str, Any] = {
-            "summary": op.summary,
-            "operationId": op.handler.__name__,
-            "parameters": parameters,
-            "responses": {
-                "200": {"description": "OK"},
-                "401": error,
-                "403": error,
-                "404": error,
-                "400": error,
-            },
-            "security": [{"bearer": []}, {"maxOauth": []}],
-        }
-        if op.body:
-            properties = {name: {} for name in op.body}
-            operation["requestBody"] = {
-                "content": {"application/json": {"schema": {"type": "object", "properties": properties}}}
-            }
-        paths.setdefault(op.path, {})[op.method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "hutch", "version": VERSION},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "maxOauth": {"type": "apiKey", "in": "header", "name": "X-Oauth-Token"},
-            },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "objectType": {"const": "error"},
-                        "error": {"type": "string"},
-                        "error_description": {"type": "string"},
-                    },
-                }
-            },
-        },
-    }
+    return document(OPERATIONS, VERSION)
 
 
 async def openapi(request: Request) -> JSONResponse:

@@ -1,0 +1,252 @@
+"""The REST API's OpenAPI document: every operation's parameters, bodies and answers, typed.
+
+Built from the route table (`api.OPERATIONS`), so that it cannot drift from what is served;
+the test suite holds the hub to it with schemathesis, on both backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+USER_NAME = {
+    "type": "string",
+    "pattern": r"^(?!amq\.|hutch\.)[A-Za-z0-9_.-]{1,64}$",
+    "description": "1-64 ASCII letters, digits, '_', '-', '.'; letters of other scripts are taken too "
+    "(at most 80 characters once encoded for the broker). Not 'amq.*' or 'hutch.*'.",
+}
+_ONE_USER = r"(?!amq\.|hutch\.)[A-Za-z0-9_.-]{1,64}"
+USER_LIST = {
+    "type": "string",
+    "pattern": f"^{_ONE_USER}(,{_ONE_USER}){{0,499}}$",
+    "description": "1-500 user names",
+}
+CONVERSATION_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"}
+MESSAGE_ID = {
+    "type": "string",
+    "pattern": r"^[0-9]{1,19}(-[0-9]{1,19})?$",
+    "description": "<milliseconds>-<sequence>, each a 64-bit unsigned number",
+}
+DISPLAY_NAME = {"type": "string", "maxLength": 200}
+TEXT = {"type": "string", "minLength": 1, "maxLength": 10_000}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def array_of(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name)}
+
+
+def obj(required: list[str], properties: dict[str, Any], *, closed: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "required": required, "properties": properties}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+CONVERSATION_FIELDS = {
+    "objectType": {"const": "conversation"},
+    "id": CONVERSATION_ID,
+    "displayName": {"type": "string"},
+    "participants": {"type": "array", "items": {"type": "string"}},
+    "owner": {"type": ["string", "null"]},
+    "group": {"type": "boolean"},
+    "published": {"type": "number"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": obj(
+        ["objectType", "error", "error_description"],
+        {
+            "objectType": {"const": "error"},
+            "error": {"type": "string"},
+            "error_description": {"type": "string"},
+        },
+    ),
+    "Conversation": obj(list(CONVERSATION_FIELDS), CONVERSATION_FIELDS),
+    "Summary": obj(
+        [*CONVERSATION_FIELDS, "lastMessage", "unread"],
+        {
+            **CONVERSATION_FIELDS,
+            "lastMessage": {"oneOf": [ref("Message"), {"type": "null"}]},
+            "unread": {"type": "integer", "minimum": 0},
+        },
+    ),
+    "Message": obj(
+        ["objectType", "id", "sender"],
+        {"objectType": {"const": "message"}, "id": MESSAGE_ID, "sender": {"type": "string"}},
+        closed=False,  # and the message's own fields (a MAX envelope)
+    ),
+    "Envelope": obj(
+        ["objectType", "uuid", "user", "action", "object", "data", "published"],
+        {
+            "objectType": {"type": "string"},
+            "uuid": {"type": "string"},
+            "user": obj(["username"], {"username": {"type": "string"}}, closed=False),
+            "action": {"type": "string"},
+            "object": {"type": "string"},
+            "data": {"type": "object"},
+            "published": {"type": "string"},
+        },
+        closed=False,
+    ),
+    "Unread": obj(
+        ["total", "conversations"],
+        {
+            "total": {"type": "integer", "minimum": 0},
+            "conversations": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        },
+    ),
+    "Presence": {
+        "type": "object",
+        "additionalProperties": obj(
+            ["online", "devices"],
+            {"online": {"type": "boolean"}, "devices": {"type": "integer", "minimum": 0}},
+        ),
+    },
+    "Device": obj(
+        ["objectType", "id", "platform", "token", "published"],
+        {
+            "objectType": {"const": "device"},
+            "id": {"type": "string"},
+            "platform": {"enum": ["ios", "android", "webpush"]},
+            "token": {"type": "string"},
+            "published": {"type": "number"},
+        },
+    ),
+}
+
+# What a request body may be, per operation.
+NEW_CONVERSATION = obj(
+    ["participants"],
+    {
+        "participants": {"type": "array", "items": USER_NAME, "minItems": 1, "maxItems": 199},
+        "displayName": DISPLAY_NAME,
+    },
+    closed=False,
+)
+RENAME = obj(["displayName"], {"displayName": {**DISPLAY_NAME, "minLength": 1}}, closed=False)
+A_USER = obj(["username"], {"username": USER_NAME}, closed=False)
+NEW_MESSAGE = {
+    "anyOf": [
+        obj(["data"], {"data": {"type": "object"}}, closed=False),
+        obj(["text"], {"text": TEXT}, closed=False),
+    ]
+}
+READ_UP_TO = obj(["id"], {"id": MESSAGE_ID}, closed=False)
+NEW_DEVICE = {
+    "anyOf": [
+        obj(
+            ["platform", "token"],
+            {
+                "platform": {"enum": ["ios", "android"]},
+                "token": {"type": "string", "minLength": 1, "maxLength": 4096},
+            },
+            closed=False,
+        ),
+        obj(
+            ["platform", "subscription"],
+            {
+                "platform": {"const": "webpush"},
+                "subscription": obj(
+                    ["endpoint", "keys"],
+                    {
+                        "endpoint": {"type": "string", "format": "uri", "pattern": "^https?://[^/?#\\[\\]]+"},
+                        "keys": obj(
+                            ["p256dh", "auth"],
+                            {
+                                "p256dh": {"type": "string", "minLength": 1, "maxLength": 4096},
+                                "auth": {"type": "string", "minLength": 1, "maxLength": 4096},
+                            },
+                            closed=False,
+                        ),
+                    },
+                    closed=False,
+                ),
+            },
+            closed=False,
+        ),
+    ]
+}
+BROADCAST = obj(
+    ["text"], {"text": TEXT, "context": {"type": "string", "minLength": 1, "maxLength": 200}}, closed=False
+)
+
+
+@dataclass(frozen=True)
+class Describes:
+    """How an operation is described: its body, its answer, its refusals."""
+
+    success: int = 200
+    response: dict[str, Any] | None = None  # schema of the success body; None for no body
+    request: dict[str, Any] | None = None
+    query: tuple[tuple[str, dict[str, Any], bool], ...] = ()  # (name, schema, required)
+    errors: tuple[int, ...] = (400, 401, 403, 404)
+    also: tuple[int, ...] = field(default=())  # other successes (200 beside a 201)
+
+
+ERROR_WORDS = {
+    400: "Bad input: the body says what",
+    401: "No token, or not a valid one",
+    403: "Not allowed for this user",
+    404: "No such conversation, participant or device",
+    409: "At a limit: the body says which",
+    413: "The body is larger than the limit",
+    503: "The broker or the store is unavailable",
+}
+
+
+def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) -> list[dict[str, Any]]:
+    found = []
+    for name, schema in (("cid", CONVERSATION_ID), ("user", USER_NAME), ("device", {"type": "string"})):
+        if "{" + name + "}" in path:
+            found.append({"name": name, "in": "path", "required": True, "schema": schema})
+    for name, schema, required in query:
+        found.append({"name": name, "in": "query", "required": required, "schema": schema})
+    return found
+
+
+def document(operations: list[Any], version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations` (each with method, path, handler, summary, describes)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        described: Describes = op.describes
+        success: dict[str, Any] = {"description": "OK"}
+        if described.response is not None:
+            success["content"] = {"application/json": {"schema": described.response}}
+        responses: dict[str, Any] = {str(described.success): success}
+        for status in described.also:
+            responses[str(status)] = success
+        errors = (*described.errors, 503) + ((413,) if described.request is not None else ())
+        for status in sorted(set(errors)):
+            responses[str(status)] = {
+                "description": ERROR_WORDS[status],
+                "content": {"application/json": {"schema": ref("Error")}},
+            }
+        operation: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": op.handler.__name__,
+            "parameters": _parameters(op.path, described.query),
+            "responses": responses,
+            "security": [{"bearer": []}, {"maxOauth": []}],
+        }
+        if described.request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": described.request}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "hutch", "version": version},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "maxOauth": {"type": "apiKey", "in": "header", "name": "X-Oauth-Token"},
+            },
+            "schemas": SCHEMAS,
+        },
+    }

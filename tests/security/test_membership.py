@@ -74,3 +74,35 @@ async def test_a_durable_subscription_to_conversations_is_refused(guarded: Runni
     error = await client.error_then_close()
     assert error.headers["message"] == "access refused"
     assert b".subscribe" in error.body
+
+
+async def test_a_removal_on_one_node_ends_subscriptions_on_another() -> None:
+    """Two nodes on RabbitMQ and Redis: the member is removed through one, listens on the other."""
+    from backends import REDIS_URL, rabbitmq_vhost
+    from hub_server import running_hub
+    from security.helpers import SECRET
+
+    with rabbitmq_vhost() as url:
+        settings = {"amqp_url": url, "redis_url": REDIS_URL, "jwt_secret": SECRET, "permissions_file": None}
+        with running_hub(**settings, worker=True) as first, running_hub(**settings) as second:
+            api, cid, bob, carol = await group(first)
+            stream = await inbox(second, carol)
+            direct = await WsClient.open(second, carol)
+            await direct.subscribe(f"/exchange/conversations/{cid}.*", "direct")
+            witness = await inbox(second, bob)
+            await say(api, cid, "before")
+            for client in (stream, direct, witness):
+                assert b"before" in (await chat(client)).body
+            await api.call("DELETE", f"/api/conversations/{cid}/participants/{carol}", status=204)
+            await asyncio.sleep(0.5)  # the control event crosses RabbitMQ
+            await say(api, cid, "after")
+            assert b"after" in (await chat(witness)).body
+            for client in (stream, direct):
+                assert await silent(client)
+            retry = await WsClient.open(second, carol)
+            await retry.send(
+                "SUBSCRIBE", {"id": "1", "destination": f"/exchange/conversations/{cid}.*", "receipt": "r"}
+            )
+            assert (await retry.error_then_close()).headers["message"] == "access refused"
+            for client in (stream, direct, witness):
+                await client.close()

@@ -109,7 +109,9 @@ def stamp_sender(message: dict[str, Any], sender: str) -> None:
     message["user"] = {**(claimed if isinstance(claimed, dict) else {}), "username": sender}
 
 
-def normalize_send(headers: dict[str, str], body: bytes, sender: str) -> tuple[bytes, dict[str, Any] | None]:
+def normalize_send(
+    headers: dict[str, str], body: bytes, sender: str, max_depth: int = payload.MAX_DEPTH
+) -> tuple[bytes, dict[str, Any] | None]:
     """A coded SEND, checked, stamped with its sender (`user.username`, whatever the body said)
     and put in the wire form (content-type updated in place), with the message it holds; any
     other body as it is, with None."""
@@ -119,7 +121,7 @@ def normalize_send(headers: dict[str, str], body: bytes, sender: str) -> tuple[b
     form, label = coded
     try:
         message = decode(body, form, label)
-        payload.check(message)
+        payload.check(message, max_depth=max_depth)
         stamp_sender(message, sender)
         wire = encode(message, WIRE_FORM, label)
     except CodecError as error:

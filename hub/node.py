@@ -16,6 +16,7 @@ from hutch.hub.conversations import Conversations
 from hutch.hub.endpoints.tcp import start_tcp_listener
 from hutch.hub.fanout import NodeFanout
 from hutch.hub.permissions import Grants
+from hutch.hub.quota import QueueQuota
 from hutch.hub.registry import Registry
 from hutch.hub.session import Session
 from hutch.hub.settings import Settings
@@ -47,6 +48,7 @@ class HubNode:
         self.conversations = Conversations(self.store, self.broker, on_member_change=self.streams.announce)
         self.streams.on_change = self.conversations.forget_member
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
+        self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None
         run_push = settings.push_bridge if settings.push_bridge is not None else not settings.amqp_url

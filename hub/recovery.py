@@ -13,6 +13,7 @@ from collections import deque
 from hutch.hub.store.base import Store, StoredMessage, id_key
 
 PAGE = 200  # messages read from one conversation's history at a time
+FIRST_PAGE = 20  # read from every conversation before the replay starts: kept small
 
 
 class Missed:
@@ -31,13 +32,13 @@ class Missed:
         """The first page of each conversation, read now: they say whether the replay is whole."""
         missed = cls(store, since)
         for cid in conversations:
-            history = await store.history(cid, after=since, limit=PAGE)
+            history = await store.history(cid, after=since, limit=FIRST_PAGE)
             missed.complete = missed.complete and history.complete
             missed._add_page(cid, history.messages)
         return missed
 
-    def _add_page(self, cid: str, messages: list[StoredMessage]) -> None:
-        if len(messages) == PAGE:
+    def _add_page(self, cid: str, messages: list[StoredMessage], size: int = FIRST_PAGE) -> None:
+        if len(messages) == size:
             self._more.add(cid)
         else:
             self._more.discard(cid)
@@ -56,5 +57,5 @@ class Missed:
             heapq.heappush(self._heads, (id_key(page[0].id), cid))
         elif cid in self._more:
             history = await self.store.history(cid, after=stored.id, limit=PAGE)
-            self._add_page(cid, history.messages)
+            self._add_page(cid, history.messages, PAGE)
         return stored

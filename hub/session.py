@@ -313,6 +313,7 @@ class Session:
                 return False
             case Kind.EXCHANGE | Kind.TOPIC:  # durable: a queue of its own, named by user and id
                 queue = durable_queue_name(self._user, event.id)
+                self.node.queues.claim(self._user, queue)
                 await broker.declare_queue(queue, durable=True)
                 await broker.bind_queue(queue, destination.exchange, destination.key)
             case Kind.QUEUE:
@@ -391,6 +392,7 @@ class Session:
         ends_durable = _durable(event.headers) and isinstance(subscription, QueueSubscription)
         if ends_durable and subscription.queue.startswith(DURABLE_QUEUE_PREFIX):
             await self.node.broker.delete_queue(subscription.queue)
+            self.node.queues.release(subscription.queue)
 
     async def _send(self, event: SendRequested) -> None:
         destination = parse_destination(event.destination)
@@ -401,7 +403,9 @@ class Session:
         }
         with_default_rules(headers, self.rules)
         await self._authorize(destination, subscribe=False)
-        body, message = normalize_send(headers, event.body, sender=self._user)
+        body, message = normalize_send(
+            headers, event.body, sender=self._user, max_depth=self.node.settings.max_json_depth
+        )
         if message is not None and _is_conversation_message(destination):
             uuid = message.get("uuid")
             if isinstance(uuid, str) and not await self.node.store.first_send(uuid):
@@ -422,6 +426,7 @@ class Session:
 
     async def _declare_shared(self, destination: Destination) -> str:
         if destination.name not in self._declared_queues:
+            self.node.queues.claim(self._user, destination.name)
             await self.node.broker.declare_queue(destination.name, durable=True)
             self._declared_queues.add(destination.name)
         return destination.name

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_queue_length: int = 100_000  # messages in one queue of the embedded broker
     max_queue_bytes: int = 256 * 1024 * 1024  # body bytes in one queue of the embedded broker
     max_request_body: int = 1024 * 1024  # bytes of a REST request body
+    max_queues: int = 10_000  # queues a node declares for its clients (/queue/, durable subscriptions)
+    max_queues_per_user: int = 100  # of those, declared for one user
+    max_json_depth: int = 32  # nesting of a message or request body
     outbox_max_bytes: int = 8 * 1024 * 1024  # past this a client is a slow consumer
     max_pending_acks: int = 10_000  # messages held for one client-ack subscription over its prefetch
     close_timeout: float = 5.0  # how long a closing client gets to take its last frames

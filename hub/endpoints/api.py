@@ -92,7 +92,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def body_of(request: Request) -> dict[str, Any]:
     """The JSON object of the body: at most `max_request_body` bytes (413), finite numbers of at
     most 64 bits and 32 levels deep (400), so that nothing stored fails to read back."""
-    limit = request.app.state.node.settings.max_request_body
+    settings = request.app.state.node.settings
+    limit = settings.max_request_body
     too_large = Refused(413, "PayloadTooLarge", f"the body is larger than {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
@@ -104,7 +105,7 @@ async def body_of(request: Request) -> dict[str, Any]:
             raise too_large
     try:
         value = orjson.loads(received or b"{}")
-        payload.check(value)
+        payload.check(value, max_depth=settings.max_json_depth)
     except orjson.JSONDecodeError as error:
         raise Refused(400, "ValidationError", f"the body is not valid JSON: {error}") from None
     except payload.BadPayload as error:

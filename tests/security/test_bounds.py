@@ -16,6 +16,7 @@ def small(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
         "max_transaction_bytes": 1000,
         "max_transactions": 3,
         "max_subscriptions": 4,
+        "max_queues_per_user": 10,
         "permissions_file": None,
     }
     with running_hub(**hub_settings(request.param) | limits) as hub:
@@ -109,3 +110,24 @@ async def test_a_websocket_message_past_the_limit_gets_frame_too_large(small: Ru
     await client.send_raw(b"SEND\ndestination:/topic/x\n\n" + b"x" * (limit + 4096) + b"\x00")
     error = await client.error_then_close()
     assert error.headers["message"] == "frame too large"
+
+
+async def test_a_node_declares_a_bounded_number_of_queues(small: RunningHub) -> None:
+    (me,) = fresh("mallory")
+    client = await WsClient.open(small, me)
+    for number in range(40):
+        await client.send("SEND", {"destination": f"/queue/{me}.q{number}", "receipt": f"r{number}"})
+        frame = await client.recv()
+        if frame.command == "ERROR":
+            assert frame.headers["message"] == "too many queues"
+            break
+        assert frame.headers["receipt-id"] == f"r{number}"
+    else:
+        raise AssertionError("40 queues declared past a limit of 10 a user")
+    (ana,) = fresh("ana")
+    other = await WsClient.open(small, ana)  # others, and the node itself, go on
+    await other.subscribe(f"/queue/{ana}.q", "q")
+    await other.subscribe(f"/topic/{ana}.x")
+    await other.publish(f"/topic/{ana}.x", b"still served")
+    assert (await other.recv()).body == b"still served"
+    await other.close()

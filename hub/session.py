@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hutch.hub import names, permissions
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
-from hutch.hub.broker.base import Message
+from hutch.hub.broker.base import Message, header_problem
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.conversations import RULES
 from hutch.hub.forms import (
@@ -402,6 +402,8 @@ class Session:
             if name not in _FRAME_ONLY and name not in _HUB_SET and not name.startswith(_HUB_PREFIX)
         }
         with_default_rules(headers, self.rules)
+        if (problem := header_problem(headers)) is not None:
+            raise StompError("bad header", problem)
         await self._authorize(destination, subscribe=False)
         body, message = normalize_send(
             headers, event.body, sender=self._user, max_depth=self.node.settings.max_json_depth

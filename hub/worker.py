@@ -12,10 +12,11 @@ to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
+import orjson
+from hutch.hub import names, payload
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.dead_letters import dead_letter
@@ -76,6 +77,10 @@ class Worker:
         message = expanded(delivery.message)
         if sender:  # the sender is who routed it here, whatever the body claims
             stamp_sender(message, sender)
+        if (refusal := _unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
+            log.warning("dead-lettered a message of %r: %s", cid[:80], refusal)
+            await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)
+            return
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
         reason = ""
         for attempt, delay in enumerate((0.0, *self.retry_delays)):
@@ -111,6 +116,16 @@ class Worker:
             log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
 
 
+def _unstorable(cid: str, message: dict[str, Any]) -> str | None:
+    """Why a message cannot be stored (it would not read back), or None."""
+    try:
+        names.check_conversation(cid)
+        payload.check(message)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def expanded(message: Message) -> dict[str, Any]:
     """The message as a dict: decoded by its rule set, or JSON, or its text as data.text."""
     coded = parse_content_type(message.headers.get("content-type"))
@@ -121,7 +136,7 @@ def expanded(message: Message) -> dict[str, Any]:
             log.warning("a stored message does not decode (%s): kept as text", error)
     if message.body.lstrip()[:1] == b"{":  # any JSON object is a message, known fields or not
         try:
-            value = json.loads(message.body)
+            value = orjson.loads(message.body)  # a depth past its limit is a ValueError too
         except ValueError:
             value = None
         if isinstance(value, dict):

@@ -524,9 +524,9 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
             properties["delivery_mode"] = (
                 DeliveryMode.PERSISTENT if value == "true" else DeliveryMode.NOT_PERSISTENT
             ).value
-        elif name == "expiration" and value.isdigit():
-            properties["expiration"] = value  # milliseconds, in STOMP as in AMQP
-        elif name == "priority" and value.isdigit():
+        elif name == "expiration":
+            properties["expiration"] = value  # milliseconds, in STOMP as in AMQP (checked: header_problem)
+        elif name == "priority":
             properties["priority"] = int(value)
         else:
             headers[name] = value

@@ -8,6 +8,7 @@ take them with or without acks.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,38 @@ def fresh_queue_name() -> str:
     """A name for a queue declared without one. Named by the hub, not the broker, so that a
     robust connection can declare it again after a reconnect ("amq." names are reserved)."""
     return f"{REPLY_QUEUE_PREFIX}{secrets.token_urlsafe(12)}"
+
+
+# STOMP headers that become AMQP properties of the short-string kind (255 bytes at most), as
+# RabbitMQ's STOMP plugin maps them; and the two numeric ones, in the ranges AMQP takes.
+SHORT_PROPERTIES = (
+    "content-type",
+    "content-encoding",
+    "correlation-id",
+    "reply-to",
+    "amqp-message-id",
+    "type",
+    "app-id",
+)
+NUMERIC_PROPERTIES = {"priority": 255, "expiration": 2**32 - 1}  # the most each may be
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def header_problem(headers: Mapping[str, str]) -> str | None:
+    """What makes these headers unfit to travel as an AMQP message, or None.
+
+    Checked whatever the broker, so that both refuse the same SEND and RabbitMQ never closes
+    the node's publishing channel over one client's header."""
+    for name, value in headers.items():
+        if len(name.encode()) > 255:
+            return f"a header name is at most 255 bytes, not {len(name.encode())}"
+        if name in SHORT_PROPERTIES and len(value.encode()) > 255:
+            return f"'{name}' is at most 255 bytes"
+        if (most := NUMERIC_PROPERTIES.get(name)) is not None and (
+            not _DIGITS.fullmatch(value) or int(value) > most
+        ):
+            return f"'{name}' is a whole number from 0 to {most}, not '{value[:30]}'"
+    return None
 
 
 @dataclass(slots=True)

@@ -244,3 +244,32 @@ async def test_a_rest_body_past_the_limit_is_413(guarded: RunningHub) -> None:
             yield b" " * 65536
 
     await api.refused("POST", "/api/conversations", 413, content=chunks())
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"priority": "99999"},
+        {"priority": "\u00b2"},
+        {"expiration": "\u00b2"},
+        {"expiration": "99999999999999999999999"},
+        {"content-type": "x" * 300},
+        {"correlation-id": "x" * 300},
+        {"type": "\u00e9" * 200},
+        {"x" * 300: "long name"},
+    ],
+    ids=["priority-range", "priority-digit", "expiration-digit", "expiration-range", "content-type",
+         "correlation-id", "type-bytes", "header-name"],
+)  # fmt: skip
+async def test_headers_amqp_cannot_carry_are_refused_alike(
+    guarded: RunningHub, headers: dict[str, str]
+) -> None:
+    (me,) = fresh("mallory")
+    client = await WsClient.open(guarded, me)
+    error = await refused(client, "SEND", {"destination": f"/topic/{me}.x", **headers}, b"x")
+    assert error.headers["message"] == "bad header"
+    neighbour = await WsClient.open(guarded, me)  # the node's publishing goes on
+    await neighbour.subscribe(f"/topic/{me}.y")
+    await neighbour.publish(f"/topic/{me}.y", b"still", priority="9", expiration="60000")
+    assert (await neighbour.recv()).body == b"still"
+    await neighbour.close()

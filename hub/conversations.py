@@ -203,14 +203,18 @@ class Conversations:
         await self.publish(identity.user, f"{cid}.messages", message)
         return message
 
-    async def publish(self, sender: str, key: str, message: dict[str, Any]) -> None:
+    async def publish(
+        self, sender: str, key: str, message: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         """Publish as `sender`: through their `.publish` exchange, as their clients do."""
-        await self.publish_to(topology.publish_exchange(sender), key, message)
+        await self.publish_to(topology.publish_exchange(sender), key, message, headers)
 
-    async def publish_to(self, exchange: str, key: str, message: dict[str, Any]) -> None:
+    async def publish_to(
+        self, exchange: str, key: str, message: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         body = encode(message, WIRE, RULES)
-        headers = {"content-type": content_type(WIRE, RULES), "persistent": "true"}
-        await self.broker.publish(exchange, key, Message(body, headers))
+        wire = {"content-type": content_type(WIRE, RULES), "persistent": "true", **(headers or {})}
+        await self.broker.publish(exchange, key, Message(body, wire))
 
     async def messages(
         self, identity: Identity, cid: str, *, before: str | None, after: str | None, limit: int
@@ -220,7 +224,9 @@ class Conversations:
 
     async def mark_read(self, identity: Identity, cid: str, message_id: str) -> None:
         """Move the read cursor and tell the members: the "read" check MAX lacked."""
-        await self.get(identity, cid)
+        conversation = await self.get(identity, cid)
+        if identity.user not in conversation.members:  # an admin reading along has no cursor here
+            raise Refused(403, "Forbidden", f"only participants mark conversation '{cid}' read")
         await self.store.mark_read(cid, identity.user, message_id)
         receipt = envelope(identity.user, "read", "conversation", {"id": message_id}, cid)
         await self.publish(identity.user, f"{cid}.notifications", receipt)

@@ -28,6 +28,9 @@ from hutch.rules import CodecError, decode, parse_content_type
 log = logging.getLogger(__name__)
 
 DEAD_LETTERS = "messages.dead"
+# On the "stored" ack the worker sends: a client cannot set x-hutch-* headers (the session
+# strips them), so an ack that has it comes from a worker, and only such an ack is pushed.
+STORED = "x-hutch-stored"
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # then dead-letter
 
 
@@ -111,7 +114,7 @@ class Worker:
         """The MAX ack: every member sees the message is stored."""
         ack = envelope(sender, "ack", "message", {"id": stored_id}, cid, uuid)
         try:
-            await self.conversations.publish(sender, f"{cid}.notifications", ack)
+            await self.conversations.publish(sender, f"{cid}.notifications", ack, {STORED: "true"})
         except Exception as error:
             log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
 

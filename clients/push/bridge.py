@@ -25,7 +25,7 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.dead_letters import dead_letter
 from hutch.hub.store.base import Device, Store
-from hutch.hub.worker import expanded
+from hutch.hub.worker import STORED, expanded
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class PushBridge:
         await self._dead_letter(delivery, reason)
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+        if delivery.message.headers.get(STORED) != "true":
+            return []  # not a worker's "stored" ack: a member may send notifications too
         message = expanded(delivery.message)
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:

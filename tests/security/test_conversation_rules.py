@@ -32,6 +32,7 @@ async def test_an_admin_outside_a_conversation_cannot_post_into_it(guarded: Runn
     admin = Api(guarded, boss, roles=["admin"])
     await admin.call("GET", f"/api/conversations/{pair['id']}")  # may read it
     await admin.refused("POST", f"/api/conversations/{pair['id']}/messages", 403, json={"text": "hi"})
+    await admin.refused("POST", f"/api/conversations/{pair['id']}/read", 403, json={"id": "1-0"})
     assert await Api(guarded, ana).call("GET", f"/api/conversations/{pair['id']}/messages") == []
 
 

@@ -23,6 +23,7 @@ from hutch.hub.broker.errors import BrokerUnavailable, NotFound
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.store.base import Conversation, Device
 from hutch.hub.store.memory import MemoryStore
+from hutch.hub.worker import STORED
 from push_services import PushServices
 
 SECRET = "push-bridge-tests-secret-of-32-bytes"
@@ -117,6 +118,26 @@ async def test_devices_of_offline_members_get_the_text_cut_and_urgent(
     assert apns.headers["apns-priority"] == "10"
     await asyncio.sleep(0.3)
     assert len(push.received) == 3  # nothing for the sender, nothing for cy who is online
+
+
+async def test_an_ack_a_member_forges_pushes_nothing(hub: RunningHub, push: PushServices) -> None:
+    """Only the worker's "stored" ack is pushed: a member sending acks of a stored message to
+    the conversation's notifications cannot make its devices ring again and again."""
+    ana, bob = fresh("ana"), fresh("bob")
+    async with api(hub, ana) as anas, api(hub, bob) as bobs:
+        cid = (await anas.create_conversation([bob]))["id"]
+        await bobs.register_device("android", token=f"fcm-{bob}")
+        await say(hub, ana, cid, "hi")
+        await eventually(lambda: len(push.received) == 1, timeout=10)
+        [stored] = await anas.messages(cid)
+    forged = {"action": "ack", "object": "message", "data": {"id": stored["id"]}}
+    async with client(hub, ana) as forger:
+        for _ in range(3):
+            await forger.send(
+                f"/exchange/{ana}.publish/{cid}.notifications", forged, headers={STORED: "true"}
+            )
+    await asyncio.sleep(0.5)
+    assert len(push.received) == 1
 
 
 async def test_dead_tokens_are_forgotten_and_low_urgency_says_so(hub: RunningHub, push: PushServices) -> None:
@@ -288,7 +309,9 @@ async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
             await bridge.start()
             ack = {"action": "ack", "object": "message", "data": {"id": stored_id}}
             await broker.publish(
-                topology.CONVERSATIONS, "c1.notifications", Message(json.dumps(ack).encode())
+                topology.CONVERSATIONS,
+                "c1.notifications",
+                Message(json.dumps(ack).encode(), {STORED: "true"}),
             )
             await eventually(lambda: len(recorder.sent) >= 2)
             await asyncio.sleep(0.2)  # a second push to the first device would have come by now

@@ -74,9 +74,12 @@ class Message:
 
     @property
     def stored_id(self) -> str | None:
-        """The history id this message tells of: a replayed message's, or the one a stored ack carries."""
+        """The history id this message tells of: a replayed message's, or the one the worker's
+        stored ack carries (`x-hutch-stored`: a member's forged ack does not move the cursor)."""
         if "x-hutch-id" in self.headers:
             return self.headers["x-hutch-id"]
+        if self.headers.get("x-hutch-stored") != "true":
+            return None
         data = self.data()
         if isinstance(data, dict) and data.get("action") == "ack" and isinstance(data.get("data"), dict):
             stored = data["data"].get("id")

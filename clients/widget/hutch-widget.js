@@ -141,11 +141,13 @@ export class HutchWidget {
     const key = frame.headers.destination.split("/").pop();
     const cid = message.destination || key.split(".")[0];
     const sender = (message.user || {}).username;
-    const storedId = frame.headers["x-hutch-id"] || (message.action === "ack" ? message.data.id : null);
+    // Only the worker's acks say "stored" (x-hutch-stored, which no client can send).
+    const stored = message.action === "ack" && frame.headers["x-hutch-stored"] === "true";
+    const storedId = frame.headers["x-hutch-id"] || (stored ? message.data.id : null);
     if (storedId && newer(storedId, this.lastId)) this.lastId = storedId;
     if (!this.conversations.has(cid)) this.refreshConversations(); // someone started one with us
     if (message.action === "add") this.received(cid, message, sender, frame.headers["x-hutch-id"]);
-    else if (message.action === "ack") this.stored(cid, message.uuid, message.data.id);
+    else if (stored) this.stored(cid, message.uuid, message.data.id);
     else if (message.action === "read" && sender !== this.user) this.readUpTo(cid, message.data.id);
   }
 

@@ -192,3 +192,16 @@ async def test_recovers_what_it_missed_while_its_node_was_down(backend: str) -> 
 
 def client_at(port: int, user: str, **options: object) -> HutchClient:
     return HutchClient(f"ws://127.0.0.1:{port}/ws", user, mint_token(user, SECRET), **options)  # type: ignore[arg-type]
+
+
+def test_only_the_workers_stored_ack_moves_the_recovery_cursor() -> None:
+    """A member can send an ack with any id to a conversation's notifications; without the
+    hub's x-hutch-stored header it says nothing of what is stored."""
+    import json
+
+    ack = json.dumps({"action": "ack", "object": "message", "data": {"id": "99999999999999-0"}}).encode()
+    headers = {"content-type": "application/json"}
+    forged = Message("/exchange/x.publish/c.notifications", headers, ack, None)  # type: ignore[arg-type]
+    real = Message("/exchange/x.publish/c.notifications", headers | {"x-hutch-stored": "true"}, ack, None)  # type: ignore[arg-type]
+    assert forged.stored_id is None
+    assert real.stored_id == "99999999999999-0"

@@ -116,10 +116,8 @@ async def check(
     if identity.is_admin:
         return
     user = identity.user
-    kind, name = (
-        destination.kind,
-        destination.exchange if destination.kind is Kind.EXCHANGE else destination.name,
-    )
+    kind = destination.kind
+    name = destination.exchange if kind is Kind.EXCHANGE else destination.name
     if kind is Kind.EXCHANGE:
         if (owner := topology.user_exchange_owner(name)) is not None:
             await _own_exchange(user, owner, destination.key, subscribe, conversations)
@@ -136,7 +134,7 @@ async def check(
     subject = destination.key if kind is Kind.TOPIC else name
     for operation in needed:
         if not grants.allows(identity, operation, subject):
-            what = "the topic key" if kind is Kind.TOPIC else f"{kind.value}"
+            what = "the topic key" if kind is Kind.TOPIC else kind.value
             raise refuse(f"{user} may not {verb} {what} '{subject}' ({operation} permission)")
 
 

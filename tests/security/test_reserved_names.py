@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 from hub_server import RunningHub, WsClient, join
+from hutch.hub.auth import mint_token
 from hutch.hub.session import durable_queue_name
-from security.helpers import chat, fresh, inbox, refused, silent
+from security.helpers import SECRET, chat, fresh, inbox, refused, silent
 
 
 def node_queues(hub: RunningHub) -> list[str]:
@@ -65,14 +66,39 @@ async def test_the_nodes_own_queues_are_out_of_reach(guarded: RunningHub, comman
             assert error.headers["message"] == "access refused"
 
 
-async def test_an_admin_does_not_reach_the_hubs_names_either(guarded: RunningHub) -> None:
-    from hutch.hub.auth import mint_token  # noqa: F401  (dev mode: roles come from tokens only)
+async def admin_client(hub: RunningHub) -> WsClient:
+    (boss,) = fresh("boss")
+    client = await WsClient.open(hub, login=None)
+    token = mint_token(boss, SECRET, roles=["admin"])
+    await client.send("CONNECT", {"accept-version": "1.2", "host": "h", "login": boss, "passcode": token})
+    assert (await client.recv()).command == "CONNECTED"
+    return client
 
-    client = await WsClient.open(guarded, fresh("mallory")[0])
-    # Without the admin role the control exchange is refused; the admin check is in
-    # test_admin_reaches_amq_but_not_hutch below, on a hub with a tokens file.
-    error = await refused(client, "SUBSCRIBE", {"destination": "/exchange/hutch.control", "id": "1"})
+
+@pytest.mark.parametrize(
+    ("command", "destination"),
+    [
+        ("SEND", "/exchange/hutch.control"),
+        ("SUBSCRIBE", "/exchange/hutch.control"),
+        ("SUBSCRIBE", "/amq/queue/hutch.node.x.streams"),
+        ("SUBSCRIBE", "/queue/hutch.durable.x"),
+    ],
+)
+async def test_an_admin_does_not_reach_the_hubs_names_either(
+    guarded: RunningHub, command: str, destination: str
+) -> None:
+    client = await admin_client(guarded)
+    error = await refused(client, command, {"destination": destination, "id": "1"})
     assert error.headers["message"] == "access refused"
+
+
+async def test_an_admin_reaches_rabbitmqs_and_maxs_names(guarded: RunningHub) -> None:
+    client = await admin_client(guarded)
+    await client.subscribe("/exchange/amq.fanout", "f")
+    await client.subscribe("/exchange/activity/#", "a")
+    await client.publish("/exchange/amq.fanout", b"to all")
+    assert (await client.recv()).body == b"to all"
+    await client.close()
 
 
 async def test_the_users_own_names_work_under_the_default_grants(guarded: RunningHub) -> None:

@@ -15,7 +15,6 @@ async def health(request: Request) -> JSONResponse:
     body = {
         "status": "ok" if up else "degraded",
         "broker": "up" if up else "down",
-        "node": node.settings.node_id,
         "sessions": len(node.registry.sessions),
     }
     return JSONResponse(body, status_code=200 if up else 503)

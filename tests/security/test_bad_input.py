@@ -1,6 +1,5 @@
 """Every bad input is a 4xx or an ERROR saying what is wrong, never a 500, never stored."""
 
-
 import httpx
 import jwt
 import pytest

@@ -1,34 +1,31 @@
-"""RabbitMQ restarted under traffic, and what the node costs RabbitMQ in queues."""
+"""RabbitMQ restarted under traffic, and what the node costs RabbitMQ in queues.
+
+On a RabbitMQ node of these tests' own (`private_rabbitmq`): the machine's shared one is
+never stopped.
+"""
 
 import asyncio
-import os
-import shutil
-import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from backends import hub_settings
 from hub_server import RunningHub, WsClient, join, running_hub
-
-RABBITMQCTL = shutil.which("rabbitmqctl")
-# Never a skip in CI (.ci/services installs RabbitMQ, rabbitmqctl with it): there a missing one fails.
-pytestmark = pytest.mark.skipif(
-    RABBITMQCTL is None and not os.environ.get("CI"), reason="rabbitmqctl is not installed on this machine"
-)
+from private_rabbitmq import PrivateRabbitMQ, private_rabbitmq
 
 
-def rabbitmqctl(*args: str) -> str:
-    assert RABBITMQCTL is not None
-    return subprocess.run(
-        [RABBITMQCTL, *args], check=True, capture_output=True, text=True, timeout=120
-    ).stdout
+@pytest.fixture(scope="module")
+def rabbit() -> Iterator[PrivateRabbitMQ]:
+    with private_rabbitmq() as node:
+        yield node
 
 
 @pytest.fixture
-def hub():
-    with running_hub(**hub_settings("amqp"), amqp_reconnect_interval=0.5) as running:
+def hub(rabbit: PrivateRabbitMQ) -> Iterator[RunningHub]:
+    settings = hub_settings("amqp") | {"amqp_url": rabbit.url, "amqp_reconnect_interval": 0.5}
+    with running_hub(**settings) as running:
         yield running
 
 
@@ -40,7 +37,7 @@ async def wait_healthy(hub: RunningHub, timeout: float = 60) -> None:
             await asyncio.sleep(0.2)
 
 
-async def test_rabbitmq_restart_under_traffic(hub: RunningHub) -> None:
+async def test_rabbitmq_restart_under_traffic(hub: RunningHub, rabbit: PrivateRabbitMQ) -> None:
     run = uuid.uuid4().hex[:6]
     alice, bob, cid = f"alice{run}", f"bob{run}", f"c{run}"
     join(hub, cid, alice, bob)
@@ -80,9 +77,9 @@ async def test_rabbitmq_restart_under_traffic(hub: RunningHub) -> None:
     stop = asyncio.Event()
     publisher = asyncio.create_task(publish_until(stop))
     await asyncio.sleep(1)
-    await asyncio.to_thread(rabbitmqctl, "stop_app")
+    await asyncio.to_thread(rabbit.ctl, "stop_app")
     await asyncio.sleep(1)
-    await asyncio.to_thread(rabbitmqctl, "start_app")
+    await asyncio.to_thread(rabbit.ctl, "start_app")
     await wait_healthy(hub)
     await asyncio.sleep(1)
     stop.set()
@@ -105,7 +102,9 @@ async def test_rabbitmq_restart_under_traffic(hub: RunningHub) -> None:
     assert bob_device.ws.state.name == "OPEN"  # bob's connection lived through it
 
 
-async def test_a_node_needs_a_few_queues_whatever_its_users_and_connections(hub: RunningHub) -> None:
+async def test_a_node_needs_a_few_queues_whatever_its_users_and_connections(
+    hub: RunningHub, rabbit: PrivateRabbitMQ
+) -> None:
     run = uuid.uuid4().hex[:6]
     users = [f"user{i}x{run}" for i in range(10)]
     for group in range(2):  # two conversations of five
@@ -118,7 +117,7 @@ async def test_a_node_needs_a_few_queues_whatever_its_users_and_connections(hub:
             await device.subscribe(f"/topic/news.{run}", "news")
             devices.append(device)
     prefix = f"hutch.node.{hub.node.settings.node_id}."
-    listed = await asyncio.to_thread(rabbitmqctl, "list_queues", "-q", "--no-table-headers", "name")
+    listed = await asyncio.to_thread(rabbit.ctl, "list_queues", "-q", "--no-table-headers", "name")
     ours = sorted(line.removeprefix(prefix) for line in listed.split() if line.startswith(prefix))
     assert len(devices) == 30
     # Whatever the number of users and devices: one queue for all conversation traffic, one

@@ -1,0 +1,94 @@
+"""A RabbitMQ node of a test's own: its node name, ports and data directory, removed after.
+
+Fault tests stop and start RabbitMQ; they must never touch the machine's shared node. This
+starts RabbitMQ's own scripts (not the packaged wrappers, which run as the rabbitmq user and
+drop the environment) as the current user, with a cookie, config and plugins of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub_server import free_port
+
+SCRIPTS = Path("/usr/lib/rabbitmq/bin")  # Debian's rabbitmq-server package
+
+
+@dataclass
+class PrivateRabbitMQ:
+    node: str
+    url: str
+    environment: dict[str, str]
+
+    def ctl(self, *args: str, timeout: float = 120) -> str:
+        """rabbitmqctl against this node only."""
+        command = [str(SCRIPTS / "rabbitmqctl"), "-n", self.node, *args]
+        return subprocess.run(
+            command, env=self.environment, check=True, capture_output=True, text=True, timeout=timeout
+        ).stdout
+
+
+def _wait_started(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes], base: Path) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            rabbit.ctl("await_startup", "--timeout", "10", timeout=30)
+            return
+        except subprocess.CalledProcessError:  # not up far enough to answer yet
+            if process.poll() is not None or time.monotonic() > deadline:
+                logs = "\n".join(p.read_text()[-2000:] for p in (base / "log").glob("*.log"))
+                raise RuntimeError(f"the private RabbitMQ node did not start:\n{logs}") from None
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    assert (SCRIPTS / "rabbitmq-server").exists(), "RabbitMQ is needed (the CI set-up installs it)"
+    base = Path(tempfile.mkdtemp(prefix="hutch-rabbitmq-"))
+    node = f"hutch-test-{uuid.uuid4().hex[:8]}@localhost"
+    port = free_port()
+    (base / "enabled_plugins").write_text("[].\n")
+    (base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n")
+    (base / "home").mkdir()
+    environment = os.environ | {
+        "HOME": str(base / "home"),  # its own Erlang cookie, made at first start
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(free_port()),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_PID_FILE": str(base / "pid"),
+        "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),  # not the machine's
+    }
+    (base / "rabbitmq-env.conf").write_text("")
+    process = subprocess.Popen(
+        [str(SCRIPTS / "rabbitmq-server")],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    rabbit = PrivateRabbitMQ(node, f"amqp://guest:guest@127.0.0.1:{port}/", environment)
+    try:
+        _wait_started(rabbit, process, base)
+        yield rabbit
+    finally:
+        with contextlib.suppress(Exception):
+            rabbit.ctl("stop", timeout=60)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(10)
+        shutil.rmtree(base, ignore_errors=True)

@@ -50,10 +50,16 @@ def split_login(login: str) -> tuple[str | None, str]:
     return (domain or None, user) if colon else (None, login)
 
 
+DEV_TOKEN = "dev:"  # a dev-mode token names its user: `dev:<user>` (POST /dev/token)
+
+
 class DevAuthenticator:
-    """Accepts anyone as the login they give: for development only."""
+    """Accepts anyone as the login they give: for development only. A request with a token
+    and no login (REST's `Authorization: Bearer`) is the user a dev token names."""
 
     async def authenticate(self, login: str | None, passcode: str | None) -> Identity | None:
+        if login is None and passcode is not None and passcode.startswith(DEV_TOKEN):
+            login = passcode.removeprefix(DEV_TOKEN)
         domain, user = split_login(login or "guest")
         return Identity(user or "guest", domain)
 

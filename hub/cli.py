@@ -11,6 +11,7 @@ import resource
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -20,6 +21,7 @@ from hutch.hub.broker import topology
 from hutch.hub.endpoints.ws import websocket_protocol
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
+from hutch.rules import RuleSet, builtin_rule_sets, load_rule_set
 from starlette.applications import Starlette
 
 GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
@@ -81,7 +83,7 @@ async def run_alone(settings: Settings, command: str) -> None:
     if not settings.amqp_url:
         sys.exit(f"hutch {command}: set HUTCH_AMQP_URL (on the embedded broker `hutch serve` runs it itself)")
     only = {"worker": command == "worker", "push_bridge": command == "push-bridge"}
-    node = HubNode(settings.model_copy(update=only))
+    node = HubNode(settings.model_copy(update=only), serves_clients=False)
     service = node.worker or node.push_bridge
     assert service is not None
     stop = asyncio.Event()
@@ -98,11 +100,11 @@ async def run_alone(settings: Settings, command: str) -> None:
 
 
 def rules_command(args: argparse.Namespace) -> int:
-    from hutch.rules import Form, RulesError, decode, encode, load_rule_set
+    from hutch.rules import Form, RulesError, decode, encode
 
     try:
         if args.rules_command == "check":
-            rule_set = load_rule_set(args.file)
+            rule_set = _rule_set_named(args.file)
             print(f"{args.file}: {rule_set.label}, {len(rule_set.fields)} fields, valid")
             return 0
         form = Form(args.form)
@@ -119,6 +121,43 @@ def rules_command(args: argparse.Namespace) -> int:
         return 1
 
 
+def _rule_set_named(name: str) -> RuleSet:
+    """A rule-set file, or a shipped set by its label (`max@1`)."""
+    path = Path(name)
+    if path.is_file():
+        return load_rule_set(path)
+    shipped = builtin_rule_sets()
+    if name in shipped:
+        return shipped[name]
+    labels = ", ".join(sorted(shipped))
+    raise ValueError(f"'{name}' is neither a rule-set file nor a shipped rule set ({labels})")
+
+
+def check_tcp_port(settings: Settings) -> None:
+    """Say it plainly if the plain STOMP port is taken, before anything starts."""
+    if not settings.tcp_port:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.tcp_port))
+        except OSError as error:
+            sys.exit(
+                f"hutch serve: cannot serve STOMP on {settings.host}:{settings.tcp_port}: {error.strerror}"
+            )
+
+
+def warn_of_a_store_of_its_own(settings: Settings, command: str) -> None:
+    """On RabbitMQ, nodes and workers share history only through Redis."""
+    if settings.amqp_url and not settings.redis_url:
+        if command != "serve":
+            sys.exit(f"hutch {command}: set HUTCH_REDIS_URL, the store the hub nodes use")
+        logging.getLogger(__name__).warning(
+            "on RabbitMQ without HUTCH_REDIS_URL this node keeps history, conversations and presence "
+            "in its own memory: other nodes and `hutch worker` do not see them"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hutch", description="hutch, a realtime messaging hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument(
         "--dev-mode",
         action=argparse.BooleanOptionalAction,
-        help="accept any login (HUTCH_DEV_MODE, default on)",
+        help="accept any login, for development only (HUTCH_DEV_MODE, default off)",
     )
     run.add_argument(
         "--redis", dest="redis_url", help="Redis URL instead of the embedded store (HUTCH_REDIS_URL)"
@@ -145,10 +184,10 @@ def main(argv: list[str] | None = None) -> None:
         ("worker", "store conversation messages (RabbitMQ and Redis)"),
         (
             "push-bridge",
-            "push to the devices of offline members (RabbitMQ and Redis; HUTCH_WEBPUSH_*, FCM_*, APNS_*)",
+            "push to the devices of offline members (RabbitMQ and Redis; HUTCH_WEBPUSH_*, HUTCH_FCM_*, HUTCH_APNS_*)",
         ),
     ):
-        alone = commands.add_parser(name, help=help_text)
+        alone = commands.add_parser(name, help=help_text, description=help_text)
         alone.add_argument("--amqp", dest="amqp_url", help="RabbitMQ URL (HUTCH_AMQP_URL)")
         alone.add_argument("--redis", dest="redis_url", help="Redis URL (HUTCH_REDIS_URL)")
         alone.add_argument("--log-level", default="info")
@@ -186,7 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         overrides = {
             name: value for name in ("amqp_url", "redis_url") if (value := getattr(args, name)) is not None
         }
-        asyncio.run(run_alone(Settings(**overrides), args.command))
+        settings = Settings(**overrides)
+        warn_of_a_store_of_its_own(settings, args.command)
+        asyncio.run(run_alone(settings, args.command))
         return
     if args.command == "serve":
         overrides: dict[str, Any] = {
@@ -194,4 +235,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in ("host", "port", "tcp_port", "amqp_url", "redis_url", "dev_mode", "tokens_file")
             if (value := getattr(args, name)) is not None
         }
-        serve(Settings(**overrides), args.log_level)
+        settings = Settings(**overrides)
+        check_tcp_port(settings)
+        warn_of_a_store_of_its_own(settings, "serve")
+        serve(settings, args.log_level)

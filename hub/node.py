@@ -7,7 +7,7 @@ import logging
 from importlib.metadata import version
 
 from hutch.clients.push import PushBridge, providers_for
-from hutch.hub.auth import Authenticator, authenticator_for
+from hutch.hub.auth import Authenticator, FirstOf, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
@@ -32,14 +32,15 @@ VERSION = version("hutch")
 
 
 class HubNode:
-    def __init__(self, settings: Settings, broker: Broker | None = None):
+    def __init__(self, settings: Settings, broker: Broker | None = None, *, serves_clients: bool = True):
         self.settings = settings
         self.limits = settings.limits()
         self.server_name = f"hutch/{VERSION}"
         self.broker: Broker = broker or _broker_for(settings)
         self.fanout = NodeFanout(self.broker, settings.node_id)
         self.registry = Registry()
-        self.authenticator: Authenticator = authenticator_for(settings)
+        # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
+        self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
         limit = settings.history_limit
         self.store: Store = (
             RedisStore(settings.redis_url, limit) if settings.redis_url else MemoryStore(limit)

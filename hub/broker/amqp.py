@@ -230,8 +230,9 @@ class AmqpBroker:
 
     async def close(self) -> None:
         if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            connection.close_callbacks.discard(self._on_lost)  # closing on purpose: nothing was lost
+            await connection.close()
 
     @contextlib.asynccontextmanager
     async def _scratch(self) -> AsyncIterator[aio_pika.abc.AbstractChannel]:

@@ -6,10 +6,10 @@ when `HUTCH_JWT_SECRET` is set, else a placeholder the dev verifier accepts.
 
 from __future__ import annotations
 
-import secrets
 from importlib import resources
 
-from hutch.hub.auth import mint_token
+from hutch.hub import names
+from hutch.hub.auth import DEV_TOKEN, mint_token
 from hutch.hub.conversations import Refused
 from hutch.hub.endpoints.api import body_of, error_response, text_field
 from starlette.requests import Request
@@ -38,9 +38,12 @@ async def dev_token(request: Request) -> Response:
         if not settings.dev_mode:
             raise Refused(403, "Forbidden", "tokens are handed out in dev mode only")
         user = text_field(await body_of(request), "user")
+        names.check_user(user)
     except Refused as refused:
         return error_response(refused)
-    token = mint_token(user, settings.jwt_secret) if settings.jwt_secret else f"dev-{secrets.token_hex(8)}"
+    except names.BadName as error:
+        return error_response(Refused(400, "ValidationError", str(error)))
+    token = mint_token(user, settings.jwt_secret) if settings.jwt_secret else f"{DEV_TOKEN}{user}"
     return JSONResponse({"user": user, "token": token})
 
 

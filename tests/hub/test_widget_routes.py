@@ -34,3 +34,15 @@ def test_dev_mode_hands_out_tokens_the_hub_takes() -> None:
         mine = http.get("/api/conversations", headers={"Authorization": f"Bearer {token}"})
         assert mine.status_code == 200 and mine.json() == []
         assert http.post("/dev/token", json={}).status_code == 400
+
+
+def test_a_dev_token_is_its_users_over_rest_too() -> None:
+    """Without a JWT secret a dev token names its user: REST with only the token is that user
+    (the README's Python client example under `make serve`)."""
+    with running_hub(dev_mode=True) as hub, httpx.Client(base_url=hub.url) as http:
+        token = http.post("/dev/token", json={"user": "ana"}).json()["token"]
+        created = http.post(
+            "/api/conversations", json={"participants": ["bob"]}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert created.status_code == 201 and sorted(created.json()["participants"]) == ["ana", "bob"]
+        assert http.post("/dev/token", json={"user": "bad/name"}).status_code == 400

@@ -61,3 +61,11 @@ def test_the_javascript_codec_agrees_on_the_shared_vectors() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
+
+
+def test_rules_check_takes_a_shipped_label_and_says_what_is_not_found() -> None:
+    shipped = hutch("rules", "check", "max@1")
+    assert shipped.returncode == 0 and b"max@1, 10 fields, valid" in shipped.stdout
+    missing = hutch("rules", "check", "nope@1")
+    assert missing.returncode == 1 and b"neither a rule-set file nor a shipped rule set" in missing.stderr
+    assert b"Traceback" not in missing.stderr

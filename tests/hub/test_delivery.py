@@ -2,6 +2,7 @@
 
 import asyncio
 import resource
+import subprocess
 import uuid
 
 import pytest
@@ -41,13 +42,32 @@ async def test_fan_out_to_1000_subscribers_loses_nothing(hub: RunningHub) -> Non
     await fan_out(hub, 1000, 5)
 
 
+def broker_queues(hub: RunningHub) -> set[str]:
+    """Every queue the broker holds (on RabbitMQ, of every vhost user: listed, never changed)."""
+    if hub.node.broker_kind == "memory":
+        return set(hub.node.broker._queues)  # type: ignore[attr-defined]
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "--no-table-headers", "name"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return set(listed.split())
+
+
 async def test_the_node_uses_one_queue_per_exchange_not_per_subscription(hub: RunningHub) -> None:
     destination = topic()
     clients = [await WsClient.open(hub, f"u{i}") for i in range(20)]
-    before = hub.node.fanout.queue_count()
+    await clients[0].subscribe(destination, "first")  # the node's amq.topic queue, if not open yet
+    before = broker_queues(hub)
+    for number, client in enumerate(clients):
+        await client.subscribe(destination, f"s{number}")
+    new = broker_queues(hub) - before
+    mine = [q for q in new if q.startswith(f"hutch.node.{hub.node.settings.node_id}.")]
+    assert mine == [], f"20 subscriptions made the node queues {mine}"
+    assert len(new) <= 2, new  # other hubs of the test run may open a queue meanwhile, not 20
+    await clients[1].publish(destination, b"to all")
     for client in clients:
-        await client.subscribe(destination)
-    assert hub.node.fanout.queue_count() <= before + 1  # amq.topic, if no other test opened it
+        frames = [await client.recv() for _ in range(2 if client is clients[0] else 1)]
+        assert all(frame.body == b"to all" for frame in frames)
     for client in clients:
         await client.close()
 

@@ -1,13 +1,15 @@
 """The worker: stored once, a poison message dead-lettered after bounded retries."""
 
+import asyncio
+
 from backends import eventually
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations import Conversations
 from hutch.hub.store.memory import MemoryStore
-from hutch.hub.worker import DEAD_LETTERS, Worker, expanded
-from hutch.rules import Form, encode
+from hutch.hub.worker import DEAD_LETTERS, STORED, Worker, expanded
+from hutch.rules import Form, decode, encode
 
 
 class BrokenStore(MemoryStore):
@@ -57,6 +59,11 @@ async def test_stored_once_and_acked_with_the_stored_id() -> None:
     await eventually(lambda: len([d for d in seen if d.routing_key == "c1.notifications"]) == 1)
     history = await store.history("c1")
     assert [m.message["data"]["text"] for m in history.messages] == ["hi"]
+    await asyncio.sleep(0.1)  # a second ack, for the repeat, would have come by now
+    [ack] = [d for d in seen if d.routing_key == "c1.notifications"]
+    told = decode(ack.message.body, Form.PACKED_MSGPACK, "max@1")
+    assert (told["action"], told["uuid"], told["data"]["id"]) == ("ack", "u2", history.messages[0].id)
+    assert ack.message.headers[STORED] == "true"
     await worker.stop()
 
 

@@ -37,6 +37,16 @@ async def wait_healthy(hub: RunningHub, timeout: float = 60) -> None:
             await asyncio.sleep(0.2)
 
 
+async def connected(hub: RunningHub, user: str) -> WsClient | None:
+    """A connection of `user`, or None if the hub refused the CONNECT (with an ERROR)."""
+    client = await WsClient.open(hub, login=None)
+    await client.send("CONNECT", {"accept-version": "1.2", "host": "h", "login": user, "passcode": "x"})
+    if (await client.recv()).command == "CONNECTED":
+        return client
+    await client.close()
+    return None
+
+
 async def test_rabbitmq_restart_under_traffic(hub: RunningHub, rabbit: PrivateRabbitMQ) -> None:
     run = uuid.uuid4().hex[:6]
     alice, bob, cid = f"alice{run}", f"bob{run}", f"c{run}"
@@ -68,11 +78,11 @@ async def test_rabbitmq_restart_under_traffic(hub: RunningHub, rabbit: PrivateRa
                 continue
             refused.append(frame.headers["message"])  # an ERROR ends this connection: open another
             while not stop.is_set():
-                try:
-                    sender = await WsClient.open(hub, alice)
+                again = await connected(hub, alice)
+                if again is not None:
+                    sender = again
                     break
-                except AssertionError:  # CONNECT refused while RabbitMQ is away
-                    await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # CONNECT refused while RabbitMQ is away
 
     stop = asyncio.Event()
     publisher = asyncio.create_task(publish_until(stop))
@@ -119,7 +129,6 @@ async def test_a_node_needs_a_few_queues_whatever_its_users_and_connections(
     prefix = f"hutch.node.{hub.node.settings.node_id}."
     listed = await asyncio.to_thread(rabbit.ctl, "list_queues", "-q", "--no-table-headers", "name")
     ours = sorted(line.removeprefix(prefix) for line in listed.split() if line.startswith(prefix))
-    assert len(devices) == 30
     # Whatever the number of users and devices: one queue for all conversation traffic, one
     # for what users' own devices send each other, one for amq.topic, one for control.
     assert len([q for q in ours if q.startswith("conversations.")]) == 1

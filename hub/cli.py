@@ -90,7 +90,7 @@ async def run_alone(settings: Settings, command: str) -> None:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
-    await node.broker.connect()  # type: ignore[attr-defined]
+    await node.broker.start()
     await topology.declare_base(node.broker)
     await service.start()
     await stop.wait()

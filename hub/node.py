@@ -60,15 +60,14 @@ class HubNode:
 
     @property
     def broker_kind(self) -> str:
-        return "memory" if isinstance(self.broker, MemoryBroker) else "amqp"
+        return self.broker.kind
 
     @property
     def broker_up(self) -> bool:
-        return not isinstance(self.broker, AmqpBroker) or self.broker.connected
+        return self.broker.is_up
 
     async def start(self) -> None:
-        if isinstance(self.broker, AmqpBroker):
-            await self.broker.connect()
+        await self.broker.start()
         await topology.declare_base(self.broker)
         await self.streams.start()
         if self.worker is not None:

@@ -37,7 +37,7 @@ from hutch.hub.outbox import Outbox
 from hutch.hub.recovery import Missed
 from hutch.hub.router import Destination, Kind, parse_destination
 from hutch.hub.store.base import StoredMessage, id_key
-from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
+from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.streams import stream_owner
 from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
@@ -107,7 +107,7 @@ class Session:
             except StompError as error:
                 error.receipt_id = error.receipt_id or getattr(event, "receipt", None)
                 self.conn.fail(error)
-            except STORE_UNAVAILABLE as error:
+            except StoreUnavailable as error:
                 self.conn.fail(StompError("store unavailable", str(error), getattr(event, "receipt", None)))
             except BrokerError as error:
                 self.conn.fail(StompError(error.stomp_message, str(error), getattr(event, "receipt", None)))
@@ -356,7 +356,7 @@ class Session:
                     replayed.add(uuid)
             local.release(skip=replayed)
             self.conn.send_receipt(receipt, {"x-recovered": recovered, "x-replayed": str(count)})
-        except STORE_UNAVAILABLE as error:
+        except StoreUnavailable as error:
             self.conn.fail(StompError("store unavailable", str(error), receipt))
         self.flush()
 

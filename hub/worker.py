@@ -19,7 +19,7 @@ import orjson
 from hutch.hub import names, payload
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
-from hutch.hub.broker.dead_letters import dead_letter
+from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.conversations import Conversations, envelope
 from hutch.hub.forms import stamp_sender
 from hutch.hub.store.base import Store
@@ -85,18 +85,12 @@ class Worker:
             await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)
             return
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
-        reason = ""
-        for attempt, delay in enumerate((0.0, *self.retry_delays)):
-            if delay:  # the first try at once: a backlog is stored in one go, its acks sent together
-                await asyncio.sleep(delay)
-            try:
-                stored_id, new = await self.store.append(cid, sender, message, uuid)
-                break
-            except Exception as error:  # any failure of the store: retried, then dead-lettered
-                reason = f"{type(error).__name__}: {error}"
-                log.warning("storing a message of %s failed (attempt %d): %s", cid, attempt + 1, reason)
-        else:
-            await dead_letter(self.broker, DEAD_LETTERS, delivery, reason)
+        try:  # any failure of the store: retried, then dead-lettered
+            stored_id, new = await retried(
+                lambda: self.store.append(cid, sender, message, uuid), self.retry_delays, f"storing in {cid}"
+            )
+        except GaveUp as failure:
+            await dead_letter(self.broker, DEAD_LETTERS, delivery, failure.reason)
             return
         await delivery.ack()  # stored: the queue is done with it
         if not new:

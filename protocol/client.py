@@ -12,7 +12,8 @@ Heart-beats (bare line feeds) are taken in and dropped, never returned as frames
 
 from __future__ import annotations
 
-from hutch.protocol.frames import SERVER_COMMANDS, Frame, serialize
+from hutch.protocol.errors import ProtocolError
+from hutch.protocol.frames import SERVER_COMMANDS, Frame, parse_heartbeat, serialize
 from hutch.protocol.parser import FrameParser
 
 VERSIONS = "1.0,1.1,1.2"
@@ -64,16 +65,13 @@ class ClientConnection:
     def _connected(self, frame: Frame) -> None:
         self.version = frame.headers.get("version", "1.0")
         self.parser.escaped = self.version != "1.0"
-        sends, _, wants = frame.headers.get("heart-beat", "0,0").partition(",")
-        server_sends, server_wants = _ms(sends), _ms(wants)
+        try:
+            server_sends, server_wants = parse_heartbeat(frame.headers.get("heart-beat", "0,0"))
+        except ProtocolError:  # a server that says it badly gets no heart-beats, and expects none
+            server_sends = server_wants = 0
         ours, theirs = self._asked_heartbeat
         # "the sender MUST send ... every max(cx, sy) ms"; zero on either side means none
         self.heartbeat = (
             max(ours, server_wants) if ours and server_wants else 0,
             max(theirs, server_sends) if theirs and server_sends else 0,
         )
-
-
-def _ms(value: str) -> int:
-    value = value.strip()
-    return int(value) if value.isdigit() else 0

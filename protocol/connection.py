@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +31,7 @@ from hutch.protocol.events import (
     Subscribed,
     Unsubscribed,
 )
-from hutch.protocol.frames import Frame, OutgoingMessage, escape, serialize
+from hutch.protocol.frames import Frame, OutgoingMessage, escape, parse_heartbeat, serialize
 from hutch.protocol.parser import FrameParser
 
 VERSIONS = ("1.0", "1.1", "1.2")
@@ -185,7 +184,7 @@ class ServerConnection:
             )
         self.version = common[-1]
         self._parser.escaped = self.version != "1.0"
-        self._client_heartbeat = _heartbeat(headers.get("heart-beat", "0,0"))
+        self._client_heartbeat = parse_heartbeat(headers.get("heart-beat", "0,0"))
         self.login = headers.get("login")
         self.state = State.CONNECTING
         return ConnectRequested(self.login, headers.get("passcode"), headers.get("host"), headers)
@@ -442,13 +441,3 @@ def _required(frame: Frame, name: str) -> str:
     if value is None:
         raise ProtocolError("missing header", f"{frame.command} needs a '{name}' header")
     return value
-
-
-_HEARTBEAT = re.compile(r"\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*", re.ASCII)
-
-
-def _heartbeat(raw: str) -> tuple[int, int]:
-    match = _HEARTBEAT.fullmatch(raw)
-    if match is None:  # only ASCII digits: int() would also take other scripts' digits
-        raise ProtocolError("bad heart-beat", f"heart-beat must be two numbers 'cx,cy', not '{raw[:50]}'")
-    return int(match[1]), int(match[2])

@@ -7,6 +7,7 @@ but CONNECT and CONNECTED, and only from STOMP 1.1 on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -61,6 +62,18 @@ def unescape(raw: str) -> str:
             )
         out.append(decoded)
     return "".join(out)
+
+
+_HEARTBEAT = re.compile(r"\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*", re.ASCII)
+
+
+def parse_heartbeat(value: str) -> tuple[int, int]:
+    """The two numbers of a `heart-beat` header (ms); ProtocolError unless two ASCII numbers
+    (int() would also take other scripts' digits)."""
+    match = _HEARTBEAT.fullmatch(value)
+    if match is None:
+        raise ProtocolError("bad heart-beat", f"heart-beat must be two numbers 'cx,cy', not '{value[:50]}'")
+    return int(match[1]), int(match[2])
 
 
 def serialize(frame: Frame, *, escaped: bool = True) -> bytes:

@@ -7,12 +7,12 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from hutch.clients.seen import Seen
 from hutch.hub.broker import topology
 from hutch.rules import CodecError, Form, content_type, decode, encode, parse_content_type
 
@@ -44,7 +44,7 @@ class Bot:
         self._connection: AbstractRobustConnection | None = None
         self._publish: aio_pika.abc.AbstractExchange | None = None
         self._stopped = asyncio.Event()
-        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._handled = Seen(REMEMBERED)
 
     async def start(self) -> None:
         """Declare the bot's exchanges and durable queue (idempotent, as hub nodes do) and listen."""
@@ -147,14 +147,10 @@ class Bot:
         uuid = message.get("uuid")
         if not isinstance(uuid, str):
             return False
-        key = f"{kind}:{uuid}"  # a stored ack has its message's uuid
-        if key in self._handled:
-            log.info("bot %s skipped %s %s: handled already", self.name, kind, uuid)
-            return True
-        self._handled[key] = None
-        if len(self._handled) > REMEMBERED:
-            self._handled.popitem(last=False)
-        return False
+        if self._handled.first_time(f"{kind}:{uuid}"):  # a stored ack has its message's uuid
+            return False
+        log.info("bot %s skipped %s %s: handled already", self.name, kind, uuid)
+        return True
 
     def _decode(self, delivery: AbstractIncomingMessage) -> dict[str, Any] | None:
         coded = parse_content_type(delivery.content_type)

@@ -23,7 +23,7 @@ from hutch.clients.push.errors import DeadToken, PushFailed
 from hutch.clients.push.notification import Notification, PushProvider, cut, urgency_of
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
-from hutch.hub.broker.dead_letters import dead_letter
+from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.store.base import Device, Store
 from hutch.hub.worker import STORED, expanded
 
@@ -99,26 +99,22 @@ class PushBridge:
     # -- plan: a stored message -> jobs per device ----------------------------
 
     async def plan(self, delivery: Delivery) -> None:
-        reason = ""
         queued: set[tuple[str, str]] = set()  # (user, device) whose job is out: a retry skips them
-        for delay in (0.0, *self.retry_delays):
-            if delay:  # the first try at once
-                await asyncio.sleep(delay)
-            try:
-                for device, notification in await self.jobs_for(delivery):
-                    if (device.user, device.id) in queued:
-                        continue
-                    job = {"device": device.to_json(), "notification": notification.to_json()}
-                    await self.broker.publish(
-                        "", job_queue(device.platform), Message(json.dumps(job).encode())
-                    )
-                    queued.add((device.user, device.id))
-                await delivery.ack()
-                return
-            except Exception as error:  # the store or the broker is away: tried again, then dead-lettered
-                reason = f"{type(error).__name__}: {error}"
-                log.warning("planning pushes for %s failed: %s", delivery.routing_key, reason)
-        await self._dead_letter(delivery, reason)
+
+        async def queue_jobs() -> None:
+            for device, notification in await self.jobs_for(delivery):
+                if (device.user, device.id) in queued:
+                    continue
+                job = {"device": device.to_json(), "notification": notification.to_json()}
+                await self.broker.publish("", job_queue(device.platform), Message(json.dumps(job).encode()))
+                queued.add((device.user, device.id))
+
+        try:  # the store or the broker is away: tried again, then dead-lettered
+            await retried(queue_jobs, self.retry_delays, f"planning pushes for {delivery.routing_key}")
+        except GaveUp as failure:
+            await self._dead_letter(delivery, failure.reason)
+            return
+        await delivery.ack()
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
         if delivery.message.headers.get(STORED) != "true":
@@ -161,29 +157,32 @@ class PushBridge:
         except (ValueError, TypeError, KeyError) as error:  # not one the bridge queued
             await self._dead_letter(delivery, f"not a push job: {error!r}")
             return
-        reason = ""
-        for delay in (0.0, *self.retry_delays):
-            if delay:
-                await asyncio.sleep(delay)
-            try:
-                await asyncio.wait_for(provider.send(device, notification), self.timeout)
-                self.counts["sent"] += 1
-                break
-            except DeadToken as error:
-                log.info("forgetting device %s of %s: %s", device.id, device.user, error)
-                self.counts["dead-token"] += 1
-                try:
-                    await self.store.remove_device(device.user, device.id)
-                except Exception as failure:  # the store is away: the next push finds it dead again
-                    log.warning("device %s of %s stays registered: %s", device.id, device.user, failure)
-                break
-            except (PushFailed, TimeoutError) as error:
-                reason = str(error) or f"no answer in {self.timeout} s"
-                log.warning("push to %s of %s failed: %s", device.platform, device.user, reason)
-        else:
-            await self._dead_letter(delivery, reason)
+        try:
+            await retried(
+                lambda: self._push(provider, device, notification),
+                self.retry_delays,
+                f"push to {device.platform} of {device.user}",
+                retry_on=(PushFailed, TimeoutError),
+            )
+        except GaveUp as failure:
+            await self._dead_letter(delivery, failure.reason)
             return
         await delivery.ack()
+
+    async def _push(self, provider: PushProvider, device: Device, notification: Notification) -> None:
+        try:
+            await asyncio.wait_for(provider.send(device, notification), self.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no answer in {self.timeout} s") from None
+        except DeadToken as error:
+            log.info("forgetting device %s of %s: %s", device.id, device.user, error)
+            self.counts["dead-token"] += 1
+            try:
+                await self.store.remove_device(device.user, device.id)
+            except Exception as failure:  # the store is away: the next push finds it dead again
+                log.warning("device %s of %s stays registered: %s", device.id, device.user, failure)
+            return
+        self.counts["sent"] += 1
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         if await dead_letter(self.broker, DEAD_LETTERS, delivery, reason):

@@ -12,7 +12,6 @@ uuid, so a SEND retried after a lost receipt is not delivered twice.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import inspect
 import itertools
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 import websockets
 from hutch.clients.python.errors import ConnectionLost, Refused
+from hutch.clients.seen import Seen
 from hutch.protocol import Frame, ProtocolError
 from hutch.protocol.client import ClientConnection
 from hutch.rules import CodecError, decode, parse_content_type
@@ -110,7 +110,7 @@ class Subscription:
         self.last_id: str | None = None  # newest stored message seen: where recovery starts
         self.recovered: bool | None = None  # what the hub said of the last recovery
         self.replayed = 0
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._seen = Seen(SEEN_UUIDS)
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
 
     def frame_headers(self) -> dict[str, str]:
@@ -152,12 +152,7 @@ class Subscription:
         key = data.get("uuid") if isinstance(data, dict) else None
         if not isinstance(key, str) or (data.get("action") not in (None, "add")):
             return False
-        if key in self._seen:
-            return True
-        self._seen[key] = None
-        if len(self._seen) > SEEN_UUIDS:
-            self._seen.popitem(last=False)
-        return False
+        return not self._seen.first_time(key)
 
 
 class HutchClient:

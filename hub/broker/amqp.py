@@ -179,6 +179,7 @@ class AmqpConsumer:
 
 class AmqpBroker:
     publish_waits = True  # for RabbitMQ's confirm, a round trip
+    kind = "amqp"
 
     def __init__(self, url: str, *, reconnect_interval: float = 1.0, operation_timeout: float = 10.0):
         self.url = url
@@ -222,6 +223,13 @@ class AmqpBroker:
         # aio-pika calls this once every channel has declared, bound and consumed again.
         log.warning("reconnected to RabbitMQ: topology, bindings and consumers restored")
         self._restored = True
+
+    async def start(self) -> None:
+        await self.connect()
+
+    @property
+    def is_up(self) -> bool:
+        return self.connected
 
     @property
     def connected(self) -> bool:

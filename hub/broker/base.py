@@ -108,6 +108,16 @@ class Broker(Protocol):
     # True when `publish` waits on the network (a broker's confirm): a caller that must not
     # stall behind it publishes from a task of its own.
     publish_waits: bool
+    kind: str  # "memory" or "amqp", for /info and logs: no caller branches on it
+
+    async def start(self) -> None:
+        """Connect (BrokerUnavailable if it cannot); the embedded broker has nothing to do."""
+        ...
+
+    @property
+    def is_up(self) -> bool:
+        """Usable now: connected, with everything declared before a loss restored."""
+        ...
 
     async def declare_exchange(
         self, name: str, type: ExchangeType, *, durable: bool = True, auto_delete: bool = False

@@ -203,6 +203,7 @@ class MemoryBroker:
     """The `Broker` protocol, in process. One instance is one broker connection."""
 
     publish_waits = False  # a publish is routed and delivered before it returns
+    kind = "memory"
 
     def __init__(self, *, max_length: int = MAX_LENGTH, max_bytes: int = MAX_BYTES) -> None:
         self.max_length = max_length
@@ -214,6 +215,13 @@ class MemoryBroker:
         # (exchange, routing key) -> the queues it reaches; forgotten at any change of topology.
         self._routes: dict[tuple[str, str], list[_Queue]] = {}
         self._closed = False
+
+    async def start(self) -> None:
+        """In process: nothing to connect to."""
+
+    @property
+    def is_up(self) -> bool:
+        return not self._closed
 
     # -- exchanges -----------------------------------------------------------
 

@@ -37,7 +37,7 @@ from hutch.hub.endpoints.openapi import (
 )
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
-from hutch.hub.store.redis import UNAVAILABLE as STORE_UNAVAILABLE
+from hutch.hub.store.errors import StoreUnavailable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -83,7 +83,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return error_response(Refused(400, "ValidationError", str(error)))
         except BrokerError as error:
             return error_response(Refused(503, "ServiceUnavailable", f"the broker is unavailable: {error}"))
-        except STORE_UNAVAILABLE as error:
+        except StoreUnavailable as error:
             return error_response(Refused(503, "ServiceUnavailable", f"the store is unavailable: {error}"))
 
     return run

@@ -13,9 +13,11 @@ hutch:devices:<user>        hash device id -> device JSON (push tokens, Web Push
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from hutch.hub.store.base import (
@@ -29,12 +31,29 @@ from hutch.hub.store.base import (
     StoredMessage,
     id_key,
 )
+from hutch.hub.store.errors import StoreUnavailable
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def available(operation: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Redis away is the store's `StoreUnavailable`, for callers that know no backend."""
+
+    @functools.wraps(operation)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await operation(*args, **kwargs)
+        except UNAVAILABLE as error:
+            raise StoreUnavailable(f"Redis is unreachable: {error}") from error
+
+    return run
 
 
 class RedisStore:
@@ -54,6 +73,7 @@ class RedisStore:
         )
         self.redis = aioredis.Redis(connection_pool=pool)
 
+    @available
     async def put_conversation(self, conversation: Conversation) -> None:
         key = f"hutch:conv:{conversation.id}"
         before = await self.conversation(conversation.id)
@@ -71,10 +91,12 @@ class RedisStore:
                 pipe.set(_pair_key(*conversation.members), conversation.id)
             await pipe.execute()
 
+    @available
     async def conversation(self, cid: str) -> Conversation | None:
         raw = await self.redis.get(f"hutch:conv:{cid}")
         return Conversation(**json.loads(raw)) if raw else None
 
+    @available
     async def delete_conversation(self, cid: str) -> None:
         conversation = await self.conversation(cid)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -85,12 +107,15 @@ class RedisStore:
                 pipe.delete(_pair_key(*conversation.members))
             await pipe.execute()
 
+    @available
     async def conversations_of(self, user: str) -> list[str]:
         return list(await self.redis.zrevrange(f"hutch:user:{user}:convs", 0, -1))
 
+    @available
     async def pair(self, a: str, b: str) -> str | None:
         return await self.redis.get(_pair_key(a, b))
 
+    @available
     async def append(
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
@@ -112,6 +137,7 @@ class RedisStore:
             await pipe.execute()
         return message_id, True
 
+    @available
     async def history(
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
     ) -> History:
@@ -139,14 +165,17 @@ class RedisStore:
         # Trimmed entries were older than the first kept one: a cursor before it may have missed some.
         return first is not None and id_key(first[0]) <= id_key(after)
 
+    @available
     async def mark_read(self, cid: str, user: str, message_id: str) -> None:
         current = await self.redis.hget(f"hutch:read:{cid}", user)
         if current is None or id_key(message_id) > id_key(current):
             await self.redis.hset(f"hutch:read:{cid}", user, message_id)
 
+    @available
     async def read_cursor(self, cid: str, user: str) -> str | None:
         return await self.redis.hget(f"hutch:read:{cid}", user)
 
+    @available
     async def unread(self, cid: str, user: str) -> int:
         cursor = await self.read_cursor(cid, user)
         if cursor is not None and id_key(cursor) == LAST_ID:
@@ -156,15 +185,19 @@ class RedisStore:
         )
         return sum(1 for _, fields in entries if fields.get("sender") != user)
 
+    @available
     async def first_send(self, uuid: str) -> bool:
         return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, px=self.uuid_memory_ms))
 
+    @available
     async def touch_presence(self, user: str, device: str, ttl: float) -> None:
         await self.redis.zadd(f"hutch:presence:{user}", {device: time.time() + ttl})
 
+    @available
     async def drop_presence(self, user: str, device: str) -> None:
         await self.redis.zrem(f"hutch:presence:{user}", device)
 
+    @available
     async def online(self, users: list[str]) -> dict[str, int]:
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -173,6 +206,7 @@ class RedisStore:
             counts = await pipe.execute()
         return dict(zip(users, counts, strict=True))
 
+    @available
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
         try:
             id_key(message_id)
@@ -181,15 +215,18 @@ class RedisStore:
         entries = await self.redis.xrange(f"hutch:history:{cid}", min=message_id, max=message_id, count=1)
         return _stored(cid, entries[0]) if entries else None
 
+    @available
     async def add_device(self, device: Device) -> bool:
         return bool(
             await self.redis.hset(f"hutch:devices:{device.user}", device.id, json.dumps(device.to_json()))
         )
 
+    @available
     async def devices_of(self, user: str) -> list[Device]:
         found = await self.redis.hgetall(f"hutch:devices:{user}")
         return [Device(**json.loads(value)) for value in found.values()]
 
+    @available
     async def remove_device(self, user: str, device_id: str) -> bool:
         return bool(await self.redis.hdel(f"hutch:devices:{user}", device_id))
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from hutch.hub import names
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Message
 from hutch.hub.store.base import Conversation, Store, StoredMessage
+from hutch.protocol import names
 from hutch.rules import Form, content_type, encode
 
 MAX_MEMBERS = 200
@@ -200,14 +200,14 @@ class Conversations:
         if identity.user not in conversation.members:  # routing would drop it: say so
             raise Refused(403, "Forbidden", f"only participants post to conversation '{cid}'")
         message = envelope(identity.user, "add", "message", data, cid)
-        await self.publish(identity.user, f"{cid}.messages", message)
+        await self.publish(identity.user, names.message_key(cid), message)
         return message
 
     async def publish(
         self, sender: str, key: str, message: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
         """Publish as `sender`: through their `.publish` exchange, as their clients do."""
-        await self.publish_to(topology.publish_exchange(sender), key, message, headers)
+        await self.publish_to(names.publish_exchange(sender), key, message, headers)
 
     async def publish_to(
         self, exchange: str, key: str, message: dict[str, Any], headers: dict[str, str] | None = None
@@ -229,7 +229,7 @@ class Conversations:
             raise Refused(403, "Forbidden", f"only participants mark conversation '{cid}' read")
         await self.store.mark_read(cid, identity.user, message_id)
         receipt = envelope(identity.user, "read", "conversation", {"id": message_id}, cid)
-        await self.publish(identity.user, f"{cid}.notifications", receipt)
+        await self.publish(identity.user, names.message_key(cid, "notifications"), receipt)
 
     async def unread_counts(self, identity: Identity) -> dict[str, int]:
         return {

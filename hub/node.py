@@ -6,7 +6,6 @@ import asyncio
 import logging
 from importlib.metadata import version
 
-from hutch.clients.push import PushBridge, providers_for
 from hutch.hub.auth import Authenticator, FirstOf, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
@@ -16,6 +15,7 @@ from hutch.hub.conversations import Conversations
 from hutch.hub.endpoints.tcp import start_tcp_listener
 from hutch.hub.fanout import NodeFanout
 from hutch.hub.permissions import Grants
+from hutch.hub.push import PushBridge, providers_for
 from hutch.hub.quota import QueueQuota
 from hutch.hub.registry import Registry
 from hutch.hub.session import Session

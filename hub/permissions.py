@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hutch.hub.auth import Identity
-from hutch.hub.broker import topology
 from hutch.hub.broker.base import REPLY_QUEUE_PREFIX
-from hutch.hub.names import broker_name
 from hutch.hub.router import Destination, Kind
-from hutch.protocol import StompError
+from hutch.protocol import StompError, names
+from hutch.protocol.names import broker_name
 
 if TYPE_CHECKING:
     from hutch.hub.conversations import Conversations
@@ -119,14 +118,14 @@ async def check(
     kind = destination.kind
     name = destination.exchange if kind is Kind.EXCHANGE else destination.name
     if kind is Kind.EXCHANGE:
-        if (owner := topology.user_exchange_owner(name)) is not None:
+        if (owner := names.user_exchange_owner(name)) is not None:
             await _own_exchange(user, owner, destination.key, subscribe, conversations)
             return
-        if name == topology.CONVERSATIONS and subscribe:
+        if name == names.CONVERSATIONS and subscribe:
             if durable:
                 raise refuse(
                     f"a durable subscription reaches conversations through /exchange/"
-                    f"{topology.subscribe_exchange(user)}, not {topology.CONVERSATIONS}"
+                    f"{names.subscribe_exchange(user)}, not {names.CONVERSATIONS}"
                 )
             await _conversation_key(user, destination.key, conversations, allow_internal=False)
             return
@@ -161,13 +160,13 @@ def _reserved(identity: Identity, destination: Destination, *, subscribe: bool) 
         if subscribe or not name.startswith(REPLY_QUEUE_PREFIX):
             raise refuse(f"'{name}' is not a reply queue; reply to the reply-to a message carries")
         return
-    if name.startswith(topology.HUB_PREFIX):
+    if name.startswith(names.HUB_PREFIX):
         raise refuse(f"'{name}' belongs to the hub: no client may reach it")
     if identity.is_admin:
         return
     if name.startswith("amq."):
         raise refuse(f"'{name}' belongs to the broker: only admins may reach it")
-    if name in topology.MAX_NAMES and not (name == topology.CONVERSATIONS and kind is Kind.EXCHANGE):
+    if name in names.MAX_NAMES and not (name == names.CONVERSATIONS and kind is Kind.EXCHANGE):
         raise refuse(f"only admins may reach '{name}'")
 
 
@@ -189,10 +188,11 @@ async def _own_exchange(
 async def _conversation_key(
     user: str, key: str, conversations: Conversations, *, allow_internal: bool
 ) -> None:
-    if allow_internal and key == topology.INTERNAL_KEY:
+    if allow_internal and key == names.INTERNAL_KEY:
         return
-    cid, dot, kind = key.partition(".")
-    if not dot or not cid or not kind or "*" in cid or "#" in cid:
+    named = names.parse_conversation_key(key)
+    if named is None:
         raise refuse(f"'{key}' names no conversation; use <conversation id>.<kind>")
+    cid = named[0]
     if not await conversations.is_member(user, cid):
         raise refuse(f"{user} is not a participant of conversation '{cid}'")

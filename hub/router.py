@@ -14,8 +14,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from hutch.hub import names
-from hutch.protocol import StompError
+from hutch.protocol import StompError, names
 
 
 class Kind(enum.Enum):
@@ -88,22 +87,13 @@ def _parse(raw: str) -> Destination:
             exchange, _, key = rest.partition("/")
             if not exchange:
                 raise StompError("bad destination", f"'{raw}' names no exchange")
-            return Destination(kind, _as_broker_writes_it(exchange), key)
+            return Destination(kind, names.as_broker_writes_it(exchange), key)
         case Kind.TOPIC:
             return Destination(kind, "amq.topic", rest)
         case Kind.TEMP_QUEUE:
             return Destination(kind, "", "", rest)
         case _:
             return Destination(kind, "", rest, rest)
-
-
-def _as_broker_writes_it(exchange: str) -> str:
-    """A user's exchange may be named with the user's own name (`josé.subscribe`): the broker
-    knows it by the user's broker name (`:jos-dma.subscribe`)."""
-    owner, dot, role = exchange.rpartition(".")
-    if dot and role in ("publish", "subscribe") and not _NAME.fullmatch(exchange) and names.is_user(owner):
-        return f"{names.broker_name(owner)}.{role}"
-    return exchange
 
 
 def destination_of(exchange: str, routing_key: str) -> str:

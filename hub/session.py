@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hutch.hub import names, permissions
+from hutch.hub import permissions
 from hutch.hub.auth import Identity
-from hutch.hub.broker import topology
 from hutch.hub.broker.base import Message, header_problem
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.conversations import RULES
@@ -55,6 +54,7 @@ from hutch.protocol import (
     StompError,
     Subscribed,
     Unsubscribed,
+    names,
 )
 from hutch.rules import Form, content_type, encode
 
@@ -71,7 +71,7 @@ _HUB_SET = frozenset(
 )
 _HUB_PREFIX = "x-hutch-"
 MAX_PREFETCH = 65535  # AMQP's basic.qos prefetch-count is a short
-DURABLE_QUEUE_PREFIX = f"{topology.HUB_PREFIX}durable."
+DURABLE_QUEUE_PREFIX = f"{names.HUB_PREFIX}durable."
 
 Subscription = LocalSubscription | QueueSubscription
 
@@ -303,7 +303,7 @@ class Session:
                 owner = stream_owner(destination.exchange) if destination.kind is Kind.EXCHANGE else None
                 if owner is not None and not destination.key:
                     await self.node.streams.open(local, owner)
-                elif destination.exchange == topology.CONVERSATIONS:  # ends when the user leaves it
+                elif destination.exchange == names.CONVERSATIONS:  # ends when the user leaves it
                     await self.node.streams.open_conversation(local, self._user, destination.key)
                 else:
                     await local.attach(self.node.fanout, destination.exchange, destination.key)
@@ -326,7 +326,7 @@ class Session:
         return False
 
     def _check_since(self, destination: Destination, since: str) -> None:
-        stream = topology.subscribe_exchange(self._user)
+        stream = names.subscribe_exchange(self._user)
         if destination.kind is not Kind.EXCHANGE or destination.exchange != stream or destination.key:
             raise StompError("bad x-since", f"x-since works on /exchange/{stream}")
         try:
@@ -470,7 +470,7 @@ class Session:
 
 
 def _is_conversation_message(destination: Destination) -> bool:
-    return bool(topology.sender_of(destination.exchange)) and destination.key.endswith(".messages")
+    return names.is_chat_message(destination.exchange, destination.key)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -496,7 +496,9 @@ def replayed_message(stored: StoredMessage, form: Form, recovered: str) -> Outgo
         "x-hutch-replay": "true",
         "x-recovered": recovered,
     }
-    destination = f"/exchange/{topology.publish_exchange(stored.sender)}/{stored.conversation}.messages"
+    destination = (
+        f"/exchange/{names.publish_exchange(stored.sender)}/{names.message_key(stored.conversation)}"
+    )
     return OutgoingMessage(destination, headers, encode(stored.message, form, RULES))
 
 

@@ -27,11 +27,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.fanout import NODE_QUEUE_EXPIRY, NodeFanout
 from hutch.hub.forms import Delivered
 from hutch.hub.subscriptions import LocalSubscription
+from hutch.protocol import names
 
 if TYPE_CHECKING:
     from hutch.hub.store.base import Store
@@ -43,7 +43,7 @@ CONTROL = "hutch.control"
 
 def stream_owner(exchange: str) -> str | None:
     """The user whose stream `<user>.subscribe` is, else None."""
-    owner = topology.user_exchange_owner(exchange)
+    owner = names.user_exchange_owner(exchange)
     return owner[0] if owner and owner[1] == "subscribe" else None
 
 
@@ -52,7 +52,7 @@ class UserStreams:
         self.broker = broker
         self.fanout = fanout
         self.store = store
-        self.queue = f"{topology.HUB_PREFIX}node.{node_id}.streams"
+        self.queue = f"{names.HUB_PREFIX}node.{node_id}.streams"
         self.on_change: Callable[[str, str], None] = lambda cid, user: None  # caches to drop
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
         self._owner: dict[LocalSubscription, str] = {}
@@ -68,7 +68,7 @@ class UserStreams:
 
     def _on_internal(self, delivery: Delivery) -> None:
         """A user's own devices talking to each other (`<user>.publish`, key internal)."""
-        user = topology.sender_of(delivery.exchange)
+        user = names.sender_of(delivery.exchange)
         shared = Delivered.of(delivery)
         for subscription in list(self._open.get(user, ())):
             subscription.deliver(shared)
@@ -76,18 +76,18 @@ class UserStreams:
     async def open(self, subscription: LocalSubscription, user: str) -> None:
         """Serve `subscription` with the user's stream; returns once every binding is in place."""
         if user not in self._open:
-            await self.broker.bind_queue(self.queue, topology.publish_exchange(user), topology.INTERNAL_KEY)
+            await self.broker.bind_queue(self.queue, names.publish_exchange(user), names.INTERNAL_KEY)
         self._open[user].add(subscription)
         self._owner[subscription] = user
         for cid in await self.store.conversations_of(user):
-            await subscription.attach(self.fanout, topology.CONVERSATIONS, topology.conversation_key(cid))
+            await subscription.attach(self.fanout, names.CONVERSATIONS, names.conversation_key(cid))
 
     async def open_conversation(self, subscription: LocalSubscription, user: str, key: str) -> None:
         """Serve `/exchange/conversations/<key>` for a member, until they leave the conversation."""
-        member = (user, topology.conversation_of(key))
+        member = (user, names.conversation_of(key))
         self._direct[member][subscription] = key
         self._direct_of[subscription] = member
-        await subscription.attach(self.fanout, topology.CONVERSATIONS, key)
+        await subscription.attach(self.fanout, names.CONVERSATIONS, key)
 
     async def forget(self, subscription: LocalSubscription) -> None:
         """The subscription is being cancelled: nothing more for it."""
@@ -101,7 +101,7 @@ class UserStreams:
         self._open[user].discard(subscription)
         if not self._open[user]:
             del self._open[user]
-            await self.broker.unbind_queue(self.queue, topology.publish_exchange(user), topology.INTERNAL_KEY)
+            await self.broker.unbind_queue(self.queue, names.publish_exchange(user), names.INTERNAL_KEY)
 
     async def member_changed(self, cid: str, user: str) -> None:
         """Start or stop the conversation on the user's subscriptions open on this node, as the
@@ -112,15 +112,15 @@ class UserStreams:
         if not added:
             for subscription, binding in list(self._direct.pop((user, cid), {}).items()):
                 self._direct_of.pop(subscription, None)
-                await subscription.detach(topology.CONVERSATIONS, binding)
-        key = topology.conversation_key(cid)
+                await subscription.detach(names.CONVERSATIONS, binding)
+        key = names.conversation_key(cid)
         for subscription in list(self._open.get(user, ())):
             if subscription.cancelled:
                 continue
-            if added and not subscription.attached_to(topology.CONVERSATIONS, key):
-                await subscription.attach(self.fanout, topology.CONVERSATIONS, key)
+            if added and not subscription.attached_to(names.CONVERSATIONS, key):
+                await subscription.attach(self.fanout, names.CONVERSATIONS, key)
             elif not added:
-                await subscription.detach(topology.CONVERSATIONS, key)
+                await subscription.detach(names.CONVERSATIONS, key)
 
     async def announce(self, cid: str, user: str, added: bool) -> None:
         """Apply a membership change (already in the store) here at once, and tell the other nodes."""

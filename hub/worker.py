@@ -16,13 +16,13 @@ import logging
 from typing import Any
 
 import orjson
-from hutch.hub import names, payload
-from hutch.hub.broker import topology
+from hutch.hub import payload
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.conversations import Conversations, envelope
 from hutch.hub.forms import stamp_sender
 from hutch.hub.store.base import Store
+from hutch.protocol import names
 from hutch.rules import CodecError, decode, parse_content_type
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,9 @@ class Worker:
         await self.broker.declare_queue(DEAD_LETTERS, durable=True)
         self._runner = asyncio.create_task(self._run())
         self._consumer = await self.broker.consume(
-            topology.MESSAGES_QUEUE, self._on_delivery, prefetch=self.prefetch
+            names.MESSAGES_QUEUE, self._on_delivery, prefetch=self.prefetch
         )
-        log.info("worker consuming '%s'", topology.MESSAGES_QUEUE)
+        log.info("worker consuming '%s'", names.MESSAGES_QUEUE)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -75,8 +75,8 @@ class Worker:
                 log.exception("the worker failed on a message of %s", delivery.routing_key)
 
     async def handle(self, delivery: Delivery) -> None:
-        sender = topology.sender_of(delivery.exchange)
-        cid = topology.conversation_of(delivery.routing_key)
+        sender = names.sender_of(delivery.exchange)
+        cid = names.conversation_of(delivery.routing_key)
         message = expanded(delivery.message)
         if sender:  # the sender is who routed it here, whatever the body claims
             stamp_sender(message, sender)
@@ -108,7 +108,9 @@ class Worker:
         """The MAX ack: every member sees the message is stored."""
         ack = envelope(sender, "ack", "message", {"id": stored_id}, cid, uuid)
         try:
-            await self.conversations.publish(sender, f"{cid}.notifications", ack, {STORED: "true"})
+            await self.conversations.publish(
+                sender, names.message_key(cid, "notifications"), ack, {STORED: "true"}
+            )
         except Exception as error:
             log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
 

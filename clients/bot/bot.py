@@ -13,7 +13,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from hutch.clients.seen import Seen
-from hutch.hub.broker import topology
+from hutch.protocol import names
 from hutch.rules import CodecError, Form, content_type, decode, encode, parse_content_type
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ class Bot:
         await channel.set_qos(prefetch_count=self.prefetch)
         # Durable, as the hub declares them: RabbitMQ refuses a declaration that differs.
         self._publish = await channel.declare_exchange(
-            topology.publish_exchange(self.name), aio_pika.ExchangeType.TOPIC, durable=True
+            names.publish_exchange(self.name), aio_pika.ExchangeType.TOPIC, durable=True
         )
         subscribe = await channel.declare_exchange(
-            topology.subscribe_exchange(self.name), aio_pika.ExchangeType.FANOUT, durable=True
+            names.subscribe_exchange(self.name), aio_pika.ExchangeType.FANOUT, durable=True
         )
-        await subscribe.bind(self._publish, topology.INTERNAL_KEY)
+        await subscribe.bind(self._publish, names.INTERNAL_KEY)
         queue = await channel.declare_queue(self.queue_name, durable=True, arguments=self.queue_arguments)
         await queue.bind(subscribe)
         await queue.consume(self._on_delivery)
@@ -100,7 +100,7 @@ class Bot:
             "data": {"text": text, **data},
             "published": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        await self.publish(f"{cid}.messages", message)
+        await self.publish(names.message_key(cid), message)
         return message
 
     async def publish(self, routing_key: str, message: dict[str, Any]) -> None:
@@ -125,7 +125,8 @@ class Bot:
 
     async def _on_delivery(self, delivery: AbstractIncomingMessage) -> None:
         async with delivery.process(requeue=False, ignore_processed=True):
-            cid, _, kind = (delivery.routing_key or "").partition(".")
+            key = delivery.routing_key or ""
+            cid, kind = names.conversation_of(key), names.kind_of(key)
             message = self._decode(delivery)
             if message is None:
                 return

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import websockets
 from hutch.clients.python.errors import ConnectionLost, Refused
 from hutch.clients.seen import Seen
-from hutch.protocol import Frame, ProtocolError
+from hutch.protocol import Frame, ProtocolError, names
 from hutch.protocol.client import ClientConnection
 from hutch.rules import CodecError, decode, parse_content_type
 from websockets.asyncio.client import ClientConnection as WebSocket
@@ -289,7 +289,7 @@ class HutchClient:
             "object": "message",
             "data": {"text": text, **data},
         }
-        await self.send(f"/exchange/{user}.publish/{cid}.messages", message)
+        await self.send(f"/exchange/{names.publish_exchange(user)}/{names.message_key(cid)}", message)
 
     async def ack(self, message: Message) -> None:
         await self._request("ACK", self._ack_headers(message))

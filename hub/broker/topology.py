@@ -18,53 +18,17 @@ idempotent: every node declares the base at start.
 from __future__ import annotations
 
 from hutch.hub.broker.base import Broker
-from hutch.hub.names import broker_name, check_user, user_of_broker_name
-
-CONVERSATIONS = "conversations"
-ACTIVITY = "activity"
-MESSAGES_QUEUE = "messages"
-PUSH_QUEUE = "push"
-INTERNAL_KEY = "internal"  # <user>.publish -> <user>.subscribe: reach all of one's own devices
-
-
-PUBLISH = ".publish"
-SUBSCRIBE = ".subscribe"
-HUB_PREFIX = "hutch."  # the hub's own exchanges and queues: never a client's
-MAX_NAMES = frozenset({CONVERSATIONS, ACTIVITY, MESSAGES_QUEUE, PUSH_QUEUE, f"{MESSAGES_QUEUE}.dead"})
-
-
-def publish_exchange(user: str) -> str:
-    return broker_name(user) + PUBLISH
-
-
-def subscribe_exchange(user: str) -> str:
-    return broker_name(user) + SUBSCRIBE
-
-
-def user_exchange_owner(exchange: str) -> tuple[str, str] | None:
-    """(user, "publish" or "subscribe") for a user's own exchange, else None."""
-    for suffix in (PUBLISH, SUBSCRIBE):
-        if exchange.endswith(suffix) and len(exchange) > len(suffix):
-            try:
-                return user_of_broker_name(exchange.removesuffix(suffix)), suffix[1:]
-            except UnicodeError:
-                return None
-    return None
-
-
-def sender_of(exchange: str) -> str:
-    """The user whose `.publish` exchange a message came through ("" for any other exchange)."""
-    owner = user_exchange_owner(exchange)
-    return owner[0] if owner and owner[1] == "publish" else ""
-
-
-def conversation_of(routing_key: str) -> str:
-    """The conversation a key "<cid>.<kind>" is about."""
-    return routing_key.partition(".")[0]
-
-
-def conversation_key(cid: str) -> str:
-    return f"{cid}.*"
+from hutch.protocol.names import (
+    ACTIVITY,
+    CONVERSATIONS,
+    INTERNAL_KEY,
+    MESSAGES_QUEUE,
+    PUSH_QUEUE,
+    check_user,
+    conversation_key,
+    publish_exchange,
+    subscribe_exchange,
+)
 
 
 async def declare_base(broker: Broker) -> None:

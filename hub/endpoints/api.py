@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from hutch.hub import names, payload
+from hutch.hub import payload
 from hutch.hub.auth import Identity
-from hutch.hub.broker import topology
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.conversations import Conversations, Refused, Summary, envelope, not_found
 from hutch.hub.devices import device_from_body, device_json
@@ -38,6 +37,7 @@ from hutch.hub.endpoints.openapi import (
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
 from hutch.hub.store.errors import StoreUnavailable
+from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -286,7 +286,7 @@ async def broadcast(request: Request, identity: Identity, conversations: Convers
     key = text_field(body, "context") if "context" in body else "broadcast"
     if len(key.encode()) > 255:  # an AMQP routing key
         raise Refused(400, "ValidationError", "'context' is at most 255 bytes")
-    await conversations.publish_to(topology.ACTIVITY, key, message)
+    await conversations.publish_to(names.ACTIVITY, key, message)
     return JSONResponse({"objectType": "activity", **message}, status_code=201)
 
 

@@ -7,7 +7,7 @@ import aio_pika
 import msgpack
 from backends import AMQP_URL, hub_settings
 from hub_server import running_hub
-from hutch.hub.broker import topology
+from hutch.protocol import names
 from hutch.rules import Form, encode
 from hutch.rules import content_type as content_type_of
 from security.helpers import Api, fresh, inbox
@@ -25,7 +25,7 @@ async def test_a_bot_cannot_store_what_would_not_read_back() -> None:
         listener = await inbox(hub, ana)  # declares nothing for the bot: the conversation did
         connection = await aio_pika.connect(AMQP_URL)
         channel = await connection.channel()
-        exchange = await channel.get_exchange(topology.publish_exchange(bot))
+        exchange = await channel.get_exchange(names.publish_exchange(bot))
         coded = content_type_of(Form.PACKED_MSGPACK, "max@1")
         for body, content_type in [
             (encode({"data": {"n": float("nan")}}, Form.PACKED_MSGPACK, "max@1"), coded),  # refused

@@ -13,7 +13,6 @@ import aio_pika
 import pytest
 from backends import AMQP_URL, BROKERS, REDIS_URL, eventually, hub_settings, rabbitmq_vhost
 from hub_server import RunningHub, free_port, running_hub
-from hutch.clients.push import Notification, PushBridge
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
 from hutch.hub.broker import topology
@@ -21,9 +20,11 @@ from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound
 from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.push import Notification, PushBridge
 from hutch.hub.store.base import Conversation, Device
 from hutch.hub.store.memory import MemoryStore
 from hutch.hub.worker import STORED
+from hutch.protocol import names
 from push_services import PushServices
 
 SECRET = "push-bridge-tests-secret-of-32-bytes"
@@ -289,9 +290,9 @@ async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) 
     async with bare_broker(backend) as broker:
         bridge = PushBridge(broker, MemoryStore(), [])
         await bridge.start()
-        await broker.publish(topology.CONVERSATIONS, "c1.notifications", Message(b"{}"))
+        await broker.publish(names.CONVERSATIONS, "c1.notifications", Message(b"{}"))
         with pytest.raises(NotFound):
-            await broker.declare_queue(topology.PUSH_QUEUE, passive=True)
+            await broker.declare_queue(names.PUSH_QUEUE, passive=True)
         await bridge.stop()
 
 
@@ -309,7 +310,7 @@ async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
             await bridge.start()
             ack = {"action": "ack", "object": "message", "data": {"id": stored_id}}
             await broker.publish(
-                topology.CONVERSATIONS,
+                names.CONVERSATIONS,
                 "c1.notifications",
                 Message(json.dumps(ack).encode(), {STORED: "true"}),
             )

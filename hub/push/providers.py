@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hutch.clients.push.apns import ApnsProvider
-from hutch.clients.push.fcm import FcmProvider, ServiceAccount
-from hutch.clients.push.notification import PushProvider
-from hutch.clients.push.webpush import WebPushProvider
+from hutch.hub.push.apns import ApnsProvider
+from hutch.hub.push.fcm import FcmProvider, ServiceAccount
+from hutch.hub.push.notification import PushProvider
+from hutch.hub.push.webpush import WebPushProvider
 
 if TYPE_CHECKING:
     from hutch.hub.settings import Settings

@@ -5,10 +5,10 @@ embedded broker `hutch serve` runs it in process. Devices are registered through
 the REST API (`POST /api/devices`).
 """
 
-from hutch.clients.push.bridge import PushBridge
-from hutch.clients.push.errors import DeadToken, PushError, PushFailed
-from hutch.clients.push.notification import Notification, PushProvider
-from hutch.clients.push.providers import providers_for
+from hutch.hub.push.bridge import PushBridge
+from hutch.hub.push.errors import DeadToken, PushError, PushFailed
+from hutch.hub.push.notification import Notification, PushProvider
+from hutch.hub.push.providers import providers_for
 
 __all__ = [
     "DeadToken",

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import jwt
-from hutch.clients.push.errors import DeadToken, PushFailed
-from hutch.clients.push.notification import Notification
+from hutch.hub.push.errors import DeadToken, PushFailed
+from hutch.hub.push.notification import Notification
 from hutch.hub.store.base import Device
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"

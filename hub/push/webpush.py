@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import aiohttp
-from hutch.clients.push.errors import DeadToken, PushFailed
-from hutch.clients.push.notification import Notification
+from hutch.hub.push.errors import DeadToken, PushFailed
+from hutch.hub.push.notification import Notification
 from hutch.hub.store.base import Device
 from pywebpush import WebPushException, webpush_async
 

@@ -19,13 +19,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from hutch.clients.push.errors import DeadToken, PushFailed
-from hutch.clients.push.notification import Notification, PushProvider, cut, urgency_of
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
+from hutch.hub.push.errors import DeadToken, PushFailed
+from hutch.hub.push.notification import Notification, PushProvider, cut, urgency_of
 from hutch.hub.store.base import Device, Store
 from hutch.hub.worker import STORED, expanded
+from hutch.protocol import names
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,9 @@ class PushBridge:
                 await self.broker.consume(job_queue(platform), sender, prefetch=self.concurrency)
             )
         self._consumers.append(
-            await self.broker.consume(
-                topology.PUSH_QUEUE, self._in_task(self.plan), prefetch=self.concurrency
-            )
+            await self.broker.consume(names.PUSH_QUEUE, self._in_task(self.plan), prefetch=self.concurrency)
         )
-        log.info("push bridge consuming '%s' for %s", topology.PUSH_QUEUE, ", ".join(self.providers))
+        log.info("push bridge consuming '%s' for %s", names.PUSH_QUEUE, ", ".join(self.providers))
 
     async def stop(self) -> None:
         for consumer in self._consumers:
@@ -123,7 +122,7 @@ class PushBridge:
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:
             return []  # read receipts, activity: nothing to push
-        cid = topology.conversation_of(delivery.routing_key)
+        cid = names.conversation_of(delivery.routing_key)
         stored = await self.store.message(cid, str(data["id"]))
         conversation = await self.store.conversation(cid)
         if stored is None or conversation is None:

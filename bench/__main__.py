@@ -191,7 +191,7 @@ class Plan:
 
 
 def fanout_plan(target: Target, args: argparse.Namespace) -> Plan:
-    destination = f"/topic/bench.{uuid.uuid4().hex[:8]}"
+    destination = f"/topic/bench:{uuid.uuid4().hex[:8]}"
     login = target.login_for("bench")
     return Plan(
         f"fanout: {args.subscribers} subscribers, {args.publishers} publishers x {args.messages} messages",
@@ -204,7 +204,7 @@ def fanout_plan(target: Target, args: argparse.Namespace) -> Plan:
 
 def connections_plan(target: Target, args: argparse.Namespace) -> Plan:
     """Many idle subscribers with heart-beats, held a while; then every one must get every message."""
-    destination = f"/topic/bench.{uuid.uuid4().hex[:8]}"
+    destination = f"/topic/bench:{uuid.uuid4().hex[:8]}"
     login = target.login_for("bench")
     return Plan(
         f"connections: {args.connections} subscribers with {args.heartbeat} ms heart-beats, idle"

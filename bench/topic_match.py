@@ -16,6 +16,8 @@ import time
 
 from hutch.hub.broker.routing import topic_matches
 
+match = topic_matches.__wrapped__  # the matcher itself, not its cache of answers
+
 CASES = [
     ("chat key", "c1.*", "c1.messages"),
     ("500 '#' then z, 2,000-word key", "#." * 500 + "z", ".".join(["w"] * 2000)),
@@ -28,7 +30,7 @@ def median_us(pattern: str, key: str, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        topic_matches(pattern, key)
+        match(pattern, key)
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e6
 

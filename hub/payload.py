@@ -21,18 +21,20 @@ class BadPayload(ValueError):
 
 def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Raise BadPayload unless every value is finite, 64-bit and at most `max_depth` deep."""
-    # Iterative, so that a body nested thousands deep is refused, not a RecursionError.
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list | tuple):
-            if depth >= max_depth:
-                raise BadPayload(f"nested deeper than {max_depth} levels")
-            children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-        elif isinstance(item, bool):
-            continue
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise BadPayload(f"{item} is not a number JSON can carry")
-        elif isinstance(item, int) and not _INT_RANGE[0] <= item <= _INT_RANGE[1]:
-            raise BadPayload("an integer wider than 64 bits")
+    _check(value, max_depth)
+
+
+def _check(value: Any, depth_left: int) -> None:
+    # Recursion is bounded by depth_left; strings, the most common values, are passed over first.
+    kind = type(value)
+    if kind is dict or kind is list or kind is tuple:
+        if depth_left <= 0:
+            raise BadPayload("values nested too deep")
+        for item in value.values() if kind is dict else value:
+            if type(item) is not str:
+                _check(item, depth_left - 1)
+    elif kind is float:
+        if not math.isfinite(value):
+            raise BadPayload(f"{value} is not a number JSON can carry")
+    elif kind is int and not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        raise BadPayload("an integer wider than 64 bits")

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 
 EVERY_USER = "user"  # the role every signed-in user has
 OPERATIONS = ("configure", "write", "read", "topic_write", "topic_read")
-_OWN = r"^{user}\."  # the default: names and keys that start with the user's own name and a dot
+# The default: names and keys that start with the user's own name and a colon. Not a dot:
+# user names may hold dots, and `ana.` would then cover the names of `ana.smith` too; no user
+# name holds a colon (names.py).
+_OWN = r"^{user}:"
 
 
 def refuse(what: str) -> StompError:
@@ -49,7 +52,7 @@ def refuse(what: str) -> StompError:
 class Grant:
     """One role's patterns: `{user}` stands for the login (as a broker name, regex-escaped)."""
 
-    configure: str = _OWN  # queues one may declare (/queue/<name>)
+    configure: str = _OWN  # queues one may declare (/queue/<self>:<name>)
     write: str = _OWN  # exchanges one may publish to, queues one may send to
     read: str = _OWN  # exchanges one may subscribe to, queues one may consume
     topic_write: str = _OWN  # routing keys of /topic/ one may send to
@@ -173,7 +176,6 @@ def _reserved(identity: Identity, destination: Destination, *, subscribe: bool) 
 async def _own_exchange(
     user: str, owner: tuple[str, str], key: str, subscribe: bool, conversations: Conversations
 ) -> None:
-    exchange = f"{broker_name(owner[0])}.{owner[1]}"
     if owner[0] != user:
         raise refuse(f"{user} may not reach the exchange of {owner[0]}")
     if subscribe and owner[1] == "subscribe":
@@ -182,7 +184,7 @@ async def _own_exchange(
         await _conversation_key(user, key, conversations, allow_internal=True)
         return
     verb = "subscribe to" if subscribe else "send to"
-    raise refuse(f"{user} may not {verb} {exchange}")
+    raise refuse(f"{user} may not {verb} {broker_name(owner[0])}.{owner[1]}")
 
 
 async def _conversation_key(

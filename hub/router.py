@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from hutch.protocol import StompError, names
 
@@ -54,6 +55,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,127}", re.ASCII)
 MAX_KEY_BYTES = 255
 
 
+@lru_cache(maxsize=4096)  # a client sends to a few destinations, again and again
 def parse_destination(raw: str) -> Destination:
     destination = _parse(raw)
     names = [destination.exchange] if destination.kind is Kind.EXCHANGE else []

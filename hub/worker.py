@@ -15,22 +15,19 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
 from hutch.hub import payload
-from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
+from hutch.hub.broker.base import Broker, Consumer, Delivery
+from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.conversations import Conversations, envelope
 from hutch.hub.forms import stamp_sender
 from hutch.hub.store.base import Store
 from hutch.protocol import names
-from hutch.rules import CodecError, decode, parse_content_type
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTERS = "messages.dead"
-# On the "stored" ack the worker sends: a client cannot set x-hutch-* headers (the session
-# strips them), so an ack that has it comes from a worker, and only such an ack is pushed.
-STORED = "x-hutch-stored"
+STORED = names.STORED_HEADER
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # then dead-letter
 
 
@@ -123,21 +120,3 @@ def _unstorable(cid: str, message: dict[str, Any]) -> str | None:
     except ValueError as error:
         return str(error)
     return None
-
-
-def expanded(message: Message) -> dict[str, Any]:
-    """The message as a dict: decoded by its rule set, or JSON, or its text as data.text."""
-    coded = parse_content_type(message.headers.get("content-type"))
-    if coded is not None:
-        try:
-            return decode(message.body, coded[0], coded[1])
-        except CodecError as error:
-            log.warning("a stored message does not decode (%s): kept as text", error)
-    if message.body.lstrip()[:1] == b"{":  # any JSON object is a message, known fields or not
-        try:
-            value = orjson.loads(message.body)  # a depth past its limit is a ValueError too
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            return value
-    return {"data": {"text": message.body.decode("utf-8", "replace")}}

@@ -19,6 +19,7 @@ reversibly (see there).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 MAX_NAME = 64
 MAX_BROKER_NAME = 80  # "<name>.subscribe" and the hub's queue names stay within AMQP's 127
@@ -59,6 +60,7 @@ def is_user(name: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=65536)  # asked for on every message; user names are short
 def broker_name(user: str) -> str:
     """The user's name as AMQP allows it in exchange names: itself when plain ASCII, else
     ':' and its punycode (`josé` -> `:jos-dma`); plain names never hold ':', so no two
@@ -96,6 +98,10 @@ INTERNAL_KEY = "internal"  # <user>.publish -> <user>.subscribe: reach all of on
 PUBLISH = ".publish"
 SUBSCRIBE = ".subscribe"
 HUB_PREFIX = "hutch."  # the hub's own exchanges and queues: never a client's
+# On the "stored" ack a worker sends: a client cannot set x-hutch-* headers (the hub strips
+# them from SENDs), so an ack that has it comes from a worker: only such an ack is pushed, and
+# only such an ack moves a client's recovery cursor.
+STORED_HEADER = "x-hutch-stored"
 MAX_NAMES = frozenset({CONVERSATIONS, ACTIVITY, MESSAGES_QUEUE, PUSH_QUEUE, f"{MESSAGES_QUEUE}.dead"})
 
 
@@ -107,6 +113,7 @@ def subscribe_exchange(user: str) -> str:
     return broker_name(user) + SUBSCRIBE
 
 
+@lru_cache(maxsize=65536)
 def user_exchange_owner(exchange: str) -> tuple[str, str] | None:
     """(user, "publish" or "subscribe") for a user's own exchange, else None."""
     for suffix in (PUBLISH, SUBSCRIBE):

@@ -78,7 +78,7 @@ class Message:
         stored ack carries (`x-hutch-stored`: a member's forged ack does not move the cursor)."""
         if "x-hutch-id" in self.headers:
             return self.headers["x-hutch-id"]
-        if self.headers.get("x-hutch-stored") != "true":
+        if self.headers.get(names.STORED_HEADER) != "true":
             return None
         data = self.data()
         if isinstance(data, dict) and data.get("action") == "ack" and isinstance(data.get("data"), dict):

@@ -348,10 +348,13 @@ class MemoryBroker:
         queues = self._routes.get((exchange, key))
         if queues is None:
             queues = self._route(self._exchange(exchange), key, message.headers)
-        full = [queue.name for queue in queues if not queue.put(_Queued(message, exchange, key))]
-        if full:
+        full = None
+        for queue in queues:
+            if not queue.put(_Queued(message, exchange, key)):
+                full = queue.name
+        if full is not None:
             raise QueueFull(
-                f"queue '{full[0]}' is full ({self.max_length} messages or {self.max_bytes} bytes wait): "
+                f"queue '{full}' is full ({self.max_length} messages or {self.max_bytes} bytes wait): "
                 "the message was not taken by it"
             )
 

@@ -26,6 +26,7 @@ def binding_matches(
     return headers_match(arguments or {}, headers or {})
 
 
+@lru_cache(maxsize=65536)  # keys and patterns are at most 255 bytes: a bounded memory
 def topic_matches(pattern: str, key: str) -> bool:
     """AMQP topic match: words split on '.', '*' is exactly one word, '#' zero or more.
 

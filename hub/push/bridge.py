@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable
 
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
+from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification, PushProvider, cut, urgency_of
 from hutch.hub.store.base import Device, Store
-from hutch.hub.worker import STORED, expanded
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class PushBridge:
         await delivery.ack()
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
-        if delivery.message.headers.get(STORED) != "true":
+        if delivery.message.headers.get(names.STORED_HEADER) != "true":
             return []  # not a worker's "stored" ack: a member may send notifications too
         message = expanded(delivery.message)
         data = message.get("data") if isinstance(message.get("data"), dict) else {}

@@ -23,16 +23,16 @@ def channels(hub: RunningHub) -> int:
 async def test_distinct_prefetch_counts_share_one_channel(rabbit: RunningHub) -> None:
     (me,) = fresh("mallory")
     client = await WsClient.open(rabbit, me)
-    await client.subscribe(f"/queue/{me}.first", "first", ack="client", **{"prefetch-count": "1"})
+    await client.subscribe(f"/queue/{me}:first", "first", ack="client", **{"prefetch-count": "1"})
     before = channels(rabbit)
     for prefetch in range(2, 60):
         await client.subscribe(
-            f"/queue/{me}.q{prefetch}", str(prefetch), ack="client", **{"prefetch-count": str(prefetch)}
+            f"/queue/{me}:q{prefetch}", str(prefetch), ack="client", **{"prefetch-count": str(prefetch)}
         )
     assert channels(rabbit) <= before + 1  # a scratch channel may be open at the moment
     # Each consumer still gets what it asked for: two unacked at most on a prefetch of 2.
     for number in range(4):
-        await client.publish(f"/queue/{me}.q2", b"%d" % number)
+        await client.publish(f"/queue/{me}:q2", b"%d" % number)
     first, second = await client.recv(), await client.recv()
     assert (first.body, second.body) == (b"0", b"1")
     try:
@@ -53,7 +53,7 @@ async def test_a_prefetch_past_amqps_range_is_refused_and_leaks_nothing(rabbit: 
         (me,) = fresh("mallory")
         client = await WsClient.open(rabbit, me)
         error = await refused(
-            client, "SUBSCRIBE", {"id": "1", "destination": f"/queue/{me}.q", "prefetch-count": "65536"}
+            client, "SUBSCRIBE", {"id": "1", "destination": f"/queue/{me}:q", "prefetch-count": "65536"}
         )
         assert error.headers["message"] == "bad prefetch-count"
     assert channels(rabbit) <= before + 1

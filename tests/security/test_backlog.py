@@ -22,7 +22,7 @@ def tight(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
 @pytest.mark.parametrize("ack", ["auto", "client", "client-individual"])
 async def test_a_queue_backlog_larger_than_the_outbox_is_read_whole(tight: RunningHub, ack: str) -> None:
     (me,) = fresh("ana")
-    queue = f"/queue/{me}.big"
+    queue = f"/queue/{me}:big"
     sender = await WsClient.open(tight, me)
     for number in range(20):
         await sender.publish(queue, b"%02d" % number + b"x" * (MIB - 2))

@@ -22,7 +22,7 @@ async def test_a_bad_prefetch_count_is_an_error(guarded: RunningHub, prefetch: s
     (me,) = fresh("mallory")
     client = await WsClient.open(guarded, me)
     error = await refused(
-        client, "SUBSCRIBE", {"id": "1", "destination": f"/queue/{me}.q", "prefetch-count": prefetch}
+        client, "SUBSCRIBE", {"id": "1", "destination": f"/queue/{me}:q", "prefetch-count": prefetch}
     )
     assert error.headers["message"] == "bad prefetch-count"
 
@@ -264,10 +264,10 @@ async def test_headers_amqp_cannot_carry_are_refused_alike(
 ) -> None:
     (me,) = fresh("mallory")
     client = await WsClient.open(guarded, me)
-    error = await refused(client, "SEND", {"destination": f"/topic/{me}.x", **headers}, b"x")
+    error = await refused(client, "SEND", {"destination": f"/topic/{me}:x", **headers}, b"x")
     assert error.headers["message"] == "bad header"
     neighbour = await WsClient.open(guarded, me)  # the node's publishing goes on
-    await neighbour.subscribe(f"/topic/{me}.y")
-    await neighbour.publish(f"/topic/{me}.y", b"still", priority="9", expiration="60000")
+    await neighbour.subscribe(f"/topic/{me}:y")
+    await neighbour.publish(f"/topic/{me}:y", b"still", priority="9", expiration="60000")
     assert (await neighbour.recv()).body == b"still"
     await neighbour.close()

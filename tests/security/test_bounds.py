@@ -30,10 +30,10 @@ async def test_a_transaction_holds_a_bounded_number_of_frames(small: RunningHub)
     await client.receipt("b")
     for number in range(5):
         await client.send(
-            "SEND", {"destination": f"/topic/{me}.x", "transaction": "t", "receipt": f"s{number}"}
+            "SEND", {"destination": f"/topic/{me}:x", "transaction": "t", "receipt": f"s{number}"}
         )
         await client.receipt(f"s{number}")
-    error = await refused(client, "SEND", {"destination": f"/topic/{me}.x", "transaction": "t"})
+    error = await refused(client, "SEND", {"destination": f"/topic/{me}:x", "transaction": "t"})
     assert error.headers["message"] == "transaction too large"
 
 
@@ -42,8 +42,8 @@ async def test_open_transactions_hold_a_bounded_number_of_bytes(small: RunningHu
     client = await WsClient.open(small, me)
     for name in ("t1", "t2"):
         await client.send("BEGIN", {"transaction": name})
-    await client.send("SEND", {"destination": f"/topic/{me}.x", "transaction": "t1"}, b"x" * 600)
-    error = await refused(client, "SEND", {"destination": f"/topic/{me}.x", "transaction": "t2"}, b"x" * 600)
+    await client.send("SEND", {"destination": f"/topic/{me}:x", "transaction": "t1"}, b"x" * 600)
+    error = await refused(client, "SEND", {"destination": f"/topic/{me}:x", "transaction": "t2"}, b"x" * 600)
     assert error.headers["message"] == "transaction too large"
 
 
@@ -52,7 +52,7 @@ async def test_committed_bytes_are_counted_no_more(small: RunningHub) -> None:
     client = await WsClient.open(small, me)
     for round in range(3):
         await client.send("BEGIN", {"transaction": f"t{round}"})
-        await client.send("SEND", {"destination": f"/topic/{me}.x", "transaction": f"t{round}"}, b"x" * 600)
+        await client.send("SEND", {"destination": f"/topic/{me}:x", "transaction": f"t{round}"}, b"x" * 600)
         await client.send("COMMIT", {"transaction": f"t{round}", "receipt": f"c{round}"})
         await client.receipt(f"c{round}")
     await client.close()
@@ -68,8 +68,8 @@ async def test_open_transactions_and_subscriptions_are_bounded(small: RunningHub
 
     client = await WsClient.open(small, me)
     for number in range(4):
-        await client.subscribe(f"/topic/{me}.{number}", str(number))
-    error = await refused(client, "SUBSCRIBE", {"destination": f"/topic/{me}.x", "id": "x"})
+        await client.subscribe(f"/topic/{me}:{number}", str(number))
+    error = await refused(client, "SUBSCRIBE", {"destination": f"/topic/{me}:x", "id": "x"})
     assert error.headers["message"] == "too many subscriptions"
 
 
@@ -85,13 +85,13 @@ async def test_an_embedded_queue_rejects_past_its_length(embedded: RunningHub) -
     (me,) = fresh("mallory")
     client = await WsClient.open(small, me)
     for number in range(5):
-        await client.publish(f"/queue/{me}.q", b"%d" % number)
-    error = await refused(client, "SEND", {"destination": f"/queue/{me}.q"}, b"one too many")
+        await client.publish(f"/queue/{me}:q", b"%d" % number)
+    error = await refused(client, "SEND", {"destination": f"/queue/{me}:q"}, b"one too many")
     assert error.headers["message"] == "queue full"
     reader = await WsClient.open(small, me)
-    await reader.subscribe(f"/queue/{me}.q")
+    await reader.subscribe(f"/queue/{me}:q")
     assert [(await reader.recv()).body for _ in range(5)] == [b"0", b"1", b"2", b"3", b"4"]
-    await reader.publish(f"/queue/{me}.q", b"room again")
+    await reader.publish(f"/queue/{me}:q", b"room again")
     assert (await reader.recv()).body == b"room again"
 
 
@@ -99,8 +99,8 @@ async def test_an_embedded_queue_rejects_past_its_bytes(embedded: RunningHub) ->
     small = embedded
     (me,) = fresh("mallory")
     client = await WsClient.open(small, me)
-    await client.publish(f"/queue/{me}.q", b"x" * 1500)
-    error = await refused(client, "SEND", {"destination": f"/queue/{me}.q"}, b"x" * 600)
+    await client.publish(f"/queue/{me}:q", b"x" * 1500)
+    error = await refused(client, "SEND", {"destination": f"/queue/{me}:q"}, b"x" * 600)
     assert error.headers["message"] == "queue full"
 
 
@@ -116,7 +116,7 @@ async def test_a_node_declares_a_bounded_number_of_queues(small: RunningHub) -> 
     (me,) = fresh("mallory")
     client = await WsClient.open(small, me)
     for number in range(40):
-        await client.send("SEND", {"destination": f"/queue/{me}.q{number}", "receipt": f"r{number}"})
+        await client.send("SEND", {"destination": f"/queue/{me}:q{number}", "receipt": f"r{number}"})
         frame = await client.recv()
         if frame.command == "ERROR":
             assert frame.headers["message"] == "too many queues"
@@ -126,8 +126,8 @@ async def test_a_node_declares_a_bounded_number_of_queues(small: RunningHub) -> 
         raise AssertionError("40 queues declared past a limit of 10 a user")
     (ana,) = fresh("ana")
     other = await WsClient.open(small, ana)  # others, and the node itself, go on
-    await other.subscribe(f"/queue/{ana}.q", "q")
-    await other.subscribe(f"/topic/{ana}.x")
-    await other.publish(f"/topic/{ana}.x", b"still served")
+    await other.subscribe(f"/queue/{ana}:q", "q")
+    await other.subscribe(f"/topic/{ana}:x")
+    await other.publish(f"/topic/{ana}:x", b"still served")
     assert (await other.recv()).body == b"still served"
     await other.close()

@@ -37,9 +37,11 @@ def node_queues(hub: RunningHub) -> list[str]:
         ("SUBSCRIBE", "/exchange/{other}.publish"),
         ("SUBSCRIBE", "/exchange/{me}.publish"),
         ("SEND", "/exchange/{me}.subscribe"),
-        ("SUBSCRIBE", "/topic/{other}.news"),
+        ("SUBSCRIBE", "/topic/{other}:news"),
         ("SEND", "/topic/public.news"),
-        ("SUBSCRIBE", "/queue/{other}.inbox"),
+        ("SUBSCRIBE", "/queue/{other}:inbox"),
+        ("SUBSCRIBE", "/queue/{me}.smith:inbox"),  # the names of user <me>.smith, not <me>'s
+        ("SEND", "/topic/{me}.smith:news"),
         ("SUBSCRIBE", "/reply-queue/hutch.gen-abc"),
         ("SEND", "/reply-queue/{other}.inbox"),
     ],
@@ -104,10 +106,10 @@ async def test_an_admin_reaches_rabbitmqs_and_maxs_names(guarded: RunningHub) ->
 async def test_the_users_own_names_work_under_the_default_grants(guarded: RunningHub) -> None:
     (me,) = fresh("ana")
     client = await WsClient.open(guarded, me)
-    await client.subscribe(f"/topic/{me}.news", "t")
-    await client.subscribe(f"/queue/{me}.inbox", "q")
-    await client.publish(f"/topic/{me}.news", b"to my topic")
-    await client.publish(f"/queue/{me}.inbox", b"to my queue")
+    await client.subscribe(f"/topic/{me}:news", "t")
+    await client.subscribe(f"/queue/{me}:inbox", "q")
+    await client.publish(f"/topic/{me}:news", b"to my topic")
+    await client.publish(f"/queue/{me}:inbox", b"to my queue")
     bodies = {(await client.recv()).body for _ in range(2)}
     assert bodies == {b"to my topic", b"to my queue"}
     await client.close()

@@ -358,6 +358,9 @@ class Session:
             self.conn.send_receipt(receipt, {"x-recovered": recovered, "x-replayed": str(count)})
         except StoreUnavailable as error:
             self.conn.fail(StompError("store unavailable", str(error), receipt))
+        except Exception:  # a replay runs in a task of its own: nothing else would say it failed
+            log.exception("session %s: the replay failed", self.id)
+            self.conn.fail(StompError("internal error", "the hub failed to replay what was missed", receipt))
         self.flush()
 
     async def _room_for(self, local: LocalSubscription) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 AMQP_URL = os.environ.get("HUTCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("HUTCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKERS = ["memory", "amqp"]
+SECRET = "hutch-tests-hs256-secret-of-32-bytes!"  # every test hub's HUTCH_JWT_SECRET
 
 
 def hub_settings(backend: str) -> dict[str, object]:

@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import stomp
 import websockets
 from hutch.hub.app import create_app
@@ -85,6 +86,19 @@ def join(hub: RunningHub, cid: str, *users: str) -> None:
     hub.call(hub.node.store.put_conversation(conversation))
     for user in users:
         hub.call(topology.add_member(hub.node.broker, cid, user))
+
+
+def hub_fixture(*backends: str, scope: str = "module", **settings: Any) -> Any:
+    """A fixture: a hub with `settings` on each of `backends` in turn (both when none is named),
+    on the embedded defaults or on RabbitMQ and Redis."""
+    from backends import BROKERS, hub_settings
+
+    @pytest.fixture(scope=scope, params=list(backends or BROKERS))  # type: ignore[call-overload]
+    def fixture(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
+        with running_hub(**hub_settings(request.param) | settings) as hub:
+            yield hub
+
+    return fixture
 
 
 @contextlib.contextmanager

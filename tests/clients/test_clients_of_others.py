@@ -4,21 +4,16 @@ bot chat in one conversation on a hub over RabbitMQ. (@stomp/stompjs: tests/clie
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 
 import aio_pika
-import pytest
-from backends import AMQP_URL, hub_settings
-from hub_server import RunningHub, join, running_hub, stomp_py
+from backends import AMQP_URL
+from hub_server import RunningHub, hub_fixture, join, stomp_py
 from hutch.rules import Form, content_type, decode, encode, parse_content_type
 
 JSON = "application/json; rules=max@1"
 
 
-@pytest.fixture(scope="module")
-def hub() -> Iterator[RunningHub]:
-    with running_hub(**hub_settings("amqp")) as running:
-        yield running
+hub = hub_fixture("amqp")
 
 
 def chat(user: str, text: str) -> dict:

@@ -4,27 +4,20 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from backends import BROKERS, hub_settings
-from hub_server import RunningHub, WsClient, running_hub
+from backends import SECRET
+from hub_server import RunningHub, WsClient, hub_fixture, running_hub
 from hutch.hub.auth import mint_token
 from hutch.hub.conversations import envelope
 from hutch.protocol import Frame
 from hutch.rules import Form, decode
 
-SECRET = "conversation-tests-secret-32-bytes!!"
 PACKED = {"content-type": "application/x-hutch+json; rules=max@1"}
 
 
-@pytest.fixture(scope="module", params=BROKERS)
-def hub(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
-    with running_hub(
-        **hub_settings(request.param), dev_mode=False, jwt_secret=SECRET, history_limit=150
-    ) as running:
-        yield running
+hub = hub_fixture(dev_mode=False, jwt_secret=SECRET, history_limit=150)
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ import time
 import httpx
 import jwt
 import pytest
+from backends import SECRET
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hub_server import RunningHub, WsClient, running_hub
 from hutch.hub.auth import JwtVerifier, OAuthCheck, mint_token
-
-SECRET = "test-secret-of-at-least-32-bytes-long!"
 
 
 @pytest.fixture(scope="module")

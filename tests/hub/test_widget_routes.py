@@ -2,9 +2,8 @@
 
 import httpx
 import jwt
+from backends import SECRET
 from hub_server import running_hub
-
-SECRET = "widget-route-tests-secret-32-bytes!!"
 
 
 def test_the_demo_page_widget_and_rule_sets_are_served() -> None:

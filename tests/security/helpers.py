@@ -6,11 +6,10 @@ import uuid
 from typing import Any
 
 import httpx
+from backends import SECRET
 from hub_server import RunningHub, WsClient
 from hutch.hub.auth import mint_token
 from hutch.protocol import Frame
-
-SECRET = "security-tests-secret-of-32-bytes!!"
 
 
 def fresh(*people: str) -> tuple[str, ...]:

@@ -10,12 +10,12 @@ from hub_server import running_hub
 from hutch.protocol import names
 from hutch.rules import Form, encode
 from hutch.rules import content_type as content_type_of
-from security.helpers import Api, fresh, inbox
+from security.helpers import SECRET, Api, fresh, inbox
 
 
 async def test_a_bot_cannot_store_what_would_not_read_back() -> None:
     settings = hub_settings("amqp") | {
-        "jwt_secret": "security-tests-secret-of-32-bytes!!",
+        "jwt_secret": SECRET,
         "permissions_file": None,
     }
     with running_hub(**settings) as hub:

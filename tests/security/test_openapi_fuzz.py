@@ -10,14 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from backends import AMQP_URL, REDIS_URL, rabbitmq_vhost
+from backends import AMQP_URL, REDIS_URL, SECRET, rabbitmq_vhost
 from hub_server import RunningHub, running_hub
 from hutch.hub.auth import mint_token
 from hutch.hub.endpoints.api import OPERATIONS
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
-
-SECRET = "openapi-fuzz-secret-of-32-bytes-long!"
 
 
 @pytest.fixture(scope="module", params=["memory", "amqp"])

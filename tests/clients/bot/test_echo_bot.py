@@ -5,26 +5,20 @@ import contextlib
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aio_pika
 import httpx
 import pytest
-from backends import AMQP_URL, hub_settings
-from hub_server import RunningHub, running_hub
+from backends import AMQP_URL, SECRET
+from hub_server import RunningHub, hub_fixture
 from hutch.clients.bot.echo import EchoBot
 from hutch.clients.python import HutchAPI, HutchClient, Subscription
 from hutch.hub.auth import mint_token
 from hutch.rules import Form, content_type, encode
 
-SECRET = "bot-kit-tests-secret-of-32-bytes!!!!"
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[RunningHub]:
-    with running_hub(**hub_settings("amqp"), dev_mode=False, jwt_secret=SECRET) as running:
-        yield running
+hub = hub_fixture("amqp", dev_mode=False, jwt_secret=SECRET)
 
 
 async def chat_from(stream: Subscription, sender: str, timeout: float = 10.0) -> dict:

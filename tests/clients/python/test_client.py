@@ -2,21 +2,14 @@
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from backends import BROKERS, hub_settings
-from hub_server import RunningHub, free_port, running_hub
+from backends import SECRET, hub_settings
+from hub_server import RunningHub, free_port, hub_fixture, running_hub
 from hutch.clients.python import APIError, HutchAPI, HutchClient, Message, Refused
 from hutch.hub.auth import mint_token
 
-SECRET = "python-client-tests-secret-32-bytes!"
-
-
-@pytest.fixture(scope="module", params=BROKERS)
-def hub(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
-    with running_hub(**hub_settings(request.param), dev_mode=False, jwt_secret=SECRET) as running:
-        yield running
+hub = hub_fixture(dev_mode=False, jwt_secret=SECRET)
 
 
 def fresh(name: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from backends import AMQP_URL, hub_settings
+from backends import AMQP_URL, SECRET, hub_settings
 from hub_server import RunningHub, free_port, running_hub
 from hutch.clients.bot.echo import EchoBot
 from hutch.clients.python import HutchAPI, HutchClient
@@ -29,7 +29,6 @@ FLAGS = [
 WIDGET = Path(__file__).parents[3] / "clients" / "widget"
 STOMPJS = WIDGET / "node_modules" / "@stomp" / "stompjs" / "bundles" / "stomp.umd.min.js"
 SCREENSHOTS = Path(os.environ.get("HUTCH_SCREENSHOTS", Path(__file__).parents[3] / "build" / "screenshots"))
-SECRET = "widget-tests-secret-of-32-bytes!!!!!"
 
 
 @pytest.fixture(scope="module", autouse=True)

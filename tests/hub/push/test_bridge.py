@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from backends import AMQP_URL, BROKERS, REDIS_URL, eventually, hub_settings, rabbitmq_vhost
+from backends import AMQP_URL, BROKERS, REDIS_URL, SECRET, eventually, hub_settings, rabbitmq_vhost
 from hub_server import RunningHub, free_port, running_hub
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
@@ -27,7 +27,6 @@ from hutch.hub.worker import STORED
 from hutch.protocol import names
 from push_services import PushServices
 
-SECRET = "push-bridge-tests-secret-of-32-bytes"
 QUEUES = ("push", "push.webpush", "push.android", "push.ios", "push.dead")
 
 

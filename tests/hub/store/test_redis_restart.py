@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from backends import SECRET
 from hub_server import free_port, running_hub
 from hutch.hub.auth import mint_token
 
 REDIS = shutil.which("redis-server")
-SECRET = "redis-restart-secret-of-32-bytes!!!!"
 
 
 def start_redis(port: int, directory: Path) -> subprocess.Popen:

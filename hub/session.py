@@ -14,7 +14,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from hutch.protocol import (
     Subscribed,
     Unsubscribed,
     names,
+    whole_number,
 )
 from hutch.rules import Form, content_type, encode
 
@@ -411,7 +411,7 @@ class Session:
         body, message = normalize_send(
             headers, event.body, sender=self._user, max_depth=self.node.settings.max_json_depth
         )
-        if message is not None and _is_conversation_message(destination):
+        if message is not None and names.is_chat_message(destination.exchange, destination.key):
             uuid = message.get("uuid")
             if isinstance(uuid, str) and not await self.node.store.first_send(uuid):
                 return  # sent before (a retry after a lost receipt): stored and delivered once
@@ -472,10 +472,6 @@ class Session:
         return self.identity.user if self.identity else "anonymous"
 
 
-def _is_conversation_message(destination: Destination) -> bool:
-    return names.is_chat_message(destination.exchange, destination.key)
-
-
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -505,11 +501,9 @@ def replayed_message(stored: StoredMessage, form: Form, recovered: str) -> Outgo
     return OutgoingMessage(destination, headers, encode(stored.message, form, RULES))
 
 
-_DIGITS = re.compile(r"[0-9]{1,10}")
-
-
 def _count(headers: dict[str, str], name: str, most: int) -> int:
     raw = headers.get(name, "0")
-    if not _DIGITS.fullmatch(raw) or int(raw) > most:  # ASCII digits only: int() takes '²' too
+    number = whole_number(raw, most)
+    if number is None:
         raise StompError(f"bad {name}", f"{name} must be a whole number from 0 to {most}, not '{raw[:50]}'")
-    return int(raw)
+    return number

@@ -19,7 +19,7 @@ from hutch.protocol.events import (
     Subscribed,
     Unsubscribed,
 )
-from hutch.protocol.frames import Frame, OutgoingMessage
+from hutch.protocol.frames import Frame, OutgoingMessage, whole_number
 
 __all__ = [
     "Acked",
@@ -40,4 +40,5 @@ __all__ = [
     "StompError",
     "Subscribed",
     "Unsubscribed",
+    "whole_number",
 ]

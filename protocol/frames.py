@@ -76,6 +76,18 @@ def parse_heartbeat(value: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+_WHOLE = re.compile(r"[0-9]{1,20}")
+
+
+def whole_number(text: str, most: int) -> int | None:
+    """A header's whole number from 0 to `most`, or None: ASCII digits only (int() would also
+    take '²', '1_0' and other scripts' digits)."""
+    if not _WHOLE.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= most else None
+
+
 def serialize(frame: Frame, *, escaped: bool = True) -> bytes:
     """Bytes of a server frame; a body always gets its `content-length`."""
     escaped = escaped and frame.command not in UNESCAPED_COMMANDS

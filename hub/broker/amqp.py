@@ -37,6 +37,7 @@ from aio_pika.abc import (
 )
 from aiormq.abc import DeliveredMessage
 from hutch.hub.broker.base import (
+    AMQP_PROPERTIES,
     PREDECLARED,
     Arguments,
     ExchangeType,
@@ -57,16 +58,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# STOMP header <-> AMQP property, as RabbitMQ's STOMP plugin maps them.
-_AMQP_PROPERTIES = {
-    "content-type": "content_type",
-    "content-encoding": "content_encoding",
-    "correlation-id": "correlation_id",
-    "reply-to": "reply_to",
-    "amqp-message-id": "message_id",
-    "type": "message_type",
-    "app-id": "app_id",
-}  # user-id stays a header: RabbitMQ refuses a user-id that is not the connection's user
 _CHANNEL_GONE = (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 _CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
 
@@ -527,8 +518,8 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
     properties: dict[str, Any] = {"delivery_mode": DeliveryMode.NOT_PERSISTENT.value, "priority": 0}
     headers: dict[str, Any] = {}
     for name, value in message.headers.items():
-        if name in _AMQP_PROPERTIES:
-            properties[_AMQP_PROPERTIES[name]] = value
+        if name in AMQP_PROPERTIES:
+            properties[AMQP_PROPERTIES[name]] = value
         elif name == "persistent":
             properties["delivery_mode"] = (
                 DeliveryMode.PERSISTENT if value == "true" else DeliveryMode.NOT_PERSISTENT
@@ -544,7 +535,7 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
 
 def from_amqp(properties: aiormq.spec.Basic.Properties, body: bytes) -> Message:
     headers = {name: _header_text(value) for name, value in (properties.headers or {}).items()}
-    for header, attribute in _AMQP_PROPERTIES.items():
+    for header, attribute in AMQP_PROPERTIES.items():
         value = getattr(properties, attribute)
         # aiormq stamps a random message_id on every publish: it says nothing about the message.
         if value is not None and attribute != "message_id":

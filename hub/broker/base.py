@@ -8,11 +8,12 @@ take them with or without acks.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from hutch.protocol.frames import whole_number
 
 Arguments = Mapping[str, str]  # binding arguments, used by headers exchanges
 ExchangeType = Literal["direct", "topic", "fanout", "headers"]
@@ -38,19 +39,19 @@ def fresh_queue_name() -> str:
     return f"{REPLY_QUEUE_PREFIX}{secrets.token_urlsafe(12)}"
 
 
-# STOMP headers that become AMQP properties of the short-string kind (255 bytes at most), as
-# RabbitMQ's STOMP plugin maps them; and the two numeric ones, in the ranges AMQP takes.
-SHORT_PROPERTIES = (
-    "content-type",
-    "content-encoding",
-    "correlation-id",
-    "reply-to",
-    "amqp-message-id",
-    "type",
-    "app-id",
-)
+# STOMP header -> AMQP property of the short-string kind (255 bytes at most), as RabbitMQ's
+# STOMP plugin maps them (user-id stays a header: RabbitMQ refuses a user-id that is not the
+# connection's user); and the two numeric properties, in the ranges AMQP takes.
+AMQP_PROPERTIES = {
+    "content-type": "content_type",
+    "content-encoding": "content_encoding",
+    "correlation-id": "correlation_id",
+    "reply-to": "reply_to",
+    "amqp-message-id": "message_id",
+    "type": "message_type",
+    "app-id": "app_id",
+}
 NUMERIC_PROPERTIES = {"priority": 255, "expiration": 2**32 - 1}  # the most each may be
-_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 def header_problem(headers: Mapping[str, str]) -> str | None:
@@ -61,11 +62,9 @@ def header_problem(headers: Mapping[str, str]) -> str | None:
     for name, value in headers.items():
         if len(name.encode()) > 255:
             return f"a header name is at most 255 bytes, not {len(name.encode())}"
-        if name in SHORT_PROPERTIES and len(value.encode()) > 255:
+        if name in AMQP_PROPERTIES and len(value.encode()) > 255:
             return f"'{name}' is at most 255 bytes"
-        if (most := NUMERIC_PROPERTIES.get(name)) is not None and (
-            not _DIGITS.fullmatch(value) or int(value) > most
-        ):
+        if (most := NUMERIC_PROPERTIES.get(name)) is not None and whole_number(value, most) is None:
             return f"'{name}' is a whole number from 0 to {most}, not '{value[:30]}'"
     return None
 

@@ -8,7 +8,6 @@ document is served at /api/openapi.json, built from the same route table.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ from hutch.hub.endpoints.openapi import (
 from hutch.hub.node import VERSION, HubNode
 from hutch.hub.store.base import Conversation, StoredMessage, id_key
 from hutch.hub.store.errors import StoreUnavailable
-from hutch.protocol import names
+from hutch.protocol import names, whole_number
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -220,9 +219,6 @@ async def transfer_owner(request: Request, identity: Identity, conversations: Co
     return JSONResponse(conversation_json(await conversations.transfer(identity, cid_of(request), user)))
 
 
-_SMALL_NUMBER = re.compile(r"[0-9]{1,4}")
-
-
 async def list_messages(request: Request, identity: Identity, conversations: Conversations) -> Response:
     query = request.query_params
     before, after = query.get("before"), query.get("after")
@@ -232,9 +228,8 @@ async def list_messages(request: Request, identity: Identity, conversations: Con
                 id_key(cursor)
     except ValueError as error:
         raise Refused(400, "ValidationError", str(error)) from None
-    raw_limit = query.get("limit", "50")
-    limit = int(raw_limit) if _SMALL_NUMBER.fullmatch(raw_limit) else 0
-    if not 1 <= limit <= 200:
+    limit = whole_number(query.get("limit", "50"), 200)
+    if not limit:
         raise Refused(400, "ValidationError", "limit is a whole number between 1 and 200")
     found = await conversations.messages(identity, cid_of(request), before=before, after=after, limit=limit)
     return JSONResponse([message_json(m) for m in found])

@@ -29,8 +29,8 @@ import httpx
 import websockets
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
-from hutch.hub.store.base import Conversation
-from hutch.hub.store.redis import RedisStore
+from hutch.hub.conversations.model import Conversation
+from hutch.hub.conversations.redis import RedisStore
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS = os.environ.get("HUTCH_REDIS_URL", "redis://127.0.0.1:6379/0")

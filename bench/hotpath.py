@@ -21,8 +21,8 @@ import gc
 import time
 
 from hutch.hub.auth import Identity
+from hutch.hub.core.session import Session
 from hutch.hub.node import HubNode
-from hutch.hub.session import Session
 from hutch.hub.settings import Settings
 
 

@@ -11,20 +11,20 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
 from hutch.hub.broker.memory import MemoryBroker
-from hutch.hub.conversations import Conversations
-from hutch.hub.endpoints.tcp import start_tcp_listener
-from hutch.hub.fanout import NodeFanout
-from hutch.hub.permissions import Grants
+from hutch.hub.conversations.memory import MemoryStore
+from hutch.hub.conversations.model import Store
+from hutch.hub.conversations.redis import RedisStore
+from hutch.hub.conversations.service import Conversations
+from hutch.hub.conversations.worker import Worker
+from hutch.hub.core.fanout import NodeFanout
+from hutch.hub.core.permissions import Grants
+from hutch.hub.core.quota import QueueQuota
+from hutch.hub.core.registry import Registry
+from hutch.hub.core.session import Session
+from hutch.hub.core.streams import UserStreams
 from hutch.hub.push import PushBridge, providers_for
-from hutch.hub.quota import QueueQuota
-from hutch.hub.registry import Registry
-from hutch.hub.session import Session
 from hutch.hub.settings import Settings
-from hutch.hub.store.base import Store
-from hutch.hub.store.memory import MemoryStore
-from hutch.hub.store.redis import RedisStore
-from hutch.hub.streams import UserStreams
-from hutch.hub.worker import Worker
+from hutch.hub.transport.tcp import start_tcp_listener
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import pytest
 import stomp
 import websockets
-from hutch.hub.app import create_app
 from hutch.hub.broker import topology
 from hutch.hub.cli import HubServer, server_config
+from hutch.hub.conversations.model import Conversation
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
-from hutch.hub.store.base import Conversation
+from hutch.hub.web.app import create_app
 from hutch.protocol import Frame
 from stomp_frames import client_frame, parse_server_frames
 from websockets.asyncio.client import ClientConnection

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import jwt
+from hutch.hub.conversations.model import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification
-from hutch.hub.store.base import Device
 
 TOKEN_LIFETIME = (
     50 * 60

@@ -23,9 +23,9 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
+from hutch.hub.conversations.model import Device, Store
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification, PushProvider, cut, urgency_of
-from hutch.hub.store.base import Device, Store
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)

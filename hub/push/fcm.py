@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import jwt
+from hutch.hub.conversations.model import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification
-from hutch.hub.store.base import Device
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import aiohttp
+from hutch.hub.conversations.model import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification
-from hutch.hub.store.base import Device
 from pywebpush import WebPushException, webpush_async
 
 

@@ -10,7 +10,7 @@ import pytest
 from backends import SECRET
 from hub_server import RunningHub, WsClient, hub_fixture, running_hub
 from hutch.hub.auth import mint_token
-from hutch.hub.conversations import envelope
+from hutch.hub.conversations.service import envelope
 from hutch.protocol import Frame
 from hutch.rules import Form, decode
 

@@ -5,7 +5,7 @@ import json
 import uuid
 
 import aio_pika
-import hutch.hub.forms
+import hutch.hub.messages.encoding
 import msgpack
 import pytest
 from backends import AMQP_URL, hub_settings
@@ -44,7 +44,7 @@ async def test_each_client_receives_its_own_form(hub: RunningHub, monkeypatch: p
     bot_twin = await device(hub, users[2], "packed-msgpack")
 
     conversions: list[tuple[Form, Form]] = []
-    real_convert = hutch.hub.forms.convert
+    real_convert = hutch.hub.messages.encoding.convert
 
     wire = encode(message, Form.PACKED_MSGPACK, "max@1")
 
@@ -53,7 +53,7 @@ async def test_each_client_receives_its_own_form(hub: RunningHub, monkeypatch: p
             conversions.append((source, target))
         return real_convert(body, source, target, label)
 
-    monkeypatch.setattr(hutch.hub.forms, "convert", counting)
+    monkeypatch.setattr(hutch.hub.messages.encoding, "convert", counting)
     body = encode(message, Form.PACKED_JSON, "max@1")
     await sender.publish(
         f"/exchange/{users[0]}.publish/{cid}.messages",

@@ -1,6 +1,6 @@
 """The bounded outbox, without a socket."""
 
-from hutch.hub.outbox import Outbox
+from hutch.hub.core.outbox import Outbox
 
 
 def test_frames_wait_in_order_and_past_the_limit_it_says_so() -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 from hutch.hub.auth import Identity
-from hutch.hub.permissions import Grant, Grants, check
-from hutch.hub.router import parse_destination
+from hutch.hub.core.destinations import parse_destination
+from hutch.hub.core.permissions import Grant, Grants, check
 from hutch.protocol import StompError
 
 

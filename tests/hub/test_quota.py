@@ -1,7 +1,7 @@
 """Queues declared for clients, counted per user and in all."""
 
 import pytest
-from hutch.hub.quota import QueueQuota
+from hutch.hub.core.quota import QueueQuota
 from hutch.protocol import StompError
 
 

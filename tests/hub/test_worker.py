@@ -6,9 +6,9 @@ from backends import eventually
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.memory import MemoryBroker
-from hutch.hub.conversations import Conversations
-from hutch.hub.store.memory import MemoryStore
-from hutch.hub.worker import DEAD_LETTERS, STORED, Worker, expanded
+from hutch.hub.conversations.memory import MemoryStore
+from hutch.hub.conversations.service import Conversations
+from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker, expanded
 from hutch.rules import Form, decode, encode
 
 

@@ -13,7 +13,7 @@ import schemathesis
 from backends import AMQP_URL, REDIS_URL, SECRET, rabbitmq_vhost
 from hub_server import RunningHub, running_hub
 from hutch.hub.auth import mint_token
-from hutch.hub.endpoints.api import OPERATIONS
+from hutch.hub.web.api import OPERATIONS
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
 

@@ -20,10 +20,10 @@ from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound
 from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.conversations.memory import MemoryStore
+from hutch.hub.conversations.model import Conversation, Device
+from hutch.hub.conversations.worker import STORED
 from hutch.hub.push import Notification, PushBridge
-from hutch.hub.store.base import Conversation, Device
-from hutch.hub.store.memory import MemoryStore
-from hutch.hub.worker import STORED
 from hutch.protocol import names
 from push_services import PushServices
 

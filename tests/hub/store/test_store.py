@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from backends import REDIS_URL, STORES
-from hutch.hub.store.base import Conversation, Device, Store, id_key
-from hutch.hub.store.memory import MemoryStore
-from hutch.hub.store.redis import RedisStore
+from hutch.hub.conversations.memory import MemoryStore
+from hutch.hub.conversations.model import Conversation, Device, Store, id_key
+from hutch.hub.conversations.redis import RedisStore
 
 
 @pytest.fixture(params=STORES)

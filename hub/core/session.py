@@ -19,25 +19,25 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hutch.hub import permissions
 from hutch.hub.auth import Identity
 from hutch.hub.broker.base import Message, header_problem
 from hutch.hub.broker.errors import BrokerError
-from hutch.hub.conversations import RULES
-from hutch.hub.forms import (
+from hutch.hub.conversations.model import StoredMessage, id_key
+from hutch.hub.conversations.recovery import Missed
+from hutch.hub.conversations.service import RULES
+from hutch.hub.core import permissions
+from hutch.hub.core.destinations import Destination, Kind, parse_destination
+from hutch.hub.core.outbox import Outbox
+from hutch.hub.core.streams import stream_owner
+from hutch.hub.core.subscriptions import LocalSubscription, QueueSubscription
+from hutch.hub.messages.encoding import (
     DEFAULT_FORM,
     form_from_header,
     normalize_send,
     rules_from_header,
     with_default_rules,
 )
-from hutch.hub.outbox import Outbox
-from hutch.hub.recovery import Missed
-from hutch.hub.router import Destination, Kind, parse_destination
-from hutch.hub.store.base import StoredMessage, id_key
 from hutch.hub.store.errors import StoreUnavailable
-from hutch.hub.streams import stream_owner
-from hutch.hub.subscriptions import LocalSubscription, QueueSubscription
 from hutch.protocol import (
     Acked,
     Committed,

@@ -28,13 +28,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hutch.hub.broker.base import Broker, Delivery, Message
-from hutch.hub.fanout import NODE_QUEUE_EXPIRY, NodeFanout
-from hutch.hub.forms import Delivered
-from hutch.hub.subscriptions import LocalSubscription
+from hutch.hub.core.fanout import NODE_QUEUE_EXPIRY, NodeFanout
+from hutch.hub.core.subscriptions import LocalSubscription
+from hutch.hub.messages.encoding import Delivered
 from hutch.protocol import names
 
 if TYPE_CHECKING:
-    from hutch.hub.store.base import Store
+    from hutch.hub.conversations.model import Store
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from hutch.hub.conversations import Refused
-from hutch.hub.endpoints import api, widget
-from hutch.hub.endpoints.http import health, info
+from hutch.hub.conversations.service import Refused
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
+from hutch.hub.web import api, widget
+from hutch.hub.web.status import health, info
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hutch.hub.endpoints.link import Endpoint, Link
+from hutch.hub.transport.link import Endpoint, Link
 from hutch.protocol import LimitExceeded
 from websockets.exceptions import PayloadTooBig
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory

@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import resources
 
 from hutch.hub.auth import DEV_TOKEN, mint_token
-from hutch.hub.conversations import Refused
-from hutch.hub.endpoints.api import body_of, error_response, text_field
+from hutch.hub.conversations.service import Refused
+from hutch.hub.web.api import body_of, error_response, text_field
 from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from hutch.hub.endpoints.link import Endpoint, Link
+from hutch.hub.transport.link import Endpoint, Link
 
 if TYPE_CHECKING:
     from hutch.hub.node import HubNode

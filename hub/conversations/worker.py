@@ -15,13 +15,13 @@ import asyncio
 import logging
 from typing import Any
 
-from hutch.hub import payload
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
-from hutch.hub.conversations import Conversations, envelope
-from hutch.hub.forms import stamp_sender
-from hutch.hub.store.base import Store
+from hutch.hub.conversations.model import Store
+from hutch.hub.conversations.service import Conversations, envelope
+from hutch.hub.messages import payload
+from hutch.hub.messages.encoding import stamp_sender
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)

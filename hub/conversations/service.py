@@ -18,7 +18,7 @@ from typing import Any
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Message
-from hutch.hub.store.base import Conversation, Store, StoredMessage
+from hutch.hub.conversations.model import Conversation, Store, StoredMessage
 from hutch.protocol import names
 from hutch.rules import Form, content_type, encode
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
-from hutch.hub.store.base import (
+from hutch.hub.conversations.model import (
     FIRST_ID,
     HISTORY_LIMIT,
     LAST_ID,

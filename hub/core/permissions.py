@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING
 
 from hutch.hub.auth import Identity
 from hutch.hub.broker.base import REPLY_QUEUE_PREFIX
-from hutch.hub.router import Destination, Kind
+from hutch.hub.core.destinations import Destination, Kind
 from hutch.protocol import StompError, names
 from hutch.protocol.names import broker_name
 
 if TYPE_CHECKING:
-    from hutch.hub.conversations import Conversations
+    from hutch.hub.conversations.service import Conversations
 
 EVERY_USER = "user"  # the role every signed-in user has
 OPERATIONS = ("configure", "write", "read", "topic_write", "topic_read")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
-from hutch.hub.store.base import Store, StoredMessage, id_key
+from hutch.hub.conversations.model import Store, StoredMessage, id_key
 
 PAGE = 200  # messages read from one conversation's history at a time
 FIRST_PAGE = 20  # read from every conversation before the replay starts: kept small

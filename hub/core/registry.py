@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hutch.protocol import StompError
 
 if TYPE_CHECKING:
-    from hutch.hub.session import Session
+    from hutch.hub.core.session import Session
 
 TICK_SECONDS = 0.25
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.routing import binding_matches
-from hutch.hub.forms import Delivered
+from hutch.hub.messages.encoding import Delivered
 
 log = logging.getLogger(__name__)
 

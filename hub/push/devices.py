@@ -13,8 +13,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from hutch.hub.conversations import Refused
-from hutch.hub.store.base import Device
+from hutch.hub.conversations.model import Device
+from hutch.hub.conversations.service import Refused
 
 PLATFORMS = ("ios", "android", "webpush")
 MAX_TOKEN = 4096  # characters of a push token, a Web Push endpoint or key

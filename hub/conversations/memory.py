@@ -8,7 +8,7 @@ from collections import OrderedDict, defaultdict, deque
 from itertools import islice
 from typing import Any
 
-from hutch.hub.store.base import (
+from hutch.hub.conversations.model import (
     HISTORY_LIMIT,
     UUID_MEMORY,
     Conversation,

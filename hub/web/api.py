@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from hutch.hub import payload
 from hutch.hub.auth import Identity
 from hutch.hub.broker.errors import BrokerError
-from hutch.hub.conversations import Conversations, Refused, Summary, envelope, not_found
-from hutch.hub.devices import device_from_body, device_json
-from hutch.hub.endpoints.openapi import (
+from hutch.hub.conversations.model import Conversation, StoredMessage, id_key
+from hutch.hub.conversations.service import Conversations, Refused, Summary, envelope, not_found
+from hutch.hub.messages import payload
+from hutch.hub.node import VERSION, HubNode
+from hutch.hub.push.devices import device_from_body, device_json
+from hutch.hub.store.errors import StoreUnavailable
+from hutch.hub.web.openapi import (
     A_USER,
     BROADCAST,
     MESSAGE_ID,
@@ -33,9 +36,6 @@ from hutch.hub.endpoints.openapi import (
     document,
     ref,
 )
-from hutch.hub.node import VERSION, HubNode
-from hutch.hub.store.base import Conversation, StoredMessage, id_key
-from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names, whole_number
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

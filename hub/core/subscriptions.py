@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
-from hutch.hub.fanout import NodeFanout
-from hutch.hub.forms import Delivered
+from hutch.hub.core.fanout import NodeFanout
+from hutch.hub.messages.encoding import Delivered
 from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import Form
 

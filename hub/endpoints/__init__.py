@@ -1,1 +1,0 @@
-"""hutch.hub.endpoints"""

@@ -30,7 +30,8 @@ import websockets
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.conversations.model import Conversation
-from hutch.hub.conversations.redis import RedisStore
+from hutch.hub.conversations.redis import RedisConversationStore
+from hutch.hub.store.redis import connect as connect_redis
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS = os.environ.get("HUTCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -137,14 +138,15 @@ async def main() -> None:
     bot = f"bot{run}"
     broker = AmqpBroker(AMQP)
     await broker.connect()
-    store = RedisStore(REDIS)
+    redis = connect_redis(REDIS)
+    store = RedisConversationStore(redis)
     await topology.declare_base(broker)
     for cid, members in conversations.items():
         await store.put_conversation(Conversation(cid, cid, [*members, bot], owner=bot, group=True))
         for user in [*members, bot]:
             await topology.add_member(broker, cid, user)
     await broker.close()
-    await store.close()
+    await redis.aclose()
 
     ports = [free_port(), free_port()]
     hutch = Path(sys.executable).with_name("hutch")

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from hutch.hub.app import create_app
 from hutch.hub.auth import mint_token
 from hutch.hub.broker import topology
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 from hutch.hub.transport.ws import websocket_protocol
-from hutch.hub.web.app import create_app
 from hutch.rules import RuleSet, builtin_rule_sets, load_rule_set
 from starlette.applications import Starlette
 
@@ -96,7 +96,7 @@ async def run_alone(settings: Settings, command: str) -> None:
     await stop.wait()
     await service.stop()
     await node.broker.close()
-    await node.store.close()
+    await node.stores.close()
 
 
 def rules_command(args: argparse.Namespace) -> int:

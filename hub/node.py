@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 
 from hutch.hub.auth import Authenticator, FirstOf, authenticator_for
@@ -11,10 +13,10 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
 from hutch.hub.broker.memory import MemoryBroker
-from hutch.hub.conversations.memory import MemoryStore
-from hutch.hub.conversations.model import Store
-from hutch.hub.conversations.redis import RedisStore
+from hutch.hub.conversations.memory import MemoryConversationStore
+from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.service import Conversations
+from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.conversations.worker import Worker
 from hutch.hub.core.fanout import NodeFanout
 from hutch.hub.core.permissions import Grants
@@ -22,8 +24,15 @@ from hutch.hub.core.quota import QueueQuota
 from hutch.hub.core.registry import Registry
 from hutch.hub.core.session import Session
 from hutch.hub.core.streams import UserStreams
+from hutch.hub.presence.memory import MemoryPresence
+from hutch.hub.presence.redis import RedisPresence
+from hutch.hub.presence.store import PresenceStore
 from hutch.hub.push import PushBridge, providers_for
+from hutch.hub.push.memory import MemoryDevices
+from hutch.hub.push.redis import RedisDevices
+from hutch.hub.push.store import DeviceStore
 from hutch.hub.settings import Settings
+from hutch.hub.store.redis import connect
 from hutch.hub.transport.tcp import start_tcp_listener
 
 log = logging.getLogger(__name__)
@@ -41,19 +50,20 @@ class HubNode:
         self.registry = Registry()
         # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
-        limit = settings.history_limit
-        self.store: Store = (
-            RedisStore(settings.redis_url, limit) if settings.redis_url else MemoryStore(limit)
+        self.stores = stores_for(settings)
+        self.streams = UserStreams(self.broker, self.fanout, self.stores.conversations, settings.node_id)
+        self.conversations = Conversations(
+            self.stores.conversations, self.broker, on_member_change=self.streams.announce
         )
-        self.streams = UserStreams(self.broker, self.fanout, self.store, settings.node_id)
-        self.conversations = Conversations(self.store, self.broker, on_member_change=self.streams.announce)
         self.streams.on_change = self.conversations.forget_member
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
-        self.worker = Worker(self.broker, self.store, self.conversations) if run_worker else None
+        self.worker = (
+            Worker(self.broker, self.stores.conversations, self.conversations) if run_worker else None
+        )
         run_push = settings.push_bridge if settings.push_bridge is not None else not settings.amqp_url
-        self.push_bridge = push_bridge_for(settings, self.broker, self.store) if run_push else None
+        self.push_bridge = push_bridge_for(settings, self.broker, self.stores) if run_push else None
         self.tcp_port: int | None = None  # the plain STOMP listener's port, once listening
         self._tcp: asyncio.Server | None = None
         self._known_users: set[str] = set()
@@ -91,7 +101,7 @@ class HubNode:
         if self.push_bridge is not None:
             await self.push_bridge.stop()
         await self.broker.close()
-        await self.store.close()
+        await self.stores.close()
 
     async def ensure_user(self, user: str) -> None:
         """The user's own exchanges exist once they have connected (MAX topology)."""
@@ -105,11 +115,37 @@ class HubNode:
         return session
 
 
-def push_bridge_for(settings: Settings, broker: Broker, store: Store) -> PushBridge:
+@dataclass(slots=True)
+class Stores:
+    """What a node keeps, per capability: in process memory, or all on one Redis."""
+
+    conversations: ConversationStore
+    presence: PresenceStore
+    devices: DeviceStore
+    close: Callable[[], Awaitable[None]]
+
+
+def stores_for(settings: Settings) -> Stores:
+    if settings.redis_url:
+        redis = connect(settings.redis_url)
+        conversations = RedisConversationStore(redis, settings.history_limit)
+        return Stores(conversations, RedisPresence(redis), RedisDevices(redis), redis.aclose)
+    return Stores(
+        MemoryConversationStore(settings.history_limit), MemoryPresence(), MemoryDevices(), _nothing
+    )
+
+
+async def _nothing() -> None:
+    pass
+
+
+def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushBridge:
     return PushBridge(
         broker,
-        store,
         providers_for(settings),
+        conversations=stores.conversations,
+        presence=stores.presence,
+        devices=stores.devices,
         text_limit=settings.push_text_limit,
         ttl=settings.push_ttl,
         timeout=settings.push_timeout,

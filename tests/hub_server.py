@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import pytest
 import stomp
 import websockets
+from hutch.hub.app import create_app
 from hutch.hub.broker import topology
 from hutch.hub.cli import HubServer, server_config
 from hutch.hub.conversations.model import Conversation
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
-from hutch.hub.web.app import create_app
 from hutch.protocol import Frame
 from stomp_frames import client_frame, parse_server_frames
 from websockets.asyncio.client import ClientConnection
@@ -83,7 +83,7 @@ def join(hub: RunningHub, cid: str, *users: str) -> None:
     conversation = Conversation(
         cid, cid, list(users), owner=users[0] if len(users) > 2 else None, group=len(users) > 2
     )
-    hub.call(hub.node.store.put_conversation(conversation))
+    hub.call(hub.node.stores.conversations.put_conversation(conversation))
     for user in users:
         hub.call(topology.add_member(hub.node.broker, cid, user))
 

@@ -1,4 +1,4 @@
-"""The embedded store: the `Store` protocol in process memory."""
+"""The embedded `ConversationStore`, in process memory."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from hutch.hub.conversations.model import (
     HISTORY_LIMIT,
     UUID_MEMORY,
     Conversation,
-    Device,
     History,
     StoredMessage,
     id_key,
@@ -42,7 +41,7 @@ class Remembered:
             self._until.popitem(last=False)
 
 
-class MemoryStore:
+class MemoryConversationStore:
     def __init__(self, history_limit: int = HISTORY_LIMIT, uuid_memory: float = UUID_MEMORY):
         self.history_limit = history_limit
         self._conversations: dict[str, Conversation] = {}
@@ -55,8 +54,6 @@ class MemoryStore:
         self._stored_uuids = Remembered(uuid_memory)  # uuid -> the id it was stored under
         self._sent_uuids = Remembered(uuid_memory)
         self._cursors: dict[tuple[str, str], str] = {}
-        self._presence: defaultdict[str, dict[str, float]] = defaultdict(dict)
-        self._devices: defaultdict[str, dict[str, Device]] = defaultdict(dict)
         self._last_id = (0, 0)
 
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -136,16 +133,6 @@ class MemoryStore:
         self._sent_uuids.put(uuid, "")
         return True
 
-    async def touch_presence(self, user: str, device: str, ttl: float) -> None:
-        self._presence[user][device] = time.monotonic() + ttl
-
-    async def drop_presence(self, user: str, device: str) -> None:
-        self._presence[user].pop(device, None)
-
-    async def online(self, users: list[str]) -> dict[str, int]:
-        now = time.monotonic()
-        return {u: sum(1 for expiry in self._presence.get(u, {}).values() if expiry > now) for u in users}
-
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
         history = self._history.get(cid, ())
         try:
@@ -154,20 +141,6 @@ class MemoryStore:
             return None
         at = bisect_left(history, wanted, key=_key_of)  # a history is in id order
         return history[at] if at < len(history) and history[at].id == message_id else None
-
-    async def add_device(self, device: Device) -> bool:
-        new = device.id not in self._devices[device.user]
-        self._devices[device.user][device.id] = device
-        return new
-
-    async def devices_of(self, user: str) -> list[Device]:
-        return list(self._devices.get(user, {}).values())
-
-    async def remove_device(self, user: str, device_id: str) -> bool:
-        return self._devices[user].pop(device_id, None) is not None
-
-    async def close(self) -> None:
-        pass
 
 
 def _key_of(stored: StoredMessage) -> tuple[int, int]:

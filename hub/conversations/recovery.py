@@ -10,7 +10,8 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
-from hutch.hub.conversations.model import Store, StoredMessage, id_key
+from hutch.hub.conversations.model import StoredMessage, id_key
+from hutch.hub.conversations.store import ConversationStore
 
 PAGE = 200  # messages read from one conversation's history at a time
 FIRST_PAGE = 20  # read from every conversation before the replay starts: kept small
@@ -19,7 +20,7 @@ FIRST_PAGE = 20  # read from every conversation before the replay starts: kept s
 class Missed:
     """The messages stored after `since` in the given conversations, oldest first."""
 
-    def __init__(self, store: Store, since: str):
+    def __init__(self, store: ConversationStore, since: str):
         self.store = store
         self.since = since
         self.complete = True  # False once a conversation's history has lost part of the gap
@@ -28,7 +29,7 @@ class Missed:
         self._heads: list[tuple[tuple[int, int], str]] = []  # (id, conversation) of each page's first
 
     @classmethod
-    async def of(cls, store: Store, conversations: list[str], since: str) -> Missed:
+    async def of(cls, store: ConversationStore, conversations: list[str], since: str) -> Missed:
         """The first page of each conversation, read now: they say whether the replay is whole."""
         missed = cls(store, since)
         for cid in conversations:

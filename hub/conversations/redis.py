@@ -1,4 +1,4 @@
-"""The `Store` protocol on Redis (`HUTCH_REDIS_URL`).
+"""The `ConversationStore` on Redis (`HUTCH_REDIS_URL`).
 
 hutch:conv:<cid>            the conversation, JSON
 hutch:user:<user>:convs     sorted set of the user's conversations by last activity
@@ -7,17 +7,13 @@ hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-order
 hutch:stored:<uuid>         the id a message uuid was stored under (a day)
 hutch:sent:<uuid>           a message uuid was sent (a day)
 hutch:read:<cid>            hash user -> id read up to
-hutch:presence:<user>       sorted set device -> expiry: a crashed node's devices expire
-hutch:devices:<user>        hash device id -> device JSON (push tokens, Web Push subscriptions)
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from hutch.hub.conversations.model import (
@@ -26,52 +22,20 @@ from hutch.hub.conversations.model import (
     LAST_ID,
     UUID_MEMORY,
     Conversation,
-    Device,
     History,
     StoredMessage,
     id_key,
 )
-from hutch.hub.store.errors import StoreUnavailable
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from hutch.hub.store.redis import available
 
 
-def available(operation: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Redis away is the store's `StoreUnavailable`, for callers that know no backend."""
-
-    @functools.wraps(operation)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await operation(*args, **kwargs)
-        except UNAVAILABLE as error:
-            raise StoreUnavailable(f"Redis is unreachable: {error}") from error
-
-    return run
-
-
-class RedisStore:
-    def __init__(self, url: str, history_limit: int = HISTORY_LIMIT, uuid_memory: float = UUID_MEMORY):
+class RedisConversationStore:
+    def __init__(
+        self, redis: aioredis.Redis, history_limit: int = HISTORY_LIMIT, uuid_memory: float = UUID_MEMORY
+    ):
+        self.redis = redis
         self.history_limit = history_limit
         self.uuid_memory_ms = int(uuid_memory * 1000)
-        # A bounded pool that makes a busy moment wait for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=64,
-            timeout=5,
-            decode_responses=True,
-            socket_timeout=5,
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            health_check_interval=15,
-        )
-        self.redis = aioredis.Redis(connection_pool=pool)
 
     @available
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -190,23 +154,6 @@ class RedisStore:
         return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, px=self.uuid_memory_ms))
 
     @available
-    async def touch_presence(self, user: str, device: str, ttl: float) -> None:
-        await self.redis.zadd(f"hutch:presence:{user}", {device: time.time() + ttl})
-
-    @available
-    async def drop_presence(self, user: str, device: str) -> None:
-        await self.redis.zrem(f"hutch:presence:{user}", device)
-
-    @available
-    async def online(self, users: list[str]) -> dict[str, int]:
-        now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user in users:
-                pipe.zcount(f"hutch:presence:{user}", now, "+inf")
-            counts = await pipe.execute()
-        return dict(zip(users, counts, strict=True))
-
-    @available
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
         try:
             id_key(message_id)
@@ -214,24 +161,6 @@ class RedisStore:
             return None
         entries = await self.redis.xrange(f"hutch:history:{cid}", min=message_id, max=message_id, count=1)
         return _stored(cid, entries[0]) if entries else None
-
-    @available
-    async def add_device(self, device: Device) -> bool:
-        return bool(
-            await self.redis.hset(f"hutch:devices:{device.user}", device.id, json.dumps(device.to_json()))
-        )
-
-    @available
-    async def devices_of(self, user: str) -> list[Device]:
-        found = await self.redis.hgetall(f"hutch:devices:{user}")
-        return [Device(**json.loads(value)) for value in found.values()]
-
-    @available
-    async def remove_device(self, user: str, device_id: str) -> bool:
-        return bool(await self.redis.hdel(f"hutch:devices:{user}", device_id))
-
-    async def close(self) -> None:
-        await self.redis.aclose()
 
 
 def _is_pair(conversation: Conversation) -> bool:

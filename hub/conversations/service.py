@@ -1,8 +1,8 @@
 """Conversation rules: who is in, who owns, what is said, what was read.
 
 Every change of membership changes the broker bindings at once (MAX topology),
-so that a removed member receives nothing more. Refusals are `Refused`, which
-carries its HTTP status and the MAX error body.
+so that a removed member receives nothing more. Refusals are `hub.errors.Refused`
+kinds, which carry the reply they cause.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Message
-from hutch.hub.conversations.model import Conversation, Store, StoredMessage
+from hutch.hub.conversations.model import Conversation, StoredMessage
+from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.protocol import names
 from hutch.rules import Form, content_type, encode
 
@@ -30,21 +32,8 @@ WIRE = Form.PACKED_MSGPACK
 MemberChange = Callable[[str, str, bool], Awaitable[None]]  # (cid, user, added)
 
 
-class Refused(Exception):
-    """A refusal with the reply it causes: HTTP status and the MAX error body."""
-
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(f"{error}: {description}")
-        self.status = status
-        self.error = error
-        self.description = description
-
-    def body(self) -> dict[str, str]:
-        return {"objectType": "error", "error": self.error, "error_description": self.description}
-
-
-def not_found(cid: str) -> Refused:
-    return Refused(404, "ObjectNotFound", f"there is no conversation '{cid}'")
+def not_found(cid: str) -> NotFound:
+    return NotFound(f"there is no conversation '{cid}'")
 
 
 @dataclass(slots=True)
@@ -55,7 +44,9 @@ class Summary:
 
 
 class Conversations:
-    def __init__(self, store: Store, broker: Broker, on_member_change: MemberChange | None = None):
+    def __init__(
+        self, store: ConversationStore, broker: Broker, on_member_change: MemberChange | None = None
+    ):
         self.store = store
         self.broker = broker
         self.on_member_change = on_member_change  # the node's user streams follow membership
@@ -70,9 +61,9 @@ class Conversations:
         for member in members:
             names.check_user(member)
         if len(members) < 2:
-            raise Refused(400, "ValidationError", "a conversation needs at least one other participant")
+            raise Invalid("a conversation needs at least one other participant")
         if len(members) > MAX_MEMBERS:
-            raise Refused(400, "ValidationError", f"a conversation has at most {MAX_MEMBERS} participants")
+            raise Invalid(f"a conversation has at most {MAX_MEMBERS} participants")
         if len(members) == 2 and (existing := await self.store.pair(*members)):
             conversation = await self.store.conversation(existing)
             if conversation is not None:
@@ -98,7 +89,7 @@ class Conversations:
         if conversation is None:
             raise not_found(cid)
         if identity.user not in conversation.members and not identity.is_admin:
-            raise Refused(403, "Forbidden", f"you are not a participant of conversation '{cid}'")
+            raise Forbidden(f"you are not a participant of conversation '{cid}'")
         return conversation
 
     async def is_member(self, user: str, cid: str) -> bool:
@@ -131,12 +122,12 @@ class Conversations:
     async def add_member(self, identity: Identity, cid: str, user: str) -> Conversation:
         conversation = await self.get(identity, cid)
         if not conversation.group:
-            raise Refused(400, "ValidationError", "a conversation of two cannot grow; start a group instead")
+            raise Invalid("a conversation of two cannot grow; start a group instead")
         self._owner_only(identity, conversation, "add participants to")
         if user in conversation.members:
             return conversation
         if len(conversation.members) >= MAX_MEMBERS:
-            raise Refused(400, "ValidationError", f"a conversation has at most {MAX_MEMBERS} participants")
+            raise Invalid(f"a conversation has at most {MAX_MEMBERS} participants")
         names.check_user(user)
         await topology.add_member(self.broker, cid, user)
         conversation.members.append(user)
@@ -149,10 +140,10 @@ class Conversations:
         conversation = await self.get(identity, cid)
         if user != identity.user:
             if not conversation.group and not identity.is_admin:
-                raise Refused(403, "Forbidden", "in a conversation of two each may only leave it")
+                raise Forbidden("in a conversation of two each may only leave it")
             self._owner_only(identity, conversation, "remove participants from")
         if user not in conversation.members:
-            raise Refused(404, "ObjectNotFound", f"'{user}' is not a participant of '{cid}'")
+            raise NotFound(f"'{user}' is not a participant of '{cid}'")
         await topology.remove_member(self.broker, cid, user)
         conversation.members.remove(user)
         if conversation.owner == user:
@@ -168,10 +159,10 @@ class Conversations:
     async def transfer(self, identity: Identity, cid: str, new_owner: str) -> Conversation:
         conversation = await self.get(identity, cid)
         if not conversation.group:
-            raise Refused(400, "ValidationError", "a conversation of two has no owner to change")
+            raise Invalid("a conversation of two has no owner to change")
         self._owner_only(identity, conversation, "transfer")
         if new_owner not in conversation.members:
-            raise Refused(400, "ValidationError", f"'{new_owner}' is not a participant of '{cid}'")
+            raise Invalid(f"'{new_owner}' is not a participant of '{cid}'")
         conversation.owner = new_owner
         await self.store.put_conversation(conversation)
         return conversation
@@ -182,7 +173,7 @@ class Conversations:
 
     def _owner_only(self, identity: Identity, conversation: Conversation, action: str) -> None:
         if conversation.group and conversation.owner != identity.user and not identity.is_admin:
-            raise Refused(403, "Forbidden", f"only the owner may {action} conversation '{conversation.id}'")
+            raise Forbidden(f"only the owner may {action} conversation '{conversation.id}'")
 
     def _forget(self, cid: str) -> None:
         for key in [k for k in self._membership if k[0] == cid]:
@@ -198,7 +189,7 @@ class Conversations:
         """Send a message as `identity`, through the broker like a STOMP SEND."""
         conversation = await self.get(identity, cid)
         if identity.user not in conversation.members:  # routing would drop it: say so
-            raise Refused(403, "Forbidden", f"only participants post to conversation '{cid}'")
+            raise Forbidden(f"only participants post to conversation '{cid}'")
         message = envelope(identity.user, "add", "message", data, cid)
         await self.publish(identity.user, names.message_key(cid), message)
         return message
@@ -226,7 +217,7 @@ class Conversations:
         """Move the read cursor and tell the members: the "read" check MAX lacked."""
         conversation = await self.get(identity, cid)
         if identity.user not in conversation.members:  # an admin reading along has no cursor here
-            raise Refused(403, "Forbidden", f"only participants mark conversation '{cid}' read")
+            raise Forbidden(f"only participants mark conversation '{cid}' read")
         await self.store.mark_read(cid, identity.user, message_id)
         receipt = envelope(identity.user, "read", "conversation", {"id": message_id}, cid)
         await self.publish(identity.user, names.message_key(cid, "notifications"), receipt)

@@ -18,8 +18,8 @@ from typing import Any
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
-from hutch.hub.conversations.model import Store
 from hutch.hub.conversations.service import Conversations, envelope
+from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.messages import payload
 from hutch.hub.messages.encoding import stamp_sender
 from hutch.protocol import names
@@ -32,7 +32,9 @@ RETRY_DELAYS = (0.1, 0.5, 2.0)  # then dead-letter
 
 
 class Worker:
-    def __init__(self, broker: Broker, store: Store, conversations: Conversations, *, prefetch: int = 20):
+    def __init__(
+        self, broker: Broker, store: ConversationStore, conversations: Conversations, *, prefetch: int = 20
+    ):
         self.broker = broker
         self.store = store
         self.conversations = conversations

@@ -168,7 +168,7 @@ class Session:
         self.node.registry.remove(self)
         if self.identity is not None:
             with contextlib.suppress(Exception):  # presence expires by itself anyway
-                await self.node.store.drop_presence(self.identity.user, self.id)
+                await self.node.stores.presence.drop(self.identity.user, self.id)
         await self._cancel_subscriptions()
         for queue in self._reply_queues.values():
             await self._quietly(self.node.broker.delete_queue(queue))
@@ -276,7 +276,7 @@ class Session:
         ttl = self.node.settings.presence_ttl
         self._presence_due = time.monotonic() + ttl / 3
         try:
-            await self.node.store.touch_presence(self.identity.user, self.id, ttl)
+            await self.node.stores.presence.touch(self.identity.user, self.id, ttl)
         except Exception as error:  # presence is best effort: it expires by itself
             log.info("presence of %s not refreshed: %s", self.identity.user, error)
 
@@ -338,7 +338,8 @@ class Session:
         """Replay from history what the user missed since `since`, in order, then go live; the
         replay goes at the client's pace, in a task of its own, and ends with the RECEIPT
         (`x-recovered`, `x-replayed`)."""
-        missed = await Missed.of(self.node.store, await self.node.store.conversations_of(self._user), since)
+        store = self.node.stores.conversations
+        missed = await Missed.of(store, await store.conversations_of(self._user), since)
         task = asyncio.get_running_loop().create_task(self._replay(local, missed, receipt))
         self._replays[local] = task
         task.add_done_callback(lambda _: self._replays.pop(local, None))
@@ -413,7 +414,7 @@ class Session:
         )
         if message is not None and names.is_chat_message(destination.exchange, destination.key):
             uuid = message.get("uuid")
-            if isinstance(uuid, str) and not await self.node.store.first_send(uuid):
+            if isinstance(uuid, str) and not await self.node.stores.conversations.first_send(uuid):
                 return  # sent before (a retry after a lost receipt): stored and delivered once
         reply_to = headers.get("reply-to", "")
         if reply_to.startswith("/temp-queue/"):

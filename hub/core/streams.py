@@ -34,7 +34,7 @@ from hutch.hub.messages.encoding import Delivered
 from hutch.protocol import names
 
 if TYPE_CHECKING:
-    from hutch.hub.conversations.model import Store
+    from hutch.hub.conversations.store import ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def stream_owner(exchange: str) -> str | None:
 
 
 class UserStreams:
-    def __init__(self, broker: Broker, fanout: NodeFanout, store: Store, node_id: str):
+    def __init__(self, broker: Broker, fanout: NodeFanout, store: ConversationStore, node_id: str):
         self.broker = broker
         self.fanout = fanout
         self.store = store

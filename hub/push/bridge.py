@@ -23,9 +23,12 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
-from hutch.hub.conversations.model import Device, Store
+from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.presence.store import PresenceStore
+from hutch.hub.push.devices import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification, PushProvider, cut, urgency_of
+from hutch.hub.push.store import DeviceStore
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
@@ -42,16 +45,20 @@ class PushBridge:
     def __init__(
         self,
         broker: Broker,
-        store: Store,
         providers: list[PushProvider],
         *,
+        conversations: ConversationStore,
+        presence: PresenceStore,
+        devices: DeviceStore,
         text_limit: int = 100,
         ttl: int = 86400,
         timeout: float = 10.0,
         concurrency: int = 20,
     ):
         self.broker = broker
-        self.store = store
+        self.conversations = conversations
+        self.presence = presence
+        self.devices = devices
         self.providers = {provider.platform: provider for provider in providers}
         self.text_limit = text_limit
         self.ttl = ttl
@@ -123,12 +130,12 @@ class PushBridge:
         if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:
             return []  # read receipts, activity: nothing to push
         cid = names.conversation_of(delivery.routing_key)
-        stored = await self.store.message(cid, str(data["id"]))
-        conversation = await self.store.conversation(cid)
+        stored = await self.conversations.message(cid, str(data["id"]))
+        conversation = await self.conversations.conversation(cid)
         if stored is None or conversation is None:
             return []
         others = [member for member in conversation.members if member != stored.sender]
-        online = await self.store.online(others)
+        online = await self.presence.online(others)
         text = stored.message.get("data", {}).get("text")
         notification = Notification(
             title=stored.sender,
@@ -142,7 +149,7 @@ class PushBridge:
         for user in others:
             if online.get(user):
                 continue
-            for device in await self.store.devices_of(user):
+            for device in await self.devices.of(user):
                 if device.platform in self.providers:
                     jobs.append((device, notification))
         return jobs
@@ -177,7 +184,7 @@ class PushBridge:
             log.info("forgetting device %s of %s: %s", device.id, device.user, error)
             self.counts["dead-token"] += 1
             try:
-                await self.store.remove_device(device.user, device.id)
+                await self.devices.remove(device.user, device.id)
             except Exception as failure:  # the store is away: the next push finds it dead again
                 log.warning("device %s of %s stays registered: %s", device.id, device.user, failure)
             return

@@ -10,29 +10,42 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from hutch.hub.conversations.model import Device
-from hutch.hub.conversations.service import Refused
+from hutch.hub.errors import Invalid
 
 PLATFORMS = ("ios", "android", "webpush")
 MAX_TOKEN = 4096  # characters of a push token, a Web Push endpoint or key
+
+
+@dataclass(slots=True)
+class Device:
+    """A phone or a browser to notify while its user is offline."""
+
+    id: str
+    user: str
+    platform: str  # ios, android or webpush
+    token: str  # the app's push token, or the Web Push endpoint
+    keys: dict[str, str] = field(default_factory=dict)  # Web Push: p256dh and auth
+    created: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def device_from_body(user: str, body: dict[str, Any]) -> Device:
     subscription = body.get("subscription", body if "endpoint" in body else None)
     platform = body.get("platform", body.get("os", "webpush" if subscription else None))
     if platform not in PLATFORMS:
-        raise Refused(400, "ValidationError", f"'platform' is one of {', '.join(PLATFORMS)}")
+        raise Invalid(f"'platform' is one of {', '.join(PLATFORMS)}")
     if platform == "webpush":
         token, keys = _web_push_subscription(subscription)
     else:
         token, keys = body.get("token"), {}
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
-            raise Refused(
-                400,
-                "ValidationError",
+            raise Invalid(
                 f"an {platform} device needs its push 'token' (at most {MAX_TOKEN} characters)",
             )
     digest = hashlib.sha256(f"{platform}\n{token}".encode()).hexdigest()[:20]
@@ -42,14 +55,14 @@ def device_from_body(user: str, body: dict[str, Any]) -> Device:
 def _web_push_subscription(subscription: Any) -> tuple[str, dict[str, str]]:
     shape = 'a webpush device needs "subscription": {"endpoint", "keys": {"p256dh", "auth"}}'
     if not isinstance(subscription, dict):
-        raise Refused(400, "ValidationError", shape)
+        raise Invalid(shape)
     endpoint, keys = subscription.get("endpoint"), subscription.get("keys")
     if not isinstance(endpoint, str) or len(endpoint) > MAX_TOKEN or not _is_web_url(endpoint):
-        raise Refused(400, "ValidationError", f"{shape}; the endpoint is an http(s) URL")
+        raise Invalid(f"{shape}; the endpoint is an http(s) URL")
     if not isinstance(keys, dict) or not all(
         isinstance(keys.get(k), str) and 0 < len(keys[k]) <= MAX_TOKEN for k in ("p256dh", "auth")
     ):
-        raise Refused(400, "ValidationError", shape)
+        raise Invalid(shape)
     return endpoint, {"p256dh": keys["p256dh"], "auth": keys["auth"]}
 
 

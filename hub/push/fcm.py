@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import jwt
-from hutch.hub.conversations.model import Device
+from hutch.hub.push.devices import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification
 

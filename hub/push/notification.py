@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from hutch.hub.conversations.model import Device
+from hutch.hub.push.devices import Device
 
 # The four levels of msgxc and RFC 8030 §5.3: very-low (ads, on power and wifi) .. high (a call).
 URGENCY = {1: "very-low", 2: "low", 3: "normal", 4: "high"}

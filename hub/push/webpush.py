@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import aiohttp
-from hutch.hub.conversations.model import Device
+from hutch.hub.push.devices import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
 from hutch.hub.push.notification import Notification
 from pywebpush import WebPushException, webpush_async

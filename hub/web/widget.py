@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import resources
 
 from hutch.hub.auth import DEV_TOKEN, mint_token
-from hutch.hub.conversations.service import Refused
-from hutch.hub.web.api import body_of, error_response, text_field
+from hutch.hub.errors import Forbidden, Invalid, Refused
+from hutch.hub.web.requests import body_of, error_response, text_field
 from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -28,7 +28,7 @@ async def rule_set(request: Request) -> Response:
     name = f"{request.path_params['label']}.json"
     entry = RULE_SETS.joinpath(name)
     if "/" in name or not entry.is_file():
-        return error_response(Refused(404, "NotFound", f"no rule set {name}"))
+        return error_response(Refused(f"no rule set {name}", status=404, error="NotFound"))
     return FileResponse(str(entry), media_type="application/json")
 
 
@@ -36,13 +36,13 @@ async def dev_token(request: Request) -> Response:
     settings = request.app.state.node.settings
     try:
         if not settings.dev_mode:
-            raise Refused(403, "Forbidden", "tokens are handed out in dev mode only")
+            raise Forbidden("tokens are handed out in dev mode only")
         user = text_field(await body_of(request), "user")
         names.check_user(user)
     except Refused as refused:
         return error_response(refused)
     except names.BadName as error:
-        return error_response(Refused(400, "ValidationError", str(error)))
+        return error_response(Invalid(str(error)))
     token = mint_token(user, settings.jwt_secret) if settings.jwt_secret else f"{DEV_TOKEN}{user}"
     return JSONResponse({"user": user, "token": token})
 
@@ -60,7 +60,7 @@ WIDGET_FILES = {
 async def widget_file(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in WIDGET_FILES:
-        return error_response(Refused(404, "NotFound", f"the widget has no file '{name[:100]}'"))
+        return error_response(Refused(f"the widget has no file '{name[:100]}'", status=404, error="NotFound"))
     return FileResponse(str(WIDGET.joinpath(name)), media_type=WIDGET_FILES[name])
 
 

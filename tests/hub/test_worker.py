@@ -6,13 +6,13 @@ from backends import eventually
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.memory import MemoryBroker
-from hutch.hub.conversations.memory import MemoryStore
+from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.service import Conversations
 from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker, expanded
 from hutch.rules import Form, decode, encode
 
 
-class BrokenStore(MemoryStore):
+class BrokenStore(MemoryConversationStore):
     def __init__(self) -> None:
         super().__init__()
         self.attempts = 0
@@ -43,7 +43,7 @@ async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason(
 
 
 async def test_stored_once_and_acked_with_the_stored_id() -> None:
-    broker, store = MemoryBroker(), MemoryStore()
+    broker, store = MemoryBroker(), MemoryConversationStore()
     await topology.declare_base(broker)
     worker = Worker(broker, store, Conversations(store, broker))
     await worker.start()

@@ -52,11 +52,11 @@ async def test_recovery_of_ten_thousand_messages_reaches_a_reader_that_keeps_up(
     ana, bob = fresh("ana", "bob")
     cid = fresh("c")[0]
     join(tight, cid, ana, bob)
-    first, _ = tight.call(tight.node.store.append(cid, bob, {"data": {"text": "seen"}}, None))
+    first, _ = tight.call(tight.node.stores.conversations.append(cid, bob, {"data": {"text": "seen"}}, None))
     text = "y" * 10_000
     for number in range(10_000):
         message = {"uuid": f"{cid}-{number}", "data": {"n": number, "text": text}}
-        tight.call(tight.node.store.append(cid, bob, message, f"{cid}-{number}"))
+        tight.call(tight.node.stores.conversations.append(cid, bob, message, f"{cid}-{number}"))
 
     client = await WsClient.open(tight, ana, headers={"x-hutch-form": "json"})
     await client.send(

@@ -12,8 +12,8 @@ import pytest
 import schemathesis
 from backends import AMQP_URL, REDIS_URL, SECRET, rabbitmq_vhost
 from hub_server import RunningHub, running_hub
+from hutch.hub.app import OPERATIONS
 from hutch.hub.auth import mint_token
-from hutch.hub.web.api import OPERATIONS
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
 

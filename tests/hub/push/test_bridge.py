@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
@@ -20,10 +21,13 @@ from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound
 from hutch.hub.broker.memory import MemoryBroker
-from hutch.hub.conversations.memory import MemoryStore
-from hutch.hub.conversations.model import Conversation, Device
+from hutch.hub.conversations.memory import MemoryConversationStore
+from hutch.hub.conversations.model import Conversation
 from hutch.hub.conversations.worker import STORED
+from hutch.hub.presence.memory import MemoryPresence
 from hutch.hub.push import Notification, PushBridge
+from hutch.hub.push.devices import Device
+from hutch.hub.push.memory import MemoryDevices
 from hutch.protocol import names
 from push_services import PushServices
 
@@ -287,7 +291,7 @@ class PublishFailsOnce:
 async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) -> None:
     """A hub that pushes nowhere keeps no `push` queue: its notifications are not kept for nobody."""
     async with bare_broker(backend) as broker:
-        bridge = PushBridge(broker, MemoryStore(), [])
+        bridge = PushBridge(broker, [], **memory_stores())
         await bridge.start()
         await broker.publish(names.CONVERSATIONS, "c1.notifications", Message(b"{}"))
         with pytest.raises(NotFound):
@@ -297,13 +301,14 @@ async def test_without_a_push_service_nothing_piles_up_for_pushes(backend: str) 
 
 @pytest.mark.parametrize("backend", BROKERS)
 async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
-    store, recorder = MemoryStore(), Recorder()
+    stores, recorder = memory_stores(), Recorder()
+    store, devices = stores["conversations"], stores["devices"]
     await store.put_conversation(Conversation("c1", "group", ["ana", "bo", "cy"], owner="ana", group=True))
     for user in ("bo", "cy"):
-        await store.add_device(Device(f"{user}-phone", user, "android", f"token-{user}"))
+        await devices.add(Device(f"{user}-phone", user, "android", f"token-{user}"))
     stored_id, _ = await store.append("c1", "ana", {"data": {"text": "hi"}}, None)
     async with bare_broker(backend) as broker:
-        bridge = PushBridge(PublishFailsOnce(broker), store, [recorder])  # type: ignore[arg-type]
+        bridge = PushBridge(PublishFailsOnce(broker), [recorder], **stores)  # type: ignore[arg-type]
         bridge.retry_delays = (0.05,)
         try:
             await bridge.start()
@@ -324,7 +329,7 @@ async def test_a_plan_tried_again_pushes_each_device_once(backend: str) -> None:
 async def test_a_job_that_is_not_one_is_dead_lettered_not_stuck(backend: str) -> None:
     recorder, dead = Recorder(), list[Delivery]()
     async with bare_broker(backend) as broker:
-        bridge = PushBridge(broker, MemoryStore(), [recorder])
+        bridge = PushBridge(broker, [recorder], **memory_stores())
         try:
             await bridge.start()
             await broker.consume("push.dead", dead.append, no_ack=True)
@@ -335,3 +340,11 @@ async def test_a_job_that_is_not_one_is_dead_lettered_not_stuck(backend: str) ->
             assert recorder.sent == []
         finally:
             await bridge.stop()
+
+
+def memory_stores() -> dict[str, Any]:
+    return {
+        "conversations": MemoryConversationStore(),
+        "presence": MemoryPresence(),
+        "devices": MemoryDevices(),
+    }

@@ -1,6 +1,7 @@
 """The Starlette application of a hub node: its HTTP side.
 
-WebSocket upgrades never reach it: uvicorn hands them to `endpoints.ws` (see `cli.server_config`).
+It serves every capability's REST routes (`<capability>/routes.py`), the status routes and the
+browser side. WebSocket upgrades never reach it: uvicorn hands them to `transport.ws` (see `cli.server_config`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from hutch.hub.conversations.service import Refused
-from hutch.hub.node import HubNode
+from hutch.hub.activity import routes as activity_routes
+from hutch.hub.conversations import routes as conversation_routes
+from hutch.hub.errors import Refused
+from hutch.hub.node import VERSION, HubNode
+from hutch.hub.presence import routes as presence_routes
+from hutch.hub.push import routes as push_routes
 from hutch.hub.settings import Settings
-from hutch.hub.web import api, widget
+from hutch.hub.web import widget
+from hutch.hub.web.operations import Operation, routes
 from hutch.hub.web.status import health, info
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +28,14 @@ from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 
+# Every REST operation, in the order the OpenAPI document lists them.
+OPERATIONS: list[Operation] = [
+    *conversation_routes.OPERATIONS,
+    *presence_routes.OPERATIONS,
+    *push_routes.OPERATIONS,
+    *activity_routes.OPERATIONS,
+]
+
 # Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.
 _ERRORS = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
 
@@ -29,13 +43,15 @@ _ERRORS = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
 async def http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     name = _ERRORS.get(error.status_code, "HTTPError")
-    body = Refused(error.status_code, name, str(error.detail)).body()
+    body = Refused(str(error.detail), status=error.status_code, error=name).body()
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
 async def server_error(request: Request, error: Exception) -> Response:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=error)
-    body = Refused(500, "InternalError", "the hub failed to answer this request; it is logged").body()
+    body = Refused(
+        "the hub failed to answer this request; it is logged", status=500, error="InternalError"
+    ).body()
     return JSONResponse(body, status_code=500)
 
 
@@ -54,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/health", health),
             Route("/info", info),
-            *api.routes(),
+            *routes(OPERATIONS, VERSION),
             *widget.routes(),
         ],
         lifespan=lifespan,

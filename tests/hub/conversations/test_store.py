@@ -1,4 +1,4 @@
-"""The Store protocol on both backends."""
+"""The ConversationStore protocol, one contract for both backends."""
 
 import asyncio
 import uuid
@@ -6,25 +6,28 @@ from collections.abc import AsyncIterator
 
 import pytest
 from backends import REDIS_URL, STORES
-from hutch.hub.conversations.memory import MemoryStore
-from hutch.hub.conversations.model import Conversation, Device, Store, id_key
-from hutch.hub.conversations.redis import RedisStore
+from hutch.hub.conversations.memory import MemoryConversationStore
+from hutch.hub.conversations.model import Conversation, id_key
+from hutch.hub.conversations.redis import RedisConversationStore
+from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.store.redis import connect
 
 
 @pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    backend: Store = (
-        RedisStore(REDIS_URL, history_limit=5) if request.param == "redis" else MemoryStore(history_limit=5)
-    )
-    yield backend
-    await backend.close()
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[ConversationStore]:
+    if request.param == "memory":
+        yield MemoryConversationStore(history_limit=5)
+        return
+    redis = connect(REDIS_URL)
+    yield RedisConversationStore(redis, history_limit=5)
+    await redis.aclose()
 
 
 def fresh(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def test_conversations_by_member_newest_first_and_pairs(store: Store) -> None:
+async def test_conversations_by_member_newest_first_and_pairs(store: ConversationStore) -> None:
     ana, bo, cy = fresh("ana"), fresh("bo"), fresh("cy")
     one, two = fresh("c"), fresh("c")
     await store.put_conversation(Conversation(one, "ana+bo", [ana, bo]))
@@ -46,7 +49,9 @@ async def test_conversations_by_member_newest_first_and_pairs(store: Store) -> N
     assert await store.conversations_of(ana) == [two]
 
 
-async def test_history_is_time_ordered_capped_and_says_when_a_gap_was_dropped(store: Store) -> None:
+async def test_history_is_time_ordered_capped_and_says_when_a_gap_was_dropped(
+    store: ConversationStore,
+) -> None:
     cid = fresh("c")
     await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
     ids = [(await store.append(cid, "a", {"n": n}, None))[0] for n in range(8)]
@@ -65,8 +70,11 @@ async def test_history_is_time_ordered_capped_and_says_when_a_gap_was_dropped(st
 async def test_a_uuid_is_remembered_for_a_while_only(backend: str) -> None:
     """A day by default; here a fifth of a second. After it a uuid is new again, and the
     embedded store no longer holds it (its memory does not grow with every message ever sent)."""
-    store: Store = (
-        RedisStore(REDIS_URL, uuid_memory=0.2) if backend == "redis" else MemoryStore(uuid_memory=0.2)
+    redis = connect(REDIS_URL)
+    store: ConversationStore = (
+        RedisConversationStore(redis, uuid_memory=0.2)
+        if backend == "redis"
+        else MemoryConversationStore(uuid_memory=0.2)
     )
     try:
         cid, message_uuid = fresh("c"), fresh("u")
@@ -78,15 +86,15 @@ async def test_a_uuid_is_remembered_for_a_while_only(backend: str) -> None:
         later, new = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid)
         assert new and later != first
         assert await store.first_send(message_uuid) is True
-        if isinstance(store, MemoryStore):
+        if isinstance(store, MemoryConversationStore):
             await asyncio.sleep(0.3)
             await store.append(cid, "a", {}, fresh("u"))  # storing forgets what expired
             assert len(store._stored_uuids._until) == 1  # type: ignore[attr-defined]
     finally:
-        await store.close()
+        await redis.aclose()
 
 
-async def test_a_uuid_is_stored_once(store: Store) -> None:
+async def test_a_uuid_is_stored_once(store: ConversationStore) -> None:
     cid, message_uuid = fresh("c"), fresh("u")
     await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
     first = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid)
@@ -97,7 +105,7 @@ async def test_a_uuid_is_stored_once(store: Store) -> None:
     assert await store.first_send(message_uuid) is False
 
 
-async def test_unread_counts_follow_the_read_cursor(store: Store) -> None:
+async def test_unread_counts_follow_the_read_cursor(store: ConversationStore) -> None:
     cid = fresh("c")
     await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
     ids = [(await store.append(cid, sender, {}, None))[0] for sender in ("a", "b", "a", "a")]
@@ -109,18 +117,7 @@ async def test_unread_counts_follow_the_read_cursor(store: Store) -> None:
     assert await store.read_cursor(cid, "b") == ids[2]
 
 
-async def test_presence_expires(store: Store) -> None:
-    ana, bo = fresh("ana"), fresh("bo")
-    await store.touch_presence(ana, "phone", 60)
-    await store.touch_presence(ana, "laptop", 0.2)
-    await store.touch_presence(bo, "phone", 60)
-    await store.drop_presence(bo, "phone")
-    assert await store.online([ana, bo]) == {ana: 2, bo: 0}
-    await asyncio.sleep(0.3)
-    assert await store.online([ana]) == {ana: 1}
-
-
-async def test_one_stored_message_is_found_by_id(store: Store) -> None:
+async def test_one_stored_message_is_found_by_id(store: ConversationStore) -> None:
     cid = fresh("c")
     first, _ = await store.append(cid, "ana", {"data": {"text": "one"}}, None)
     second, _ = await store.append(cid, "bo", {"data": {"text": "two"}}, None)
@@ -131,18 +128,3 @@ async def test_one_stored_message_is_found_by_id(store: Store) -> None:
     assert await store.message(cid, "99999999999999-0") is None
     assert await store.message(cid, "not an id") is None
     assert await store.message(fresh("c"), second) is None
-
-
-async def test_devices_are_registered_once_listed_and_removed(store: Store) -> None:
-    user = fresh("ana")
-    phone = Device("d1", user, "ios", "apns-token")
-    browser = Device("d2", user, "webpush", "https://push.example/abc", {"p256dh": "k", "auth": "a"})
-    assert await store.add_device(phone) is True
-    assert await store.add_device(browser) is True
-    assert await store.add_device(phone) is False
-    assert sorted(d.id for d in await store.devices_of(user)) == ["d1", "d2"]
-    assert [d.keys for d in await store.devices_of(user) if d.id == "d2"] == [{"p256dh": "k", "auth": "a"}]
-    assert await store.remove_device(user, "d1") is True
-    assert await store.remove_device(user, "d1") is False
-    assert [d.id for d in await store.devices_of(user)] == ["d2"]
-    assert await store.devices_of(fresh("nobody")) == []

@@ -1,0 +1,1 @@
+"""hutch.hub.activity"""

@@ -1,0 +1,56 @@
+"""The `ConversationStore` protocol: conversations, history, read cursors, message uuids.
+
+Two backends implement it with the same behaviour, held to it by one contract test:
+`memory.MemoryConversationStore` (the default, in process) and
+`redis.RedisConversationStore` (`HUTCH_REDIS_URL`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from hutch.hub.conversations.model import Conversation, History, StoredMessage
+
+
+class ConversationStore(Protocol):
+    async def put_conversation(self, conversation: Conversation) -> None: ...
+
+    async def conversation(self, cid: str) -> Conversation | None: ...
+
+    async def delete_conversation(self, cid: str) -> None: ...
+
+    async def conversations_of(self, user: str) -> list[str]:
+        """Ids of the user's conversations, newest activity first."""
+        ...
+
+    async def pair(self, a: str, b: str) -> str | None:
+        """The conversation of exactly these two people, if any."""
+        ...
+
+    async def append(
+        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+    ) -> tuple[str, bool]:
+        """Store a message; (its id, True) or, for a uuid stored before, (that id, False)."""
+        ...
+
+    async def history(
+        self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
+    ) -> History:
+        """Messages in time order: the last `limit` before `before`, or the first after `after`."""
+        ...
+
+    async def message(self, cid: str, message_id: str) -> StoredMessage | None:
+        """One stored message, if still in history."""
+        ...
+
+    async def mark_read(self, cid: str, user: str, message_id: str) -> None: ...
+
+    async def read_cursor(self, cid: str, user: str) -> str | None: ...
+
+    async def unread(self, cid: str, user: str) -> int:
+        """Messages of others after the user's read cursor."""
+        ...
+
+    async def first_send(self, uuid: str) -> bool:
+        """True the first time a message uuid is sent, False for a repeat (kept a day)."""
+        ...

@@ -1,0 +1,25 @@
+"""The embedded `PresenceStore`, in process memory."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+
+class MemoryPresence:
+    def __init__(self) -> None:
+        self._until: defaultdict[str, dict[str, float]] = defaultdict(dict)  # user -> device -> expiry
+
+    async def touch(self, user: str, device: str, ttl: float) -> None:
+        self._until[user][device] = time.monotonic() + ttl
+
+    async def drop(self, user: str, device: str) -> None:
+        devices = self._until.get(user)
+        if devices is not None:
+            devices.pop(device, None)
+            if not devices:
+                del self._until[user]
+
+    async def online(self, users: list[str]) -> dict[str, int]:
+        now = time.monotonic()
+        return {u: sum(1 for expiry in self._until.get(u, {}).values() if expiry > now) for u in users}

@@ -1,0 +1,33 @@
+"""The `PresenceStore` on Redis.
+
+hutch:presence:<user>       sorted set device -> expiry (Unix time)
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+from hutch.hub.store.redis import available
+
+
+class RedisPresence:
+    def __init__(self, redis: aioredis.Redis):
+        self.redis = redis
+
+    @available
+    async def touch(self, user: str, device: str, ttl: float) -> None:
+        await self.redis.zadd(f"hutch:presence:{user}", {device: time.time() + ttl})
+
+    @available
+    async def drop(self, user: str, device: str) -> None:
+        await self.redis.zrem(f"hutch:presence:{user}", device)
+
+    @available
+    async def online(self, users: list[str]) -> dict[str, int]:
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.zcount(f"hutch:presence:{user}", now, "+inf")
+            counts = await pipe.execute()
+        return dict(zip(users, counts, strict=True))

@@ -1,0 +1,21 @@
+"""The `PresenceStore` protocol: which devices of a user are online.
+
+Each session refreshes its entry well within `presence_ttl`; an entry not refreshed
+expires, so that the devices of a node that crashed go offline by themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class PresenceStore(Protocol):
+    async def touch(self, user: str, device: str, ttl: float) -> None:
+        """The device is online for `ttl` seconds more."""
+        ...
+
+    async def drop(self, user: str, device: str) -> None: ...
+
+    async def online(self, users: list[str]) -> dict[str, int]:
+        """Devices online per user (entries not yet expired)."""
+        ...

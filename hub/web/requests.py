@@ -1,0 +1,113 @@
+"""What every REST route shares: who is calling, the JSON body read within bounds, its
+fields checked, and every refusal answered with its MAX error body.
+
+Callers authenticate with `Authorization: Bearer <token>` or the MAX headers
+`X-Oauth-Token` and `X-Oauth-Username`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from hutch.hub.auth import Identity
+from hutch.hub.broker.errors import BrokerError
+from hutch.hub.errors import Invalid, Refused, TooLarge, Unauthorized, Unavailable
+from hutch.hub.messages import payload
+from hutch.hub.store.errors import StoreUnavailable
+from hutch.protocol import names
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+if TYPE_CHECKING:
+    from hutch.hub.node import HubNode
+
+Handler = Callable[[Request, Identity, "HubNode"], Awaitable[Response]]
+
+
+def error_response(refused: Refused) -> JSONResponse:
+    return JSONResponse(refused.body(), status_code=refused.status)
+
+
+async def identity_of(request: Request, node: HubNode) -> Identity:
+    authorization = request.headers.get("authorization", "")
+    login = request.headers.get("x-oauth-username")
+    token = (
+        authorization[7:].strip()
+        if authorization.lower().startswith("bearer ")
+        else request.headers.get("x-oauth-token")
+    )
+    if not token:
+        raise Refused(
+            "send Authorization: Bearer <token>, or X-Oauth-Token and X-Oauth-Username",
+            status=401,
+            error="Unauthorized",
+        )
+    identity = await node.authenticator.authenticate(login, token)
+    if identity is None:
+        raise Unauthorized("the token is not valid: expired, forged or unknown")
+    try:
+        names.check_user(identity.user)
+    except names.BadName as error:
+        raise Unauthorized(f"the token names no valid user: {error}") from None
+    return identity
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        node = request.app.state.node
+        try:
+            identity = await identity_of(request, node)
+            return await handler(request, identity, node)
+        except Refused as refused:
+            return error_response(refused)
+        except names.BadName as error:
+            return error_response(Invalid(str(error)))
+        except BrokerError as error:
+            return error_response(Unavailable(f"the broker is unavailable: {error}"))
+        except StoreUnavailable as error:
+            return error_response(Unavailable(f"the store is unavailable: {error}"))
+
+    return run
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    """The JSON object of the body: at most `max_request_body` bytes (413), finite numbers of at
+    most 64 bits and 32 levels deep (400), so that nothing stored fails to read back."""
+    settings = request.app.state.node.settings
+    limit = settings.max_request_body
+    too_large = TooLarge(f"the body is larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise too_large
+    try:
+        value = orjson.loads(received or b"{}")
+        payload.check(value, max_depth=settings.max_json_depth)
+    except orjson.JSONDecodeError as error:
+        raise Invalid(f"the body is not valid JSON: {error}") from None
+    except payload.BadPayload as error:
+        raise Invalid(f"the body holds {error}") from None
+    if not isinstance(value, dict):
+        raise Invalid("the body must be a JSON object")
+    return value
+
+
+MAX_TEXT = 200  # characters of a display name, a context key
+MAX_MESSAGE_TEXT = 10_000
+
+
+def text_field(body: dict[str, Any], name: str, longest: int = MAX_TEXT) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > longest:
+        raise Invalid(f"'{name}' must be a string of 1 to {longest} characters")
+    return value
+
+
+def user_field(body: dict[str, Any], name: str) -> str:
+    return names.check_user(text_field(body, name))

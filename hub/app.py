@@ -10,10 +10,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from hutch.hub import VERSION
 from hutch.hub.activity import routes as activity_routes
 from hutch.hub.conversations import routes as conversation_routes
 from hutch.hub.errors import Refused
-from hutch.hub.node import VERSION, HubNode
+from hutch.hub.node import HubNode
 from hutch.hub.presence import routes as presence_routes
 from hutch.hub.push import routes as push_routes
 from hutch.hub.settings import Settings

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from importlib.metadata import version
 
+from hutch.hub import VERSION
 from hutch.hub.auth import Authenticator, FirstOf, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
@@ -36,8 +36,6 @@ from hutch.hub.store.redis import connect
 from hutch.hub.transport.tcp import start_tcp_listener
 
 log = logging.getLogger(__name__)
-
-VERSION = version("hutch")
 
 
 class HubNode:

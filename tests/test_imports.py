@@ -1,5 +1,6 @@
-"""Who may import whom: clients use only protocol/ and rules/ (names included) and the hub
-never imports clients (run-time imports; those under TYPE_CHECKING do not count)."""
+"""Who may import whom: clients use only protocol/ and rules/ (names included), the hub never
+imports clients, and no two packages import each other, however indirectly (run-time imports;
+those under TYPE_CHECKING do not count)."""
 
 import ast
 from collections import defaultdict
@@ -15,10 +16,15 @@ FOLDERS = {
 
 
 def package_of(path: Path) -> str:
-    """hutch.<folder>[.<subfolder>] of a source file: the unit the rules speak of."""
+    """The unit the rules speak of: hutch.<folder>.<subfolder> for a file in a subfolder; a
+    module of the hub's own folder (node, app, cli...) is a unit of its own."""
     parts = path.relative_to(ROOT).with_suffix("").parts
     folder = FOLDERS[parts[0]]
-    return f"{folder}.{parts[1]}" if len(parts) > 2 else folder
+    if len(parts) > 2:
+        return f"{folder}.{parts[1]}"
+    if parts[0] == "hub" and parts[1] != "__init__":
+        return f"{folder}.{parts[1]}"
+    return folder
 
 
 def runtime_imports(path: Path) -> set[str]:
@@ -76,3 +82,42 @@ def test_the_hub_never_imports_clients() -> None:
     for source, targets in graph().items():
         if source.startswith("hutch.hub"):
             assert not {t for t in targets if t.startswith("hutch.clients")}, source
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one unit (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(unit: str) -> None:
+        index[unit] = low[unit] = len(index)
+        stack.append(unit)
+        for target in sorted(edges.get(unit, ())):
+            if target not in index:
+                visit(target)
+                low[unit] = min(low[unit], low[target])
+            elif target in stack:
+                low[unit] = min(low[unit], index[target])
+        if low[unit] == index[unit]:
+            group = []
+            while (member := stack.pop()) != unit:
+                group.append(member)
+            group.append(unit)
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for unit in sorted(edges):
+        if unit not in index:
+            visit(unit)
+    return found
+
+
+def test_no_two_packages_import_each_other() -> None:
+    assert cycles(graph()) == []
+
+
+def test_a_cycle_is_found() -> None:
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(edges) == [["a", "b", "c"]]

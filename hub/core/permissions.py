@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 from hutch.hub.auth import Identity
 from hutch.hub.broker.base import REPLY_QUEUE_PREFIX
-from hutch.hub.core.destinations import Destination, Kind
 from hutch.protocol import StompError, names
+from hutch.protocol.destinations import Destination, Kind
 from hutch.protocol.names import broker_name
 
 if TYPE_CHECKING:

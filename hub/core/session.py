@@ -26,7 +26,6 @@ from hutch.hub.conversations.model import StoredMessage, id_key
 from hutch.hub.conversations.recovery import Missed
 from hutch.hub.conversations.service import RULES
 from hutch.hub.core import permissions
-from hutch.hub.core.destinations import Destination, Kind, parse_destination
 from hutch.hub.core.outbox import Outbox
 from hutch.hub.core.streams import stream_owner
 from hutch.hub.core.subscriptions import LocalSubscription, QueueSubscription
@@ -56,6 +55,7 @@ from hutch.protocol import (
     names,
     whole_number,
 )
+from hutch.protocol.destinations import Destination, Kind, parse_destination
 from hutch.rules import Form, content_type, encode
 
 if TYPE_CHECKING:

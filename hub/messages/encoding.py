@@ -13,9 +13,9 @@ import logging
 from typing import Any
 
 from hutch.hub.broker.base import Delivery as BrokerDelivery
-from hutch.hub.core.destinations import destination_of
 from hutch.hub.messages import payload
 from hutch.protocol import OutgoingMessage, StompError
+from hutch.protocol.destinations import destination_of
 from hutch.rules import CodecError, Form, builtin_rule_sets, content_type, decode, encode, parse_content_type
 from hutch.rules.packing import convert
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hutch.hub.node import VERSION
+from hutch.hub import VERSION
 from hutch.rules import Form, builtin_rule_sets
 from starlette.requests import Request
 from starlette.responses import JSONResponse

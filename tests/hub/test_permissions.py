@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 from hutch.hub.auth import Identity
-from hutch.hub.core.destinations import parse_destination
 from hutch.hub.core.permissions import Grant, Grants, check
 from hutch.protocol import StompError
+from hutch.protocol.destinations import parse_destination
 
 
 class NoConversations:

@@ -107,8 +107,11 @@ class HubNode:
             await topology.declare_user(self.broker, user)
             self._known_users.add(user)
 
-    def open_session(self, peer: str) -> Session:
-        session = Session(self, peer)
+    def open_session(
+        self, peer: str, on_ready: Callable[[], None] = lambda: None, abort: Callable[[], None] = lambda: None
+    ) -> Session:
+        """A session for a new connection: `on_ready` when frames wait, `abort` to drop it now."""
+        session = Session(self, peer, on_ready=on_ready, abort=abort)
         self.registry.add(session)
         return session
 

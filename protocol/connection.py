@@ -77,6 +77,7 @@ class _Subscription:
     id_bytes: bytes  # escaped once, reused in every MESSAGE
     ack: str
     unacked: dict[str, Any] = field(default_factory=dict)  # ack id -> token, in send order
+    handle: Any = None  # what serves it on the server's side (`attach`)
 
 
 class ServerConnection:
@@ -213,6 +214,17 @@ class ServerConnection:
         id_bytes = (escape(sub_id) if self._parser.escaped else sub_id).encode()
         self._subscriptions[sub_id] = _Subscription(sub_id, id_bytes, ack)
 
+    def attach(self, sub_id: str, handle: Any) -> None:
+        """Keep what serves a subscription with it: `Unsubscribed` hands it back, and so does
+        `handles`, so the server keeps no table of its own."""
+        subscription = self._subscriptions.get(sub_id)
+        if subscription is not None:
+            subscription.handle = handle
+
+    def handles(self) -> list[Any]:
+        """What serves each open subscription (those attached), to release on close."""
+        return [sub.handle for sub in self._subscriptions.values() if sub.handle is not None]
+
     def _unsubscribe(self, frame: Frame, receipt: str | None) -> Unsubscribed:
         sub_id = frame.headers.get("id") or (
             frame.headers.get("destination") if self.version == "1.0" else None
@@ -224,7 +236,9 @@ class ServerConnection:
             raise ProtocolError("unknown subscription", f"no subscription with id '{sub_id}'")
         for ack_id in subscription.unacked:
             del self._unacked[ack_id]
-        return Unsubscribed(sub_id, frame.headers, list(subscription.unacked.values()), receipt)
+        return Unsubscribed(
+            sub_id, frame.headers, list(subscription.unacked.values()), receipt, subscription.handle
+        )
 
     def _ack(self, frame: Frame, receipt: str | None) -> Acked | Nacked:
         # 1.2 acks by `id` (the MESSAGE's ack header); 1.0 and 1.1 by `message-id`, the same value here.
@@ -320,28 +334,6 @@ class ServerConnection:
         frame = self._message_frame(message, subscription, token, redelivered)
         if frame is not None:
             self._out.append(frame)
-
-    def message_to_send(
-        self,
-        message: OutgoingMessage,
-        subscription: str,
-        now: float,
-        token: Any = None,
-        *,
-        redelivered: bool = False,
-    ) -> bytes | None:
-        """The MESSAGE for one subscription, for the caller to send now: `send_message` then
-        `data_to_send` without the lists, as a fan-out does once per recipient. None if the
-        subscription is gone, or if frames queued before it wait in `data_to_send`: then it
-        is queued behind them."""
-        frame = self._message_frame(message, subscription, token, redelivered)
-        if frame is None:
-            return None
-        if self._out:  # frames queued before it go first: it waits behind them
-            self._out.append(frame)
-            return None
-        self._last_sent = now
-        return frame
 
     def _message_frame(
         self, message: OutgoingMessage, subscription: str, token: Any, redelivered: bool

@@ -33,12 +33,14 @@ class Subscribed:
 
 @dataclass(slots=True)
 class Unsubscribed:
-    """The subscription is gone; `unacked` are the tokens of its messages never ACKed."""
+    """The subscription is gone; `unacked` are the tokens of its messages never ACKed, `handle`
+    what the server attached to it (`ServerConnection.attach`)."""
 
     id: str
     headers: dict[str, str]
     unacked: list[Any] = field(default_factory=list)
     receipt: str | None = None
+    handle: Any = None
 
 
 @dataclass(slots=True)

@@ -21,12 +21,11 @@ from hutch.hub.broker.base import Broker, Message
 from hutch.hub.conversations.model import Conversation, StoredMessage
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.errors import Forbidden, Invalid, NotFound
+from hutch.hub.messages.encoding import RULES, WIRE
 from hutch.protocol import names
-from hutch.rules import Form, content_type, encode
+from hutch.rules import content_type, encode
 
 MAX_MEMBERS = 200
-RULES = "max@1"
-WIRE = Form.PACKED_MSGPACK
 
 
 MemberChange = Callable[[str, str, bool], Awaitable[None]]  # (cid, user, added)

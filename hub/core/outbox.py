@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 
 class Outbox:
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, on_ready: Callable[[], None] = lambda: None):
         self.max_bytes = max_bytes
         self.closing = False
-        self.on_ready: Callable[[], None] = lambda: None  # set by the endpoint: "frames wait"
+        self.on_ready = on_ready  # the transport's: "frames wait"
         self._frames: list[bytes] = []
         self._size = 0
         self._waiting_room: list[Callable[[], None]] = []
@@ -36,15 +36,6 @@ class Outbox:
             return True
         self._frames += frames
         self._size += sum(map(len, frames))
-        self.on_ready()
-        return self._size <= self.max_bytes
-
-    def put_one(self, frame: bytes) -> bool:
-        """`put` of one frame: a fan-out's MESSAGE, once per recipient."""
-        if self.closing:
-            return True
-        self._frames.append(frame)
-        self._size += len(frame)
         self.on_ready()
         return self._size <= self.max_bytes
 

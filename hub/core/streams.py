@@ -79,6 +79,7 @@ class UserStreams:
             await self.broker.bind_queue(self.queue, names.publish_exchange(user), names.INTERNAL_KEY)
         self._open[user].add(subscription)
         self._owner[subscription] = user
+        subscription.on_cancel(lambda: self.forget(subscription))
         for cid in await self.store.conversations_of(user):
             await subscription.attach(self.fanout, names.CONVERSATIONS, names.conversation_key(cid))
 
@@ -87,10 +88,11 @@ class UserStreams:
         member = (user, names.conversation_of(key))
         self._direct[member][subscription] = key
         self._direct_of[subscription] = member
+        subscription.on_cancel(lambda: self.forget(subscription))
         await subscription.attach(self.fanout, names.CONVERSATIONS, key)
 
     async def forget(self, subscription: LocalSubscription) -> None:
-        """The subscription is being cancelled: nothing more for it."""
+        """The subscription is being cancelled: nothing more for it (see `open`)."""
         if (member := self._direct_of.pop(subscription, None)) is not None:
             self._direct[member].pop(subscription, None)
             if not self._direct[member]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
@@ -81,6 +81,7 @@ class LocalSubscription:
         self._held: list[Delivered] | None = None
         self.cancelled = False
         self.on_settled: Callable[[], None] | None = None  # once: a replay waits for the window
+        self._on_cancel: list[Callable[[], Awaitable[None]]] = []
 
     async def attach(self, fanout: NodeFanout, exchange: str, key: str) -> None:
         """Receive what `exchange` routes with `key`; a subscription may have several of these."""
@@ -95,9 +96,17 @@ class LocalSubscription:
     def attached_to(self, exchange: str, key: str) -> bool:
         return any(a[1:] == (exchange, key) for a in self._attached)
 
+    def on_cancel(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Run `cleanup` when the subscription is cancelled: whoever registered it elsewhere
+        (a stream, a replay) forgets it then, without the session having to know."""
+        self._on_cancel.append(cleanup)
+
     async def cancel(self) -> None:
         """Stop receiving; messages not acked are dropped, as with an auto-delete queue."""
         self.cancelled = True
+        cleanups, self._on_cancel = self._on_cancel, []
+        for cleanup in cleanups:
+            await cleanup()
         attached, self._attached = self._attached, []
         for fanout, exchange, key in attached:
             await fanout.detach(exchange, key, self)

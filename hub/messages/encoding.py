@@ -22,7 +22,8 @@ from hutch.rules.packing import convert
 log = logging.getLogger(__name__)
 
 DEFAULT_FORM = Form.PACKED_JSON
-WIRE_FORM = Form.PACKED_MSGPACK  # what travels through the broker
+WIRE = Form.PACKED_MSGPACK  # what travels through the broker
+RULES = "max@1"  # the rule set of the messages the hub writes itself (acks, REST posts, replays)
 
 
 def form_from_header(value: str | None) -> Form:
@@ -123,12 +124,12 @@ def normalize_send(
         message = decode(body, form, label)
         payload.check(message, max_depth=max_depth)
         stamp_sender(message, sender)
-        wire = encode(message, WIRE_FORM, label)
+        wire = encode(message, WIRE, label)
     except CodecError as error:
         raise StompError(
             "bad message", f"the body does not decode as {form.value} under {label}: {error}"
         ) from None
     except payload.BadPayload as error:
         raise StompError("bad message", f"the body holds {error}: it could not be stored") from None
-    headers["content-type"] = content_type(WIRE_FORM, label)
+    headers["content-type"] = content_type(WIRE, label)
     return wire, message

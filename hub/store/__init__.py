@@ -1,5 +1,3 @@
-"""What the stores of every capability share: the store-neutral errors and the Redis connection.
-
-Each capability keeps its own store protocol with a memory and a Redis implementation
-(`conversations/`, `presence/`, `push/`); `node.stores_for` opens them on one Redis client.
-"""
+"""What the stores of every capability share: the store-neutral errors (`errors`) and one
+bounded Redis connection pool (`redis`). Each capability keeps its own store protocol with a
+memory and a Redis implementation; `node.stores_for` opens them all on one Redis client."""

@@ -90,9 +90,7 @@ class Link:
         self._reading = True
         self._closed = False
         self._gone = False
-        self.session = node.open_session(peer)
-        self.session.outbox.on_ready = self._flush_soon
-        self.session.abort = endpoint.abort
+        self.session = node.open_session(peer, on_ready=self._flush_soon, abort=endpoint.abort)
 
     # -- in ------------------------------------------------------------------
 

@@ -86,37 +86,43 @@ def test_messages_carry_subscription_id_ack_and_redelivered() -> None:
     assert first.headers["content-length"] == "1"
 
 
-def test_message_to_send_is_the_frame_send_message_queues() -> None:
-    queued, direct = connected(), connected()
-    for conn in (queued, direct):
-        conn.receive_data(frame("SUBSCRIBE", {"id": "a:b", "destination": "/topic/a", "ack": "client"}), 0.0)
-    message = OutgoingMessage("/topic/a", {"x": "1"}, b"hi")
-    queued.send_message(message, "a:b", token="t")
-    frame_sent = direct.message_to_send(message, "a:b", 0.0, token="t")
-    assert direct.data_to_send(0.0) == []  # handed back, not queued
-    assert [frame_sent] == queued.data_to_send(0.0)
-    [acked] = direct.receive_data(frame("ACK", {"id": "1"}), 0.0)
-    assert acked == Acked(["t"])
-    assert direct.message_to_send(message, "gone", 0.0) is None
-
-
-def test_message_to_send_waits_behind_frames_queued_before_it() -> None:
+def test_a_message_waits_behind_frames_queued_before_it() -> None:
     conn = connected()
     conn.receive_data(frame("SUBSCRIBE", {"id": "1", "destination": "/topic/a", "receipt": "r"}), 0.0)
     conn.send_receipt("r")
-    assert conn.message_to_send(OutgoingMessage("/topic/a", {}, b"x"), "1", 0.0) is None
+    conn.send_message(OutgoingMessage("/topic/a", {}, b"x"), "1")
     assert [f.command for f in output(conn)] == ["RECEIPT", "MESSAGE"]
 
 
-def test_a_message_sent_directly_counts_as_sent_for_heart_beats() -> None:
+def test_a_message_for_a_subscription_that_is_gone_is_not_sent() -> None:
+    conn = connected()
+    conn.send_message(OutgoingMessage("/topic/a", {}, b"x"), "gone")
+    assert conn.data_to_send(0.0) == []
+
+
+def test_a_message_sent_counts_as_sent_for_heart_beats() -> None:
     conn = ServerConnection(Limits(heartbeat_floor_ms=1000))
     conn.receive_data(frame("CONNECT", {"accept-version": "1.2", "heart-beat": "0,1000"}), 0.0)
     conn.accept("s", 0.0)
     conn.receive_data(frame("SUBSCRIBE", {"id": "1", "destination": "/topic/a"}), 0.0)
     output(conn)
-    conn.message_to_send(OutgoingMessage("/topic/a", {}, b"x"), "1", 0.7)
+    conn.send_message(OutgoingMessage("/topic/a", {}, b"x"), "1")
+    assert len(conn.data_to_send(0.7)) == 1
     conn.tick(1.0)  # 0.75 s after the CONNECTED a heart-beat would be due, but a MESSAGE went at 0.7
     assert conn.data_to_send(1.0) == []
+
+
+def test_the_server_side_of_a_subscription_comes_back_with_its_end() -> None:
+    conn = connected()
+    conn.receive_data(frame("SUBSCRIBE", {"id": "1", "destination": "/topic/a"}), 0.0)
+    conn.receive_data(frame("SUBSCRIBE", {"id": "2", "destination": "/topic/b"}), 0.0)
+    conn.attach("1", "served-1")
+    conn.attach("2", "served-2")
+    conn.attach("nope", "ignored")
+    assert conn.handles() == ["served-1", "served-2"]
+    [ended] = conn.receive_data(frame("UNSUBSCRIBE", {"id": "1"}), 0.0)
+    assert isinstance(ended, Unsubscribed) and ended.handle == "served-1"
+    assert conn.handles() == ["served-2"]
 
 
 def test_client_individual_acks_one_message() -> None:

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from hub_server import RunningHub, WsClient, join
 from hutch.hub.auth import mint_token
-from hutch.hub.core.session import durable_queue_name
+from hutch.hub.core.subscriber import durable_queue_name
 from security.helpers import SECRET, chat, fresh, inbox, refused, silent
 
 

@@ -5,18 +5,17 @@ from hutch.hub.core.outbox import Outbox
 
 def test_frames_wait_in_order_and_past_the_limit_it_says_so() -> None:
     told = []
-    outbox = Outbox(10)
-    outbox.on_ready = lambda: told.append("ready")
-    assert outbox.put([b"12345"]) and outbox.put_one(b"678")
+    outbox = Outbox(10, on_ready=lambda: told.append("ready"))
+    assert outbox.put([b"12345"]) and outbox.put([b"678"])
     assert told == ["ready", "ready"] and outbox.size == 8
-    assert not outbox.put_one(b"abc")  # 11 bytes wait: a slow consumer
+    assert not outbox.put([b"abc"])  # 11 bytes wait: a slow consumer
     assert outbox.take() == [b"12345", b"678", b"abc"] and outbox.size == 0
 
 
 def test_a_backlog_is_given_room_when_what_waits_is_taken() -> None:
     outbox = Outbox(10)
     assert outbox.has_room
-    outbox.put_one(b"12345")
+    outbox.put([b"12345"])
     assert not outbox.has_room  # half the limit waits
     woken = []
     outbox.when_room(lambda: woken.append(1))
@@ -29,7 +28,7 @@ def test_a_backlog_is_given_room_when_what_waits_is_taken() -> None:
 
 def test_closing_sends_what_waits_then_is_finished() -> None:
     outbox = Outbox(10)
-    outbox.put_one(b"x")
+    outbox.put([b"x"])
     outbox.close()
     assert not outbox.finished and not outbox.has_room
     outbox.take()

@@ -13,7 +13,8 @@ consumers) and a few channels, each with one job:
                channels never grows with what clients ask)
 
 While RabbitMQ is away every operation fails fast with `BrokerUnavailable`, so
-a client gets an ERROR, never a receipt for a message that went nowhere.
+a client gets an ERROR, never a receipt for a message that went nowhere. The consumers
+are `amqp_consumers`; how STOMP headers become AMQP properties, `amqp_properties`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 import aio_pika
@@ -33,11 +33,10 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     AbstractRobustExchange,
     AbstractRobustQueue,
-    DeliveryMode,
 )
-from aiormq.abc import DeliveredMessage
+from hutch.hub.broker.amqp_consumers import AmqpConsumer, ChannelConsumers
+from hutch.hub.broker.amqp_properties import to_amqp
 from hutch.hub.broker.base import (
-    AMQP_PROPERTIES,
     PREDECLARED,
     Arguments,
     ExchangeType,
@@ -60,112 +59,6 @@ T = TypeVar("T")
 
 _CHANNEL_GONE = (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 _CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
-
-
-class AmqpDelivery:
-    __slots__ = ("_channel", "_consumer", "_tag", "exchange", "message", "redelivered", "routing_key")
-
-    def __init__(self, delivered: DeliveredMessage, consumer: AmqpConsumer | None):
-        deliver = delivered.delivery
-        self._channel = delivered.channel
-        self._tag = deliver.delivery_tag
-        self._consumer = consumer  # None when consumed without acks
-        self.exchange = deliver.exchange or ""
-        self.routing_key = deliver.routing_key or ""
-        self.message = from_amqp(delivered.header.properties, delivered.body)
-        self.redelivered = bool(deliver.redelivered)
-
-    async def ack(self) -> None:
-        if self._consumer is not None and self._consumer.settled(self):
-            await _settle(self._channel.basic_ack(self._tag))
-
-    async def nack(self, requeue: bool = True) -> None:
-        if self._consumer is not None and self._consumer.settled(self):
-            await _settle(self._channel.basic_nack(self._tag, requeue=requeue))
-
-
-async def _settle(operation: Awaitable[object]) -> None:
-    # After a reconnect the delivery tag is stale; RabbitMQ has requeued the message already.
-    try:
-        await operation
-    except _CHANNEL_GONE as error:
-        log.info("settling a delivery from before a reconnect: %s", error)
-
-
-class ChannelConsumers:
-    """The consumers on one channel: started again when it reopens, told when RabbitMQ ends one."""
-
-    def __init__(self) -> None:
-        self.running: set[AmqpConsumer] = set()
-        self.starting = asyncio.Lock()  # basic.qos then basic.consume, one consumer at a time
-
-    def cancelled_by_broker(self, frame: aiormq.spec.Basic.Cancel) -> None:
-        for consumer in [c for c in self.running if c.tag == frame.consumer_tag]:
-            consumer.cancelled_by_broker()
-
-
-class AmqpConsumer:
-    """A consumer straight on the AMQP channel: aio-pika's wrapper (an `IncomingMessage` and a
-    second task per message) cost more than the delivery itself. Restarted on every reopening
-    of its channel by `AmqpBroker`."""
-
-    def __init__(
-        self,
-        queue: str,
-        on_delivery: OnDelivery,
-        no_ack: bool,
-        group: ChannelConsumers,
-        on_cancel: OnCancel | None = None,
-        prefetch: int = 0,
-    ):
-        self.queue = queue
-        self.prefetch = prefetch
-        self.on_delivery = on_delivery
-        self.no_ack = no_ack
-        self.on_cancel = on_cancel
-        self.channel: aiormq.abc.AbstractChannel | None = None
-        self.tag = ""
-        self._unsettled: dict[int, AmqpDelivery] = {}
-        self._group = group  # the consumers on this one's channel
-
-    async def start(self, channel: aiormq.abc.AbstractChannel) -> None:
-        self._unsettled.clear()  # deliveries of an earlier channel are back in the queue
-        channel.on_consumer_cancel_callbacks.add(self._group.cancelled_by_broker)  # once per channel
-        async with self._group.starting:
-            # global_=False: the limit of each consumer started next on this channel (RabbitMQ).
-            await channel.basic_qos(prefetch_count=self.prefetch, global_=False)
-            ok = await channel.basic_consume(self.queue, self._deliver, no_ack=self.no_ack)
-        self.channel, self.tag = channel, ok.consumer_tag or ""
-
-    async def _deliver(self, delivered: DeliveredMessage) -> None:
-        if self.no_ack:
-            self.on_delivery(AmqpDelivery(delivered, None))
-            return
-        delivery = AmqpDelivery(delivered, self)
-        self._unsettled[id(delivery)] = delivery
-        self.on_delivery(delivery)
-
-    def settled(self, delivery: AmqpDelivery) -> bool:
-        """Forget a delivery being acked or nacked; False if it was settled already."""
-        return self._unsettled.pop(id(delivery), None) is not None
-
-    def cancelled_by_broker(self) -> None:
-        """RabbitMQ ended this consumer (basic.cancel: its queue was deleted)."""
-        self._group.running.discard(self)
-        self.channel = None
-        self._unsettled.clear()  # gone with the queue
-        if self.on_cancel is not None:
-            self.on_cancel()
-
-    async def cancel(self) -> None:
-        """Stop, and requeue what was delivered but not acked (basic.cancel alone keeps it)."""
-        self._group.running.discard(self)
-        if self.channel is not None:
-            with contextlib.suppress(*_CHANNEL_GONE):  # gone with the channel: nothing left to cancel
-                await self.channel.basic_cancel(self.tag)
-            self.channel = None
-        for delivery in list(self._unsettled.values()):
-            await delivery.nack(requeue=True)
 
 
 class AmqpBroker:
@@ -512,47 +405,6 @@ async def _underlay(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChanne
     # The plain Channel's accessor: the robust one waits for the connection to be restored,
     # which itself waits for the consumers restarted here.
     return await aio_pika.channel.Channel.get_underlay_channel(channel)  # type: ignore[arg-type]
-
-
-def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
-    properties: dict[str, Any] = {"delivery_mode": DeliveryMode.NOT_PERSISTENT.value, "priority": 0}
-    headers: dict[str, Any] = {}
-    for name, value in message.headers.items():
-        if name in AMQP_PROPERTIES:
-            properties[AMQP_PROPERTIES[name]] = value
-        elif name == "persistent":
-            properties["delivery_mode"] = (
-                DeliveryMode.PERSISTENT if value == "true" else DeliveryMode.NOT_PERSISTENT
-            ).value
-        elif name == "expiration":
-            properties["expiration"] = value  # milliseconds, in STOMP as in AMQP (checked: header_problem)
-        elif name == "priority":
-            properties["priority"] = int(value)
-        else:
-            headers[name] = value
-    return aiormq.spec.Basic.Properties(headers=headers, **properties)
-
-
-def from_amqp(properties: aiormq.spec.Basic.Properties, body: bytes) -> Message:
-    headers = {name: _header_text(value) for name, value in (properties.headers or {}).items()}
-    for header, attribute in AMQP_PROPERTIES.items():
-        value = getattr(properties, attribute)
-        # aiormq stamps a random message_id on every publish: it says nothing about the message.
-        if value is not None and attribute != "message_id":
-            headers[header] = str(value)
-    if properties.delivery_mode == DeliveryMode.PERSISTENT:
-        headers["persistent"] = "true"
-    if properties.priority:
-        headers["priority"] = str(properties.priority)
-    return Message(body, headers)
-
-
-def _header_text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def _reply_text(error: aiormq.exceptions.AMQPError) -> str:

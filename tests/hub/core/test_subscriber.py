@@ -1,4 +1,4 @@
-"""Every destination kind through stomp.py, over WebSocket and plain TCP."""
+"""Subscribing to every destination kind, and sending to it, through stomp.py over WebSocket and plain TCP."""
 
 import uuid
 

@@ -49,11 +49,18 @@ class HubNode:
         # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
         self.stores = stores_for(settings)
-        self.streams = UserStreams(self.broker, self.fanout, self.stores.conversations, settings.node_id)
+        # Each follows the other: a membership change moves the streams, and the streams drop
+        # the conversations' cached answers when another node reports one.
         self.conversations = Conversations(
-            self.stores.conversations, self.broker, on_member_change=self.streams.announce
+            self.stores.conversations, self.broker, on_member_change=self._member_changed
         )
-        self.streams.on_change = self.conversations.forget_member
+        self.streams = UserStreams(
+            self.broker,
+            self.fanout,
+            self.stores.conversations,
+            settings.node_id,
+            on_change=self.conversations.forget_member,
+        )
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
@@ -106,6 +113,9 @@ class HubNode:
         if user not in self._known_users:
             await topology.declare_user(self.broker, user)
             self._known_users.add(user)
+
+    async def _member_changed(self, cid: str, user: str, added: bool) -> None:
+        await self.streams.announce(cid, user, added)
 
     def open_session(
         self, peer: str, on_ready: Callable[[], None] = lambda: None, abort: Callable[[], None] = lambda: None

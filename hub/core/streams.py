@@ -48,12 +48,21 @@ def stream_owner(exchange: str) -> str | None:
 
 
 class UserStreams:
-    def __init__(self, broker: Broker, fanout: NodeFanout, store: ConversationStore, node_id: str):
+    def __init__(
+        self,
+        broker: Broker,
+        fanout: NodeFanout,
+        store: ConversationStore,
+        node_id: str,
+        *,
+        on_change: Callable[[str, str], None] = lambda cid, user: None,
+    ):
+        """`on_change(cid, user)` is told of every membership change applied here (caches to drop)."""
         self.broker = broker
         self.fanout = fanout
         self.store = store
         self.queue = f"{names.HUB_PREFIX}node.{node_id}.streams"
-        self.on_change: Callable[[str, str], None] = lambda cid, user: None  # caches to drop
+        self.on_change = on_change
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
         self._owner: dict[LocalSubscription, str] = {}
         # (user, cid) -> subscriptions straight to conversations, with their binding keys

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.routing import binding_matches
-from hutch.hub.messages.encoding import Delivered
+from hutch.hub.messages.encoding import LocalCopy
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ NODE_QUEUE_EXPIRY = 120.0  # seconds: how long RabbitMQ keeps the queue of a nod
 class Target(Protocol):
     """A local subscription: takes each matching message, serialized once per form."""
 
-    def deliver(self, message: Delivered) -> None: ...
+    def deliver(self, message: LocalCopy) -> None: ...
 
 
 class _Tap:
@@ -71,7 +71,7 @@ class _Tap:
             self._matched[key] = groups
         if not groups:
             return
-        shared = Delivered.of(delivery)
+        shared = LocalCopy.of(delivery)
         for targets in groups:
             for target in targets:
                 target.deliver(shared)

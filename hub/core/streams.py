@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.core.fanout import NODE_QUEUE_EXPIRY, NodeFanout
 from hutch.hub.core.subscriptions import LocalSubscription
-from hutch.hub.messages.encoding import Delivered
+from hutch.hub.messages.encoding import LocalCopy
 from hutch.protocol import names
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class UserStreams:
     def _on_internal(self, delivery: Delivery) -> None:
         """A user's own devices talking to each other (`<user>.publish`, key internal)."""
         user = names.sender_of(delivery.exchange)
-        shared = Delivered.of(delivery)
+        shared = LocalCopy.of(delivery)
         for subscription in list(self._open.get(user, ())):
             subscription.deliver(shared)
 
@@ -149,7 +149,7 @@ class _ControlTarget:
         self.streams = streams
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def deliver(self, message: Delivered) -> None:
+    def deliver(self, message: LocalCopy) -> None:
         try:
             event = json.loads(message.body)
             cid, user = event["cid"], event["user"]

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.core.fanout import NodeFanout
-from hutch.hub.messages.encoding import Delivered
+from hutch.hub.messages.encoding import LocalCopy
 from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import Form
 
@@ -78,7 +78,7 @@ class LocalSubscription:
         self.in_flight = 0
         self.pending: deque[tuple[OutgoingMessage, bool]] = deque()  # (message, redelivered)
         self._attached: list[tuple[NodeFanout, str, str]] = []
-        self._held: list[Delivered] | None = None
+        self._held: list[LocalCopy] | None = None
         self.cancelled = False
         self.on_settled: Callable[[], None] | None = None  # once: a replay waits for the window
         self._on_cancel: list[Callable[[], Awaitable[None]]] = []
@@ -130,7 +130,7 @@ class LocalSubscription:
         limit = min(self.prefetch, self.max_pending) if self.prefetch else self.max_pending
         return not self.pending and self.in_flight < limit
 
-    def deliver(self, delivered: Delivered) -> None:
+    def deliver(self, delivered: LocalCopy) -> None:
         if self._held is not None:
             self._held.append(delivered)
             if len(self._held) > self.max_pending:  # live traffic outran a replay for too long
@@ -217,7 +217,7 @@ class QueueSubscription:
                     self.sink.when_room(self._pass_on)
                 return
             delivery = self._waiting.popleft()
-            message = Delivered.of(delivery).outgoing(self.sink.form)
+            message = LocalCopy.of(delivery).outgoing(self.sink.form)
             token = None if self.ack == "auto" else delivery
             self.sink.send_message(message, self.id, token, redelivered=delivery.redelivered)
             if token is None:

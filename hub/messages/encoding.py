@@ -36,8 +36,10 @@ def form_from_header(value: str | None) -> Form:
         raise StompError("bad x-hutch-form", f"x-hutch-form is one of {forms}, not '{value}'") from None
 
 
-class Delivered:
-    """One message for many local subscriptions; each form is serialized once."""
+class LocalCopy:
+    """A broker delivery as the local subscriptions receive it: one copy for all of them,
+    each form serialized once (not to be mistaken for `broker.base.Delivery`, what a
+    consumer is handed)."""
 
     __slots__ = ("_by_form", "body", "coded", "destination", "headers")
 
@@ -49,7 +51,7 @@ class Delivered:
         self._by_form: dict[Form | None, OutgoingMessage] = {}
 
     @classmethod
-    def of(cls, delivery: BrokerDelivery) -> Delivered:
+    def of(cls, delivery: BrokerDelivery) -> LocalCopy:
         """A broker delivery, for the local subscriptions it matches."""
         message = delivery.message
         return cls(destination_of(delivery.exchange, delivery.routing_key), message.headers, message.body)

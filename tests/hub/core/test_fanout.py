@@ -7,14 +7,14 @@ from hutch.hub.broker.base import Message
 from hutch.hub.broker.errors import NotFound
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.core.fanout import NodeFanout
-from hutch.hub.messages.encoding import Delivered
+from hutch.hub.messages.encoding import LocalCopy
 
 
 class Target:
     def __init__(self) -> None:
         self.got: list[bytes] = []
 
-    def deliver(self, message: Delivered) -> None:
+    def deliver(self, message: LocalCopy) -> None:
         self.got.append(message.body)
 
 

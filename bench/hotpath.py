@@ -42,7 +42,9 @@ class Chat:
             conversation, _ = await self.node.conversations.create(Identity(members[0]), members[1:])
             self.conversation_of.update(dict.fromkeys(members, conversation.id))
         for user in users:
-            session = self.node.open_session(f"hotpath {user}", on_ready=lambda user=user: self._ready(user))
+            session = self.node.open_session(
+                f"hotpath {user}", on_ready=lambda user=user: self._due.setdefault(self.sessions[user])
+            )
             self.sessions[user] = session
             await session.receive(f"CONNECT\naccept-version:1.2\nhost:/\nlogin:{user}\n\n\x00".encode())
             await session.receive(
@@ -61,9 +63,6 @@ class Chat:
         for _ in range(5):  # the worker's store and ack run a pass or two after the SEND
             await asyncio.sleep(0)
             self._take()
-
-    def _ready(self, user: str) -> None:
-        self._due.setdefault(self.sessions[user])
 
     def _take(self) -> None:
         due, self._due = self._due, {}

@@ -331,16 +331,9 @@ class ServerConnection:
 
         `token` comes back in `Acked`/`Nacked` when the subscription is not auto-ack.
         """
-        frame = self._message_frame(message, subscription, token, redelivered)
-        if frame is not None:
-            self._out.append(frame)
-
-    def _message_frame(
-        self, message: OutgoingMessage, subscription: str, token: Any, redelivered: bool
-    ) -> bytes | None:
         sub = self._subscriptions.get(subscription)
         if sub is None or self.state is State.CLOSING:
-            return None
+            return
         self._message_seq = seq = self._message_seq + 1
         flag = b"true" if redelivered else b"false"
         if sub.ack == "auto":
@@ -352,7 +345,7 @@ class ServerConnection:
             head = b"MESSAGE\nsubscription:%b\nmessage-id:%d\nack:%d\nredelivered:%b\n" % (
                 sub.id_bytes, seq, seq, flag
             )  # fmt: skip
-        return head + message.tail(self._parser.escaped)
+        self._out.append(head + message.tail(self._parser.escaped))
 
     def fail(self, error: StompError) -> None:
         """Queue the ERROR frame for `error` and stop: the caller closes after sending it."""

@@ -35,7 +35,8 @@ class Outbox:
         if self.closing or not frames:
             return True
         self._frames += frames
-        self._size += sum(map(len, frames))
+        # A fan-out puts one frame per recipient: that case skips sum's iterator.
+        self._size += len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self.on_ready()
         return self._size <= self.max_bytes
 

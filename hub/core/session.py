@@ -93,16 +93,15 @@ class Session:
     async def receive(self, data: bytes) -> None:
         self._next_tick = 0.0  # what the client sent may change any deadline: look again
         for event in self.conn.receive_data(data, time.monotonic()):
-            receipt = getattr(event, "receipt", None)
             try:
                 await self._handle(event)
             except StompError as error:
-                error.receipt_id = error.receipt_id or receipt
+                error.receipt_id = error.receipt_id or getattr(event, "receipt", None)
                 self.conn.fail(error)
             except StoreUnavailable as error:
-                self.conn.fail(StompError("store unavailable", str(error), receipt))
+                self.conn.fail(StompError("store unavailable", str(error), getattr(event, "receipt", None)))
             except BrokerError as error:
-                self.conn.fail(StompError(error.stomp_message, str(error), receipt))
+                self.conn.fail(StompError(error.stomp_message, str(error), getattr(event, "receipt", None)))
             except Exception:
                 log.exception("session %s: unexpected failure on %s", self.id, type(event).__name__)
                 self.conn.fail(StompError("internal error", "the hub failed to handle this frame"))
@@ -164,9 +163,8 @@ class Session:
 
     def flush(self) -> None:
         """Move what the protocol produced into the outbox; start closing once it is CLOSING."""
-        frames = self.conn.data_to_send(time.monotonic())
-        if frames and not self.outbox.put(frames):
-            self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
+        if not self.outbox.put(self.conn.data_to_send(time.monotonic())):
+            self._cut_off()
             return
         if self.conn.state is State.CLOSING and not self.outbox.closing:
             self._start_closing()
@@ -177,8 +175,12 @@ class Session:
     ) -> None:
         if self._closed:
             return
-        self.conn.send_message(message, subscription, token, redelivered=redelivered)
-        self.flush()
+        # Once per recipient of a fan-out: `flush` without its closing check (a MESSAGE never
+        # closes a connection).
+        conn = self.conn
+        conn.send_message(message, subscription, token, redelivered=redelivered)
+        if not self.outbox.put(conn.data_to_send(time.monotonic())):
+            self._cut_off()
 
     def send_receipt(self, receipt: str | None, headers: dict[str, str]) -> None:
         """A RECEIPT sent outside the order of events (a replay's, once it is done)."""
@@ -191,6 +193,9 @@ class Session:
 
     def when_room(self, callback: Callable[[], None]) -> None:
         self.outbox.when_room(callback)
+
+    def _cut_off(self) -> None:
+        self.overflow(f"more than {self.outbox.max_bytes} bytes wait to be sent to this client")
 
     def overflow(self, why: str) -> None:
         """A slow consumer: drop what waits and send only the ERROR, then close."""

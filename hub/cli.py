@@ -47,7 +47,7 @@ def server_config(app: Starlette, settings: Settings, log_level: str = "info") -
         port=settings.port,
         log_level=log_level,
         ws=websocket_protocol(app.state.node),  # STOMP on the socket, no ASGI in between
-        ws_max_size=settings.max_frame_size + 1024,
+        ws_max_size=settings.ws_max_frame_size + 1024,
         # Deflate would compress every frame again for every recipient: off unless asked for.
         ws_per_message_deflate=settings.ws_compression,
         backlog=LISTEN_BACKLOG,  # thousands of clients reconnecting at once are not turned away

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     tcp_port: int | None = None  # plain STOMP over TCP, off unless set (61613 is usual)
+    virtual_hosts: str = ""  # the CONNECT `host` values taken, comma-separated; empty: any
     dev_mode: bool = False  # accept any login: only when asked for; says so in the log and in /info
     tokens_file: Path | None = None  # "user token [role,...]" per line, for bots and tests
     jwt_secret: str | None = None  # HS256 tokens
@@ -48,7 +49,8 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
     ws_compression: bool = False  # permessage-deflate on WebSocket connections
-    max_frame_size: int = 4 * 1024 * 1024
+    max_frame_size: int = 16 * 1024 * 1024 + 64 * 1024  # a 16 MiB message and its headers, as RabbitMQ takes
+    ws_max_frame_size: int = 4 * 1024 * 1024  # a WebSocket message: browsers' frames stay smaller
     max_frame_size_before_login: int = 64 * 1024
     max_headers: int = 100
     max_header_length: int = 8 * 1024
@@ -67,6 +69,12 @@ class Settings(BaseSettings):
     outbox_max_bytes: int = 8 * 1024 * 1024  # past this a client is a slow consumer
     max_pending_acks: int = 10_000  # messages held for one client-ack subscription over its prefetch
     close_timeout: float = 5.0  # how long a closing client gets to take its last frames
+
+    @property
+    def allowed_hosts(self) -> frozenset[str] | None:
+        """The virtual hosts a CONNECT may name, or None for any."""
+        hosts = frozenset(h.strip() for h in self.virtual_hosts.split(",") if h.strip())
+        return hosts or None
 
     def limits(self) -> Limits:
         return Limits(

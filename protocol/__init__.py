@@ -6,7 +6,7 @@ imports asyncio or touches a socket.
 """
 
 from hutch.protocol.connection import Limits, ServerConnection, State
-from hutch.protocol.errors import LimitExceeded, ProtocolError, StompError
+from hutch.protocol.errors import LimitExceeded, ProtocolError, StompError, Wording
 from hutch.protocol.events import (
     Acked,
     Committed,
@@ -40,5 +40,6 @@ __all__ = [
     "StompError",
     "Subscribed",
     "Unsubscribed",
+    "Wording",
     "whole_number",
 ]

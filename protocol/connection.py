@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from hutch.protocol.errors import LimitExceeded, ProtocolError, StompError
+from hutch.protocol.errors import LimitExceeded, ProtocolError, StompError, Wording
 from hutch.protocol.events import (
     Acked,
     Committed,
@@ -123,13 +123,13 @@ class ServerConnection:
         command = frame.command
         if command not in ALLOWED[self.state]:
             if self.state is State.AWAITING_CONNECT:
-                raise ProtocolError("not connected", f"send CONNECT before {command}")
+                raise ProtocolError(Wording.ILLEGAL_COMMAND, "You must log in using CONNECT first")
             raise ProtocolError("already connected", f"{command} is only valid as the first frame")
         receipt = frame.headers.get("receipt")
         try:
             if command in ("SEND", "ACK", "NACK") and "transaction" in frame.headers:
-                self._hold(frame)
-                return [ReceiptRequested(receipt)] if receipt else []
+                self._hold(frame)  # its receipt comes once it is done, at the commit
+                return []
             return self._dispatch(frame, receipt)
         except StompError as error:
             error.receipt_id = error.receipt_id or receipt
@@ -141,7 +141,10 @@ class ServerConnection:
             case "CONNECT" | "STOMP":
                 return [self._connect(headers)]
             case "SEND":
-                return [SendRequested(_required(frame, "destination"), headers, frame.body, receipt)]
+                if "message-id" in headers:  # the hub sets it; a client's would mislead
+                    raise ProtocolError(Wording.INVALID_HEADER, "'message-id' is not allowed on 'SEND'")
+                destination = _required(frame, "destination", Wording.MISSING_DESTINATION)
+                return [SendRequested(destination, headers, frame.body, receipt)]
             case "SUBSCRIBE":
                 return [self._subscribe(frame, receipt)]
             case "UNSUBSCRIBE":
@@ -149,7 +152,7 @@ class ServerConnection:
             case "ACK" | "NACK":
                 return [self._ack(frame, receipt)]
             case "BEGIN":
-                name = _required(frame, "transaction")
+                name = _required(frame, "transaction", Wording.MISSING_TRANSACTION)
                 if name in self._transactions:
                     raise ProtocolError("duplicate transaction", f"transaction '{name}' is already open")
                 if len(self._transactions) >= self.limits.max_transactions:
@@ -162,8 +165,8 @@ class ServerConnection:
             case "COMMIT":
                 frames = self._end_transaction(frame)
                 inner: list[Any] = []
-                for buffered in frames:
-                    inner.extend(self._dispatch(buffered, None))
+                for buffered in frames:  # each answers its own receipt once done, at the commit
+                    inner.extend(self._dispatch(buffered, buffered.headers.get("receipt")))
                 return [Committed(frame.headers["transaction"], inner, receipt)]
             case "ABORT":
                 self._end_transaction(frame)
@@ -179,8 +182,8 @@ class ServerConnection:
         common = [v for v in VERSIONS if v in offered]
         if not common:
             raise ProtocolError(
-                "unsupported version",
-                f"supported versions are {','.join(VERSIONS)}",
+                Wording.VERSION_MISMATCH,
+                f"Supported versions are {','.join(VERSIONS)}",
                 headers={"version": ",".join(VERSIONS)},
             )
         self.version = common[-1]
@@ -191,11 +194,18 @@ class ServerConnection:
         return ConnectRequested(self.login, headers.get("passcode"), headers.get("host"), headers)
 
     def _subscribe(self, frame: Frame, receipt: str | None) -> Subscribed:
-        destination = _required(frame, "destination")
-        # STOMP 1.0 made the id optional; the destination then names the subscription.
-        sub_id = frame.headers.get("id") or (destination if self.version == "1.0" else None)
+        destination = _required(frame, "destination", Wording.MISSING_DESTINATION)
+        # STOMP 1.0 made the id optional; the destination then names the subscription, but
+        # for a durable one, which must be found again by its id.
+        sub_id = frame.headers.get("id")
+        if sub_id is None and self.version == "1.0":
+            if is_durable(frame.headers):
+                raise ProtocolError(
+                    Wording.MISSING_DURABLE_ID, "Header 'id' is required for durable subscriptions"
+                )
+            sub_id = destination
         if sub_id is None:
-            raise ProtocolError("missing header", "SUBSCRIBE needs an 'id' header")
+            raise ProtocolError(Wording.MISSING_HEADER, "SUBSCRIBE needs an 'id' header")
         ack = frame.headers.get("ack", "auto")
         if ack not in ACK_MODES:
             raise ProtocolError("bad ack mode", f"ack must be one of {', '.join(ACK_MODES)}, not '{ack}'")
@@ -205,7 +215,9 @@ class ServerConnection:
     def add_subscription(self, sub_id: str, ack: str = "auto") -> None:
         """Register a subscription; the hub also uses this for reply queues it opens itself."""
         if sub_id in self._subscriptions:
-            raise ProtocolError("duplicate subscription", f"subscription id '{sub_id}' is already in use")
+            raise ProtocolError(
+                Wording.DUPLICATED_SUBSCRIPTION, f"A subscription identified by '{sub_id}' already exists."
+            )
         if len(self._subscriptions) >= self.limits.max_subscriptions:
             raise LimitExceeded(
                 "too many subscriptions",
@@ -230,10 +242,10 @@ class ServerConnection:
             frame.headers.get("destination") if self.version == "1.0" else None
         )
         if sub_id is None:
-            raise ProtocolError("missing header", "UNSUBSCRIBE needs an 'id' header")
+            raise ProtocolError(Wording.MISSING_ID, "UNSUBSCRIBE must include a 'destination' or 'id' header")
         subscription = self._subscriptions.pop(sub_id, None)
         if subscription is None:
-            raise ProtocolError("unknown subscription", f"no subscription with id '{sub_id}'")
+            raise ProtocolError(Wording.NO_SUBSCRIPTION, f"no subscription with id '{sub_id}'")
         for ack_id in subscription.unacked:
             del self._unacked[ack_id]
         return Unsubscribed(
@@ -242,13 +254,16 @@ class ServerConnection:
 
     def _ack(self, frame: Frame, receipt: str | None) -> Acked | Nacked:
         # 1.2 acks by `id` (the MESSAGE's ack header); 1.0 and 1.1 by `message-id`, the same value here.
-        ack_id = frame.headers.get("id") or frame.headers.get("message-id")
+        named_by = "id" if self.version == "1.2" else "message-id"
+        ack_id = frame.headers.get(named_by)
         if ack_id is None:
-            raise ProtocolError("missing header", f"{frame.command} needs an 'id' header")
+            raise ProtocolError(
+                Wording.MISSING_HEADER, f'"{frame.command}" must include the "{named_by}" header'
+            )
         subscription = self._unacked.get(ack_id)
         if subscription is None:
             raise ProtocolError(
-                "unknown ack id", f"no message waiting for {frame.command} has ack id '{ack_id}'"
+                Wording.INVALID_HEADER, f"no message waiting for {frame.command} has ack id '{ack_id}'"
             )
         tokens: list[Any] = []
         if subscription.ack == "client":  # cumulative: this message and all sent before it
@@ -266,7 +281,7 @@ class ServerConnection:
 
     def _transaction(self, name: str) -> list[Frame]:
         if name not in self._transactions:
-            raise ProtocolError("unknown transaction", f"transaction '{name}' was not begun")
+            raise ProtocolError(Wording.BAD_TRANSACTION, f"Invalid transaction identifier: '{name}'")
         return self._transactions[name]
 
     def _hold(self, frame: Frame) -> None:
@@ -288,7 +303,7 @@ class ServerConnection:
 
     def _end_transaction(self, frame: Frame) -> list[Frame]:
         """The frames of the transaction COMMIT or ABORT names, which is then closed."""
-        frames = self._transaction(_required(frame, "transaction"))
+        frames = self._transaction(_required(frame, "transaction", Wording.MISSING_TRANSACTION))
         del self._transactions[frame.headers["transaction"]]
         self._transaction_bytes -= sum(len(held.body) for held in frames)
         return frames
@@ -421,8 +436,13 @@ class ServerConnection:
         return [token for sub in self._subscriptions.values() for token in sub.unacked.values()]
 
 
-def _required(frame: Frame, name: str) -> str:
+def _required(frame: Frame, name: str, wording: Wording = Wording.MISSING_HEADER) -> str:
     value = frame.headers.get(name)
     if value is None:
-        raise ProtocolError("missing header", f"{frame.command} needs a '{name}' header")
+        raise ProtocolError(wording, f"{frame.command} needs a '{name}' header")
     return value
+
+
+def is_durable(headers: dict[str, str]) -> bool:
+    """durable:true, or RabbitMQ's older persistent:true."""
+    return headers.get("durable", headers.get("persistent")) == "true"

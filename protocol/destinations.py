@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from hutch.protocol import StompError, names
+from hutch.protocol import StompError, Wording, names
 
 
 class Kind(enum.Enum):
@@ -38,6 +38,15 @@ class Destination:
     def is_queue(self) -> bool:
         return self.kind in (Kind.QUEUE, Kind.AMQ_QUEUE, Kind.REPLY_QUEUE)
 
+
+_WORDS = {  # how RabbitMQ names each kind in its errors
+    Kind.EXCHANGE: "exchange",
+    Kind.TOPIC: "topic",
+    Kind.QUEUE: "queue",
+    Kind.AMQ_QUEUE: "amqqueue",
+    Kind.TEMP_QUEUE: "temp-queue",
+    Kind.REPLY_QUEUE: "reply-queue",
+}
 
 _PREFIXES = (
     ("/exchange/", Kind.EXCHANGE),
@@ -64,11 +73,11 @@ def parse_destination(raw: str) -> Destination:
     for name in names:
         if not _NAME.fullmatch(name):
             raise StompError(
-                "bad destination",
+                Wording.INVALID_DESTINATION,
                 f"'{name[:130]}' is not an exchange or queue name: at most 127 ASCII letters, digits, '_', '.', ':' or '-'",
             )
     if len(destination.key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise StompError("bad destination", f"a routing key is at most {MAX_KEY_BYTES} bytes")
+        raise StompError(Wording.INVALID_DESTINATION, f"a routing key is at most {MAX_KEY_BYTES} bytes")
     return destination
 
 
@@ -79,17 +88,18 @@ def _parse(raw: str) -> Destination:
             break
     else:
         raise StompError(
-            "unknown destination",
-            f"'{raw}' is not a destination; use /exchange/, /topic/, /queue/, /amq/queue/ or /temp-queue/",
+            Wording.UNKNOWN_DESTINATION,
+            f"'{raw[:200]}' is not a valid destination; use /exchange/, /topic/, /queue/, /amq/queue/ or /temp-queue/",
         )
-    if not rest:
-        raise StompError("bad destination", f"'{raw}' names nothing after '{prefix}'")
+    # As RabbitMQ: a name is one path segment; only an exchange is followed by its key.
+    name, _, key = rest.partition("/") if kind is Kind.EXCHANGE else (rest, "", "")
+    if not name or "/" in name or "/" in key:
+        raise StompError(
+            Wording.INVALID_DESTINATION, f"'/{rest[:200]}' is not a valid {_WORDS[kind]} destination"
+        )
     match kind:
         case Kind.EXCHANGE:
-            exchange, _, key = rest.partition("/")
-            if not exchange:
-                raise StompError("bad destination", f"'{raw}' names no exchange")
-            return Destination(kind, names.as_broker_writes_it(exchange), key)
+            return Destination(kind, names.as_broker_writes_it(name), key)
         case Kind.TOPIC:
             return Destination(kind, "amq.topic", rest)
         case Kind.TEMP_QUEUE:

@@ -13,6 +13,31 @@ such as an unknown destination, and the connection turns it into the same reply.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class Wording(StrEnum):
+    """The `message` header of each refusal RabbitMQ's STOMP adapter also makes, in its words,
+    so that a client written against RabbitMQ recognises it; hutch's own detail is the body.
+    `tests/compat` sends the same frames to RabbitMQ and checks each word for word."""
+
+    INVALID_DESTINATION = "Invalid destination"  # a name RabbitMQ would not take (a '/' in it)
+    UNKNOWN_DESTINATION = "Unknown destination"  # no such destination kind
+    MISSING_DESTINATION = "Missing destination"
+    BAD_COMMAND = "Bad command"
+    ILLEGAL_COMMAND = "Illegal command"  # anything before CONNECT
+    DUPLICATED_SUBSCRIPTION = "Duplicated subscription identifier"
+    NO_SUBSCRIPTION = "No subscription found"
+    MISSING_ID = "Missing destination or id"  # UNSUBSCRIBE naming nothing
+    MISSING_HEADER = "Missing header"
+    MISSING_DURABLE_ID = "Missing Header"  # sic: RabbitMQ capitalises this one
+    INVALID_HEADER = "Invalid header"
+    MISSING_TRANSACTION = "Missing transaction"
+    BAD_TRANSACTION = "Bad transaction"
+    BAD_CONNECT = "Bad CONNECT"  # a refused login or virtual host
+    VERSION_MISMATCH = "Version mismatch"
+    NOT_FOUND = "not_found"  # the broker has no such queue or exchange
+
 
 class StompError(Exception):
     """Ends the connection: the client gets an ERROR frame, then the close."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hutch.protocol.errors import LimitExceeded, ProtocolError
+from hutch.protocol.errors import LimitExceeded, ProtocolError, Wording
 from hutch.protocol.frames import BODY_COMMANDS, CLIENT_COMMANDS, UNESCAPED_COMMANDS, Frame, unescape
 
 
@@ -60,7 +60,7 @@ class FrameParser:
         buffer = self._buffer
         start = 0
         while start < len(buffer):
-            if buffer[start] == 0x0A:
+            if buffer[start] in (0x0A, 0x00):  # an EOL, or a stray NUL between frames
                 start += 1
             elif buffer[start] == 0x0D and buffer[start + 1 : start + 2] == b"\n":
                 start += 2
@@ -86,7 +86,7 @@ class FrameParser:
         command = lines[0].removesuffix("\r")
         if command not in self.commands:
             shown = command if len(command) <= 40 else command[:40] + "..."
-            raise ProtocolError("unknown command", f"'{shown}' is not a STOMP {self._side} command")
+            raise ProtocolError(Wording.BAD_COMMAND, f'Could not interpret command "{shown}"')
         if len(lines) - 1 > self.max_headers:
             raise LimitExceeded("too many headers", f"at most {self.max_headers} headers per frame")
         escaped = self.escaped and command not in UNESCAPED_COMMANDS
@@ -131,7 +131,9 @@ class FrameParser:
         del buffer[: end + 1]
         self._head = None
         if body and head.command not in BODY_COMMANDS:
-            raise ProtocolError("unexpected body", f"{head.command} frames must not have a body")
+            if body.strip(b"\r\n"):
+                raise ProtocolError("unexpected body", f"{head.command} frames must not have a body")
+            body = b""  # a blank line or two after the headers, as hand-written clients send
         return Frame(head.command, head.headers, body)
 
 
@@ -159,7 +161,7 @@ def _check_command_line(buffer: bytearray, commands: tuple[bytes, ...], side: st
             return
     line = bytes(buffer[: newline if newline >= 0 else 40]).decode(errors="replace")
     shown = line if len(line) <= 40 else line[:40] + "..."
-    raise ProtocolError("unknown command", f"'{shown}' is not a STOMP {side} command")
+    raise ProtocolError(Wording.BAD_COMMAND, f'Could not interpret command "{shown}"')
 
 
 def _decode_head(head: bytes) -> list[str]:

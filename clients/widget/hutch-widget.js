@@ -116,7 +116,7 @@ export class HutchWidget {
       if (this.connectedBefore) this.refreshConversations().catch(() => {}); // badges and presence
       this.connectedBefore = true;
     } catch (error) {
-      if (error.headers && error.headers.message === "access refused") {
+      if (error.headers && ["access refused", "Bad CONNECT"].includes(error.headers.message)) {
         stomp.onclose = () => {};
         this.setStatus("refused", error.message);
       } // else onclose tries again

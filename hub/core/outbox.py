@@ -38,7 +38,8 @@ class Outbox:
         # A fan-out puts one frame per recipient: that case skips sum's iterator.
         self._size += len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self.on_ready()
-        return self._size <= self.max_bytes
+        # One frame alone is always taken, however large the frame limits let it be.
+        return self._size <= self.max_bytes or len(self._frames) == 1
 
     def replace(self, frames: list[bytes]) -> None:
         """Drop what is queued and send only `frames`, then close (the slow-consumer ERROR)."""

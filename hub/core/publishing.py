@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hutch.hub.broker.base import Message, header_problem
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
-from hutch.protocol import SendRequested, StompError, names
+from hutch.protocol import SendRequested, StompError, Wording, names
 from hutch.protocol.destinations import Kind, parse_destination
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ class Publisher:
         match destination.kind:
             case Kind.TEMP_QUEUE:
                 raise StompError(
-                    "bad destination", "send to a /temp-queue/ through the reply-to of a message"
+                    Wording.INVALID_DESTINATION,
+                    f"'{event.destination}' is not a valid destination for 'SEND' (name it in a reply-to)",
                 )
             case Kind.QUEUE:
                 await self.subscriber.declare_shared(destination)

@@ -45,6 +45,7 @@ from hutch.protocol import (
     StompError,
     Subscribed,
     Unsubscribed,
+    Wording,
     names,
 )
 
@@ -224,8 +225,7 @@ class Session:
                 for token in event.tokens:
                     await token.nack(event.requeue)
             case Subscribed():
-                if not await self.subscriber.subscribe(event):  # a replay answers once it is done
-                    self.conn.send_receipt(event.receipt)
+                await self.subscriber.subscribe(event)  # it answers the receipt itself
                 return
             case Unsubscribed():
                 await self.subscriber.unsubscribe(event)
@@ -241,9 +241,13 @@ class Session:
         self.conn.send_receipt(event.receipt)
 
     async def _connect(self, event: ConnectRequested) -> None:
+        host = event.host or "/"  # RabbitMQ's default virtual host
+        allowed = self.node.settings.allowed_hosts
+        if allowed is not None and host not in allowed:
+            raise StompError(Wording.BAD_CONNECT, f"Virtual host '{host[:100]}' access denied")
         identity = await self.node.authenticator.authenticate(event.login, event.passcode)
         if identity is None:
-            raise StompError("access refused", "bad login or passcode")
+            raise StompError(Wording.BAD_CONNECT, f"Access refused for user '{(event.login or '')[:100]}'")
         self.form = form_from_header(event.headers.get("x-hutch-form"))
         self.rules = rules_from_header(event.headers.get("x-hutch-rules"))
         try:

@@ -24,7 +24,8 @@ from hutch.hub.core import permissions
 from hutch.hub.core.recovery import Replays, check_since
 from hutch.hub.core.streams import stream_owner
 from hutch.hub.core.subscriptions import LocalSubscription, QueueSubscription
-from hutch.protocol import StompError, Subscribed, Unsubscribed, names, whole_number
+from hutch.protocol import StompError, Subscribed, Unsubscribed, Wording, names, whole_number
+from hutch.protocol.connection import is_durable
 from hutch.protocol.destinations import Destination, Kind, parse_destination
 
 if TYPE_CHECKING:
@@ -51,8 +52,9 @@ class Subscriber:
     def user(self) -> str:
         return self.session.user
 
-    async def subscribe(self, event: Subscribed) -> bool:
-        """Subscribe; True when a replay started, which sends the RECEIPT itself once done."""
+    async def subscribe(self, event: Subscribed) -> None:
+        """Subscribe, then answer the RECEIPT: before any message of a queue (what waited for a
+        durable subscription included), after the missed ones of a replay."""
         destination = parse_destination(event.destination)
         durable = is_durable(event.headers) and event.headers.get("auto-delete") != "true"
         await self.authorize(destination, subscribe=True, durable=durable)
@@ -63,7 +65,10 @@ class Subscriber:
         broker = self.node.broker
         match destination.kind:
             case Kind.TEMP_QUEUE | Kind.REPLY_QUEUE:
-                raise StompError("bad destination", f"{event.destination} is only valid as a reply-to")
+                raise StompError(
+                    Wording.INVALID_DESTINATION,
+                    f"'{event.destination}' is not a valid destination for 'SUBSCRIBE' (only a reply-to)",
+                )
             case Kind.EXCHANGE | Kind.TOPIC if not durable:
                 local = LocalSubscription(
                     self.session, event.id, event.ack, prefetch, self.node.settings.max_pending_acks
@@ -75,8 +80,9 @@ class Subscriber:
                 await self._open_local(local, destination)
                 if since is not None:
                     await self.replays.start(local, self.user, since, event.receipt)
-                    return True
-                return False
+                else:
+                    self.session.conn.send_receipt(event.receipt)
+                return
             case Kind.EXCHANGE | Kind.TOPIC:  # durable: a queue of its own, named by user and id
                 queue = durable_queue_name(self.user, event.id)
                 self.node.queues.claim(self.user, queue)
@@ -89,7 +95,8 @@ class Subscriber:
         subscription = QueueSubscription(self.session, event.id, event.ack, queue)
         await subscription.start(broker, prefetch)
         self.session.conn.attach(event.id, subscription)
-        return False
+        self.session.conn.send_receipt(event.receipt)
+        subscription.release()
 
     async def _open_local(self, local: LocalSubscription, destination: Destination) -> None:
         streams = self.node.streams
@@ -142,6 +149,7 @@ class Subscriber:
             subscription = QueueSubscription(self.session, sub_id, "auto", queue)
             await subscription.start(self.node.broker, prefetch=0)
             self.session.conn.attach(sub_id, subscription)
+            subscription.release()
             self._reply_queues[name] = queue
         return f"/reply-queue/{queue}"
 
@@ -161,10 +169,6 @@ class Subscriber:
             await operation
         except BrokerError as error:
             log.info("session %s: cleanup failed: %s", self.session.id, error)
-
-
-def is_durable(headers: dict[str, str]) -> bool:
-    return headers.get("durable", headers.get("persistent")) == "true"
 
 
 def durable_queue_name(user: str, sub_id: str) -> str:

@@ -181,6 +181,7 @@ class QueueSubscription:
         self._waiting: deque[Delivery] = deque()  # delivered by the broker, not yet to the client
         self._room_asked = False
         self._cancelled = False
+        self._held = True  # until `release`: the SUBSCRIBE's RECEIPT goes before any MESSAGE
         self._acks: set[asyncio.Task[None]] = set()
 
     async def start(self, broker: Broker, prefetch: int) -> None:
@@ -207,10 +208,15 @@ class QueueSubscription:
         self._waiting.append(delivery)
         self._pass_on()
 
+    def release(self) -> None:
+        """Start handing the client what the queue delivers (what waited in it comes first)."""
+        self._held = False
+        self._pass_on()
+
     def _pass_on(self) -> None:
         """Hand the client what waits, while it has room; ask to be called when it has more."""
         self._room_asked = False
-        while self._waiting and not self._cancelled:
+        while self._waiting and not self._cancelled and not self._held:
             if not self.sink.has_room:
                 if not self._room_asked:
                     self._room_asked = True

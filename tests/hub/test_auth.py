@@ -43,7 +43,7 @@ async def test_a_valid_token_connects(secured: RunningHub) -> None:
 )
 async def test_bad_tokens_are_refused(secured: RunningHub, token: str) -> None:
     client = await connect(secured, "ana", token)
-    assert (await client.error_then_close()).headers["message"] == "access refused"
+    assert (await client.error_then_close()).headers["message"] == "Bad CONNECT"
     async with httpx.AsyncClient() as http:
         response = await http.get(
             f"{secured.url}/api/conversations", headers={"Authorization": f"Bearer {token}"}
@@ -54,7 +54,7 @@ async def test_bad_tokens_are_refused(secured: RunningHub, token: str) -> None:
 
 async def test_someone_elses_token_does_not_log_in(secured: RunningHub) -> None:
     client = await connect(secured, "ana", mint_token("bob", SECRET))
-    assert (await client.error_then_close()).headers["message"] == "access refused"
+    assert (await client.error_then_close()).headers["message"] == "Bad CONNECT"
 
 
 async def test_a_connection_ends_when_its_token_expires(secured: RunningHub) -> None:

@@ -53,7 +53,7 @@ def test_no_common_version_is_an_error_listing_ours() -> None:
     conn.receive_data(frame("CONNECT", {"accept-version": "2.0"}), 0.0)
     [error] = output(conn)
     assert error.command == "ERROR"
-    assert error.headers["message"] == "unsupported version"
+    assert error.headers["message"] == "Version mismatch"
     assert error.headers["version"] == "1.0,1.1,1.2"
     assert conn.state is State.CLOSING
 
@@ -187,7 +187,7 @@ def test_abort_drops_the_transaction() -> None:
     )
     data += frame("ABORT", {"transaction": "t"}) + frame("COMMIT", {"transaction": "t"})
     assert conn.receive_data(data, 0.0) == []
-    assert output(conn)[0].headers["message"] == "unknown transaction"
+    assert output(conn)[0].headers["message"] == "Bad transaction"
 
 
 def test_disconnect_aborts_transactions_and_returns_unacked() -> None:
@@ -206,10 +206,10 @@ def test_disconnect_aborts_transactions_and_returns_unacked() -> None:
 
 
 ERRORS = [
-    ("SEND before CONNECT", b"", frame("SEND", {"destination": "/q"}), "not connected"),
+    ("SEND before CONNECT", b"", frame("SEND", {"destination": "/q"}), "Illegal command"),
     ("second CONNECT", None, frame("CONNECT", {"accept-version": "1.2"}), "already connected"),
-    ("SEND without destination", None, frame("SEND"), "missing header"),
-    ("SUBSCRIBE without id", None, frame("SUBSCRIBE", {"destination": "/q"}), "missing header"),
+    ("SEND without destination", None, frame("SEND"), "Missing destination"),
+    ("SUBSCRIBE without id", None, frame("SUBSCRIBE", {"destination": "/q"}), "Missing header"),
     (
         "bad ack mode",
         None,
@@ -217,25 +217,25 @@ ERRORS = [
         "bad ack mode",
     ),
     (
-        "duplicate subscription",
+        "Duplicated subscription identifier",
         None,
         frame("SUBSCRIBE", {"id": "1", "destination": "/q"}) * 2,
-        "duplicate subscription",
+        "Duplicated subscription identifier",
     ),
-    ("unknown subscription", None, frame("UNSUBSCRIBE", {"id": "9"}), "unknown subscription"),
-    ("ACK of nothing", None, frame("ACK", {"id": "9"}), "unknown ack id"),
-    ("ACK without id", None, frame("ACK"), "missing header"),
-    ("COMMIT of nothing", None, frame("COMMIT", {"transaction": "t"}), "unknown transaction"),
+    ("unknown subscription", None, frame("UNSUBSCRIBE", {"id": "9"}), "No subscription found"),
+    ("ACK of nothing", None, frame("ACK", {"id": "9"}), "Invalid header"),
+    ("ACK without id", None, frame("ACK"), "Missing header"),
+    ("COMMIT of nothing", None, frame("COMMIT", {"transaction": "t"}), "Bad transaction"),
     ("BEGIN twice", None, frame("BEGIN", {"transaction": "t"}) * 2, "duplicate transaction"),
     (
         "SEND in unknown transaction",
         None,
         frame("SEND", {"destination": "/q", "transaction": "x"}),
-        "unknown transaction",
+        "Bad transaction",
     ),
     ("bad heart-beat", b"", frame("CONNECT", {"heart-beat": "soon"}), "bad heart-beat"),
     ("bad escape", None, frame("SEND", {"destination": "/q"}).replace(b"/q", b"/q\\t"), "bad header escape"),
-    ("garbage", b"", b"\x16\x03\x01\x02\x00\x01\x00", "unknown command"),
+    ("garbage", b"", b"\x16\x03\x01\x02\x00\x01\x00", "Bad command"),
     ("too large before login", b"", b"CONNECT\nh:" + b"x" * 70_000, "frame too large"),
 ]
 
@@ -323,3 +323,58 @@ def test_stomp_1_0_has_no_heart_beats() -> None:
     conn.receive_data(frame("CONNECT", {"heart-beat": "1000,1000"}), 0.0)
     conn.accept("s", 0.0)
     assert conn.send_interval == conn.receive_interval == 0
+
+
+def test_a_send_in_a_transaction_is_answered_at_the_commit() -> None:
+    conn = connected()
+    data = frame("BEGIN", {"transaction": "t"}) + frame(
+        "SEND", {"destination": "/q", "transaction": "t", "receipt": "s1"}, b"1"
+    )
+    assert conn.receive_data(data, 0.0) == []  # no receipt before the commit
+    [committed] = conn.receive_data(frame("COMMIT", {"transaction": "t", "receipt": "c"}), 0.0)
+    assert isinstance(committed, Committed) and [e.receipt for e in committed.events] == ["s1"]
+
+
+def test_a_connect_ended_by_blank_lines_and_stray_nuls_between_frames_are_taken() -> None:
+    conn = ServerConnection(Limits())
+    data = b"CONNECT\naccept-version:1.2\nhost:/\n\n\r\n\n\x00\x00\n\x00"
+    [event] = conn.receive_data(data, 0.0)
+    assert isinstance(event, ConnectRequested)
+    conn.accept("s", 0.0)
+    [send] = conn.receive_data(b"\x00" + frame("SEND", {"destination": "/q"}, b"x"), 0.0)
+    assert isinstance(send, SendRequested) and send.body == b"x"
+
+
+@pytest.mark.parametrize(
+    ("version", "headers", "message"),
+    [
+        ("1.2", {"message-id": "1"}, "Missing header"),  # 1.2 acks by `id`
+        ("1.1", {"id": "1"}, "Missing header"),  # 1.0 and 1.1 by `message-id`
+        ("1.1", {"message-id": "1"}, None),
+    ],
+)
+def test_an_ack_names_its_message_as_its_version_says(
+    version: str, headers: dict, message: str | None
+) -> None:
+    conn = connected(version)
+    conn.receive_data(frame("SUBSCRIBE", {"id": "s", "destination": "/q", "ack": "client"}), 0.0)
+    conn.send_message(OutgoingMessage("/q", {}, b""), "s", token="m")
+    output(conn)
+    events = conn.receive_data(frame("ACK", headers), 0.0)
+    if message is None:
+        assert events == [Acked(["m"])]
+    else:
+        assert output(conn)[0].headers["message"] == message
+
+
+def test_a_client_message_id_on_send_is_refused() -> None:
+    conn = connected()
+    conn.receive_data(frame("SEND", {"destination": "/q", "message-id": "mine"}, b"x"), 0.0)
+    assert output(conn)[0].headers["message"] == "Invalid header"
+
+
+def test_a_durable_subscription_without_id_on_stomp_1_0_is_refused() -> None:
+    conn = connected("1.0")
+    headers = {"destination": "/topic/a", "persistent": "true"}
+    assert conn.receive_data(frame("SUBSCRIBE", headers, escaped=False), 0.0) == []
+    assert output(conn)[0].headers["message"] == "Missing Header"

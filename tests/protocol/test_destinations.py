@@ -24,12 +24,16 @@ def test_each_kind(raw: str, parsed: Destination) -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("/nowhere/x", "unknown destination"),
-        ("/queue/", "bad destination"),
-        ("/exchange//key", "bad destination"),
-        ("/queue/" + "q" * 128, "bad destination"),  # AMQP names are at most 127 characters
-        ("/queue/with space", "bad destination"),
-        ("/topic/" + "k" * 256, "bad destination"),  # routing keys are at most 255 bytes
+        ("/nowhere/x", "Unknown destination"),
+        ("/queue/", "Invalid destination"),
+        ("/exchange//key", "Invalid destination"),
+        ("/queue/bah/baz", "Invalid destination"),  # as RabbitMQ: a name is one path segment
+        ("/topic/bah/baz", "Invalid destination"),
+        ("/exchange/amq.direct/baz/boo", "Invalid destination"),
+        ("/amq/queue/a/b", "Invalid destination"),
+        ("/queue/" + "q" * 128, "Invalid destination"),  # AMQP names are at most 127 characters
+        ("/queue/with space", "Invalid destination"),
+        ("/topic/" + "k" * 256, "Invalid destination"),  # routing keys are at most 255 bytes
     ],
 )
 def test_what_is_refused(raw: str, message: str) -> None:

@@ -69,8 +69,8 @@ def test_good_frames(name: str, data: bytes, expected: list[Frame], how: str) ->
 
 
 BAD = [
-    ("unknown command", b"HELLO\n\n\x00", "unknown command"),
-    ("lower-case command", b"send\ndestination:/q\n\n\x00", "unknown command"),
+    ("unknown command", b"HELLO\n\n\x00", "Bad command"),
+    ("lower-case command", b"send\ndestination:/q\n\n\x00", "Bad command"),
     ("bad escape", b"SEND\ndestination:/q\\t\n\n\x00", "bad header escape"),
     ("header without colon", b"SEND\ndestination\n\n\x00", "malformed header"),
     ("bad content-length", b"SEND\ncontent-length:abc\n\n\x00", "bad content-length"),

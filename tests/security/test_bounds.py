@@ -28,11 +28,10 @@ async def test_a_transaction_holds_a_bounded_number_of_frames(small: RunningHub)
     client = await WsClient.open(small, me)
     await client.send("BEGIN", {"transaction": "t", "receipt": "b"})
     await client.receipt("b")
-    for number in range(5):
+    for number in range(5):  # their receipts would come at the commit
         await client.send(
             "SEND", {"destination": f"/topic/{me}:x", "transaction": "t", "receipt": f"s{number}"}
         )
-        await client.receipt(f"s{number}")
     error = await refused(client, "SEND", {"destination": f"/topic/{me}:x", "transaction": "t"})
     assert error.headers["message"] == "transaction too large"
 

@@ -2,9 +2,9 @@
 
 import json
 
-from hub_server import RunningHub, join
+from hub_server import RunningHub, WsClient, join
 from hutch.rules import Form, decode
-from security.helpers import Api, chat, fresh, inbox
+from security.helpers import Api, chat, fresh, inbox, refused
 
 JSON = {"content-type": "application/json; rules=max@1"}
 
@@ -24,7 +24,6 @@ async def test_the_sender_and_hub_headers_cannot_be_forged_over_stomp(guarded: R
         "x-recovered": "true",
         "x-replayed": "5",
         "user-id": bob,
-        "message-id": "forged",
         "subscription": "stream-of-someone",
         "x-app": "kept",
     }
@@ -35,11 +34,20 @@ async def test_the_sender_and_hub_headers_cannot_be_forged_over_stomp(guarded: R
     assert shown["user"] == {"username": mallory, "displayname": "Bob"}
     for header in ("x-hutch-id", "x-hutch-replay", "x-recovered", "x-replayed", "user-id"):
         assert header not in received.headers, header
-    assert received.headers["message-id"] != "forged"
     assert received.headers["subscription"] == "stream"
     assert received.headers["x-app"] == "kept"
     await sender.close()
     await receiver.close()
+
+
+async def test_a_send_naming_its_own_message_id_is_refused(guarded: RunningHub) -> None:
+    mallory, bob = fresh("mallory", "bob")
+    cid = fresh("c")[0]
+    join(guarded, cid, mallory, bob)
+    sender = await WsClient.open(guarded, mallory)
+    destination = f"/exchange/{mallory}.publish/{cid}.messages"
+    error = await refused(sender, "SEND", {"destination": destination, "message-id": "forged"}, message())
+    assert error.headers["message"] == "Invalid header"
 
 
 async def test_history_shows_the_real_sender_and_id(guarded: RunningHub) -> None:

@@ -13,18 +13,18 @@ F = client_frame
 CONNECT = F("CONNECT", {"accept-version": "1.2", "host": "127.0.0.1", "login": "mallory", "passcode": "x"})
 
 CASES = [
-    ("garbage first", b"GET / HTTP/1.1\r\n\r\n", "unknown command"),
-    ("SEND before CONNECT", F("SEND", {"destination": "/topic/a"}), "not connected"),
-    ("unsupported version", F("CONNECT", {"accept-version": "3.0"}), "unsupported version"),
+    ("garbage first", b"GET / HTTP/1.1\r\n\r\n", "Bad command"),
+    ("SEND before CONNECT", F("SEND", {"destination": "/topic/a"}), "Illegal command"),
+    ("unsupported version", F("CONNECT", {"accept-version": "3.0"}), "Version mismatch"),
     (
         "too large before login",
         b"CONNECT\n" + b"".join(b"h%d:%s\n" % (i, b"y" * 1000) for i in range(90)),
         "frame too large",
     ),
     ("bad escape", CONNECT + b"SEND\ndestination:/topic/a\\q\n\n\x00", "bad header escape"),
-    ("unknown command", CONNECT + b"PUBLISH\n\n\x00", "unknown command"),
-    ("SEND without destination", CONNECT + F("SEND"), "missing header"),
-    ("SUBSCRIBE without id", CONNECT + F("SUBSCRIBE", {"destination": "/topic/a"}), "missing header"),
+    ("unknown command", CONNECT + b"PUBLISH\n\n\x00", "Bad command"),
+    ("SEND without destination", CONNECT + F("SEND"), "Missing destination"),
+    ("SUBSCRIBE without id", CONNECT + F("SUBSCRIBE", {"destination": "/topic/a"}), "Missing header"),
     (
         "bad ack mode",
         CONNECT + F("SUBSCRIBE", {"id": "1", "destination": "/topic/a", "ack": "maybe"}),
@@ -38,10 +38,14 @@ CASES = [
     (
         "duplicate id",
         CONNECT + F("SUBSCRIBE", {"id": "1", "destination": "/topic/a"}) * 2,
-        "duplicate subscription",
+        "Duplicated subscription identifier",
     ),
-    ("unknown destination", CONNECT + F("SEND", {"destination": "/nowhere/a"}), "unknown destination"),
-    ("empty destination", CONNECT + F("SUBSCRIBE", {"id": "1", "destination": "/queue/"}), "bad destination"),
+    ("unknown destination", CONNECT + F("SEND", {"destination": "/nowhere/a"}), "Unknown destination"),
+    (
+        "empty destination",
+        CONNECT + F("SUBSCRIBE", {"id": "1", "destination": "/queue/"}),
+        "Invalid destination",
+    ),
     ("missing exchange", CONNECT + F("SEND", {"destination": "/exchange/no-such-exchange/k"}), "not_found"),
     (
         "subscribe missing exchange",
@@ -49,9 +53,9 @@ CASES = [
         "not_found",
     ),
     ("missing amq queue", CONNECT + F("SEND", {"destination": "/amq/queue/no-such-queue"}), "not_found"),
-    ("send to temp-queue", CONNECT + F("SEND", {"destination": "/temp-queue/a"}), "bad destination"),
-    ("ACK of nothing", CONNECT + F("ACK", {"id": "42"}), "unknown ack id"),
-    ("COMMIT of nothing", CONNECT + F("COMMIT", {"transaction": "t"}), "unknown transaction"),
+    ("send to temp-queue", CONNECT + F("SEND", {"destination": "/temp-queue/a"}), "Invalid destination"),
+    ("ACK of nothing", CONNECT + F("ACK", {"id": "42"}), "Invalid header"),
+    ("COMMIT of nothing", CONNECT + F("COMMIT", {"transaction": "t"}), "Bad transaction"),
     ("second CONNECT", CONNECT + CONNECT, "already connected"),
     ("body on SUBSCRIBE", CONNECT + b"SUBSCRIBE\nid:1\ndestination:/topic/a\n\nbody\x00", "unexpected body"),
     (

@@ -108,7 +108,7 @@ async def test_without_dev_mode_bad_credentials_are_refused(closed_hub: RunningH
     headers = {"accept-version": "1.2"} | ({"login": login, "passcode": passcode} if login else {})
     await client.send("CONNECT", headers)
     error = await client.error_then_close()
-    assert error.headers["message"] == "access refused"
+    assert error.headers["message"] == "Bad CONNECT"
 
 
 def test_without_dev_mode_good_credentials_are_accepted(closed_hub: RunningHub) -> None:

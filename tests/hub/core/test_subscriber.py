@@ -168,7 +168,7 @@ def test_temp_queue_reply_to(hub: RunningHub, transport: str) -> None:
 def test_temp_queue_cannot_be_subscribed(hub: RunningHub) -> None:
     conn, events = stomp_py(hub, "ws")
     conn.subscribe("/temp-queue/x", id="1")
-    assert events.errors.get(timeout=5).headers["message"] == "bad destination"
+    assert events.errors.get(timeout=5).headers["message"] == "Invalid destination"
 
 
 def test_durable_subscription_keeps_messages_while_away(hub: RunningHub) -> None:

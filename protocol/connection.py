@@ -216,7 +216,7 @@ class ServerConnection:
         """Register a subscription; the hub also uses this for reply queues it opens itself."""
         if sub_id in self._subscriptions:
             raise ProtocolError(
-                Wording.DUPLICATED_SUBSCRIPTION, f"A subscription identified by '{sub_id}' already exists."
+                Wording.DUPLICATED_SUBSCRIPTION, f"A subscription identified by 'T_{sub_id}' already exists."
             )
         if len(self._subscriptions) >= self.limits.max_subscriptions:
             raise LimitExceeded(

@@ -56,6 +56,7 @@ _PREFIXES = (
     ("/temp-queue/", Kind.TEMP_QUEUE),
     ("/reply-queue/", Kind.REPLY_QUEUE),
 )
+_BARE = {prefix.rstrip("/"): kind for prefix, kind in _PREFIXES}
 
 
 # What AMQP takes (and RabbitMQ checks): exchange and queue names of at most 127 of these
@@ -87,6 +88,8 @@ def _parse(raw: str) -> Destination:
             rest = raw[len(prefix) :]
             break
     else:
+        if (kind := _BARE.get(raw)) is not None:  # "/queue" and the like: a kind naming nothing
+            raise StompError(Wording.INVALID_DESTINATION, f"'' is not a valid {_WORDS[kind]} destination\n")
         raise StompError(
             Wording.UNKNOWN_DESTINATION,
             f"'{raw[:200]}' is not a valid destination; use /exchange/, /topic/, /queue/, /amq/queue/ or /temp-queue/",
@@ -95,7 +98,7 @@ def _parse(raw: str) -> Destination:
     name, _, key = rest.partition("/") if kind is Kind.EXCHANGE else (rest, "", "")
     if not name or "/" in name or "/" in key:
         raise StompError(
-            Wording.INVALID_DESTINATION, f"'/{rest[:200]}' is not a valid {_WORDS[kind]} destination"
+            Wording.INVALID_DESTINATION, f"'/{rest[:200]}' is not a valid {_WORDS[kind]} destination\n"
         )
     match kind:
         case Kind.EXCHANGE:

@@ -22,6 +22,9 @@ class _Head:
     scanned: int  # how far the body was searched for its NUL
 
 
+SUPPORTED = "1.0,1.1,1.2"  # the versions, as an ERROR `version` header says them
+
+
 class FrameParser:
     def __init__(
         self,
@@ -86,7 +89,11 @@ class FrameParser:
         command = lines[0].removesuffix("\r")
         if command not in self.commands:
             shown = command if len(command) <= 40 else command[:40] + "..."
-            raise ProtocolError(Wording.BAD_COMMAND, f'Could not interpret command "{shown}"')
+            raise ProtocolError(
+                Wording.BAD_COMMAND,
+                f'Could not interpret command "{shown}"\n',
+                headers={"version": SUPPORTED},
+            )
         if len(lines) - 1 > self.max_headers:
             raise LimitExceeded("too many headers", f"at most {self.max_headers} headers per frame")
         escaped = self.escaped and command not in UNESCAPED_COMMANDS
@@ -161,7 +168,9 @@ def _check_command_line(buffer: bytearray, commands: tuple[bytes, ...], side: st
             return
     line = bytes(buffer[: newline if newline >= 0 else 40]).decode(errors="replace")
     shown = line if len(line) <= 40 else line[:40] + "..."
-    raise ProtocolError(Wording.BAD_COMMAND, f'Could not interpret command "{shown}"')
+    raise ProtocolError(
+        Wording.BAD_COMMAND, f'Could not interpret command "{shown}"\n', headers={"version": SUPPORTED}
+    )
 
 
 def _decode_head(head: bytes) -> list[str]:

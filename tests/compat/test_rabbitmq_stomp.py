@@ -141,3 +141,28 @@ def test_where_hutch_differs_on_purpose(hutch: RunningHub, name: str) -> None:
 def test_every_rabbitmq_wording_hutch_uses_is_checked_against_rabbitmq() -> None:
     checked = {case.reply[1] for case in SAME.values() if case.reply[0] == "ERROR"}
     assert {str(words) for words in Wording} <= checked
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        frame("SEND", "x", destination="/queue/bah/baz"),
+        frame("SEND", "x", destination="/topic"),
+        frame("SEND", "x", destination="/exchange//foo"),
+        frame("WRONGCOMMAND", destination="a"),
+        frame("SUBSCRIBE", id="1", destination="/topic/a")
+        + frame("SUBSCRIBE", id="1", destination="/topic/b"),
+    ],
+    ids=["queue with a slash", "a bare kind", "exchange of no name", "bad command", "duplicate id"],
+)
+def test_the_same_error_body_as_rabbitmq(hutch: RunningHub, frames: bytes) -> None:
+    """The body too, where RabbitMQ's own tests read it."""
+    bodies = []
+    for port, passcode in ((RABBITMQ_STOMP, "guest"), (hutch.tcp_port, hutch_passcode())):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(CONNECT.format(host="/", login=LOGIN, passcode=passcode).encode())
+            read_frames(sock)
+            sock.sendall(frames)
+            [error, *_] = read_frames(sock)
+            bodies.append((error.headers["message"], error.body))
+    assert bodies[0] == bodies[1]

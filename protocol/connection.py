@@ -142,7 +142,7 @@ class ServerConnection:
                 return [self._connect(headers)]
             case "SEND":
                 if "message-id" in headers:  # the hub sets it; a client's would mislead
-                    raise ProtocolError(Wording.INVALID_HEADER, "'message-id' is not allowed on 'SEND'")
+                    raise ProtocolError(Wording.INVALID_HEADER, "'message-id' is not allowed on 'SEND'.\n")
                 destination = _required(frame, "destination", Wording.MISSING_DESTINATION)
                 return [SendRequested(destination, headers, frame.body, receipt)]
             case "SUBSCRIBE":
@@ -183,7 +183,7 @@ class ServerConnection:
         if not common:
             raise ProtocolError(
                 Wording.VERSION_MISMATCH,
-                f"Supported versions are {','.join(VERSIONS)}",
+                f"Supported versions are {','.join(VERSIONS)}\n",
                 headers={"version": ",".join(VERSIONS)},
             )
         self.version = common[-1]

@@ -247,7 +247,7 @@ class Session:
             raise StompError(Wording.BAD_CONNECT, f"Virtual host '{host[:100]}' access denied")
         identity = await self.node.authenticator.authenticate(event.login, event.passcode)
         if identity is None:
-            raise StompError(Wording.BAD_CONNECT, f"Access refused for user '{(event.login or '')[:100]}'")
+            raise StompError(Wording.BAD_CONNECT, f"Access refused for user '{(event.login or '')[:100]}'\n")
         self.form = form_from_header(event.headers.get("x-hutch-form"))
         self.rules = rules_from_header(event.headers.get("x-hutch-rules"))
         try:

@@ -152,8 +152,16 @@ def test_every_rabbitmq_wording_hutch_uses_is_checked_against_rabbitmq() -> None
         frame("WRONGCOMMAND", destination="a"),
         frame("SUBSCRIBE", id="1", destination="/topic/a")
         + frame("SUBSCRIBE", id="1", destination="/topic/b"),
+        frame("SEND", "x", destination="/topic/a", message_id="1"),
     ],
-    ids=["queue with a slash", "a bare kind", "exchange of no name", "bad command", "duplicate id"],
+    ids=[
+        "queue with a slash",
+        "a bare kind",
+        "exchange of no name",
+        "bad command",
+        "duplicate id",
+        "message-id",
+    ],
 )
 def test_the_same_error_body_as_rabbitmq(hutch: RunningHub, frames: bytes) -> None:
     """The body too, where RabbitMQ's own tests read it."""
@@ -166,3 +174,22 @@ def test_the_same_error_body_as_rabbitmq(hutch: RunningHub, frames: bytes) -> No
             [error, *_] = read_frames(sock)
             bodies.append((error.headers["message"], error.body))
     assert bodies[0] == bodies[1]
+
+
+@pytest.mark.parametrize(
+    "connect",
+    [
+        "CONNECT\naccept-version:100.1\nhost:/\nlogin:{login}\npasscode:{passcode}\n\n\x00",
+        "CONNECT\naccept-version:1.2\nhost:/\nlogin:{login}\npasscode:gust\n\n\x00",
+        "CONNECT\naccept-version:1.1\nhost://\nlogin:{login}\npasscode:{passcode}\n\n\x00",
+    ],
+    ids=["version", "passcode", "virtual host"],
+)
+def test_the_same_login_refusal_as_rabbitmq(hutch: RunningHub, connect: str) -> None:
+    refusals = []
+    for port, passcode in ((RABBITMQ_STOMP, "guest"), (hutch.tcp_port, hutch_passcode())):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(connect.format(login=LOGIN, passcode=passcode).encode())
+            [error, *_] = read_frames(sock)
+            refusals.append((error.headers["message"], error.body))
+    assert refusals[0] == refusals[1]

@@ -98,7 +98,7 @@ async def test_refusals_raise_and_the_client_carries_on(hub: RunningHub) -> None
 async def test_a_bad_token_is_refused_at_connect(hub: RunningHub) -> None:
     with pytest.raises(Refused) as refused:
         await HutchClient(hub.ws_url, "ana", "not-a-token").connect()
-    assert (refused.value.message, refused.value.detail) == ("Bad CONNECT", "Access refused for user 'ana'")
+    assert (refused.value.message, refused.value.detail) == ("Bad CONNECT", "Access refused for user 'ana'\n")
 
 
 async def test_rest_helpers(hub: RunningHub) -> None:

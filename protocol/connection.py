@@ -277,7 +277,8 @@ class ServerConnection:
             del self._unacked[ack_id]
         if frame.command == "ACK":
             return Acked(tokens, receipt)
-        return Nacked(tokens, frame.headers.get("requeue", "true") != "false", receipt)
+        # stomp.py writes a Python bool as "False": RabbitMQ reads it case-insensitively too.
+        return Nacked(tokens, frame.headers.get("requeue", "true").lower() != "false", receipt)
 
     def _transaction(self, name: str) -> list[Frame]:
         if name not in self._transactions:

@@ -84,7 +84,7 @@ def test_nack_without_requeue_drops_the_message(hub: RunningHub) -> None:
     worker, got = stomp_py(hub, "tcp", "wes")
     worker.subscribe(queue, id="1", ack="client-individual")
     message = got.message()
-    worker.nack(message.headers["ack"], "1", requeue="false")
+    worker.nack(message.headers["ack"], "1", requeue=False)  # stomp.py sends "False"
     worker.disconnect()
     again, got_again = stomp_py(hub, "tcp", "wes")
     again.subscribe(queue, id="1", ack="client-individual")

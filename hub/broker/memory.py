@@ -268,7 +268,7 @@ class MemoryBroker:
         existing = self._queues.get(name)
         if passive:
             if existing is None:
-                raise NotFound(f"no queue '{name}'")
+                raise NotFound(f"NOT_FOUND - no queue '{name}' in vhost '/'")
             return name
         if existing is not None:
             flags = (existing.durable, existing.exclusive, existing.auto_delete)
@@ -418,14 +418,14 @@ class MemoryBroker:
         self._check_open()
         exchange = self._exchanges.get(name)
         if exchange is None:
-            raise NotFound(f"no exchange '{name}'")
+            raise NotFound(f"NOT_FOUND - no exchange '{name}' in vhost '/'")
         return exchange
 
     def _queue(self, name: str) -> _Queue:
         self._check_open()
         queue = self._queues.get(name)
         if queue is None:
-            raise NotFound(f"no queue '{name}'")
+            raise NotFound(f"NOT_FOUND - no queue '{name}' in vhost '/'")
         return queue
 
 

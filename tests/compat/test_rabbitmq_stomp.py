@@ -153,6 +153,8 @@ def test_every_rabbitmq_wording_hutch_uses_is_checked_against_rabbitmq() -> None
         frame("SUBSCRIBE", id="1", destination="/topic/a")
         + frame("SUBSCRIBE", id="1", destination="/topic/b"),
         frame("SEND", "x", destination="/topic/a", message_id="1"),
+        frame("SUBSCRIBE", id="1", destination="/exchange/hutch-compat-none"),
+        frame("SUBSCRIBE", id="1", destination="/amq/queue/hutch-compat-none"),
     ],
     ids=[
         "queue with a slash",
@@ -161,6 +163,8 @@ def test_every_rabbitmq_wording_hutch_uses_is_checked_against_rabbitmq() -> None
         "bad command",
         "duplicate id",
         "message-id",
+        "no exchange",
+        "no queue",
     ],
 )
 def test_the_same_error_body_as_rabbitmq(hutch: RunningHub, frames: bytes) -> None:

@@ -15,6 +15,7 @@ from hutch.hub.activity import routes as activity_routes
 from hutch.hub.conversations import routes as conversation_routes
 from hutch.hub.errors import Refused
 from hutch.hub.node import HubNode
+from hutch.hub.people import routes as people_routes
 from hutch.hub.presence import routes as presence_routes
 from hutch.hub.push import routes as push_routes
 from hutch.hub.settings import Settings
@@ -35,6 +36,7 @@ OPERATIONS: list[Operation] = [
     *presence_routes.OPERATIONS,
     *push_routes.OPERATIONS,
     *activity_routes.OPERATIONS,
+    *people_routes.OPERATIONS,
 ]
 
 # Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.

@@ -24,6 +24,9 @@ from hutch.hub.core.quota import QueueQuota
 from hutch.hub.core.registry import Registry
 from hutch.hub.core.session import Session
 from hutch.hub.core.streams import UserStreams
+from hutch.hub.people.memory import MemoryPeople
+from hutch.hub.people.redis import RedisPeople
+from hutch.hub.people.store import PeopleStore
 from hutch.hub.presence.memory import MemoryPresence
 from hutch.hub.presence.redis import RedisPresence
 from hutch.hub.presence.store import PresenceStore
@@ -133,6 +136,7 @@ class Stores:
     conversations: ConversationStore
     presence: PresenceStore
     devices: DeviceStore
+    people: PeopleStore
     close: Callable[[], Awaitable[None]]
 
 
@@ -140,10 +144,11 @@ def stores_for(settings: Settings) -> Stores:
     if settings.redis_url:
         redis = connect(settings.redis_url)
         conversations = RedisConversationStore(redis, settings.history_limit)
-        return Stores(conversations, RedisPresence(redis), RedisDevices(redis), redis.aclose)
-    return Stores(
-        MemoryConversationStore(settings.history_limit), MemoryPresence(), MemoryDevices(), _nothing
-    )
+        return Stores(
+            conversations, RedisPresence(redis), RedisDevices(redis), RedisPeople(redis), redis.aclose
+        )
+    conversations = MemoryConversationStore(settings.history_limit)
+    return Stores(conversations, MemoryPresence(), MemoryDevices(), MemoryPeople(), _nothing)
 
 
 async def _nothing() -> None:

@@ -95,3 +95,16 @@ class HutchAPI:
 
     async def remove_device(self, device_id: str) -> None:
         await self.call("DELETE", f"/api/devices/{device_id}")
+
+    # -- people -------------------------------------------------------------
+
+    async def people(self, prefix: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+        """The directory: people whose username or a word of whose name starts with `prefix`."""
+        return await self.call("GET", "/api/people", q=prefix or None, limit=limit)
+
+    async def person(self, username: str) -> dict[str, Any]:
+        return await self.call("GET", f"/api/people/{username}")
+
+    async def update_person(self, username: str, **fields: Any) -> dict[str, Any]:
+        """Write a profile: `displayName`, `avatar` (an http(s) URL), `hidden` (admins)."""
+        return await self.call("PUT", f"/api/people/{username}", fields)

@@ -106,6 +106,17 @@ SCHEMAS: dict[str, Any] = {
             {"online": {"type": "boolean"}, "devices": {"type": "integer", "minimum": 0}},
         ),
     },
+    "Person": obj(
+        ["objectType", "username", "displayName", "avatar", "hidden", "published"],
+        {
+            "objectType": {"const": "person"},
+            "username": {"type": "string"},
+            "displayName": {"type": "string"},
+            "avatar": {"type": ["string", "null"]},
+            "hidden": {"type": "boolean"},
+            "published": {"type": "number"},
+        },
+    ),
     "Device": obj(
         ["objectType", "id", "platform", "token", "published"],
         {
@@ -170,6 +181,16 @@ NEW_DEVICE = {
         ),
     ]
 }
+PERSON_UPDATE = obj(
+    [],
+    {
+        "displayName": {"type": "string", "maxLength": 200},
+        "avatar": {"type": ["string", "null"], "maxLength": 2048},
+        "hidden": {"type": "boolean"},
+    },
+    closed=False,
+)
+PREFIX = {"type": "string", "maxLength": 64}
 BROADCAST = obj(
     ["text"], {"text": TEXT, "context": {"type": "string", "minLength": 1, "maxLength": 200}}, closed=False
 )
@@ -191,7 +212,7 @@ ERROR_WORDS = {
     400: "Bad input: the body says what",
     401: "No token, or not a valid one",
     403: "Not allowed for this user",
-    404: "No such conversation, participant or device",
+    404: "No such conversation, participant, device or person",
     409: "At a limit: the body says which",
     413: "The body is larger than the limit",
     503: "The broker or the store is unavailable",

@@ -198,3 +198,15 @@ def test_only_the_workers_stored_ack_moves_the_recovery_cursor() -> None:
     real = Message("/exchange/x.publish/c.notifications", headers | {"x-hutch-stored": "true"}, ack, None)  # type: ignore[arg-type]
     assert forged.stored_id is None
     assert real.stored_id == "99999999999999-0"
+
+
+async def test_people_helpers(hub: RunningHub) -> None:
+    ana, bob = fresh("ana"), fresh("bob")
+    async with api(hub, ana) as rest, api(hub, bob) as bobs:
+        profile = await rest.update_person(ana, displayName=f"Ana {ana}z")
+        assert profile["displayName"] == f"Ana {ana}z"
+        assert (await bobs.person(ana))["username"] == ana
+        assert [p["username"] for p in await bobs.people(f"{ana}z")] == [ana]
+        with pytest.raises(APIError) as error:
+            await bobs.update_person(ana, displayName="not yours")
+        assert error.value.status == 403

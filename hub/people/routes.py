@@ -1,0 +1,118 @@
+"""The people's REST routes: the directory, and each person's profile.
+
+Anyone signed in reads profiles and searches the directory; a hidden person is left out of
+other people's searches (admins and hidden people see everyone). A profile is written by its
+person or an admin; only an admin hides or shows someone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from hutch.hub.auth import Identity
+from hutch.hub.errors import Forbidden, Invalid, NotFound
+from hutch.hub.people.model import Person
+from hutch.hub.web.openapi import PERSON_UPDATE, PREFIX, Describes, array_of, ref
+from hutch.hub.web.operations import Operation
+from hutch.hub.web.requests import MAX_TEXT, body_of
+from hutch.protocol import names, whole_number
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+if TYPE_CHECKING:
+    from hutch.hub.node import HubNode
+
+MAX_PREFIX = 64  # characters of a directory search
+MAX_AVATAR_URL = 2048
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+
+
+async def search_people(request: Request, identity: Identity, node: HubNode) -> Response:
+    query = request.query_params
+    prefix = query.get("q", "").strip().lower()
+    if len(prefix) > MAX_PREFIX:
+        raise Invalid(f"'q' is at most {MAX_PREFIX} characters")
+    limit = whole_number(query.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)
+    if not limit:
+        raise Invalid(f"limit is a whole number between 1 and {MAX_LIMIT}")
+    me = await node.stores.people.get(identity.user)
+    sees_hidden = identity.is_admin or (me is not None and me.hidden)
+    found = await node.stores.people.search(prefix, limit, include_hidden=sees_hidden)
+    return JSONResponse([person.to_json() for person in found])
+
+
+async def get_person(request: Request, identity: Identity, node: HubNode) -> Response:
+    username = names.check_user(request.path_params["user"])
+    person = await node.stores.people.get(username)
+    if person is None:
+        raise NotFound(f"there is no person '{username}'")
+    return JSONResponse(person.to_json())
+
+
+async def put_person(request: Request, identity: Identity, node: HubNode) -> Response:
+    username = names.check_user(request.path_params["user"])
+    if username != identity.user and not identity.is_admin:
+        raise Forbidden("a profile is written by its person or an admin")
+    body = await body_of(request)
+    person = await node.stores.people.get(username) or Person(username, created=time.time())
+    if "displayName" in body:
+        person.display_name = _text(body, "displayName", MAX_TEXT)
+    if "avatar" in body:
+        person.avatar = _avatar(body["avatar"])
+    if "hidden" in body:
+        if not isinstance(body["hidden"], bool):
+            raise Invalid("'hidden' is true or false")
+        if body["hidden"] != person.hidden and not identity.is_admin:
+            raise Forbidden("only admins hide or show people")
+        person.hidden = body["hidden"]
+    new = await node.stores.people.put(person)
+    return JSONResponse(person.to_json(), status_code=201 if new else 200)
+
+
+def _text(body: dict[str, Any], name: str, longest: int) -> str:
+    """A string of at most `longest` characters; an empty one unsets the field (as MAX)."""
+    value = body[name]
+    if not isinstance(value, str) or len(value) > longest:
+        raise Invalid(f"'{name}' must be a string of at most {longest} characters")
+    return value.strip()
+
+
+def _avatar(value: Any) -> str:
+    if value == "" or value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL or not _is_web_url(value):
+        raise Invalid(f"'avatar' is an http(s) URL of at most {MAX_AVATAR_URL} characters, or empty")
+    return value
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[" and the like
+        return False
+
+
+OPERATIONS = [
+    Operation(
+        "GET", "/api/people", search_people, "The directory: people whose name or username starts with ?q=",
+        Describes(
+            response=array_of("Person"),
+            query=(
+                ("q", PREFIX, False),
+                ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, False),
+            ),
+            errors=(400, 401),
+        ),
+    ),
+    Operation(
+        "GET", "/api/people/{user}", get_person, "One person's profile",
+        Describes(response=ref("Person"), errors=(400, 401, 404)),
+    ),
+    Operation(
+        "PUT", "/api/people/{user}", put_person, "Write a profile (its person or an admin; 201 when new)",
+        Describes(response=ref("Person"), request=PERSON_UPDATE, also=(201,), errors=(400, 401, 403)),
+    ),
+]  # fmt: skip

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from hutch.hub import VERSION
 from hutch.hub.activity import routes as activity_routes
+from hutch.hub.contexts import routes as context_routes
 from hutch.hub.conversations import routes as conversation_routes
 from hutch.hub.errors import Refused
 from hutch.hub.node import HubNode
@@ -37,6 +38,7 @@ OPERATIONS: list[Operation] = [
     *push_routes.OPERATIONS,
     *activity_routes.OPERATIONS,
     *people_routes.OPERATIONS,
+    *context_routes.OPERATIONS,
 ]
 
 # Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.

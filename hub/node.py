@@ -13,6 +13,10 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
 from hutch.hub.broker.memory import MemoryBroker
+from hutch.hub.contexts.memory import MemoryContexts
+from hutch.hub.contexts.redis import RedisContexts
+from hutch.hub.contexts.rules import Contexts
+from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.service import Conversations
@@ -64,6 +68,7 @@ class HubNode:
             settings.node_id,
             on_change=self.conversations.forget_member,
         )
+        self.contexts = Contexts(self.stores.contexts)
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
@@ -137,6 +142,7 @@ class Stores:
     presence: PresenceStore
     devices: DeviceStore
     people: PeopleStore
+    contexts: ContextStore
     close: Callable[[], Awaitable[None]]
 
 
@@ -145,10 +151,17 @@ def stores_for(settings: Settings) -> Stores:
         redis = connect(settings.redis_url)
         conversations = RedisConversationStore(redis, settings.history_limit)
         return Stores(
-            conversations, RedisPresence(redis), RedisDevices(redis), RedisPeople(redis), redis.aclose
+            conversations,
+            RedisPresence(redis),
+            RedisDevices(redis),
+            RedisPeople(redis),
+            RedisContexts(redis),
+            redis.aclose,
         )
     conversations = MemoryConversationStore(settings.history_limit)
-    return Stores(conversations, MemoryPresence(), MemoryDevices(), MemoryPeople(), _nothing)
+    return Stores(
+        conversations, MemoryPresence(), MemoryDevices(), MemoryPeople(), MemoryContexts(), _nothing
+    )
 
 
 async def _nothing() -> None:

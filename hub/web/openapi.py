@@ -22,6 +22,11 @@ USER_LIST = {
     "description": "1-500 user names",
 }
 CONVERSATION_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"}
+CONTEXT_HASH = {
+    "type": "string",
+    "pattern": r"^[0-9a-f]{40}$",
+    "description": "the SHA-1 of the context's URL, in hex",
+}
 MESSAGE_ID = {
     "type": "string",
     "pattern": r"^[0-9]{1,19}(-[0-9]{1,19})?$",
@@ -117,6 +122,48 @@ SCHEMAS: dict[str, Any] = {
             "published": {"type": "number"},
         },
     ),
+    "Context": obj(
+        [
+            "objectType",
+            "hash",
+            "url",
+            "displayName",
+            "tags",
+            "permissions",
+            "notifications",
+            "owner",
+            "creator",
+            "published",
+        ],
+        {
+            "objectType": {"const": "context"},
+            "hash": CONTEXT_HASH,
+            "url": {"type": "string"},
+            "displayName": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "permissions": {
+                "type": "object",
+                "additionalProperties": {"enum": ["public", "subscribed", "restricted"]},
+            },
+            "notifications": {"enum": ["none", "posts", "comments"]},
+            "owner": {"type": "string"},
+            "creator": {"type": "string"},
+            "published": {"type": "number"},
+        },
+    ),
+    "Subscription": obj(
+        ["objectType", "hash", "username", "permissions", "grants", "vetoes", "context", "published"],
+        {
+            "objectType": {"const": "subscription"},
+            "hash": CONTEXT_HASH,
+            "username": {"type": "string"},
+            "permissions": {"type": "array", "items": {"type": "string"}},
+            "grants": {"type": "array", "items": {"type": "string"}},
+            "vetoes": {"type": "array", "items": {"type": "string"}},
+            "context": ref("Context"),
+            "published": {"type": "number"},
+        },
+    ),
     "Device": obj(
         ["objectType", "id", "platform", "token", "published"],
         {
@@ -185,12 +232,42 @@ PERSON_UPDATE = obj(
     [],
     {
         "displayName": {"type": "string", "maxLength": 200},
-        "avatar": {"type": ["string", "null"], "maxLength": 2048},
+        "avatar": {
+            "anyOf": [
+                {"type": "string", "format": "uri", "pattern": "^https?://[^/?#\\[\\]]+", "maxLength": 2048},
+                {"const": ""},
+                {"type": "null"},
+            ]
+        },
         "hidden": {"type": "boolean"},
     },
     closed=False,
 )
 PREFIX = {"type": "string", "maxLength": 64}
+TAG = {"type": "string", "minLength": 1, "maxLength": 64}
+TAGS = {"type": "array", "items": TAG, "maxItems": 50}
+TAG_LIST = {"type": "string", "description": "comma-separated tags"}
+POLICIES = obj(
+    [],
+    {
+        "read": {"enum": ["subscribed", "public"]},
+        "write": {"enum": ["subscribed", "restricted", "public"]},
+        "subscribe": {"enum": ["public", "restricted"]},
+        "unsubscribe": {"enum": ["public", "restricted"]},
+        **{name: {"enum": ["subscribed", "restricted"]} for name in ("invite", "kick", "delete", "flag")},
+    },
+)
+CONTEXT_FIELDS = {
+    "url": {"type": "string", "format": "uri", "pattern": "^https?://[^/?#\\[\\]]+", "maxLength": 2048},
+    "displayName": {"type": "string", "maxLength": 200},
+    "tags": TAGS,
+    "preset": {"enum": ["open", "closed", "institutional"]},
+    "permissions": POLICIES,
+    "notifications": {"enum": ["none", "posts", "comments"]},
+    "owner": USER_NAME,
+}
+NEW_CONTEXT = obj(["url"], CONTEXT_FIELDS, closed=False)
+CONTEXT_UPDATE = obj([], CONTEXT_FIELDS, closed=False)
 BROADCAST = obj(
     ["text"], {"text": TEXT, "context": {"type": "string", "minLength": 1, "maxLength": 200}}, closed=False
 )
@@ -212,7 +289,7 @@ ERROR_WORDS = {
     400: "Bad input: the body says what",
     401: "No token, or not a valid one",
     403: "Not allowed for this user",
-    404: "No such conversation, participant, device or person",
+    404: "No such conversation, participant, device, person, context or subscription",
     409: "At a limit: the body says which",
     413: "The body is larger than the limit",
     503: "The broker or the store is unavailable",
@@ -221,7 +298,17 @@ ERROR_WORDS = {
 
 def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) -> list[dict[str, Any]]:
     found = []
-    for name, schema in (("cid", CONVERSATION_ID), ("user", USER_NAME), ("device", {"type": "string"})):
+    for name, schema in (
+        ("cid", CONVERSATION_ID),
+        ("hash", CONTEXT_HASH),
+        ("user", USER_NAME),
+        ("device", {"type": "string"}),
+        ("tag", TAG),
+        (
+            "permission",
+            {"enum": ["read", "write", "subscribe", "unsubscribe", "invite", "kick", "delete", "flag"]},
+        ),
+    ):
         if "{" + name + "}" in path:
             found.append({"name": name, "in": "path", "required": True, "schema": schema})
     for name, schema, required in query:

@@ -75,6 +75,14 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def body_of(request: Request) -> dict[str, Any]:
     """The JSON object of the body: at most `max_request_body` bytes (413), finite numbers of at
     most 64 bits and 32 levels deep (400), so that nothing stored fails to read back."""
+    value = await json_of(request)
+    if not isinstance(value, dict):
+        raise Invalid("the body must be a JSON object")
+    return value
+
+
+async def json_of(request: Request) -> Any:
+    """The JSON value of the body, within the bounds `body_of` says."""
     settings = request.app.state.node.settings
     limit = settings.max_request_body
     too_large = TooLarge(f"the body is larger than {limit} bytes")
@@ -93,8 +101,6 @@ async def body_of(request: Request) -> dict[str, Any]:
         raise Invalid(f"the body is not valid JSON: {error}") from None
     except payload.BadPayload as error:
         raise Invalid(f"the body holds {error}") from None
-    if not isinstance(value, dict):
-        raise Invalid("the body must be a JSON object")
     return value
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from hutch.hub.auth import Identity
 from hutch.hub.contexts.model import ALLOWED, PERMISSIONS, PRESETS, Context, Notifications, Subscription
@@ -19,7 +18,7 @@ from hutch.hub.web.openapi import (
     ref,
 )
 from hutch.hub.web.operations import Operation
-from hutch.hub.web.requests import MAX_TEXT, body_of, json_of, user_field
+from hutch.hub.web.requests import MAX_TEXT, body_of, is_web_url, json_of, user_field
 from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,13 +42,7 @@ def hash_of(request: Request) -> str:
 
 
 def _url(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_URL:
-        raise Invalid(f"'url' is an http(s) URL of at most {MAX_URL} characters")
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not isinstance(value, str) or len(value) > MAX_URL or not is_web_url(value):
         raise Invalid(f"'url' is an http(s) URL of at most {MAX_URL} characters")
     return value
 

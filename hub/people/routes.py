@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from hutch.hub.auth import Identity
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.people.model import Person
 from hutch.hub.web.openapi import PERSON_UPDATE, PREFIX, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
-from hutch.hub.web.requests import MAX_TEXT, body_of
+from hutch.hub.web.requests import MAX_TEXT, body_of, is_web_url
 from hutch.protocol import names, whole_number
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -82,17 +81,9 @@ def _text(body: dict[str, Any], name: str, longest: int) -> str:
 def _avatar(value: Any) -> str:
     if value == "" or value is None:
         return ""
-    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL or not _is_web_url(value):
+    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL or not is_web_url(value):
         raise Invalid(f"'avatar' is an http(s) URL of at most {MAX_AVATAR_URL} characters, or empty")
     return value
-
-
-def _is_web_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # "http://[" and the like
-        return False
 
 
 OPERATIONS = [

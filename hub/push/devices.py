@@ -12,9 +12,9 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from hutch.hub.errors import Invalid
+from hutch.hub.web.requests import is_web_url
 
 PLATFORMS = ("ios", "android", "webpush")
 MAX_TOKEN = 4096  # characters of a push token, a Web Push endpoint or key
@@ -57,21 +57,13 @@ def _web_push_subscription(subscription: Any) -> tuple[str, dict[str, str]]:
     if not isinstance(subscription, dict):
         raise Invalid(shape)
     endpoint, keys = subscription.get("endpoint"), subscription.get("keys")
-    if not isinstance(endpoint, str) or len(endpoint) > MAX_TOKEN or not _is_web_url(endpoint):
+    if not isinstance(endpoint, str) or len(endpoint) > MAX_TOKEN or not is_web_url(endpoint):
         raise Invalid(f"{shape}; the endpoint is an http(s) URL")
     if not isinstance(keys, dict) or not all(
         isinstance(keys.get(k), str) and 0 < len(keys[k]) <= MAX_TOKEN for k in ("p256dh", "auth")
     ):
         raise Invalid(shape)
     return endpoint, {"p256dh": keys["p256dh"], "auth": keys["auth"]}
-
-
-def _is_web_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # "http://[" and the like
-        return False
 
 
 def device_json(device: Device) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 from hutch.hub.auth import Identity
@@ -117,3 +118,12 @@ def text_field(body: dict[str, Any], name: str, longest: int = MAX_TEXT) -> str:
 
 def user_field(body: dict[str, Any], name: str) -> str:
     return names.check_user(text_field(body, name))
+
+
+def is_web_url(url: str) -> bool:
+    """An http(s) URL with a host (push endpoints, avatars, context URLs)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[" and the like
+        return False

@@ -8,6 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from hutch.hub import VERSION
+from hutch.hub.activity.memory import MemoryActivities
+from hutch.hub.activity.redis import RedisActivities
+from hutch.hub.activity.rules import Activities
+from hutch.hub.activity.store import ActivityStore
 from hutch.hub.auth import Authenticator, FirstOf, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
@@ -69,6 +73,7 @@ class HubNode:
             on_change=self.conversations.forget_member,
         )
         self.contexts = Contexts(self.stores.contexts)
+        self.activities = Activities(self.stores.activities, self.contexts)
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
@@ -143,24 +148,30 @@ class Stores:
     devices: DeviceStore
     people: PeopleStore
     contexts: ContextStore
+    activities: ActivityStore
     close: Callable[[], Awaitable[None]]
 
 
 def stores_for(settings: Settings) -> Stores:
     if settings.redis_url:
         redis = connect(settings.redis_url)
-        conversations = RedisConversationStore(redis, settings.history_limit)
         return Stores(
-            conversations,
-            RedisPresence(redis),
-            RedisDevices(redis),
-            RedisPeople(redis),
-            RedisContexts(redis),
-            redis.aclose,
+            conversations=RedisConversationStore(redis, settings.history_limit),
+            presence=RedisPresence(redis),
+            devices=RedisDevices(redis),
+            people=RedisPeople(redis),
+            contexts=RedisContexts(redis),
+            activities=RedisActivities(redis),
+            close=redis.aclose,
         )
-    conversations = MemoryConversationStore(settings.history_limit)
     return Stores(
-        conversations, MemoryPresence(), MemoryDevices(), MemoryPeople(), MemoryContexts(), _nothing
+        conversations=MemoryConversationStore(settings.history_limit),
+        presence=MemoryPresence(),
+        devices=MemoryDevices(),
+        people=MemoryPeople(),
+        contexts=MemoryContexts(),
+        activities=MemoryActivities(),
+        close=_nothing,
     )
 
 

@@ -1,19 +1,20 @@
-"""Activity streams: what is published to the `activity` exchange.
-
-Today it holds the admins' broadcast; contexts, timelines, comments and likes come here.
-"""
+"""The activity streams' REST routes: posts to contexts and own timelines, timelines paged by
+opaque cursors, likes and comments, and the admins' broadcast to the `activity` exchange."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from hutch.hub.activity import cursor
+from hutch.hub.activity.model import Activity
 from hutch.hub.auth import Identity
+from hutch.hub.contexts.routes import hash_of
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid
-from hutch.hub.web.openapi import BROADCAST, Describes, ref
+from hutch.hub.web.openapi import BROADCAST, NEW_POST, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
 from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, text_field
-from hutch.protocol import names
+from hutch.protocol import names, whole_number
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -35,9 +36,164 @@ async def broadcast(request: Request, identity: Identity, node: HubNode) -> Resp
     return JSONResponse({"objectType": "activity", **message}, status_code=201)
 
 
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+MAX_CONTENT = 10_000
+
+
+def _content(body: dict[str, Any]) -> str:
+    content = body.get("content")
+    if not isinstance(content, str) or not 0 < len(content) <= MAX_CONTENT:
+        raise Invalid(f"'content' is a string of 1 to {MAX_CONTENT} characters")
+    return content
+
+
+def _paging(request: Request) -> tuple[str | None, int]:
+    query = request.query_params
+    limit = whole_number(query.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)
+    if not limit:
+        raise Invalid(f"limit is a whole number between 1 and {MAX_LIMIT}")
+    return query.get("cursor") or None, limit
+
+
+def _page(items: list[Activity], next_cursor: str | None) -> JSONResponse:
+    return JSONResponse({"items": [a.to_json() for a in items], "next": next_cursor})
+
+
+def _activity_id(request: Request, name: str = "id") -> str:
+    value = request.path_params[name]
+    return value if value.isascii() and value.isalnum() and len(value) <= 40 else "0"
+
+
+async def post_to_context(request: Request, identity: Identity, node: HubNode) -> Response:
+    content = _content(await body_of(request))
+    activity = await node.activities.post(identity, content, hash_of(request))
+    return JSONResponse(activity.to_json(), status_code=201)
+
+
+async def post_to_own_timeline(request: Request, identity: Identity, node: HubNode) -> Response:
+    username = names.check_user(request.path_params["user"])
+    if username != identity.user:  # no one posts as another (MAX's actor chain allowed it)
+        raise Forbidden("one posts on one's own timeline only")
+    activity = await node.activities.post(identity, _content(await body_of(request)))
+    return JSONResponse(activity.to_json(), status_code=201)
+
+
+async def context_activities(request: Request, identity: Identity, node: HubNode) -> Response:
+    after, limit = _paging(request)
+    return _page(*await node.activities.context_page(identity, hash_of(request), after, limit))
+
+
+async def timeline(request: Request, identity: Identity, node: HubNode) -> Response:
+    after, limit = _paging(request)
+    username = names.check_user(request.path_params["user"])
+    return _page(*await node.activities.timeline(identity, username, after, limit))
+
+
+async def person_activities(request: Request, identity: Identity, node: HubNode) -> Response:
+    after, limit = _paging(request)
+    username = names.check_user(request.path_params["user"])
+    return _page(*await node.activities.person_page(identity, username, after, limit))
+
+
+async def get_activity(request: Request, identity: Identity, node: HubNode) -> Response:
+    return JSONResponse((await node.activities.readable(identity, _activity_id(request))).to_json())
+
+
+async def delete_activity(request: Request, identity: Identity, node: HubNode) -> Response:
+    await node.activities.delete(identity, _activity_id(request))
+    return Response(status_code=204)
+
+
+async def like(request: Request, identity: Identity, node: HubNode) -> Response:
+    activity, new = await node.activities.like(identity, _activity_id(request))
+    return JSONResponse(activity.to_json(), status_code=201 if new else 200)
+
+
+async def unlike(request: Request, identity: Identity, node: HubNode) -> Response:
+    await node.activities.unlike(identity, _activity_id(request))
+    return Response(status_code=204)
+
+
+async def add_comment(request: Request, identity: Identity, node: HubNode) -> Response:
+    content = _content(await body_of(request))
+    comment = await node.activities.comment(identity, _activity_id(request), content)
+    return JSONResponse(comment.to_json(), status_code=201)
+
+
+async def list_comments(request: Request, identity: Identity, node: HubNode) -> Response:
+    return JSONResponse(
+        [c.to_json() for c in await node.activities.comments(identity, _activity_id(request))]
+    )
+
+
+async def delete_comment(request: Request, identity: Identity, node: HubNode) -> Response:
+    await node.activities.delete_comment(identity, _activity_id(request), _activity_id(request, "comment"))
+    return Response(status_code=204)
+
+
+ACTIVITY, PAGE = ref("Activity"), ref("ActivityPage")
+PAGING = (
+    (
+        "cursor",
+        {"type": "string", "pattern": cursor.PATTERN, "description": "a page's `next`, as it is"},
+        False,
+    ),
+    ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, False),
+)
+
+
 OPERATIONS = [
     Operation(
         "POST", "/api/broadcast", broadcast, "Broadcast to activity (admins)",
         Describes(201, ref("Envelope"), BROADCAST, errors=(400, 401, 403)),
+    ),
+    Operation(
+        "POST", "/api/contexts/{hash}/activities", post_to_context, "Post to a context (write)",
+        Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403, 404)),
+    ),
+    Operation(
+        "GET", "/api/contexts/{hash}/activities", context_activities, "A context's activities, newest first (read)",
+        Describes(response=PAGE, query=PAGING, errors=(400, 401, 403, 404)),
+    ),
+    Operation(
+        "POST", "/api/people/{user}/activities", post_to_own_timeline, "Post on one's own timeline",
+        Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403)),
+    ),
+    Operation(
+        "GET", "/api/people/{user}/activities", person_activities, "What a person posted, as far as one may read it",
+        Describes(response=PAGE, query=PAGING, errors=(400, 401)),
+    ),
+    Operation(
+        "GET", "/api/people/{user}/timeline", timeline,
+        "A user's timeline: their posts and those of the contexts they read (the user or an admin)",
+        Describes(response=PAGE, query=PAGING, errors=(400, 401, 403)),
+    ),
+    Operation(
+        "GET", "/api/activities/{id}", get_activity, "One activity", Describes(response=ACTIVITY, errors=(401, 404)),
+    ),
+    Operation(
+        "DELETE", "/api/activities/{id}", delete_activity,
+        "Delete an activity, its comments and likes (its actor, the context's owner, delete, or an admin)",
+        Describes(204, errors=(401, 403, 404)),
+    ),
+    Operation(
+        "POST", "/api/activities/{id}/likes", like, "Like an activity (again: 200)",
+        Describes(201, ACTIVITY, also=(200,), errors=(401, 404)),
+    ),
+    Operation(
+        "DELETE", "/api/activities/{id}/likes", unlike, "Take one's like back", Describes(204, errors=(401, 404)),
+    ),
+    Operation(
+        "POST", "/api/activities/{id}/comments", add_comment, "Comment (write, in a context)",
+        Describes(201, ref("Comment"), NEW_POST, errors=(400, 401, 403, 404)),
+    ),
+    Operation(
+        "GET", "/api/activities/{id}/comments", list_comments, "An activity's comments, oldest first",
+        Describes(response=array_of("Comment"), errors=(401, 404)),
+    ),
+    Operation(
+        "DELETE", "/api/activities/{id}/comments/{comment}", delete_comment,
+        "Delete a comment (its author, the context's owner, delete, or an admin)",
+        Describes(204, errors=(401, 403, 404)),
     ),
 ]  # fmt: skip

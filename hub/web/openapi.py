@@ -22,6 +22,7 @@ USER_LIST = {
     "description": "1-500 user names",
 }
 CONVERSATION_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"}
+ACTIVITY_ID = {"type": "string", "pattern": r"^[0-9]{13}[0-9a-f]{12}$", "description": "time-ordered"}
 CONTEXT_HASH = {
     "type": "string",
     "pattern": r"^[0-9a-f]{40}$",
@@ -164,6 +165,56 @@ SCHEMAS: dict[str, Any] = {
             "published": {"type": "number"},
         },
     ),
+    "Activity": obj(
+        [
+            "objectType",
+            "id",
+            "actor",
+            "object",
+            "contexts",
+            "hashtags",
+            "likesCount",
+            "commentsCount",
+            "published",
+        ],
+        {
+            "objectType": {"const": "activity"},
+            "id": ACTIVITY_ID,
+            "actor": obj(
+                ["objectType", "username"],
+                {"objectType": {"const": "person"}, "username": {"type": "string"}},
+            ),
+            "object": obj(
+                ["objectType", "content"], {"objectType": {"type": "string"}, "content": {"type": "string"}}
+            ),
+            "contexts": {"type": "array", "items": CONTEXT_HASH},
+            "hashtags": {"type": "array", "items": {"type": "string"}},
+            "likesCount": {"type": "integer", "minimum": 0},
+            "commentsCount": {"type": "integer", "minimum": 0},
+            "published": {"type": "number"},
+        },
+    ),
+    "ActivityPage": obj(
+        ["items", "next"],
+        {
+            "items": array_of("Activity"),
+            "next": {"type": ["string", "null"], "description": "the next page's cursor"},
+        },
+    ),
+    "Comment": obj(
+        ["objectType", "id", "activity", "actor", "content", "published"],
+        {
+            "objectType": {"const": "comment"},
+            "id": ACTIVITY_ID,
+            "activity": ACTIVITY_ID,
+            "actor": obj(
+                ["objectType", "username"],
+                {"objectType": {"const": "person"}, "username": {"type": "string"}},
+            ),
+            "content": {"type": "string"},
+            "published": {"type": "number"},
+        },
+    ),
     "Device": obj(
         ["objectType", "id", "platform", "token", "published"],
         {
@@ -266,6 +317,9 @@ CONTEXT_FIELDS = {
     "notifications": {"enum": ["none", "posts", "comments"]},
     "owner": USER_NAME,
 }
+NEW_POST = obj(
+    ["content"], {"content": {"type": "string", "minLength": 1, "maxLength": 10_000}}, closed=False
+)
 NEW_CONTEXT = obj(["url"], CONTEXT_FIELDS, closed=False)
 CONTEXT_UPDATE = obj([], CONTEXT_FIELDS, closed=False)
 BROADCAST = obj(
@@ -304,6 +358,8 @@ def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) 
         ("user", USER_NAME),
         ("device", {"type": "string"}),
         ("tag", TAG),
+        ("id", ACTIVITY_ID),
+        ("comment", ACTIVITY_ID),
         (
             "permission",
             {"enum": ["read", "write", "subscribe", "unsubscribe", "invite", "kick", "delete", "flag"]},

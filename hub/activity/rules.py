@@ -1,0 +1,144 @@
+"""Who may read, post, like, comment and delete; refusals are `hub.errors` kinds.
+
+A context's activities are read by anyone where `read` is public, else by its subscribers who
+hold `read` (a veto takes it away: MAX ignored it). Posting needs `write`: anyone signed in
+where it is public (MAX required a subscription even then), else a subscriber holding it.
+A post without a context is on its actor's own timeline and readable by anyone signed in.
+An activity one may not read is not found, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from hutch.hub.activity import cursor
+from hutch.hub.activity.model import Activity, Comment
+from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream
+from hutch.hub.auth import Identity
+from hutch.hub.contexts.model import Context, Policy
+from hutch.hub.contexts.rules import Contexts
+from hutch.hub.errors import Forbidden, NotFound
+
+Page = tuple[list[Activity], str | None]  # the items and the cursor of the next page, if any
+
+
+class Activities:
+    def __init__(self, store: ActivityStore, contexts: Contexts):
+        self.store = store
+        self.contexts = contexts
+
+    # -- permissions ---------------------------------------------------------
+
+    async def may(self, identity: Identity, context: Context, permission: str) -> bool:
+        if identity.is_admin or identity.user == context.owner or context.policy(permission) is Policy.PUBLIC:
+            return True
+        return await self.contexts.holds(identity.user, context, permission)
+
+    async def may_read(self, identity: Identity, activity: Activity) -> bool:
+        if not activity.context:
+            return True
+        context = await self.contexts.store.get(activity.context)
+        return context is not None and await self.may(identity, context, "read")
+
+    async def readable(self, identity: Identity, activity_id: str) -> Activity:
+        activity = await self.store.get(activity_id)
+        if activity is None or not await self.may_read(identity, activity):
+            raise NotFound(f"there is no activity '{activity_id[:40]}'")
+        return activity
+
+    # -- posting and reading -------------------------------------------------
+
+    async def post(self, identity: Identity, content: str, context_hash: str = "") -> Activity:
+        if context_hash:
+            context = await self.contexts.get(context_hash)
+            if not await self.may(identity, context, "write"):
+                raise Forbidden(f"you may not post to context '{context_hash}'")
+        activity = Activity.new(identity.user, content, context_hash)
+        await self.store.add(activity)
+        return activity
+
+    async def context_page(self, identity: Identity, hash: str, after: str | None, limit: int) -> Page:
+        context = await self.contexts.get(hash)
+        if not await self.may(identity, context, "read"):
+            raise Forbidden(f"you may not read context '{hash}'")
+        return await self._page([context_stream(hash)], after, limit)
+
+    async def timeline(self, identity: Identity, username: str, after: str | None, limit: int) -> Page:
+        """The user's own posts and those of the contexts they are subscribed to, as far as the
+        user may read them now (a vetoed `read` takes a context's posts away, theirs too)."""
+        if not (identity.is_admin or identity.user == username):
+            raise Forbidden("a timeline is its user's and the admins' to read")
+        streams = [actor_stream(username)]
+        for context, subscription in await self.contexts.subscriptions_of(identity, username, []):
+            if "read" in subscription.permissions(context):
+                streams.append(context_stream(context.hash))
+        return await self._page(streams, after, limit, Identity(username))
+
+    async def person_page(self, identity: Identity, username: str, after: str | None, limit: int) -> Page:
+        """What `username` posted, as far as `identity` may read it."""
+        return await self._page([actor_stream(username)], after, limit, identity)
+
+    async def _page(
+        self, streams: list[str], after: str | None, limit: int, reader: Identity | None = None
+    ) -> Page:
+        """A page of `streams` after the cursor; with a `reader`, only what they may read."""
+        key = cursor.decode(after) if after else None
+        found: list[Activity] = []
+        while len(found) <= limit:
+            batch = await self.store.page(streams, key, limit + 1)
+            for activity in batch:
+                if reader is None or await self.may_read(reader, activity):
+                    found.append(activity)
+            if len(batch) <= limit:
+                break
+            key = batch[-1].sort_key
+        if len(found) > limit:
+            return found[:limit], cursor.encode(found[limit - 1].sort_key)
+        return found, None
+
+    async def delete(self, identity: Identity, activity_id: str) -> None:
+        activity = await self.readable(identity, activity_id)
+        if not await self._may_remove(identity, activity.actor, activity.context):
+            raise Forbidden(f"you may not delete activity '{activity_id}'")
+        await self.store.delete(activity_id)
+
+    async def _may_remove(self, identity: Identity, author: str, context_hash: str) -> bool:
+        if identity.is_admin or identity.user == author:
+            return True
+        context = await self.contexts.store.get(context_hash) if context_hash else None
+        return context is not None and (
+            identity.user == context.owner or await self.contexts.holds(identity.user, context, "delete")
+        )
+
+    # -- likes and comments --------------------------------------------------
+
+    async def like(self, identity: Identity, activity_id: str) -> tuple[Activity, bool]:
+        await self.readable(identity, activity_id)
+        new = await self.store.like(activity_id, identity.user)
+        return await self.readable(identity, activity_id), new
+
+    async def unlike(self, identity: Identity, activity_id: str) -> None:
+        await self.readable(identity, activity_id)
+        if not await self.store.unlike(activity_id, identity.user):
+            raise NotFound(f"you do not like activity '{activity_id}'")
+
+    async def comment(self, identity: Identity, activity_id: str, content: str) -> Comment:
+        activity = await self.readable(identity, activity_id)
+        if activity.context:
+            context = await self.contexts.get(activity.context)
+            if not await self.may(identity, context, "write"):
+                raise Forbidden(f"you may not comment in context '{activity.context}'")
+        comment = Comment.new(activity_id, identity.user, content)
+        await self.store.add_comment(comment)
+        return comment
+
+    async def comments(self, identity: Identity, activity_id: str) -> list[Comment]:
+        await self.readable(identity, activity_id)
+        return await self.store.comments(activity_id)
+
+    async def delete_comment(self, identity: Identity, activity_id: str, comment_id: str) -> None:
+        activity = await self.readable(identity, activity_id)
+        comment = await self.store.comment(comment_id)
+        if comment is None or comment.activity != activity_id:
+            raise NotFound(f"activity '{activity_id}' has no comment '{comment_id[:40]}'")
+        if not await self._may_remove(identity, comment.actor, activity.context):
+            raise Forbidden(f"you may not delete comment '{comment_id}'")
+        await self.store.delete_comment(comment)

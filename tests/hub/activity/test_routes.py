@@ -1,0 +1,131 @@
+"""Posts, timelines, likes and comments through REST, on both backends, with every refusal."""
+
+import uuid
+
+import pytest
+from backends import SECRET
+from hub_server import RunningHub, hub_fixture
+from security.helpers import Api
+
+hub = hub_fixture(jwt_secret=SECRET)
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+async def community(hub: RunningHub, preset: str, owner: str, *members: Api) -> str:
+    admin = Api(hub, f"admin{tag()}", roles=["admin"])
+    url = f"https://school.example/{preset}/{tag()}"
+    hash = (
+        await admin.call("POST", "/api/contexts", {"url": url, "preset": preset, "owner": owner}, status=201)
+    )["hash"]
+    for member in members:
+        await admin.call("POST", f"/api/contexts/{hash}/subscriptions", {"username": member.user}, status=201)
+    return hash
+
+
+async def test_members_post_and_read_a_context_and_it_reaches_their_timelines(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana, bo = Api(hub, f"owner{run}"), Api(hub, f"ana{run}"), Api(hub, f"bo{run}")
+    hash = await community(hub, "open", owner.user, ana, bo)
+    post = await ana.call(
+        "POST",
+        f"/api/contexts/{hash}/activities",
+        {"content": "Hello #Physics <script>x</script>"},
+        status=201,
+    )
+    assert post["hashtags"] == ["physics"] and "script" not in post["object"]["content"]
+    mine = await bo.call("POST", f"/api/people/{bo.user}/activities", {"content": "my own"}, status=201)
+    page = await bo.call("GET", f"/api/people/{bo.user}/timeline")
+    assert [a["id"] for a in page["items"]] == [mine["id"], post["id"]] and page["next"] is None
+    assert [a["id"] for a in (await ana.call("GET", f"/api/contexts/{hash}/activities"))["items"]] == [
+        post["id"]
+    ]
+    assert (await owner.call("GET", f"/api/activities/{post['id']}"))["id"] == post["id"]
+    only_markup = {"content": "<script>alert(1)</script>"}  # taken, and nothing of it runs
+    cleaned = await ana.call("POST", f"/api/contexts/{hash}/activities", only_markup, status=201)
+    assert cleaned["object"]["content"] == ""
+
+
+async def test_who_may_post_and_read_follows_the_policy_and_the_vetoes(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana, mallory = Api(hub, f"owner{run}"), Api(hub, f"ana{run}"), Api(hub, f"mallory{run}")
+    closed = await community(hub, "closed", owner.user, ana)
+    await ana.refused(
+        "POST", f"/api/contexts/{closed}/activities", 403, json={"content": "hi"}
+    )  # write is granted
+    await owner.call("PUT", f"/api/contexts/{closed}/permissions/{ana.user}/write", status=201)
+    post = await ana.call("POST", f"/api/contexts/{closed}/activities", {"content": "granted"}, status=201)
+    await mallory.refused("GET", f"/api/contexts/{closed}/activities", 403)
+    await mallory.refused("GET", f"/api/activities/{post['id']}", 404)  # not even its existence
+    await mallory.refused("POST", f"/api/activities/{post['id']}/likes", 404)
+    await owner.call("DELETE", f"/api/contexts/{closed}/permissions/{ana.user}/read", status=201)
+    assert (await ana.call("GET", f"/api/people/{ana.user}/timeline"))["items"] == []  # read vetoed: gone
+    seen_by_mallory = await mallory.call("GET", f"/api/people/{ana.user}/activities")
+    assert seen_by_mallory["items"] == []
+
+
+async def test_likes_and_comments(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana, bo = Api(hub, f"owner{run}"), Api(hub, f"ana{run}"), Api(hub, f"bo{run}")
+    hash = await community(hub, "open", owner.user, ana, bo)
+    post = await ana.call("POST", f"/api/contexts/{hash}/activities", {"content": "like me"}, status=201)
+    path = f"/api/activities/{post['id']}"
+    assert (await bo.call("POST", f"{path}/likes", status=201))["likesCount"] == 1
+    assert (await bo.call("POST", f"{path}/likes", status=200))["likesCount"] == 1
+    await bo.call("DELETE", f"{path}/likes", status=204)
+    await bo.refused("DELETE", f"{path}/likes", 404)
+    comment = await bo.call("POST", f"{path}/comments", {"content": "nice"}, status=201)
+    assert [c["content"] for c in await ana.call("GET", f"{path}/comments")] == ["nice"]
+    await ana.refused("DELETE", f"{path}/comments/{comment['id']}", 403)  # bo's, in owner's context
+    await owner.call("DELETE", f"{path}/comments/{comment['id']}", status=204)
+    await bo.refused("DELETE", path, 403)
+    await ana.call("DELETE", path, status=204)
+    await ana.refused("GET", path, 404)
+
+
+async def test_paging_a_context_with_opaque_cursors(hub: RunningHub) -> None:
+    run = tag()
+    owner = Api(hub, f"owner{run}")
+    hash = await community(hub, "open", owner.user)
+    posted = [
+        (await owner.call("POST", f"/api/contexts/{hash}/activities", {"content": f"n{n}"}, status=201))["id"]
+        for n in range(25)
+    ]
+    seen, cursor = [], None
+    while True:
+        page = await owner.call(
+            "GET",
+            f"/api/contexts/{hash}/activities",
+            params={"limit": 7} | ({"cursor": cursor} if cursor else {}),
+        )
+        seen += [a["id"] for a in page["items"]]
+        if not (cursor := page["next"]):
+            break
+    assert seen == posted[::-1]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "params", "status"),
+    [
+        ("POST", "/api/contexts/{hash}/activities", {"content": ""}, {}, 400),
+        ("POST", "/api/contexts/{hash}/activities", {"content": "x" * 10_001}, {}, 400),
+        ("POST", "/api/contexts/{hash}/activities", {"text": "MAX's field"}, {}, 400),
+        ("GET", "/api/contexts/{hash}/activities", None, {"cursor": "not-a-cursor!"}, 400),
+        ("GET", "/api/contexts/{hash}/activities", None, {"limit": "0"}, 400),
+        ("GET", "/api/contexts/{hash}/activities", None, {"limit": "1000"}, 400),
+        ("POST", f"/api/contexts/{'0' * 40}/activities", {"content": "x"}, {}, 404),
+        ("GET", "/api/activities/00000000000000000000000000", None, {}, 404),
+        ("POST", "/api/people/{other}/activities", {"content": "as someone else"}, {}, 403),
+        ("GET", "/api/people/{other}/timeline", None, {}, 403),
+    ],
+)
+async def test_bad_requests_are_refused(
+    hub: RunningHub, method: str, path: str, body, params: dict, status: int
+) -> None:
+    run = tag()
+    me = Api(hub, f"me{run}")
+    hash = await community(hub, "open", me.user)
+    url = path.format(hash=hash, other=f"other{run}")
+    await me.refused(method, url, status, **({"json": body} if body is not None else {}), params=params)

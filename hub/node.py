@@ -70,10 +70,13 @@ class HubNode:
             self.fanout,
             self.stores.conversations,
             settings.node_id,
+            contexts=self.stores.contexts,
             on_change=self.conversations.forget_member,
         )
-        self.contexts = Contexts(self.stores.contexts)
-        self.activities = Activities(self.stores.activities, self.contexts)
+        self.contexts = Contexts(self.stores.contexts, on_change=self.streams.announce_context)
+        self.activities = Activities(
+            self.stores.activities, self.contexts, publish=self.conversations.publish_to
+        )
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url

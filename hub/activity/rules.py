@@ -9,21 +9,28 @@ An activity one may not read is not found, so its existence does not leak.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from hutch.hub.activity import cursor
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream
 from hutch.hub.auth import Identity
-from hutch.hub.contexts.model import Context, Policy
+from hutch.hub.contexts.model import Context, Notifications, Policy
 from hutch.hub.contexts.rules import Contexts
+from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, NotFound
+from hutch.protocol import names
 
 Page = tuple[list[Activity], str | None]  # the items and the cursor of the next page, if any
+Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # (exchange, key, MAX envelope)
 
 
 class Activities:
-    def __init__(self, store: ActivityStore, contexts: Contexts):
+    def __init__(self, store: ActivityStore, contexts: Contexts, publish: Publish | None = None):
         self.store = store
         self.contexts = contexts
+        self.publish = publish  # live delivery: to the `activity` exchange, keyed by context hash
 
     # -- permissions ---------------------------------------------------------
 
@@ -53,7 +60,14 @@ class Activities:
                 raise Forbidden(f"you may not post to context '{context_hash}'")
         activity = Activity.new(identity.user, content, context_hash)
         await self.store.add(activity)
+        if context_hash and context.notifications in (Notifications.POSTS, Notifications.COMMENTS):
+            await self._tell(context_hash, activity.actor, "activity", activity.to_json())
         return activity
+
+    async def _tell(self, hash: str, actor: str, kind: str, data: dict[str, Any]) -> None:
+        """The context's subscribers online see it now, as a MAX envelope (`object` the kind)."""
+        if self.publish is not None:
+            await self.publish(names.ACTIVITY, hash, envelope(actor, "add", kind, data, hash))
 
     async def context_page(self, identity: Identity, hash: str, after: str | None, limit: int) -> Page:
         context = await self.contexts.get(hash)
@@ -128,6 +142,8 @@ class Activities:
                 raise Forbidden(f"you may not comment in context '{activity.context}'")
         comment = Comment.new(activity_id, identity.user, content)
         await self.store.add_comment(comment)
+        if activity.context and context.notifications == Notifications.COMMENTS:
+            await self._tell(activity.context, comment.actor, "comment", comment.to_json())
         return comment
 
     async def comments(self, identity: Identity, activity_id: str) -> list[Comment]:

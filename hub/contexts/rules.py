@@ -9,16 +9,25 @@ and kick but never checks them).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from hutch.hub.auth import Identity
 from hutch.hub.contexts.model import PERMISSIONS, Context, Policy, Subscription
 from hutch.hub.contexts.store import ContextStore
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 
+SubscriptionChange = Callable[[str, str], Awaitable[None]]  # (context hash, user)
+
 
 class Contexts:
-    def __init__(self, store: ContextStore):
+    def __init__(self, store: ContextStore, on_change: SubscriptionChange | None = None):
         self.store = store
+        self.on_change = on_change  # the node's user streams follow subscriptions and notifications
+
+    async def _changed(self, hash: str, users: list[str]) -> None:
+        if self.on_change is not None:
+            for user in users:
+                await self.on_change(hash, user)
 
     async def create(self, identity: Identity, context: Context) -> tuple[Context, bool]:
         """A new context (201), or the one of that URL unchanged (200), as MAX."""
@@ -47,12 +56,19 @@ class Contexts:
         return context
 
     async def save(self, context: Context) -> Context:
+        before = await self.store.get(context.hash)
         await self.store.put(context)
+        if before is not None and before.notifications != context.notifications:
+            await self._changed(
+                context.hash, [s.username for s in await self.store.subscribers(context.hash)]
+            )
         return context
 
     async def delete(self, identity: Identity, hash: str) -> None:
         await self.managed(identity, hash)
+        subscribers = [s.username for s in await self.store.subscribers(hash)]
         await self.store.delete(hash)
+        await self._changed(hash, subscribers)
 
     async def public(self) -> list[Context]:
         return [c for c in await self.store.all() if c.policy("subscribe") is Policy.PUBLIC]
@@ -73,6 +89,7 @@ class Contexts:
             return existing, False
         subscription = Subscription(hash, username, created=time.time())
         await self.store.subscribe(subscription)
+        await self._changed(hash, [username])
         return subscription, True
 
     async def _may_add(self, identity: Identity, context: Context, username: str) -> bool:
@@ -91,6 +108,7 @@ class Contexts:
         if not (manager or await self.holds(identity.user, context, permission)):
             raise Forbidden(f"you may not unsubscribe '{username}' from context '{hash}' ({permission})")
         await self.store.unsubscribe(hash, username)
+        await self._changed(hash, [username])
 
     async def holds(self, username: str, context: Context, permission: str) -> bool:
         subscription = await self.store.subscription(context.hash, username)

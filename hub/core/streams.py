@@ -6,10 +6,12 @@ streams of all its online users from two queues, whatever their number:
 
     conversations tap (fan-out)   key "<cid>.*" for each conversation of an online user:
                                   all conversation traffic, one copy per message per node
+    activity tap (fan-out)        key "<context hash>" for each context of an online user
+                                  whose notifications are on: posts and comments, live
     hutch.node.<node>.streams     bound to "<user>.publish" with key "internal" for each
                                   online user: what a user's devices send each other
 
-Membership changes reach every node on the `hutch.control` fanout exchange (and the
+Membership changes (of conversations and of contexts) reach every node on the `hutch.control` fanout exchange (and the
 node that made them at once), so a removed member stops receiving, an added one starts.
 No client can reach that exchange, and a node takes an event only as a hint: it applies
 what the store says of the membership, never what the event claims.
@@ -34,6 +36,7 @@ from hutch.hub.messages.encoding import LocalCopy
 from hutch.protocol import names
 
 if TYPE_CHECKING:
+    from hutch.hub.contexts.store import ContextStore
     from hutch.hub.conversations.store import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ class UserStreams:
         store: ConversationStore,
         node_id: str,
         *,
+        contexts: ContextStore | None = None,
         on_change: Callable[[str, str], None] = lambda cid, user: None,
     ):
         """`on_change(cid, user)` is told of every membership change applied here (caches to drop)."""
@@ -63,6 +67,7 @@ class UserStreams:
         self.store = store
         self.queue = f"{names.HUB_PREFIX}node.{node_id}.streams"
         self.on_change = on_change
+        self.contexts = contexts  # None: no activity streams on this node
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
         self._owner: dict[LocalSubscription, str] = {}
         # (user, cid) -> subscriptions straight to conversations, with their binding keys
@@ -91,6 +96,39 @@ class UserStreams:
         subscription.on_cancel(lambda: self.forget(subscription))
         for cid in await self.store.conversations_of(user):
             await subscription.attach(self.fanout, names.CONVERSATIONS, names.conversation_key(cid))
+        for hash in await self._live_contexts(user):
+            await subscription.attach(self.fanout, names.ACTIVITY, hash)
+
+    async def _live_contexts(self, user: str) -> list[str]:
+        """The contexts whose posts reach `user` live: subscribed, notifications on."""
+        if self.contexts is None:
+            return []
+        live = []
+        for subscription in await self.contexts.subscriptions_of(user):
+            context = await self.contexts.get(subscription.hash)
+            if context is not None and context.notifications != "none":
+                live.append(subscription.hash)
+        return live
+
+    async def context_changed(self, hash: str, user: str) -> None:
+        """Start or stop a context's activity on the user's streams open on this node, as the
+        store says the subscription and the context's notifications now are."""
+        live = hash in await self._live_contexts(user)
+        for subscription in list(self._open.get(user, ())):
+            if subscription.cancelled:
+                continue
+            if live and not subscription.attached_to(names.ACTIVITY, hash):
+                await subscription.attach(self.fanout, names.ACTIVITY, hash)
+            elif not live:
+                await subscription.detach(names.ACTIVITY, hash)
+
+    async def announce_context(self, hash: str, user: str) -> None:
+        """Apply a change of a user's context subscription here at once, and tell the other nodes."""
+        await self.context_changed(hash, user)
+        event = {"event": "context-changed", "hash": hash, "user": user}
+        await self.broker.publish(
+            CONTROL, "", Message(json.dumps(event).encode(), {"content-type": "application/json"})
+        )
 
     async def open_conversation(self, subscription: LocalSubscription, user: str, key: str) -> None:
         """Serve `/exchange/conversations/<key>` for a member, until they leave the conversation."""
@@ -152,18 +190,22 @@ class _ControlTarget:
     def deliver(self, message: LocalCopy) -> None:
         try:
             event = json.loads(message.body)
-            cid, user = event["cid"], event["user"]
-            if not (isinstance(cid, str) and isinstance(user, str)):
+            of_context = event.get("event") == "context-changed"
+            where, user = event["hash" if of_context else "cid"], event["user"]
+            if not (isinstance(where, str) and isinstance(user, str)):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed control message: %r", message.body[:200])
             return
-        task = asyncio.get_running_loop().create_task(self._apply(cid, user))
+        task = asyncio.get_running_loop().create_task(self._apply(where, user, of_context))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _apply(self, cid: str, user: str) -> None:
+    async def _apply(self, where: str, user: str, of_context: bool) -> None:
         try:
-            await self.streams.member_changed(cid, user)
+            if of_context:
+                await self.streams.context_changed(where, user)
+            else:
+                await self.streams.member_changed(where, user)
         except Exception as error:  # the store or the broker away: the next event corrects it
-            log.warning("membership of %s in %s not applied: %s", user, cid, error)
+            log.warning("membership of %s in %s not applied: %s", user, where, error)

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     tcp_port: int | None = None  # plain STOMP over TCP, off unless set (61613 is usual)
+    max_compat_id: str | None = None  # X-Max-Compat-ID: a request naming another gets 412
     virtual_hosts: str = ""  # the CONNECT `host` values taken, comma-separated; empty: any
     dev_mode: bool = False  # accept any login: only when asked for; says so in the log and in /info
     tokens_file: Path | None = None  # "user token [role,...]" per line, for bots and tests

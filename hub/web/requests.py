@@ -59,6 +59,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         node = request.app.state.node
         try:
+            check_compat_id(request, node.settings.max_compat_id)
             identity = await identity_of(request, node)
             return await handler(request, identity, node)
         except Refused as refused:
@@ -71,6 +72,18 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return error_response(Unavailable(f"the store is unavailable: {error}"))
 
     return run
+
+
+def check_compat_id(request: Request, expected: str | None) -> None:
+    """MAX's switch for cutting old apps off: a request naming another `X-Max-Compat-ID` than the
+    hub's gets 412; one naming none passes."""
+    given = request.headers.get("x-max-compat-id")
+    if expected is not None and given is not None and given != expected:
+        raise Refused(
+            f"this hub serves clients of compatibility id '{expected}', not '{given[:64]}': update the app",
+            status=412,
+            error="CompatibilityIDMismatch",
+        )
 
 
 async def body_of(request: Request) -> dict[str, Any]:

@@ -108,3 +108,42 @@ class HutchAPI:
     async def update_person(self, username: str, **fields: Any) -> dict[str, Any]:
         """Write a profile: `displayName`, `avatar` (an http(s) URL), `hidden` (admins)."""
         return await self.call("PUT", f"/api/people/{username}", fields)
+
+    # -- contexts and activities ---------------------------------------------
+
+    async def create_context(self, url: str, **fields: Any) -> dict[str, Any]:
+        """Admins: `displayName`, `tags`, `preset` (open, closed, institutional), `notifications`..."""
+        return await self.call("POST", "/api/contexts", {"url": url, **fields})
+
+    async def context(self, hash: str) -> dict[str, Any]:
+        return await self.call("GET", f"/api/contexts/{hash}")
+
+    async def subscribe(self, hash: str, username: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/contexts/{hash}/subscriptions", {"username": username})
+
+    async def unsubscribe(self, hash: str, username: str) -> None:
+        await self.call("DELETE", f"/api/contexts/{hash}/subscriptions/{username}")
+
+    async def post(
+        self, content: str, *, context: str | None = None, as_user: str | None = None
+    ) -> dict[str, Any]:
+        """Post to a context (its hash), or to one's own timeline (`as_user`: one's own name)."""
+        path = f"/api/contexts/{context}/activities" if context else f"/api/people/{as_user}/activities"
+        return await self.call("POST", path, {"content": content})
+
+    async def timeline(
+        self, username: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """A page: `items`, newest first, and `next`, the cursor of the page after it (or None)."""
+        return await self.call("GET", f"/api/people/{username}/timeline", cursor=cursor, limit=limit)
+
+    async def context_activities(
+        self, hash: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        return await self.call("GET", f"/api/contexts/{hash}/activities", cursor=cursor, limit=limit)
+
+    async def like(self, activity_id: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/activities/{activity_id}/likes")
+
+    async def comment(self, activity_id: str, content: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/activities/{activity_id}/comments", {"content": content})

@@ -210,3 +210,17 @@ async def test_people_helpers(hub: RunningHub) -> None:
         with pytest.raises(APIError) as error:
             await bobs.update_person(ana, displayName="not yours")
         assert error.value.status == 403
+
+
+async def test_context_and_activity_helpers(hub: RunningHub) -> None:
+    ana, boss = fresh("ana"), fresh("boss")
+    admin = HutchAPI(hub.url, mint_token(boss, SECRET, roles=["admin"]))
+    async with admin, api(hub, ana) as rest:
+        context = await admin.create_context(f"https://school.example/{ana}", preset="open")
+        await rest.subscribe(context["hash"], ana)
+        post = await rest.post("hello", context=context["hash"])
+        assert (await rest.like(post["id"]))["likesCount"] == 1
+        await rest.comment(post["id"], "me too")
+        page = await rest.timeline(ana)
+        assert [a["id"] for a in page["items"]] == [post["id"]] and page["next"] is None
+        assert (await rest.context_activities(context["hash"], limit=1))["items"][0]["commentsCount"] == 1

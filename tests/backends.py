@@ -7,7 +7,8 @@ import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 AMQP_URL = os.environ.get("HUTCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("HUTCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -44,3 +45,21 @@ def rabbitmq_vhost() -> Iterator[str]:
         yield f"{AMQP_URL.rstrip('/')}/{vhost}"
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+
+
+def store_fixture(memory: Callable[[], Any], redis: Callable[[Any], Any]) -> Any:
+    """A fixture: a store made by `memory()`, then one made by `redis(client)` on the test Redis,
+    so that one contract test holds both backends to the same behaviour."""
+    import pytest
+    from hutch.hub.store.redis import connect
+
+    @pytest.fixture(params=STORES)
+    async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+        if request.param == "memory":
+            yield memory()
+            return
+        client = connect(REDIS_URL)
+        yield redis(client)
+        await client.aclose()
+
+    return store

@@ -2,25 +2,14 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-from backends import REDIS_URL, STORES
+from backends import store_fixture
 from hutch.hub.activity.memory import MemoryActivities
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.redis import RedisActivities
 from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream
-from hutch.hub.store.redis import connect
 
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ActivityStore]:
-    if request.param == "memory":
-        yield MemoryActivities()
-        return
-    redis = connect(REDIS_URL)
-    yield RedisActivities(redis)
-    await redis.aclose()
+store = store_fixture(MemoryActivities, RedisActivities)
 
 
 def fresh(prefix: str) -> str:

@@ -1,25 +1,14 @@
 """The ContextStore protocol, one contract for both backends."""
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-from backends import REDIS_URL, STORES
+from backends import store_fixture
 from hutch.hub.contexts.memory import MemoryContexts
 from hutch.hub.contexts.model import PRESETS, Context, Subscription, context_hash
 from hutch.hub.contexts.redis import RedisContexts
 from hutch.hub.contexts.store import ContextStore
-from hutch.hub.store.redis import connect
 
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ContextStore]:
-    if request.param == "memory":
-        yield MemoryContexts()
-        return
-    redis = connect(REDIS_URL)
-    yield RedisContexts(redis)
-    await redis.aclose()
+store = store_fixture(MemoryContexts, RedisContexts)
 
 
 def url() -> str:

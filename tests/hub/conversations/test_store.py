@@ -2,25 +2,19 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from backends import REDIS_URL, STORES
+from backends import REDIS_URL, STORES, store_fixture
 from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.model import Conversation, id_key
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.store.redis import connect
 
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ConversationStore]:
-    if request.param == "memory":
-        yield MemoryConversationStore(history_limit=5)
-        return
-    redis = connect(REDIS_URL)
-    yield RedisConversationStore(redis, history_limit=5)
-    await redis.aclose()
+store = store_fixture(
+    lambda: MemoryConversationStore(history_limit=5),
+    lambda redis: RedisConversationStore(redis, history_limit=5),
+)
 
 
 def fresh(prefix: str) -> str:

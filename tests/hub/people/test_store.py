@@ -1,25 +1,14 @@
 """The PeopleStore protocol, one contract for both backends."""
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-from backends import REDIS_URL, STORES
+from backends import store_fixture
 from hutch.hub.people.memory import MemoryPeople
 from hutch.hub.people.model import Person
 from hutch.hub.people.redis import RedisPeople
 from hutch.hub.people.store import PeopleStore
-from hutch.hub.store.redis import connect
 
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[PeopleStore]:
-    if request.param == "memory":
-        yield MemoryPeople()
-        return
-    redis = connect(REDIS_URL)
-    yield RedisPeople(redis)
-    await redis.aclose()
+store = store_fixture(MemoryPeople, RedisPeople)
 
 
 def run() -> str:

@@ -2,24 +2,13 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-from backends import REDIS_URL, STORES
+from backends import store_fixture
 from hutch.hub.presence.memory import MemoryPresence
 from hutch.hub.presence.redis import RedisPresence
 from hutch.hub.presence.store import PresenceStore
-from hutch.hub.store.redis import connect
 
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
-    if request.param == "memory":
-        yield MemoryPresence()
-        return
-    redis = connect(REDIS_URL)
-    yield RedisPresence(redis)
-    await redis.aclose()
+store = store_fixture(MemoryPresence, RedisPresence)
 
 
 def fresh(prefix: str) -> str:

@@ -1,25 +1,14 @@
 """The DeviceStore protocol, one contract for both backends."""
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-from backends import REDIS_URL, STORES
+from backends import store_fixture
 from hutch.hub.push.devices import Device
 from hutch.hub.push.memory import MemoryDevices
 from hutch.hub.push.redis import RedisDevices
 from hutch.hub.push.store import DeviceStore
-from hutch.hub.store.redis import connect
 
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[DeviceStore]:
-    if request.param == "memory":
-        yield MemoryDevices()
-        return
-    redis = connect(REDIS_URL)
-    yield RedisDevices(redis)
-    await redis.aclose()
+store = store_fixture(MemoryDevices, RedisDevices)
 
 
 def fresh(prefix: str) -> str:

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from hutch.hub.activity import cursor
 from hutch.hub.activity.model import Activity
+from hutch.hub.activity.rules import Filters
 from hutch.hub.auth import Identity
 from hutch.hub.contexts.routes import hash_of
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid
-from hutch.hub.web.openapi import BROADCAST, NEW_POST, Describes, array_of, ref
+from hutch.hub.web.openapi import BROADCAST, NEW_POST, USER_NAME, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
 from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, text_field
 from hutch.protocol import names, whole_number
@@ -55,6 +56,34 @@ def _paging(request: Request) -> tuple[str | None, int]:
     return query.get("cursor") or None, limit
 
 
+def _filters(request: Request) -> Filters:
+    query = request.query_params
+    hashtag, keyword, actor = query.get("hashtag"), query.get("keyword"), query.get("actor")
+    for name, value in (("hashtag", hashtag), ("keyword", keyword)):
+        if value is not None and not 0 < len(value) <= 64:
+            raise Invalid(f"'{name}' is 1 to 64 characters")
+    return Filters(
+        hashtag=hashtag.lstrip("#").lower() if hashtag else None,
+        keyword=keyword.lower() if keyword else None,
+        actor=names.check_user(actor) if actor is not None else None,
+        since=_instant(query, "since"),
+        until=_instant(query, "until"),
+    )
+
+
+def _instant(query: Any, name: str) -> float | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1e11:  # NaN fails too
+        raise Invalid(f"'{name}' is a time in Unix seconds")
+    return value
+
+
 def _page(items: list[Activity], next_cursor: str | None) -> JSONResponse:
     return JSONResponse({"items": [a.to_json() for a in items], "next": next_cursor})
 
@@ -80,19 +109,21 @@ async def post_to_own_timeline(request: Request, identity: Identity, node: HubNo
 
 async def context_activities(request: Request, identity: Identity, node: HubNode) -> Response:
     after, limit = _paging(request)
-    return _page(*await node.activities.context_page(identity, hash_of(request), after, limit))
+    return _page(
+        *await node.activities.context_page(identity, hash_of(request), after, limit, _filters(request))
+    )
 
 
 async def timeline(request: Request, identity: Identity, node: HubNode) -> Response:
     after, limit = _paging(request)
     username = names.check_user(request.path_params["user"])
-    return _page(*await node.activities.timeline(identity, username, after, limit))
+    return _page(*await node.activities.timeline(identity, username, after, limit, _filters(request)))
 
 
 async def person_activities(request: Request, identity: Identity, node: HubNode) -> Response:
     after, limit = _paging(request)
     username = names.check_user(request.path_params["user"])
-    return _page(*await node.activities.person_page(identity, username, after, limit))
+    return _page(*await node.activities.person_page(identity, username, after, limit, _filters(request)))
 
 
 async def get_activity(request: Request, identity: Identity, node: HubNode) -> Response:
@@ -139,6 +170,11 @@ PAGING = (
         False,
     ),
     ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, False),
+    ("hashtag", {"type": "string", "minLength": 1, "maxLength": 64}, False),
+    ("keyword", {"type": "string", "minLength": 1, "maxLength": 64}, False),
+    ("actor", USER_NAME, False),
+    ("since", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, False),
+    ("until", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, False),
 )
 
 

@@ -10,6 +10,7 @@ An activity one may not read is not found, so its existence does not leak.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hutch.hub.activity import cursor
@@ -23,6 +24,30 @@ from hutch.hub.errors import Forbidden, NotFound
 from hutch.protocol import names
 
 Page = tuple[list[Activity], str | None]  # the items and the cursor of the next page, if any
+MAX_ROUNDS = 20  # pages read from the store for one filtered page; past them, a partial page and its cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a page keeps: all of the given conditions (none given: everything)."""
+
+    hashtag: str | None = None  # lower case, without '#'
+    keyword: str | None = None  # lower case
+    actor: str | None = None
+    since: float | None = None  # published at or after (Unix seconds)
+    until: float | None = None  # published before
+
+    def keep(self, activity: Activity) -> bool:
+        return (
+            (self.hashtag is None or self.hashtag in activity.hashtags)
+            and (self.keyword is None or self.keyword in activity.keywords)
+            and (self.actor is None or self.actor == activity.actor)
+            and (self.since is None or activity.published >= self.since)
+            and (self.until is None or activity.published < self.until)
+        )
+
+
+EVERYTHING = Filters()
 Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # (exchange, key, MAX envelope)
 
 
@@ -69,13 +94,17 @@ class Activities:
         if self.publish is not None:
             await self.publish(names.ACTIVITY, hash, envelope(actor, "add", kind, data, hash))
 
-    async def context_page(self, identity: Identity, hash: str, after: str | None, limit: int) -> Page:
+    async def context_page(
+        self, identity: Identity, hash: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+    ) -> Page:
         context = await self.contexts.get(hash)
         if not await self.may(identity, context, "read"):
             raise Forbidden(f"you may not read context '{hash}'")
-        return await self._page([context_stream(hash)], after, limit)
+        return await self._page([context_stream(hash)], after, limit, filters)
 
-    async def timeline(self, identity: Identity, username: str, after: str | None, limit: int) -> Page:
+    async def timeline(
+        self, identity: Identity, username: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+    ) -> Page:
         """The user's own posts and those of the contexts they are subscribed to, as far as the
         user may read them now (a vetoed `read` takes a context's posts away, theirs too)."""
         if not (identity.is_admin or identity.user == username):
@@ -84,29 +113,43 @@ class Activities:
         for context, subscription in await self.contexts.subscriptions_of(identity, username, []):
             if "read" in subscription.permissions(context):
                 streams.append(context_stream(context.hash))
-        return await self._page(streams, after, limit, Identity(username))
+        return await self._page(streams, after, limit, filters, Identity(username))
 
-    async def person_page(self, identity: Identity, username: str, after: str | None, limit: int) -> Page:
+    async def person_page(
+        self, identity: Identity, username: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+    ) -> Page:
         """What `username` posted, as far as `identity` may read it."""
-        return await self._page([actor_stream(username)], after, limit, identity)
+        return await self._page([actor_stream(username)], after, limit, filters, identity)
 
     async def _page(
-        self, streams: list[str], after: str | None, limit: int, reader: Identity | None = None
+        self,
+        streams: list[str],
+        after: str | None,
+        limit: int,
+        filters: Filters = EVERYTHING,
+        reader: Identity | None = None,
     ) -> Page:
-        """A page of `streams` after the cursor; with a `reader`, only what they may read."""
+        """A page of `streams` after the cursor, of what `filters` keep and `reader` may read.
+
+        A rare match in a long stream is searched for at most MAX_ROUNDS store pages: then the
+        page comes shorter, with the cursor of where the search stopped (nothing is skipped)."""
         key = cursor.decode(after) if after else None
         found: list[Activity] = []
-        while len(found) <= limit:
+        for _ in range(MAX_ROUNDS):
             batch = await self.store.page(streams, key, limit + 1)
             for activity in batch:
-                if reader is None or await self.may_read(reader, activity):
+                if filters.keep(activity) and (reader is None or await self.may_read(reader, activity)):
                     found.append(activity)
             if len(batch) <= limit:
-                break
+                return (
+                    (found[:limit], cursor.encode(found[limit - 1].sort_key))
+                    if len(found) > limit
+                    else (found, None)
+                )
+            if len(found) > limit:
+                return found[:limit], cursor.encode(found[limit - 1].sort_key)
             key = batch[-1].sort_key
-        if len(found) > limit:
-            return found[:limit], cursor.encode(found[limit - 1].sort_key)
-        return found, None
+        return found, cursor.encode(key)
 
     async def delete(self, identity: Identity, activity_id: str) -> None:
         activity = await self.readable(identity, activity_id)

@@ -129,3 +129,48 @@ async def test_bad_requests_are_refused(
     hash = await community(hub, "open", me.user)
     url = path.format(hash=hash, other=f"other{run}")
     await me.refused(method, url, status, **({"json": body} if body is not None else {}), params=params)
+
+
+async def test_filters_keep_what_matches_and_a_rare_match_is_reached_page_by_page(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana = Api(hub, f"owner{run}"), Api(hub, f"ana{run}")
+    hash = await community(hub, "open", owner.user, ana)
+    path = f"/api/contexts/{hash}/activities"
+    rare = await ana.call("POST", path, {"content": "the #Rare one about quarks"}, status=201)
+    for n in range(45):
+        await owner.call("POST", path, {"content": f"plain {n}"}, status=201)
+
+    async def ids(**params: object) -> list[str]:
+        return [a["id"] for a in (await owner.call("GET", path, params=params))["items"]]
+
+    assert await ids(actor=ana.user) == [rare["id"]]
+    assert await ids(keyword="QUARKS") == [rare["id"]]
+    assert await ids(until=rare["published"]) == []
+    assert len(await ids(since=rare["published"], limit=100)) == 46
+    found, cursor, calls = [], None, 0
+    while True:  # one call scans a bounded number of store pages: the rest on the next ones
+        page = await owner.call(
+            "GET", path, params={"hashtag": "#rare", "limit": 1} | ({"cursor": cursor} if cursor else {})
+        )
+        found += [a["id"] for a in page["items"]]
+        calls += 1
+        if not (cursor := page["next"]):
+            break
+    assert found == [rare["id"]] and calls >= 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hashtag": "x" * 65},
+        {"keyword": ""},
+        {"actor": "amq.gen"},
+        {"since": "yesterday"},
+        {"until": "nan"},
+        {"since": "-1"},
+    ],
+)
+async def test_bad_filters_are_refused(hub: RunningHub, params: dict) -> None:
+    me = Api(hub, f"me{tag()}")
+    hash = await community(hub, "open", me.user)
+    await me.refused("GET", f"/api/contexts/{hash}/activities", 400, params=params)

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from hutch.hub.activity.cursor import SortKey
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import streams_of
+from hutch.hub.activity.store import favorites_stream, streams_of
 
 
 class MemoryActivities:
@@ -16,6 +16,7 @@ class MemoryActivities:
         self._activities: dict[str, Activity] = {}
         self._streams: defaultdict[str, set[str]] = defaultdict(set)  # stream -> activity ids
         self._likes: defaultdict[str, set[str]] = defaultdict(set)
+        self._favorites: defaultdict[str, set[str]] = defaultdict(set)  # activity -> users
         self._comments: dict[str, Comment] = {}
         self._comments_of: defaultdict[str, list[str]] = defaultdict(list)
 
@@ -29,10 +30,9 @@ class MemoryActivities:
         if stored is None:
             return None
         found = copy.deepcopy(stored)
-        found.likes, found.comments = (
-            len(self._likes.get(activity_id, ())),
-            len(self._comments_of.get(activity_id, ())),
-        )
+        found.likes = len(self._likes.get(activity_id, ()))
+        found.comments = len(self._comments_of.get(activity_id, ()))
+        found.favorites = len(self._favorites.get(activity_id, ()))
         return found
 
     async def delete(self, activity_id: str) -> None:
@@ -42,6 +42,8 @@ class MemoryActivities:
         for stream in streams_of(activity):
             self._streams[stream].discard(activity_id)
         self._likes.pop(activity_id, None)
+        for username in self._favorites.pop(activity_id, set()):
+            self._streams[favorites_stream(username)].discard(activity_id)
         for comment_id in self._comments_of.pop(activity_id, []):
             self._comments.pop(comment_id, None)
 
@@ -63,6 +65,19 @@ class MemoryActivities:
         likes = self._likes.get(activity_id, set())
         removed = username in likes
         likes.discard(username)
+        return removed
+
+    async def favorite(self, activity: Activity, username: str) -> bool:
+        users = self._favorites[activity.id]
+        new = username not in users
+        users.add(username)
+        self._streams[favorites_stream(username)].add(activity.id)
+        return new
+
+    async def unfavorite(self, activity: Activity, username: str) -> bool:
+        removed = username in self._favorites.get(activity.id, set())
+        self._favorites[activity.id].discard(username)
+        self._streams[favorites_stream(username)].discard(activity.id)
         return removed
 
     async def add_comment(self, comment: Comment) -> None:

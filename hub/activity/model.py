@@ -54,6 +54,7 @@ class Activity:
     published: float = 0.0
     likes: int = 0  # counted by the store, not kept in the activity
     comments: int = 0
+    favorites: int = 0
 
     @classmethod
     def new(cls, actor: str, content: str, context: str = "") -> Activity:
@@ -87,6 +88,7 @@ class Activity:
             "hashtags": self.hashtags,
             "likesCount": self.likes,
             "commentsCount": self.comments,
+            "favoritesCount": self.favorites,
             "published": self.published,
         }
 

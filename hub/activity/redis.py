@@ -4,6 +4,7 @@ hutch:activity:<id>             the activity, JSON
 hutch:stream:<stream>           sorted set of activity ids, all scores 0 (ids are time-ordered:
                                 "<13-digit milliseconds><random>", so lex order is time order)
 hutch:activity:<id>:likes       set of usernames
+hutch:activity:<id>:favorites   set of usernames (each also has the id in hutch:stream:favorites:<user>)
 hutch:activity:<id>:comments    sorted set of comment ids (lex order is time order)
 hutch:comment:<id>              the comment, JSON
 """
@@ -15,7 +16,7 @@ import json
 import redis.asyncio as aioredis
 from hutch.hub.activity.cursor import SortKey
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import streams_of
+from hutch.hub.activity.store import favorites_stream, streams_of
 from hutch.hub.store.redis import available
 
 
@@ -37,10 +38,11 @@ class RedisActivities:
             pipe.get(f"hutch:activity:{activity_id}")
             pipe.scard(f"hutch:activity:{activity_id}:likes")
             pipe.zcard(f"hutch:activity:{activity_id}:comments")
-            raw, likes, comments = await pipe.execute()
+            pipe.scard(f"hutch:activity:{activity_id}:favorites")
+            raw, likes, comments, favorites = await pipe.execute()
         if raw is None:
             return None
-        return Activity(**json.loads(raw), likes=likes, comments=comments)
+        return Activity(**json.loads(raw), likes=likes, comments=comments, favorites=favorites)
 
     @available
     async def delete(self, activity_id: str) -> None:
@@ -48,13 +50,15 @@ class RedisActivities:
         if activity is None:
             return
         comment_ids = await self.redis.zrange(f"hutch:activity:{activity_id}:comments", 0, -1)
+        fans = await self.redis.smembers(f"hutch:activity:{activity_id}:favorites")
         async with self.redis.pipeline(transaction=True) as pipe:
-            for stream in streams_of(activity):
+            for stream in [*streams_of(activity), *(favorites_stream(user) for user in fans)]:
                 pipe.zrem(f"hutch:stream:{stream}", activity_id)
             pipe.delete(
                 f"hutch:activity:{activity_id}",
                 f"hutch:activity:{activity_id}:likes",
                 f"hutch:activity:{activity_id}:comments",
+                f"hutch:activity:{activity_id}:favorites",
                 *(f"hutch:comment:{comment_id}" for comment_id in comment_ids),
             )
             await pipe.execute()
@@ -78,6 +82,22 @@ class RedisActivities:
     @available
     async def unlike(self, activity_id: str, username: str) -> bool:
         return bool(await self.redis.srem(f"hutch:activity:{activity_id}:likes", username))
+
+    @available
+    async def favorite(self, activity: Activity, username: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(f"hutch:activity:{activity.id}:favorites", username)
+            pipe.zadd(f"hutch:stream:{favorites_stream(username)}", {activity.id: 0})
+            added, _ = await pipe.execute()
+        return bool(added)
+
+    @available
+    async def unfavorite(self, activity: Activity, username: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(f"hutch:activity:{activity.id}:favorites", username)
+            pipe.zrem(f"hutch:stream:{favorites_stream(username)}", activity.id)
+            removed, _ = await pipe.execute()
+        return bool(removed)
 
     @available
     async def add_comment(self, comment: Comment) -> None:

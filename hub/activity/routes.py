@@ -145,6 +145,22 @@ async def unlike(request: Request, identity: Identity, node: HubNode) -> Respons
     return Response(status_code=204)
 
 
+async def favorite(request: Request, identity: Identity, node: HubNode) -> Response:
+    activity, new = await node.activities.favorite(identity, _activity_id(request))
+    return JSONResponse(activity.to_json(), status_code=201 if new else 200)
+
+
+async def unfavorite(request: Request, identity: Identity, node: HubNode) -> Response:
+    await node.activities.unfavorite(identity, _activity_id(request))
+    return Response(status_code=204)
+
+
+async def favorites(request: Request, identity: Identity, node: HubNode) -> Response:
+    after, limit = _paging(request)
+    username = names.check_user(request.path_params["user"])
+    return _page(*await node.activities.favorites_page(identity, username, after, limit, _filters(request)))
+
+
 async def add_comment(request: Request, identity: Identity, node: HubNode) -> Response:
     content = _content(await body_of(request))
     comment = await node.activities.comment(identity, _activity_id(request), content)
@@ -218,6 +234,18 @@ OPERATIONS = [
     ),
     Operation(
         "DELETE", "/api/activities/{id}/likes", unlike, "Take one's like back", Describes(204, errors=(401, 404)),
+    ),
+    Operation(
+        "POST", "/api/activities/{id}/favorites", favorite, "Keep an activity among one's favorites (again: 200)",
+        Describes(201, ACTIVITY, also=(200,), errors=(401, 404)),
+    ),
+    Operation(
+        "DELETE", "/api/activities/{id}/favorites", unfavorite, "Take an activity out of one's favorites",
+        Describes(204, errors=(401, 404)),
+    ),
+    Operation(
+        "GET", "/api/people/{user}/favorites", favorites, "A user's favorites (the user or an admin)",
+        Describes(response=PAGE, query=PAGING, errors=(400, 401, 403)),
     ),
     Operation(
         "POST", "/api/activities/{id}/comments", add_comment, "Comment (write, in a context)",

@@ -15,7 +15,7 @@ from typing import Any
 
 from hutch.hub.activity import cursor
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream
+from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream, favorites_stream
 from hutch.hub.auth import Identity
 from hutch.hub.contexts.model import Context, Notifications, Policy
 from hutch.hub.contexts.rules import Contexts
@@ -176,6 +176,25 @@ class Activities:
         await self.readable(identity, activity_id)
         if not await self.store.unlike(activity_id, identity.user):
             raise NotFound(f"you do not like activity '{activity_id}'")
+
+    async def favorite(self, identity: Identity, activity_id: str) -> tuple[Activity, bool]:
+        """Keep an activity one may read among one's favorites (MAX did not check the read)."""
+        activity = await self.readable(identity, activity_id)
+        new = await self.store.favorite(activity, identity.user)
+        return await self.readable(identity, activity_id), new
+
+    async def unfavorite(self, identity: Identity, activity_id: str) -> None:
+        activity = await self.readable(identity, activity_id)
+        if not await self.store.unfavorite(activity, identity.user):
+            raise NotFound(f"activity '{activity_id}' is not among your favorites")
+
+    async def favorites_page(
+        self, identity: Identity, username: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+    ) -> Page:
+        """The user's favorites they may still read, newest activity first."""
+        if not (identity.is_admin or identity.user == username):
+            raise Forbidden("favorites are their user's and the admins' to read")
+        return await self._page([favorites_stream(username)], after, limit, filters, Identity(username))
 
     async def comment(self, identity: Identity, activity_id: str, content: str) -> Comment:
         activity = await self.readable(identity, activity_id)

@@ -22,6 +22,10 @@ def actor_stream(username: str) -> str:
     return f"actor:{username}"
 
 
+def favorites_stream(username: str) -> str:
+    return f"favorites:{username}"
+
+
 def streams_of(activity: Activity) -> list[str]:
     """The streams an activity is in: its actor's, and its context's if it has one."""
     streams = [actor_stream(activity.actor)]
@@ -40,7 +44,7 @@ class ActivityStore(Protocol):
         ...
 
     async def delete(self, activity_id: str) -> None:
-        """The activity goes, with its comments and likes."""
+        """The activity goes, with its comments, likes and places among favorites."""
         ...
 
     async def page(self, streams: list[str], before: SortKey | None, limit: int) -> list[Activity]:
@@ -52,6 +56,12 @@ class ActivityStore(Protocol):
         ...
 
     async def unlike(self, activity_id: str, username: str) -> bool: ...
+
+    async def favorite(self, activity: Activity, username: str) -> bool:
+        """Keep the activity among the user's favorites (a stream of its own); True when new."""
+        ...
+
+    async def unfavorite(self, activity: Activity, username: str) -> bool: ...
 
     async def add_comment(self, comment: Comment) -> None: ...
 

@@ -175,6 +175,7 @@ SCHEMAS: dict[str, Any] = {
             "hashtags",
             "likesCount",
             "commentsCount",
+            "favoritesCount",
             "published",
         ],
         {
@@ -191,6 +192,7 @@ SCHEMAS: dict[str, Any] = {
             "hashtags": {"type": "array", "items": {"type": "string"}},
             "likesCount": {"type": "integer", "minimum": 0},
             "commentsCount": {"type": "integer", "minimum": 0},
+            "favoritesCount": {"type": "integer", "minimum": 0},
             "published": {"type": "number"},
         },
     ),

@@ -174,3 +174,23 @@ async def test_bad_filters_are_refused(hub: RunningHub, params: dict) -> None:
     me = Api(hub, f"me{tag()}")
     hash = await community(hub, "open", me.user)
     await me.refused("GET", f"/api/contexts/{hash}/activities", 400, params=params)
+
+
+async def test_favorites_need_the_read_and_are_listed_to_their_user_only(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana, mallory = Api(hub, f"owner{run}"), Api(hub, f"ana{run}"), Api(hub, f"mallory{run}")
+    closed = await community(hub, "closed", owner.user, ana)
+    post = await owner.call("POST", f"/api/contexts/{closed}/activities", {"content": "keep me"}, status=201)
+    path = f"/api/activities/{post['id']}/favorites"
+    assert (await ana.call("POST", path, status=201))["favoritesCount"] == 1
+    await ana.call("POST", path, status=200)
+    await mallory.refused("POST", path, 404)  # not readable: MAX let anyone favorite anything
+    assert [a["id"] for a in (await ana.call("GET", f"/api/people/{ana.user}/favorites"))["items"]] == [
+        post["id"]
+    ]
+    await mallory.refused("GET", f"/api/people/{ana.user}/favorites", 403)
+    await owner.call("DELETE", f"/api/contexts/{closed}/permissions/{ana.user}/read", status=201)
+    assert (await ana.call("GET", f"/api/people/{ana.user}/favorites"))["items"] == []  # no longer readable
+    await owner.call("POST", f"/api/contexts/{closed}/permissions/{ana.user}/defaults")
+    await ana.call("DELETE", path, status=204)
+    await ana.refused("DELETE", path, 404)

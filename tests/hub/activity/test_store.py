@@ -7,7 +7,7 @@ from backends import store_fixture
 from hutch.hub.activity.memory import MemoryActivities
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.redis import RedisActivities
-from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream
+from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream, favorites_stream
 
 store = store_fixture(MemoryActivities, RedisActivities)
 
@@ -75,3 +75,17 @@ def test_content_is_sanitised_and_tagged_once_written() -> None:
         and "javascript" not in activity.content
     )
     assert activity.hashtags == ["physics"]
+
+
+async def test_favorites_are_a_stream_of_the_user_and_go_with_their_activity(store: ActivityStore) -> None:
+    ana = fresh("ana")
+    older, newer = Activity.new(fresh("bo"), "one"), Activity.new(fresh("cy"), "two")
+    for activity in (older, newer):
+        await store.add(activity)
+    assert await store.favorite(older, ana) is True and await store.favorite(older, ana) is False
+    await store.favorite(newer, ana)
+    assert [a.id for a in await store.page([favorites_stream(ana)], None, 10)] == [newer.id, older.id]
+    assert (await store.get(older.id)).favorites == 1
+    assert await store.unfavorite(newer, ana) is True and await store.unfavorite(newer, ana) is False
+    await store.delete(older.id)
+    assert await store.page([favorites_stream(ana)], None, 10) == []

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from hutch.hub.activity.cursor import SortKey
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import favorites_stream, streams_of
+from hutch.hub.activity.store import favorites_stream, flagged_stream, streams_of
 
 
 class MemoryActivities:
@@ -33,6 +33,9 @@ class MemoryActivities:
         found.likes = len(self._likes.get(activity_id, ()))
         found.comments = len(self._comments_of.get(activity_id, ()))
         found.favorites = len(self._favorites.get(activity_id, ()))
+        found.flagged = bool(found.context) and activity_id in self._streams.get(
+            flagged_stream(found.context), ()
+        )
         return found
 
     async def delete(self, activity_id: str) -> None:
@@ -41,6 +44,8 @@ class MemoryActivities:
             return
         for stream in streams_of(activity):
             self._streams[stream].discard(activity_id)
+        if activity.context:
+            self._streams[flagged_stream(activity.context)].discard(activity_id)
         self._likes.pop(activity_id, None)
         for username in self._favorites.pop(activity_id, set()):
             self._streams[favorites_stream(username)].discard(activity_id)
@@ -78,6 +83,18 @@ class MemoryActivities:
         removed = username in self._favorites.get(activity.id, set())
         self._favorites[activity.id].discard(username)
         self._streams[favorites_stream(username)].discard(activity.id)
+        return removed
+
+    async def flag(self, activity: Activity) -> bool:
+        flagged = self._streams[flagged_stream(activity.context)]
+        new = activity.id not in flagged
+        flagged.add(activity.id)
+        return new
+
+    async def unflag(self, activity: Activity) -> bool:
+        flagged = self._streams[flagged_stream(activity.context)]
+        removed = activity.id in flagged
+        flagged.discard(activity.id)
         return removed
 
     async def add_comment(self, comment: Comment) -> None:

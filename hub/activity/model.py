@@ -55,6 +55,7 @@ class Activity:
     likes: int = 0  # counted by the store, not kept in the activity
     comments: int = 0
     favorites: int = 0
+    flagged: bool = False  # pinned in its context
 
     @classmethod
     def new(cls, actor: str, content: str, context: str = "") -> Activity:
@@ -89,6 +90,7 @@ class Activity:
             "likesCount": self.likes,
             "commentsCount": self.comments,
             "favoritesCount": self.favorites,
+            "flagged": self.flagged,
             "published": self.published,
         }
 

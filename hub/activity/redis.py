@@ -16,7 +16,7 @@ import json
 import redis.asyncio as aioredis
 from hutch.hub.activity.cursor import SortKey
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import favorites_stream, streams_of
+from hutch.hub.activity.store import favorites_stream, flagged_stream, streams_of
 from hutch.hub.store.redis import available
 
 
@@ -42,7 +42,11 @@ class RedisActivities:
             raw, likes, comments, favorites = await pipe.execute()
         if raw is None:
             return None
-        return Activity(**json.loads(raw), likes=likes, comments=comments, favorites=favorites)
+        activity = Activity(**json.loads(raw), likes=likes, comments=comments, favorites=favorites)
+        if activity.context:
+            score = await self.redis.zscore(f"hutch:stream:{flagged_stream(activity.context)}", activity_id)
+            activity.flagged = score is not None
+        return activity
 
     @available
     async def delete(self, activity_id: str) -> None:
@@ -52,7 +56,8 @@ class RedisActivities:
         comment_ids = await self.redis.zrange(f"hutch:activity:{activity_id}:comments", 0, -1)
         fans = await self.redis.smembers(f"hutch:activity:{activity_id}:favorites")
         async with self.redis.pipeline(transaction=True) as pipe:
-            for stream in [*streams_of(activity), *(favorites_stream(user) for user in fans)]:
+            flagged = [flagged_stream(activity.context)] if activity.context else []
+            for stream in [*streams_of(activity), *flagged, *(favorites_stream(user) for user in fans)]:
                 pipe.zrem(f"hutch:stream:{stream}", activity_id)
             pipe.delete(
                 f"hutch:activity:{activity_id}",
@@ -98,6 +103,16 @@ class RedisActivities:
             pipe.zrem(f"hutch:stream:{favorites_stream(username)}", activity.id)
             removed, _ = await pipe.execute()
         return bool(removed)
+
+    @available
+    async def flag(self, activity: Activity) -> bool:
+        return bool(
+            await self.redis.zadd(f"hutch:stream:{flagged_stream(activity.context)}", {activity.id: 0})
+        )
+
+    @available
+    async def unflag(self, activity: Activity) -> bool:
+        return bool(await self.redis.zrem(f"hutch:stream:{flagged_stream(activity.context)}", activity.id))
 
     @available
     async def add_comment(self, comment: Comment) -> None:

@@ -11,7 +11,7 @@ from hutch.hub.activity.rules import Filters
 from hutch.hub.auth import Identity
 from hutch.hub.contexts.routes import hash_of
 from hutch.hub.conversations.service import envelope
-from hutch.hub.errors import Forbidden, Invalid
+from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.web.openapi import BROADCAST, NEW_POST, USER_NAME, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
 from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, text_field
@@ -161,6 +161,23 @@ async def favorites(request: Request, identity: Identity, node: HubNode) -> Resp
     return _page(*await node.activities.favorites_page(identity, username, after, limit, _filters(request)))
 
 
+async def pin(request: Request, identity: Identity, node: HubNode) -> Response:
+    activity, new = await node.activities.flag(identity, _activity_id(request), pinned=True)
+    return JSONResponse(activity.to_json(), status_code=201 if new else 200)
+
+
+async def unpin(request: Request, identity: Identity, node: HubNode) -> Response:
+    _, removed = await node.activities.flag(identity, _activity_id(request), pinned=False)
+    if not removed:
+        raise NotFound("that activity is not pinned")
+    return Response(status_code=204)
+
+
+async def flagged(request: Request, identity: Identity, node: HubNode) -> Response:
+    after, limit = _paging(request)
+    return _page(*await node.activities.flagged_page(identity, hash_of(request), after, limit))
+
+
 async def add_comment(request: Request, identity: Identity, node: HubNode) -> Response:
     content = _content(await body_of(request))
     comment = await node.activities.comment(identity, _activity_id(request), content)
@@ -246,6 +263,17 @@ OPERATIONS = [
     Operation(
         "GET", "/api/people/{user}/favorites", favorites, "A user's favorites (the user or an admin)",
         Describes(response=PAGE, query=PAGING, errors=(400, 401, 403)),
+    ),
+    Operation(
+        "POST", "/api/activities/{id}/flag", pin, "Pin an activity in its context (owner, flag, or admin; again: 200)",
+        Describes(201, ACTIVITY, also=(200,), errors=(400, 401, 403, 404)),
+    ),
+    Operation(
+        "DELETE", "/api/activities/{id}/flag", unpin, "Unpin an activity", Describes(204, errors=(400, 401, 403, 404)),
+    ),
+    Operation(
+        "GET", "/api/contexts/{hash}/flagged", flagged, "A context's pinned activities, newest first (read)",
+        Describes(response=PAGE, query=PAGING[:2], errors=(400, 401, 403, 404)),
     ),
     Operation(
         "POST", "/api/activities/{id}/comments", add_comment, "Comment (write, in a context)",

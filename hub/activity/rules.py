@@ -15,12 +15,18 @@ from typing import Any
 
 from hutch.hub.activity import cursor
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream, favorites_stream
+from hutch.hub.activity.store import (
+    ActivityStore,
+    actor_stream,
+    context_stream,
+    favorites_stream,
+    flagged_stream,
+)
 from hutch.hub.auth import Identity
 from hutch.hub.contexts.model import Context, Notifications, Policy
 from hutch.hub.contexts.rules import Contexts
 from hutch.hub.conversations.service import envelope
-from hutch.hub.errors import Forbidden, NotFound
+from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.protocol import names
 
 Page = tuple[list[Activity], str | None]  # the items and the cursor of the next page, if any
@@ -195,6 +201,27 @@ class Activities:
         if not (identity.is_admin or identity.user == username):
             raise Forbidden("favorites are their user's and the admins' to read")
         return await self._page([favorites_stream(username)], after, limit, filters, Identity(username))
+
+    async def flag(self, identity: Identity, activity_id: str, *, pinned: bool) -> tuple[Activity, bool]:
+        """Pin (or unpin) an activity in its context: its owner, a holder of `flag`, or an admin."""
+        activity = await self.readable(identity, activity_id)
+        if not activity.context:
+            raise Invalid("only an activity in a context is pinned")
+        context = await self.contexts.get(activity.context)
+        if not (identity.user == context.owner or await self.may_hold(identity, context, "flag")):
+            raise Forbidden(f"you may not pin activities in context '{context.hash}'")
+        changed = await (self.store.flag(activity) if pinned else self.store.unflag(activity))
+        return await self.readable(identity, activity_id), changed
+
+    async def may_hold(self, identity: Identity, context: Context, permission: str) -> bool:
+        """An admin, or a subscriber holding `permission` (a public policy is not enough here)."""
+        return identity.is_admin or await self.contexts.holds(identity.user, context, permission)
+
+    async def flagged_page(self, identity: Identity, hash: str, after: str | None, limit: int) -> Page:
+        context = await self.contexts.get(hash)
+        if not await self.may(identity, context, "read"):
+            raise Forbidden(f"you may not read context '{hash}'")
+        return await self._page([flagged_stream(hash)], after, limit)
 
     async def comment(self, identity: Identity, activity_id: str, content: str) -> Comment:
         activity = await self.readable(identity, activity_id)

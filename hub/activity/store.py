@@ -26,6 +26,10 @@ def favorites_stream(username: str) -> str:
     return f"favorites:{username}"
 
 
+def flagged_stream(hash: str) -> str:
+    return f"flagged:{hash}"
+
+
 def streams_of(activity: Activity) -> list[str]:
     """The streams an activity is in: its actor's, and its context's if it has one."""
     streams = [actor_stream(activity.actor)]
@@ -62,6 +66,12 @@ class ActivityStore(Protocol):
         ...
 
     async def unfavorite(self, activity: Activity, username: str) -> bool: ...
+
+    async def flag(self, activity: Activity) -> bool:
+        """Pin an activity in its context (a stream of the context's flagged ones); True when new."""
+        ...
+
+    async def unflag(self, activity: Activity) -> bool: ...
 
     async def add_comment(self, comment: Comment) -> None: ...
 

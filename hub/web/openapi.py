@@ -176,6 +176,7 @@ SCHEMAS: dict[str, Any] = {
             "likesCount",
             "commentsCount",
             "favoritesCount",
+            "flagged",
             "published",
         ],
         {
@@ -193,6 +194,7 @@ SCHEMAS: dict[str, Any] = {
             "likesCount": {"type": "integer", "minimum": 0},
             "commentsCount": {"type": "integer", "minimum": 0},
             "favoritesCount": {"type": "integer", "minimum": 0},
+            "flagged": {"type": "boolean"},
             "published": {"type": "number"},
         },
     ),

@@ -194,3 +194,22 @@ async def test_favorites_need_the_read_and_are_listed_to_their_user_only(hub: Ru
     await owner.call("POST", f"/api/contexts/{closed}/permissions/{ana.user}/defaults")
     await ana.call("DELETE", path, status=204)
     await ana.refused("DELETE", path, 404)
+
+
+async def test_pinning_takes_the_owner_or_the_flag_permission(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana, bo, mallory = (Api(hub, f"{name}{run}") for name in ("owner", "ana", "bo", "mallory"))
+    hash = await community(hub, "open", owner.user, ana, bo)
+    post = await ana.call("POST", f"/api/contexts/{hash}/activities", {"content": "pin me"}, status=201)
+    path = f"/api/activities/{post['id']}/flag"
+    await ana.refused("POST", path, 403)  # flag is restricted in the open preset
+    await owner.call("PUT", f"/api/contexts/{hash}/permissions/{ana.user}/flag", status=201)
+    assert (await ana.call("POST", path, status=201))["flagged"] is True
+    await ana.call("POST", path, status=200)
+    assert [a["id"] for a in (await bo.call("GET", f"/api/contexts/{hash}/flagged"))["items"]] == [post["id"]]
+    await mallory.refused("POST", path, 404)  # not even readable to her
+    await bo.refused("DELETE", path, 403)
+    await owner.call("DELETE", path, status=204)
+    await owner.refused("DELETE", path, 404)
+    own = await ana.call("POST", f"/api/people/{ana.user}/activities", {"content": "mine"}, status=201)
+    await ana.refused("POST", f"/api/activities/{own['id']}/flag", 400)  # not in a context

@@ -7,7 +7,13 @@ from backends import store_fixture
 from hutch.hub.activity.memory import MemoryActivities
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.redis import RedisActivities
-from hutch.hub.activity.store import ActivityStore, actor_stream, context_stream, favorites_stream
+from hutch.hub.activity.store import (
+    ActivityStore,
+    actor_stream,
+    context_stream,
+    favorites_stream,
+    flagged_stream,
+)
 
 store = store_fixture(MemoryActivities, RedisActivities)
 
@@ -89,3 +95,20 @@ async def test_favorites_are_a_stream_of_the_user_and_go_with_their_activity(sto
     assert await store.unfavorite(newer, ana) is True and await store.unfavorite(newer, ana) is False
     await store.delete(older.id)
     assert await store.page([favorites_stream(ana)], None, 10) == []
+
+
+async def test_pinned_activities_are_a_stream_of_their_context(store: ActivityStore) -> None:
+    context = fresh("ctx")
+    pinned, other = (
+        Activity.new(fresh("ana"), "pin me", context),
+        Activity.new(fresh("ana"), "not me", context),
+    )
+    for activity in (pinned, other):
+        await store.add(activity)
+    assert await store.flag(pinned) is True and await store.flag(pinned) is False
+    assert (await store.get(pinned.id)).flagged and not (await store.get(other.id)).flagged
+    assert [a.id for a in await store.page([flagged_stream(context)], None, 10)] == [pinned.id]
+    assert await store.unflag(pinned) is True and await store.unflag(pinned) is False
+    await store.flag(pinned)
+    await store.delete(pinned.id)
+    assert await store.page([flagged_stream(context)], None, 10) == []

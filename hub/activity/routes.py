@@ -14,8 +14,8 @@ from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.web.openapi import BROADCAST, NEW_POST, USER_NAME, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
-from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, text_field
-from hutch.protocol import names, whole_number
+from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, limit_of, text_field
+from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -49,11 +49,7 @@ def _content(body: dict[str, Any]) -> str:
 
 
 def _paging(request: Request) -> tuple[str | None, int]:
-    query = request.query_params
-    limit = whole_number(query.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)
-    if not limit:
-        raise Invalid(f"limit is a whole number between 1 and {MAX_LIMIT}")
-    return query.get("cursor") or None, limit
+    return request.query_params.get("cursor") or None, limit_of(request, DEFAULT_LIMIT, MAX_LIMIT)
 
 
 def _filters(request: Request) -> Filters:

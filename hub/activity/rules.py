@@ -146,14 +146,10 @@ class Activities:
             for activity in batch:
                 if filters.keep(activity) and (reader is None or await self.may_read(reader, activity)):
                     found.append(activity)
-            if len(batch) <= limit:
-                return (
-                    (found[:limit], cursor.encode(found[limit - 1].sort_key))
-                    if len(found) > limit
-                    else (found, None)
-                )
             if len(found) > limit:
                 return found[:limit], cursor.encode(found[limit - 1].sort_key)
+            if len(batch) <= limit:  # the streams hold no more
+                return found, None
             key = batch[-1].sort_key
         return found, cursor.encode(key)
 

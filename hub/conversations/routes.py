@@ -20,8 +20,8 @@ from hutch.hub.web.openapi import (
     ref,
 )
 from hutch.hub.web.operations import Operation
-from hutch.hub.web.requests import MAX_MESSAGE_TEXT, MAX_TEXT, body_of, text_field, user_field
-from hutch.protocol import names, whole_number
+from hutch.hub.web.requests import MAX_MESSAGE_TEXT, MAX_TEXT, body_of, limit_of, text_field, user_field
+from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -122,9 +122,7 @@ async def list_messages(request: Request, identity: Identity, node: HubNode) -> 
                 id_key(cursor)
     except ValueError as error:
         raise Invalid(str(error)) from None
-    limit = whole_number(query.get("limit", "50"), 200)
-    if not limit:
-        raise Invalid("limit is a whole number between 1 and 200")
+    limit = limit_of(request, 50, 200)
     found = await node.conversations.messages(
         identity, cid_of(request), before=before, after=after, limit=limit
     )

@@ -15,8 +15,8 @@ from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.people.model import Person
 from hutch.hub.web.openapi import PERSON_UPDATE, PREFIX, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
-from hutch.hub.web.requests import MAX_TEXT, body_of, is_web_url
-from hutch.protocol import names, whole_number
+from hutch.hub.web.requests import MAX_TEXT, body_of, is_web_url, limit_of
+from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,9 +33,7 @@ async def search_people(request: Request, identity: Identity, node: HubNode) -> 
     prefix = query.get("q", "").strip().lower()
     if len(prefix) > MAX_PREFIX:
         raise Invalid(f"'q' is at most {MAX_PREFIX} characters")
-    limit = whole_number(query.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)
-    if not limit:
-        raise Invalid(f"limit is a whole number between 1 and {MAX_LIMIT}")
+    limit = limit_of(request, DEFAULT_LIMIT, MAX_LIMIT)
     me = await node.stores.people.get(identity.user)
     sees_hidden = identity.is_admin or (me is not None and me.hidden)
     found = await node.stores.people.search(prefix, limit, include_hidden=sees_hidden)

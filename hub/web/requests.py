@@ -17,7 +17,7 @@ from hutch.hub.broker.errors import BrokerError
 from hutch.hub.errors import Invalid, Refused, TooLarge, Unauthorized, Unavailable
 from hutch.hub.messages import payload
 from hutch.hub.store.errors import StoreUnavailable
-from hutch.protocol import names
+from hutch.protocol import names, whole_number
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -131,6 +131,14 @@ def text_field(body: dict[str, Any], name: str, longest: int = MAX_TEXT) -> str:
 
 def user_field(body: dict[str, Any], name: str) -> str:
     return names.check_user(text_field(body, name))
+
+
+def limit_of(request: Request, default: int, most: int) -> int:
+    """The `?limit=` of a listing: a whole number from 1 to `most`, `default` when absent."""
+    limit = whole_number(request.query_params.get("limit", str(default)), most)
+    if not limit:
+        raise Invalid(f"limit is a whole number between 1 and {most}")
+    return limit
 
 
 def is_web_url(url: str) -> bool:

@@ -131,19 +131,48 @@ class HutchAPI:
         path = f"/api/contexts/{context}/activities" if context else f"/api/people/{as_user}/activities"
         return await self.call("POST", path, {"content": content})
 
-    async def timeline(
-        self, username: str, cursor: str | None = None, limit: int | None = None
-    ) -> dict[str, Any]:
-        """A page: `items`, newest first, and `next`, the cursor of the page after it (or None)."""
-        return await self.call("GET", f"/api/people/{username}/timeline", cursor=cursor, limit=limit)
+    async def timeline(self, username: str, **query: Any) -> dict[str, Any]:
+        """A page: `items`, newest first, and `next`, the cursor of the page after it (or None).
 
-    async def context_activities(
-        self, hash: str, cursor: str | None = None, limit: int | None = None
-    ) -> dict[str, Any]:
-        return await self.call("GET", f"/api/contexts/{hash}/activities", cursor=cursor, limit=limit)
+        `query` takes `cursor`, `limit`, `sort` ("published" or "comments"), `tags` (comma-separated
+        context tags) and the filters `hashtag`, `keyword`, `actor`, `since`, `until`."""
+        return await self.call("GET", f"/api/people/{username}/timeline", **query)
+
+    async def context_activities(self, hash: str, **query: Any) -> dict[str, Any]:
+        """A page of a context's activities; `query` as `timeline`'s, without `tags`."""
+        return await self.call("GET", f"/api/contexts/{hash}/activities", **query)
+
+    async def person_activities(self, username: str, **query: Any) -> dict[str, Any]:
+        """What `username` posted, as far as one may read it; `query` as `context_activities`'."""
+        return await self.call("GET", f"/api/people/{username}/activities", **query)
+
+    async def activity(self, activity_id: str) -> dict[str, Any]:
+        return await self.call("GET", f"/api/activities/{activity_id}")
+
+    async def delete_activity(self, activity_id: str) -> None:
+        await self.call("DELETE", f"/api/activities/{activity_id}")
 
     async def like(self, activity_id: str) -> dict[str, Any]:
         return await self.call("POST", f"/api/activities/{activity_id}/likes")
 
     async def comment(self, activity_id: str, content: str) -> dict[str, Any]:
         return await self.call("POST", f"/api/activities/{activity_id}/comments", {"content": content})
+
+    async def comments(self, activity_id: str) -> list[dict[str, Any]]:
+        return await self.call("GET", f"/api/activities/{activity_id}/comments")
+
+    async def unlike(self, activity_id: str) -> None:
+        await self.call("DELETE", f"/api/activities/{activity_id}/likes")
+
+    async def favorite(self, activity_id: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/activities/{activity_id}/favorites")
+
+    async def favorites(self, username: str, **query: Any) -> dict[str, Any]:
+        return await self.call("GET", f"/api/people/{username}/favorites", **query)
+
+    async def pin(self, activity_id: str) -> dict[str, Any]:
+        return await self.call("POST", f"/api/activities/{activity_id}/flag")
+
+    async def preferences(self, hash: str, username: str, **choices: bool) -> dict[str, Any]:
+        """Set `realtime` and/or `push` for one's subscription to a context."""
+        return await self.call("PUT", f"/api/contexts/{hash}/subscriptions/{username}", choices)

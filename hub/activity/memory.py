@@ -6,7 +6,7 @@ import copy
 import heapq
 from collections import defaultdict
 
-from hutch.hub.activity.cursor import SortKey
+from hutch.hub.activity.cursor import Order, SortKey
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.store import favorites_stream, flagged_stream, streams_of
 
@@ -52,9 +52,11 @@ class MemoryActivities:
         for comment_id in self._comments_of.pop(activity_id, []):
             self._comments.pop(comment_id, None)
 
-    async def page(self, streams: list[str], before: SortKey | None, limit: int) -> list[Activity]:
+    async def page(
+        self, streams: list[str], before: SortKey | None, limit: int, order: Order = Order.PUBLISHED
+    ) -> list[Activity]:
         ids = set().union(*(self._streams.get(stream, set()) for stream in streams)) if streams else set()
-        keys = (self._activities[i].sort_key for i in ids)
+        keys = (self._activities[i].key(order) for i in ids)
         older = (key for key in keys if before is None or key < before)
         return [
             found for key in heapq.nlargest(limit, older) if (found := await self.get(key[1])) is not None
@@ -97,8 +99,11 @@ class MemoryActivities:
         flagged.discard(activity.id)
         return removed
 
-    async def add_comment(self, comment: Comment) -> None:
+    async def add_comment(self, activity: Activity, comment: Comment) -> None:
         self._comments[comment.id] = copy.deepcopy(comment)
+        stored = self._activities.get(activity.id)
+        if stored is not None:
+            stored.commented = max(stored.commented, comment.published)
         self._comments_of[comment.activity].append(comment.id)
 
     async def comment(self, comment_id: str) -> Comment | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nh3
+from hutch.hub.activity.cursor import Order
 
 # What a post or comment may keep of HTML: text formatting and links, nothing that runs.
 ALLOWED_TAGS = {"a", "b", "br", "em", "i", "li", "ol", "p", "strong", "ul"}
@@ -56,6 +57,7 @@ class Activity:
     comments: int = 0
     favorites: int = 0
     flagged: bool = False  # pinned in its context
+    commented: float = 0.0  # when it was last commented (0: never), kept by the store
 
     @classmethod
     def new(cls, actor: str, content: str, context: str = "") -> Activity:
@@ -66,6 +68,12 @@ class Activity:
     @property
     def sort_key(self) -> tuple[int, str]:
         return int(self.published * 1000), self.id
+
+    def key(self, order: Order) -> tuple[int, str]:
+        """Where it stands in pages of `order`: by the millisecond it was posted, or last commented."""
+        if order is Order.PUBLISHED:
+            return self.sort_key
+        return int(max(self.published, self.commented) * 1000), self.id
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -92,6 +100,7 @@ class Activity:
             "favoritesCount": self.favorites,
             "flagged": self.flagged,
             "published": self.published,
+            "lastComment": self.commented or None,
         }
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hutch.hub.activity import cursor
+from hutch.hub.activity.cursor import Order
 from hutch.hub.activity.model import Activity
-from hutch.hub.activity.rules import Filters
+from hutch.hub.activity.rules import Filters, Paging
 from hutch.hub.auth import Identity
-from hutch.hub.contexts.routes import hash_of
+from hutch.hub.contexts.routes import TAG_LIST, hash_of, tags_of
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.web.openapi import BROADCAST, NEW_POST, USER_NAME, Describes, array_of, ref
@@ -48,8 +49,13 @@ def _content(body: dict[str, Any]) -> str:
     return content
 
 
-def _paging(request: Request) -> tuple[str | None, int]:
-    return request.query_params.get("cursor") or None, limit_of(request, DEFAULT_LIMIT, MAX_LIMIT)
+def _paging(request: Request, *, sortable: bool = True) -> Paging:
+    """The page asked for; `sortable` lists take a `sort`, the others are newest-published first."""
+    sort = request.query_params.get("sort", Order.PUBLISHED) if sortable else Order.PUBLISHED
+    if sort not in tuple(Order):
+        raise Invalid(f"'sort' is one of {', '.join(Order)}")
+    after = request.query_params.get("cursor") or None
+    return Paging(after, limit_of(request, DEFAULT_LIMIT, MAX_LIMIT), Order(sort))
 
 
 def _filters(request: Request) -> Filters:
@@ -104,22 +110,20 @@ async def post_to_own_timeline(request: Request, identity: Identity, node: HubNo
 
 
 async def context_activities(request: Request, identity: Identity, node: HubNode) -> Response:
-    after, limit = _paging(request)
-    return _page(
-        *await node.activities.context_page(identity, hash_of(request), after, limit, _filters(request))
-    )
+    paging, filters = _paging(request), _filters(request)
+    return _page(*await node.activities.context_page(identity, hash_of(request), paging, filters))
 
 
 async def timeline(request: Request, identity: Identity, node: HubNode) -> Response:
-    after, limit = _paging(request)
+    paging, filters, tags = _paging(request), _filters(request), tags_of(request)
     username = names.check_user(request.path_params["user"])
-    return _page(*await node.activities.timeline(identity, username, after, limit, _filters(request)))
+    return _page(*await node.activities.timeline(identity, username, paging, filters, tags))
 
 
 async def person_activities(request: Request, identity: Identity, node: HubNode) -> Response:
-    after, limit = _paging(request)
+    paging, filters = _paging(request), _filters(request)
     username = names.check_user(request.path_params["user"])
-    return _page(*await node.activities.person_page(identity, username, after, limit, _filters(request)))
+    return _page(*await node.activities.person_page(identity, username, paging, filters))
 
 
 async def get_activity(request: Request, identity: Identity, node: HubNode) -> Response:
@@ -152,9 +156,9 @@ async def unfavorite(request: Request, identity: Identity, node: HubNode) -> Res
 
 
 async def favorites(request: Request, identity: Identity, node: HubNode) -> Response:
-    after, limit = _paging(request)
+    paging, filters = _paging(request, sortable=False), _filters(request)
     username = names.check_user(request.path_params["user"])
-    return _page(*await node.activities.favorites_page(identity, username, after, limit, _filters(request)))
+    return _page(*await node.activities.favorites_page(identity, username, paging, filters))
 
 
 async def pin(request: Request, identity: Identity, node: HubNode) -> Response:
@@ -170,8 +174,9 @@ async def unpin(request: Request, identity: Identity, node: HubNode) -> Response
 
 
 async def flagged(request: Request, identity: Identity, node: HubNode) -> Response:
-    after, limit = _paging(request)
-    return _page(*await node.activities.flagged_page(identity, hash_of(request), after, limit))
+    return _page(
+        *await node.activities.flagged_page(identity, hash_of(request), _paging(request, sortable=False))
+    )
 
 
 async def add_comment(request: Request, identity: Identity, node: HubNode) -> Response:
@@ -199,12 +204,16 @@ PAGING = (
         False,
     ),
     ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, False),
+    ("sort", {"enum": list(Order), "default": Order.PUBLISHED.value}, False),
     ("hashtag", {"type": "string", "minLength": 1, "maxLength": 64}, False),
     ("keyword", {"type": "string", "minLength": 1, "maxLength": 64}, False),
     ("actor", USER_NAME, False),
     ("since", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, False),
     ("until", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, False),
 )
+
+TIMELINE_QUERY = (*PAGING, ("tags", TAG_LIST, False))
+UNSORTED = tuple(parameter for parameter in PAGING if parameter[0] != "sort")
 
 
 OPERATIONS = [
@@ -231,7 +240,7 @@ OPERATIONS = [
     Operation(
         "GET", "/api/people/{user}/timeline", timeline,
         "A user's timeline: their posts and those of the contexts they read (the user or an admin)",
-        Describes(response=PAGE, query=PAGING, errors=(400, 401, 403)),
+        Describes(response=PAGE, query=TIMELINE_QUERY, errors=(400, 401, 403)),
     ),
     Operation(
         "GET", "/api/activities/{id}", get_activity, "One activity", Describes(response=ACTIVITY, errors=(401, 404)),
@@ -258,7 +267,7 @@ OPERATIONS = [
     ),
     Operation(
         "GET", "/api/people/{user}/favorites", favorites, "A user's favorites (the user or an admin)",
-        Describes(response=PAGE, query=PAGING, errors=(400, 401, 403)),
+        Describes(response=PAGE, query=UNSORTED, errors=(400, 401, 403)),
     ),
     Operation(
         "POST", "/api/activities/{id}/flag", pin, "Pin an activity in its context (owner, flag, or admin; again: 200)",
@@ -269,7 +278,7 @@ OPERATIONS = [
     ),
     Operation(
         "GET", "/api/contexts/{hash}/flagged", flagged, "A context's pinned activities, newest first (read)",
-        Describes(response=PAGE, query=PAGING[:2], errors=(400, 401, 403, 404)),
+        Describes(response=PAGE, query=UNSORTED[:2], errors=(400, 401, 403, 404)),
     ),
     Operation(
         "POST", "/api/activities/{id}/comments", add_comment, "Comment (write, in a context)",

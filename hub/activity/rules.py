@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hutch.hub.activity import cursor
+from hutch.hub.activity.cursor import Order
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.store import (
     ActivityStore,
@@ -54,6 +55,22 @@ class Filters:
 
 
 EVERYTHING = Filters()
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Which page: after the cursor `after` (None: the first), at most `limit` items, in `order`."""
+
+    after: str | None = None
+    limit: int = 20
+    order: Order = Order.PUBLISHED
+
+    def published_only(self) -> Paging:
+        """The same page of a list kept newest-published first only (favorites, pinned)."""
+        return Paging(self.after, self.limit)
+
+
+FIRST_PAGE = Paging()
 Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # (exchange, key, MAX envelope)
 
 
@@ -101,37 +118,42 @@ class Activities:
             await self.publish(names.ACTIVITY, hash, envelope(actor, "add", kind, data, hash))
 
     async def context_page(
-        self, identity: Identity, hash: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+        self, identity: Identity, hash: str, paging: Paging = FIRST_PAGE, filters: Filters = EVERYTHING
     ) -> Page:
         context = await self.contexts.get(hash)
         if not await self.may(identity, context, "read"):
             raise Forbidden(f"you may not read context '{hash}'")
-        return await self._page([context_stream(hash)], after, limit, filters)
+        return await self._page([context_stream(hash)], paging, filters)
 
     async def timeline(
-        self, identity: Identity, username: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+        self,
+        identity: Identity,
+        username: str,
+        paging: Paging = FIRST_PAGE,
+        filters: Filters = EVERYTHING,
+        tags: list[str] | None = None,
     ) -> Page:
         """The user's own posts and those of the contexts they are subscribed to, as far as the
-        user may read them now (a vetoed `read` takes a context's posts away, theirs too)."""
+        user may read them now (a vetoed `read` takes a context's posts away, theirs too).
+        With `tags`, only the posts of their subscribed contexts that have all of those tags."""
         if not (identity.is_admin or identity.user == username):
             raise Forbidden("a timeline is its user's and the admins' to read")
-        streams = [actor_stream(username)]
-        for context, subscription in await self.contexts.subscriptions_of(identity, username, []):
+        streams = [] if tags else [actor_stream(username)]
+        for context, subscription in await self.contexts.subscriptions_of(identity, username, tags or []):
             if "read" in subscription.permissions(context):
                 streams.append(context_stream(context.hash))
-        return await self._page(streams, after, limit, filters, Identity(username))
+        return await self._page(streams, paging, filters, Identity(username))
 
     async def person_page(
-        self, identity: Identity, username: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+        self, identity: Identity, username: str, paging: Paging = FIRST_PAGE, filters: Filters = EVERYTHING
     ) -> Page:
         """What `username` posted, as far as `identity` may read it."""
-        return await self._page([actor_stream(username)], after, limit, filters, identity)
+        return await self._page([actor_stream(username)], paging, filters, identity)
 
     async def _page(
         self,
         streams: list[str],
-        after: str | None,
-        limit: int,
+        paging: Paging,
         filters: Filters = EVERYTHING,
         reader: Identity | None = None,
     ) -> Page:
@@ -139,19 +161,20 @@ class Activities:
 
         A rare match in a long stream is searched for at most MAX_ROUNDS store pages: then the
         page comes shorter, with the cursor of where the search stopped (nothing is skipped)."""
-        key = cursor.decode(after) if after else None
+        order, limit = paging.order, paging.limit
+        key = cursor.decode(paging.after, order) if paging.after else None
         found: list[Activity] = []
         for _ in range(MAX_ROUNDS):
-            batch = await self.store.page(streams, key, limit + 1)
+            batch = await self.store.page(streams, key, limit + 1, order)
             for activity in batch:
                 if filters.keep(activity) and (reader is None or await self.may_read(reader, activity)):
                     found.append(activity)
             if len(found) > limit:
-                return found[:limit], cursor.encode(found[limit - 1].sort_key)
+                return found[:limit], cursor.encode(found[limit - 1].key(order), order)
             if len(batch) <= limit:  # the streams hold no more
                 return found, None
-            key = batch[-1].sort_key
-        return found, cursor.encode(key)
+            key = batch[-1].key(order)
+        return found, cursor.encode(key, order)
 
     async def delete(self, identity: Identity, activity_id: str) -> None:
         activity = await self.readable(identity, activity_id)
@@ -191,12 +214,13 @@ class Activities:
             raise NotFound(f"activity '{activity_id}' is not among your favorites")
 
     async def favorites_page(
-        self, identity: Identity, username: str, after: str | None, limit: int, filters: Filters = EVERYTHING
+        self, identity: Identity, username: str, paging: Paging = FIRST_PAGE, filters: Filters = EVERYTHING
     ) -> Page:
         """The user's favorites they may still read, newest activity first."""
         if not (identity.is_admin or identity.user == username):
             raise Forbidden("favorites are their user's and the admins' to read")
-        return await self._page([favorites_stream(username)], after, limit, filters, Identity(username))
+        stream = [favorites_stream(username)]
+        return await self._page(stream, paging.published_only(), filters, Identity(username))
 
     async def flag(self, identity: Identity, activity_id: str, *, pinned: bool) -> tuple[Activity, bool]:
         """Pin (or unpin) an activity in its context: its owner, a holder of `flag`, or an admin."""
@@ -213,11 +237,11 @@ class Activities:
         """An admin, or a subscriber holding `permission` (a public policy is not enough here)."""
         return identity.is_admin or await self.contexts.holds(identity.user, context, permission)
 
-    async def flagged_page(self, identity: Identity, hash: str, after: str | None, limit: int) -> Page:
+    async def flagged_page(self, identity: Identity, hash: str, paging: Paging = FIRST_PAGE) -> Page:
         context = await self.contexts.get(hash)
         if not await self.may(identity, context, "read"):
             raise Forbidden(f"you may not read context '{hash}'")
-        return await self._page([flagged_stream(hash)], after, limit)
+        return await self._page([flagged_stream(hash)], paging.published_only())
 
     async def comment(self, identity: Identity, activity_id: str, content: str) -> Comment:
         activity = await self.readable(identity, activity_id)
@@ -226,7 +250,7 @@ class Activities:
             if not await self.may(identity, context, "write"):
                 raise Forbidden(f"you may not comment in context '{activity.context}'")
         comment = Comment.new(activity_id, identity.user, content)
-        await self.store.add_comment(comment)
+        await self.store.add_comment(activity, comment)
         if activity.context and context.notifications == Notifications.COMMENTS:
             await self._tell(activity.context, comment.actor, "comment", comment.to_json())
         return comment

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hutch.hub.activity.cursor import SortKey
+from hutch.hub.activity.cursor import Order, SortKey
 from hutch.hub.activity.model import Activity, Comment
 
 
@@ -51,8 +51,13 @@ class ActivityStore(Protocol):
         """The activity goes, with its comments, likes and places among favorites."""
         ...
 
-    async def page(self, streams: list[str], before: SortKey | None, limit: int) -> list[Activity]:
-        """The newest `limit` activities of all `streams`, strictly older than `before`, newest first."""
+    async def page(
+        self, streams: list[str], before: SortKey | None, limit: int, order: Order = Order.PUBLISHED
+    ) -> list[Activity]:
+        """The first `limit` activities of all `streams` in `order` (newest first) after `before`.
+
+        By comments, the order is the latest comment's time (the post's, uncommented), and only
+        the streams of `streams_of` are kept in it."""
         ...
 
     async def like(self, activity_id: str, username: str) -> bool:
@@ -73,7 +78,9 @@ class ActivityStore(Protocol):
 
     async def unflag(self, activity: Activity) -> bool: ...
 
-    async def add_comment(self, comment: Comment) -> None: ...
+    async def add_comment(self, activity: Activity, comment: Comment) -> None:
+        """Store the comment and move the activity up in its streams' order by comments."""
+        ...
 
     async def comment(self, comment_id: str) -> Comment | None: ...
 

@@ -90,7 +90,8 @@ def _display_name(value: Any) -> str:
     return value.strip()
 
 
-def _tag_filter(request: Request) -> list[str]:
+def tags_of(request: Request) -> list[str]:
+    """The `?tags=a,b` a listing is filtered by: all of them."""
     raw = request.query_params.get("tags", "")
     return _tags([t for t in raw.split(",") if t]) if raw else []
 
@@ -130,7 +131,7 @@ async def create_context(request: Request, identity: Identity, node: HubNode) ->
 
 
 async def list_contexts(request: Request, identity: Identity, node: HubNode) -> Response:
-    return JSONResponse([c.to_json() for c in await node.contexts.all(identity, _tag_filter(request))])
+    return JSONResponse([c.to_json() for c in await node.contexts.all(identity, tags_of(request))])
 
 
 async def public_contexts(request: Request, identity: Identity, node: HubNode) -> Response:
@@ -211,7 +212,7 @@ async def list_subscribers(request: Request, identity: Identity, node: HubNode) 
 
 async def list_subscriptions_of(request: Request, identity: Identity, node: HubNode) -> Response:
     username = names.check_user(request.path_params["user"])
-    found = await node.contexts.subscriptions_of(identity, username, _tag_filter(request))
+    found = await node.contexts.subscriptions_of(identity, username, tags_of(request))
     return JSONResponse([subscription_json(c, s) for c, s in found])
 
 

@@ -178,6 +178,7 @@ SCHEMAS: dict[str, Any] = {
             "favoritesCount",
             "flagged",
             "published",
+            "lastComment",
         ],
         {
             "objectType": {"const": "activity"},
@@ -196,6 +197,7 @@ SCHEMAS: dict[str, Any] = {
             "favoritesCount": {"type": "integer", "minimum": 0},
             "flagged": {"type": "boolean"},
             "published": {"type": "number"},
+            "lastComment": {"type": ["number", "null"], "description": "when it was last commented"},
         },
     ),
     "ActivityPage": obj(

@@ -159,9 +159,60 @@ async def test_filters_keep_what_matches_and_a_rare_match_is_reached_page_by_pag
     assert found == [rare["id"]] and calls >= 2
 
 
+async def test_sorting_by_latest_comment_pages_without_gap_or_repeat(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana = Api(hub, f"owner{run}"), Api(hub, f"ana{run}")
+    hash = await community(hub, "open", owner.user, ana)
+    path = f"/api/contexts/{hash}/activities"
+    posted = [(await owner.call("POST", path, {"content": f"n{n}"}, status=201))["id"] for n in range(12)]
+    for activity_id in (posted[2], posted[7]):
+        await ana.call("POST", f"/api/activities/{activity_id}/comments", {"content": "up"}, status=201)
+    seen, cursor = [], None
+    while True:
+        params = {"sort": "comments", "limit": 5} | ({"cursor": cursor} if cursor else {})
+        page = await ana.call("GET", path, params=params)
+        seen += [a["id"] for a in page["items"]]
+        if not (cursor := page["next"]):
+            break
+    rest = [i for i in posted if i not in (posted[2], posted[7])]
+    assert seen == [posted[7], posted[2], *rest[::-1]]
+    first = (await ana.call("GET", path, params={"sort": "comments", "limit": 1}))["items"][0]
+    assert first["lastComment"] >= first["published"]
+    for timeline in (f"/api/people/{ana.user}/timeline", f"/api/people/{owner.user}/activities"):
+        assert (await ana.call("GET", timeline, params={"sort": "comments", "limit": 1}))["items"][0][
+            "id"
+        ] == (posted[7])
+
+
+async def test_a_timeline_filtered_by_context_tags(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana = Api(hub, f"owner{run}"), Api(hub, f"ana{run}")
+    physics, chemistry = [await community(hub, "open", owner.user, ana) for _ in range(2)]
+    await owner.call("PUT", f"/api/contexts/{physics}", {"tags": ["science", "physics"]})
+    await owner.call("PUT", f"/api/contexts/{chemistry}", {"tags": ["science"]})
+    in_physics = await owner.call("POST", f"/api/contexts/{physics}/activities", {"content": "p"}, status=201)
+    in_chemistry = await owner.call(
+        "POST", f"/api/contexts/{chemistry}/activities", {"content": "c"}, status=201
+    )
+    await ana.call("POST", f"/api/people/{ana.user}/activities", {"content": "own"}, status=201)
+    timeline = f"/api/people/{ana.user}/timeline"
+
+    async def ids(**params: object) -> list[str]:
+        return [a["id"] for a in (await ana.call("GET", timeline, params=params))["items"]]
+
+    assert await ids(tags="physics") == [in_physics["id"]]
+    assert await ids(tags="science") == [in_chemistry["id"], in_physics["id"]]
+    assert await ids(tags="science,physics") == [in_physics["id"]]
+    assert await ids(tags="biology") == []
+    await ana.refused("GET", timeline, 400, params={"tags": "x" * 200})
+    await Api(hub, f"mallory{run}").refused("GET", timeline, 403, params={"tags": "science"})
+
+
 @pytest.mark.parametrize(
     "params",
     [
+        {"sort": "likes"},
+        {"sort": "comments", "cursor": "00000000000000000000000000"},
         {"hashtag": "x" * 65},
         {"keyword": ""},
         {"actor": "amq.gen"},

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 from backends import store_fixture
+from hutch.hub.activity.cursor import Order
 from hutch.hub.activity.memory import MemoryActivities
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.redis import RedisActivities
@@ -39,6 +40,25 @@ async def test_paging_through_two_streams_never_skips_nor_repeats(store: Activit
     assert len(only_context) == len([n for n in range(1000) if n % 3])
 
 
+async def test_paging_by_latest_comment_never_skips_nor_repeats(store: ActivityStore) -> None:
+    ana, context = fresh("ana"), fresh("ctx")
+    posts = [Activity.new(ana, f"post {n}", context) for n in range(60)]
+    for post in posts:
+        await store.add(post)
+    commented = posts[5::7]  # comments move these up, the last commented first
+    for post in commented:
+        await store.add_comment(post, Comment.new(post.id, "bo", "up"))
+    streams = [actor_stream(ana), context_stream(context)]
+    seen, before = [], None
+    while page := await store.page(streams, before, 9, Order.COMMENTS):
+        seen += [a.id for a in page]
+        before = page[-1].key(Order.COMMENTS)
+    rest = [p.id for p in posts if p not in commented]
+    assert seen == [p.id for p in reversed(commented)] + rest[::-1]
+    first = (await store.page([context_stream(context)], None, 1, Order.COMMENTS))[0]
+    assert first.id == commented[-1].id and first.commented >= first.published
+
+
 async def test_concurrent_likes_are_all_counted(store: ActivityStore) -> None:
     activity = Activity.new(fresh("ana"), "like me")
     await store.add(activity)
@@ -58,8 +78,8 @@ async def test_comments_are_stored_once_and_go_with_their_activity(store: Activi
     activity = Activity.new(ana, "hello")
     await store.add(activity)
     first, second = Comment.new(activity.id, "bo", "one"), Comment.new(activity.id, "cy", "two")
-    await store.add_comment(first)
-    await store.add_comment(second)
+    await store.add_comment(activity, first)
+    await store.add_comment(activity, second)
     assert [c.content for c in await store.comments(activity.id)] == ["one", "two"]
     assert (await store.get(activity.id)).comments == 2
     await store.delete_comment(first)

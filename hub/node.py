@@ -189,6 +189,8 @@ def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushB
         conversations=stores.conversations,
         presence=stores.presence,
         devices=stores.devices,
+        contexts=stores.contexts,
+        activities=stores.activities,
         text_limit=settings.push_text_limit,
         ttl=settings.push_ttl,
         timeout=settings.push_timeout,

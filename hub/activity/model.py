@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 import secrets
@@ -24,6 +25,11 @@ def sanitised(content: str) -> str:
     return nh3.clean(
         content, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"}
     )
+
+
+def plain_text(content: str) -> str:
+    """The words of sanitised HTML, as a push shows them."""
+    return " ".join(html.unescape(_TAGS.sub(" ", content)).split())
 
 
 def hashtags_of(content: str) -> list[str]:

@@ -112,6 +112,9 @@ class Subscription:
     grants: list[str] = field(default_factory=list)  # permissions given beyond the policy
     vetoes: list[str] = field(default_factory=list)  # permissions taken away whatever the policy
     created: float = 0.0
+    # The subscriber's own choices, each on its own (MAX tied one to the other, inverted):
+    realtime: bool = True  # the context's news on their stream while they are online
+    push: bool = True  # a push to their devices while they are offline
 
     def permissions(self, context: Context) -> list[str]:
         """What this subscriber may do in `context` now."""
@@ -122,6 +125,17 @@ class Subscription:
             and (context.policy(name) is not Policy.RESTRICTED or name in self.grants)
         ]
 
+    def live(self, context: Context) -> bool:
+        """Whether the context's news reach this subscriber's stream as it happens."""
+        return self.realtime and context.notifications != Notifications.NONE and self.may_read(context)
+
+    def pushed(self, context: Context) -> bool:
+        """Whether the context's news reach this subscriber's devices while they are offline."""
+        return self.push and context.notifications != Notifications.NONE and self.may_read(context)
+
+    def may_read(self, context: Context) -> bool:
+        return "read" in self.permissions(context)
+
     def fields(self) -> dict[str, Any]:
         return {
             "hash": self.hash,
@@ -129,4 +143,6 @@ class Subscription:
             "grants": self.grants,
             "vetoes": self.vetoes,
             "created": self.created,
+            "realtime": self.realtime,
+            "push": self.push,
         }

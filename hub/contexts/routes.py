@@ -104,6 +104,8 @@ def subscription_json(context: Context, subscription: Subscription) -> dict[str,
         "permissions": subscription.permissions(context),
         "grants": subscription.grants,
         "vetoes": subscription.vetoes,
+        "realtime": subscription.realtime,
+        "push": subscription.push,
         "context": context.to_json(),
         "published": subscription.created,
     }
@@ -232,6 +234,16 @@ async def _set_permission(request: Request, identity: Identity, node: HubNode, *
     return JSONResponse(subscription_json(context, subscription), status_code=201 if changed else 200)
 
 
+async def set_preferences(request: Request, identity: Identity, node: HubNode) -> Response:
+    body = await body_of(request)
+    unknown = set(body) - set(PREFERENCE_NAMES)
+    if unknown or not body or not all(isinstance(value, bool) for value in body.values()):
+        raise Invalid(f"preferences are {' and/or '.join(PREFERENCE_NAMES)}, each true or false")
+    username = names.check_user(request.path_params["user"])
+    subscription, context = await node.contexts.set_preferences(identity, hash_of(request), username, body)
+    return JSONResponse(subscription_json(context, subscription))
+
+
 async def reset_permissions(request: Request, identity: Identity, node: HubNode) -> Response:
     username = names.check_user(request.path_params["user"])
     subscription, context = await node.contexts.reset_permissions(identity, hash_of(request), username)
@@ -248,6 +260,13 @@ async def _json_list(request: Request) -> list[Any]:
 
 CONTEXT, CONTEXTS, SUBSCRIPTION = ref("Context"), array_of("Context"), ref("Subscription")
 TAG_QUERY = (("tags", TAG_LIST, False),)
+PREFERENCE_NAMES = ("realtime", "push")
+PREFERENCES = {
+    "type": "object",
+    "properties": {name: {"type": "boolean"} for name in PREFERENCE_NAMES},
+    "additionalProperties": False,
+    "minProperties": 1,
+}
 
 OPERATIONS = [
     Operation(
@@ -301,6 +320,11 @@ OPERATIONS = [
         "DELETE", "/api/contexts/{hash}/subscriptions/{user}", unsubscribe,
         "Unsubscribe: oneself with unsubscribe, others with kick, or the owner or an admin",
         Describes(204, errors=(400, 401, 403, 404)),
+    ),
+    Operation(
+        "PUT", "/api/contexts/{hash}/subscriptions/{user}", set_preferences,
+        "A subscriber's choices: the context's news live (realtime) and as pushes when offline (the user or an admin)",
+        Describes(response=SUBSCRIPTION, request=PREFERENCES, errors=(400, 401, 403, 404)),
     ),
     Operation(
         "PUT", "/api/contexts/{hash}/permissions/{user}/{permission}", grant_permission,

@@ -153,6 +153,7 @@ class Contexts:
             drop.remove(permission)
         if changed:
             await self.store.subscribe(subscription)
+            await self._changed(hash, [username])  # a vetoed read ends the live news
         return subscription, context, changed
 
     async def reset_permissions(
@@ -164,4 +165,21 @@ class Contexts:
             raise NotFound(f"'{username}' is not subscribed to context '{hash}'")
         subscription.grants, subscription.vetoes = [], []
         await self.store.subscribe(subscription)
+        await self._changed(hash, [username])
+        return subscription, context
+
+    async def set_preferences(
+        self, identity: Identity, hash: str, username: str, choices: dict[str, bool]
+    ) -> tuple[Subscription, Context]:
+        """A subscriber's own `realtime` and `push` choices: theirs to make, or an admin's."""
+        if not (identity.is_admin or identity.user == username):
+            raise Forbidden("a subscriber's preferences are theirs and the admins' to set")
+        context = await self.get(hash)
+        subscription = await self.store.subscription(hash, username)
+        if subscription is None:
+            raise NotFound(f"'{username}' is not subscribed to context '{hash}'")
+        subscription.realtime = choices.get("realtime", subscription.realtime)
+        subscription.push = choices.get("push", subscription.push)
+        await self.store.subscribe(subscription)
+        await self._changed(hash, [username])
         return subscription, context

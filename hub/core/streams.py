@@ -100,13 +100,14 @@ class UserStreams:
             await subscription.attach(self.fanout, names.ACTIVITY, hash)
 
     async def _live_contexts(self, user: str) -> list[str]:
-        """The contexts whose posts reach `user` live: subscribed, notifications on."""
+        """The contexts whose news reach `user` live: subscribed with `realtime` on and the
+        `read` held, and the context's notifications on."""
         if self.contexts is None:
             return []
         live = []
         for subscription in await self.contexts.subscriptions_of(user):
             context = await self.contexts.get(subscription.hash)
-            if context is not None and context.notifications != "none":
+            if context is not None and subscription.live(context):
                 live.append(subscription.hash)
         return live
 

@@ -71,9 +71,10 @@ class ApnsProvider:
         return {
             "aps": {
                 "alert": {"title": notification.title, "body": notification.body},
-                "thread-id": notification.conversation,
+                "thread-id": notification.conversation or notification.context,
             },
             "conversation": notification.conversation,
+            "context": notification.context,
             "id": notification.message_id,
         }
 

@@ -2,7 +2,8 @@
 
     push (queue)          stored acks (conversations "*.notifications") and activity
       plan: for a stored chat message, one job per device of each member who is
-      offline and is not the sender, with the text cut to `text_limit`
+      offline and is not the sender, with the text cut to `text_limit`; for a post or
+      comment in a context, the same for each subscriber who may read it and chose `push`
     push.<platform>       one queue per provider (webpush, android, ios), one job per device
       send: done; a dead token forgets the device; other failures are tried again
       with backoff, then go to push.dead with `x-hutch-dead-reason`
@@ -19,10 +20,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+from hutch.hub.activity.model import Activity, Comment, plain_text
+from hutch.hub.activity.store import ActivityStore
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Consumer, Delivery, Message
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
+from hutch.hub.contexts.model import Notifications
+from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.presence.store import PresenceStore
 from hutch.hub.push.devices import Device
@@ -50,6 +55,8 @@ class PushBridge:
         conversations: ConversationStore,
         presence: PresenceStore,
         devices: DeviceStore,
+        contexts: ContextStore | None = None,
+        activities: ActivityStore | None = None,
         text_limit: int = 100,
         ttl: int = 86400,
         timeout: float = 10.0,
@@ -59,6 +66,8 @@ class PushBridge:
         self.conversations = conversations
         self.presence = presence
         self.devices = devices
+        self.contexts = contexts  # with `activities`: news of contexts are pushed too
+        self.activities = activities
         self.providers = {provider.platform: provider for provider in providers}
         self.text_limit = text_limit
         self.ttl = ttl
@@ -123,6 +132,8 @@ class PushBridge:
         await delivery.ack()
 
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+        if delivery.exchange == names.ACTIVITY:
+            return await self._news_jobs(delivery)
         if delivery.message.headers.get(names.STORED_HEADER) != "true":
             return []  # not a worker's "stored" ack: a member may send notifications too
         message = expanded(delivery.message)
@@ -135,7 +146,6 @@ class PushBridge:
         if stored is None or conversation is None:
             return []
         others = [member for member in conversation.members if member != stored.sender]
-        online = await self.presence.online(others)
         text = stored.message.get("data", {}).get("text")
         notification = Notification(
             title=stored.sender,
@@ -145,8 +155,49 @@ class PushBridge:
             urgency=urgency_of(stored.message),
             ttl=self.ttl,
         )
+        return await self._to_offline(others, notification)
+
+    async def _news_jobs(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+        """A post or comment of a context, as the store has it (what the envelope says is only
+        a hint: an admin's broadcast or a forged one pushes nothing), to its readers who chose
+        `push` and are offline."""
+        if self.contexts is None or self.activities is None:
+            return []
+        data = expanded(delivery.message).get("data")
+        data = data if isinstance(data, dict) else {}
+        found: Activity | Comment | None = None
+        if isinstance(data.get("activity"), str) and isinstance(data.get("id"), str):  # a comment
+            found = await self.activities.comment(data["id"])
+            activity = await self.activities.get(data["activity"]) if found else None
+        elif isinstance(data.get("id"), str):
+            found = activity = await self.activities.get(data["id"])
+        if found is None or activity is None or activity.context != delivery.routing_key:
+            return []
+        context = await self.contexts.get(activity.context)
+        if context is None or (found is not activity and context.notifications != Notifications.COMMENTS):
+            return []
+        readers = [
+            subscription.username
+            for subscription in await self.contexts.subscribers(context.hash)
+            if subscription.pushed(context) and subscription.username != found.actor
+        ]
+        notification = Notification(
+            title=found.actor,
+            body=cut(plain_text(found.content) or "New post", self.text_limit),
+            conversation="",
+            message_id=found.id,
+            ttl=self.ttl,
+            context=context.hash,
+        )
+        return await self._to_offline(readers, notification)
+
+    async def _to_offline(
+        self, users: list[str], notification: Notification
+    ) -> list[tuple[Device, Notification]]:
+        """A job per device, of a platform pushed to, of each of `users` who is offline."""
+        online = await self.presence.online(users)
         jobs = []
-        for user in others:
+        for user in users:
             if online.get(user):
                 continue
             for device in await self.devices.of(user):

@@ -86,7 +86,11 @@ class FcmProvider:
             "message": {
                 "token": device.token,
                 "notification": {"title": notification.title, "body": notification.body},
-                "data": {"conversation": notification.conversation, "id": notification.message_id},
+                "data": {
+                    "conversation": notification.conversation,
+                    "context": notification.context,
+                    "id": notification.message_id,
+                },
                 "android": {
                     "priority": "high" if notification.urgency >= 3 else "normal",
                     "ttl": f"{notification.ttl}s",

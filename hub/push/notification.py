@@ -17,9 +17,10 @@ class Notification:
     title: str  # who wrote
     body: str  # the text, cut to the bridge's limit
     conversation: str
-    message_id: str
+    message_id: str  # the message's, or the activity's or comment's
     urgency: int = DEFAULT_URGENCY  # 1..4
     ttl: int = 86400  # seconds a push service may hold it for an unreachable device
+    context: str = ""  # the context's hash, for news of a context (then `conversation` is empty)
 
     @property
     def urgency_name(self) -> str:

@@ -153,7 +153,18 @@ SCHEMAS: dict[str, Any] = {
         },
     ),
     "Subscription": obj(
-        ["objectType", "hash", "username", "permissions", "grants", "vetoes", "context", "published"],
+        [
+            "objectType",
+            "hash",
+            "username",
+            "permissions",
+            "grants",
+            "vetoes",
+            "realtime",
+            "push",
+            "context",
+            "published",
+        ],
         {
             "objectType": {"const": "subscription"},
             "hash": CONTEXT_HASH,
@@ -161,6 +172,8 @@ SCHEMAS: dict[str, Any] = {
             "permissions": {"type": "array", "items": {"type": "string"}},
             "grants": {"type": "array", "items": {"type": "string"}},
             "vetoes": {"type": "array", "items": {"type": "string"}},
+            "realtime": {"type": "boolean", "description": "news live on one's stream while online"},
+            "push": {"type": "boolean", "description": "news pushed to one's devices while offline"},
             "context": ref("Context"),
             "published": {"type": "number"},
         },

@@ -96,3 +96,28 @@ async def test_a_post_on_one_node_reaches_a_subscriber_on_another() -> None:
         )
         assert (await next_envelope(bos))["data"]["id"] == post["id"]
         await bos.close()
+
+
+async def test_realtime_is_the_subscribers_choice_and_a_vetoed_read_ends_it(hub: RunningHub) -> None:
+    run = tag()
+    ana, bo, mallory = f"ana{run}", f"bo{run}", f"mallory{run}"
+    admin, hash = await context(hub, "posts", ana, bo)
+    bos, writer, mine = await stream(hub, bo), Api(hub, ana), f"/api/contexts/{hash}/subscriptions/{bo}"
+    chosen = await Api(hub, bo).call("PUT", mine, {"realtime": False})
+    assert (chosen["realtime"], chosen["push"]) == (False, True)
+    await writer.call("POST", f"/api/contexts/{hash}/activities", {"content": "quiet"}, status=201)
+    assert await nothing_arrives(bos)
+    await Api(hub, bo).call("PUT", mine, {"realtime": True})
+    await writer.call("POST", f"/api/contexts/{hash}/activities", {"content": "loud"}, status=201)
+    assert (await next_envelope(bos))["data"]["object"]["content"] == "loud"
+    await admin.call("DELETE", f"/api/contexts/{hash}/permissions/{bo}/read", status=201)
+    await writer.call("POST", f"/api/contexts/{hash}/activities", {"content": "not for bo"}, status=201)
+    assert await nothing_arrives(bos)
+    await bos.close()
+    await Api(hub, mallory).refused("PUT", mine, 403, json={"realtime": False})  # not theirs to choose
+    await Api(hub, mallory).refused(
+        "PUT", f"/api/contexts/{hash}/subscriptions/{mallory}", 404, json={"push": True}
+    )
+    for bad in ({}, {"realtime": "no"}, {"email": True}, [True]):
+        await Api(hub, bo).refused("PUT", mine, 400, json=bad)
+    assert (await admin.call("PUT", mine, {"push": False}))["push"] is False  # an admin may

@@ -144,6 +144,44 @@ async def test_an_ack_a_member_forges_pushes_nothing(hub: RunningHub, push: Push
     assert len(push.received) == 1
 
 
+async def test_news_of_a_context_are_pushed_to_offline_readers_who_chose_push(
+    hub: RunningHub, push: PushServices
+) -> None:
+    ana, bob, cy, dan, eve = (fresh(name) for name in ("ana", "bob", "cy", "dan", "eve"))
+    admin = HutchAPI(hub.url, mint_token(fresh("admin"), SECRET, roles=["admin"]))
+    async with admin, api(hub, ana) as anas, api(hub, bob) as bobs, api(hub, cy) as cys:
+        hash = (
+            await admin.create_context(
+                f"https://school.example/{ana}", preset="open", notifications="comments"
+            )
+        )["hash"]
+        for user in (ana, bob, cy, dan, eve):
+            await admin.subscribe(hash, user)
+            async with api(hub, user) as own:
+                await own.register_device("android", token=f"fcm-{user}")
+        await cys.preferences(hash, cy, push=False)  # cy chose not to be pushed
+        await admin.call("DELETE", f"/api/contexts/{hash}/permissions/{dan}/read")  # dan may not read
+        async with client(hub, eve) as eve_online:  # eve is online: live, not pushed
+            await eve_online.subscribe(f"/exchange/{eve}.subscribe")
+            post = await anas.post("<p>Exam on <b>Friday</b> &amp; Monday</p>", context=hash)
+            await eventually(lambda: len(push.received) >= 1, timeout=10)
+            await asyncio.sleep(0.3)
+            [to_bob] = push.of("fcm")
+            assert to_bob.key == f"fcm-{bob}"
+            message = to_bob.payload["message"]
+            assert message["notification"] == {"title": ana, "body": "Exam on Friday & Monday"}
+            assert message["data"] == {"conversation": "", "context": hash, "id": post["id"]}
+            comment = await bobs.comment(post["id"], "which room?")
+            await eventually(lambda: len(push.received) >= 2, timeout=10)
+            await asyncio.sleep(0.3)
+        assert [r.key for r in push.of("fcm")] == [f"fcm-{bob}", f"fcm-{ana}"]  # not to its author
+        assert push.of("fcm")[1].payload["message"]["data"]["id"] == comment["id"]
+        broadcast = {"text": "pretending to be a post", "context": hash}
+        await admin.call("POST", "/api/broadcast", broadcast)  # on the same key, not a stored post
+        await asyncio.sleep(0.5)
+        assert len(push.received) == 2
+
+
 async def test_dead_tokens_are_forgotten_and_low_urgency_says_so(hub: RunningHub, push: PushServices) -> None:
     ana, bob = fresh("ana"), fresh("bob")
     browser = push.new_receiver()

@@ -32,6 +32,8 @@ from hutch.hub.core.quota import QueueQuota
 from hutch.hub.core.registry import Registry
 from hutch.hub.core.session import Session
 from hutch.hub.core.streams import UserStreams
+from hutch.hub.media.directory import DirectoryMedia
+from hutch.hub.media.store import MediaStore
 from hutch.hub.people.memory import MemoryPeople
 from hutch.hub.people.redis import RedisPeople
 from hutch.hub.people.store import PeopleStore
@@ -74,8 +76,9 @@ class HubNode:
             on_change=self.conversations.forget_member,
         )
         self.contexts = Contexts(self.stores.contexts, on_change=self.streams.announce_context)
+        self.media: MediaStore = DirectoryMedia(settings.media_dir)
         self.activities = Activities(
-            self.stores.activities, self.contexts, publish=self.conversations.publish_to
+            self.stores.activities, self.contexts, publish=self.conversations.publish_to, media=self.media
         )
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     max_queue_length: int = 100_000  # messages in one queue of the embedded broker
     max_queue_bytes: int = 256 * 1024 * 1024  # body bytes in one queue of the embedded broker
     max_request_body: int = 1024 * 1024  # bytes of a REST request body
+    max_upload: int = 10 * 1024 * 1024  # bytes of an uploaded image or file (the whole form)
+    media_dir: str = "media"  # where uploads are kept; several nodes need one they all mount
     max_queues: int = 10_000  # queues a node declares for its clients (/queue/, durable subscriptions)
     max_queues_per_user: int = 100  # of those, declared for one user
     max_json_depth: int = 32  # nesting of a message or request body

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -104,13 +106,21 @@ def hub_fixture(*backends: str, scope: str = "module", **settings: Any) -> Any:
 @contextlib.contextmanager
 def running_hub(port: int = 0, **overrides: Any) -> Iterator[RunningHub]:
     """A hub on `port` (any free one by default) with settings `overrides`."""
-    defaults = {"host": "127.0.0.1", "tcp_port": 0, "dev_mode": True, "permissions_file": OPEN_GRANTS}
+    media = tempfile.mkdtemp(prefix="hutch-media-")  # each hub's uploads, gone with it
+    defaults = {
+        "host": "127.0.0.1",
+        "tcp_port": 0,
+        "dev_mode": True,
+        "permissions_file": OPEN_GRANTS,
+        "media_dir": media,
+    }
     settings = Settings(**(defaults | overrides))
     hub = RunningHub(settings, port).start()
     try:
         yield hub
     finally:
         hub.stop()
+        shutil.rmtree(media, ignore_errors=True)
 
 
 class WsClient:

@@ -26,7 +26,16 @@ class HutchAPI:
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         """JSON of the answer (None for 204); `APIError` with the hub's error body otherwise."""
         query = {name: value for name, value in params.items() if value is not None}
-        response = await self.http.request(method, path, json=body, params=query)
+        return self._answer(await self.http.request(method, path, json=body, params=query))
+
+    async def upload(
+        self, method: str, path: str, data: bytes, filename: str, fields: dict[str, str] | None = None
+    ) -> Any:
+        """Send a file as the form field `file` (multipart/form-data), with text `fields`."""
+        files = {"file": (filename, data)}
+        return self._answer(await self.http.request(method, path, files=files, data=fields or {}))
+
+    def _answer(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
             try:
                 error = response.json()
@@ -130,6 +139,22 @@ class HutchAPI:
         """Post to a context (its hash), or to one's own timeline (`as_user`: one's own name)."""
         path = f"/api/contexts/{context}/activities" if context else f"/api/people/{as_user}/activities"
         return await self.call("POST", path, {"content": content})
+
+    async def post_file(
+        self,
+        data: bytes,
+        filename: str,
+        content: str = "",
+        *,
+        context: str | None = None,
+        as_user: str | None = None,
+    ) -> dict[str, Any]:
+        """Post an image (JPEG, PNG, GIF, WebP: with a thumbnail) or any other file, as `post` does."""
+        path = f"/api/contexts/{context}/activities" if context else f"/api/people/{as_user}/activities"
+        return await self.upload("POST", path, data, filename, {"content": content})
+
+    async def set_avatar(self, username: str, data: bytes, filename: str = "avatar.png") -> dict[str, Any]:
+        return await self.upload("PUT", f"/api/people/{username}/avatar", data, filename)
 
     async def timeline(self, username: str, **query: Any) -> dict[str, Any]:
         """A page: `items`, newest first, and `next`, the cursor of the page after it (or None).

@@ -64,12 +64,22 @@ class Activity:
     favorites: int = 0
     flagged: bool = False  # pinned in its context
     commented: float = 0.0  # when it was last commented (0: never), kept by the store
+    media: dict[str, Any] = field(default_factory=dict)  # an image's or file's: name, type, size
 
     @classmethod
     def new(cls, actor: str, content: str, context: str = "") -> Activity:
         now = time.time()
         clean = sanitised(content)
         return cls(new_id(now), actor, clean, context, "note", hashtags_of(clean), keywords_of(clean), now)
+
+    def _media_json(self) -> dict[str, Any]:
+        """Where an image or file is fetched (with the caller's token), as MAX names it."""
+        if self.object_type == "image":
+            path = f"/api/activities/{self.id}/image"
+            return {"fullURL": path, "thumbURL": f"{path}/thumb", **self.media}
+        if self.object_type == "file":
+            return {"fullURL": f"/api/activities/{self.id}/file", **self.media}
+        return {}
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -91,6 +101,7 @@ class Activity:
             "hashtags": self.hashtags,
             "keywords": self.keywords,
             "published": self.published,
+            "media": self.media,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -98,7 +109,7 @@ class Activity:
             "objectType": "activity",
             "id": self.id,
             "actor": {"objectType": "person", "username": self.actor},
-            "object": {"objectType": self.object_type, "content": self.content},
+            "object": {"objectType": self.object_type, "content": self.content, **self._media_json()},
             "contexts": [self.context] if self.context else [],
             "hashtags": self.hashtags,
             "likesCount": self.likes,

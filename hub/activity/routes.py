@@ -4,6 +4,7 @@ opaque cursors, likes and comments, and the admins' broadcast to the `activity` 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from hutch.hub.activity import cursor
 from hutch.hub.activity.cursor import Order
@@ -13,9 +14,9 @@ from hutch.hub.auth import Identity
 from hutch.hub.contexts.routes import TAG_LIST, hash_of, tags_of
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid, NotFound
-from hutch.hub.web.openapi import BROADCAST, NEW_POST, USER_NAME, Describes, array_of, ref
+from hutch.hub.web.openapi import BINARY, BROADCAST, NEW_POST, UPLOAD, USER_NAME, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
-from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, limit_of, text_field
+from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, is_form, limit_of, text_field, upload_of
 from hutch.protocol import names
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -95,9 +96,21 @@ def _activity_id(request: Request, name: str = "id") -> str:
     return value if value.isascii() and value.isalnum() and len(value) <= 40 else "0"
 
 
+async def _posted(request: Request) -> tuple[str, tuple[bytes, str] | None]:
+    """A post's content, and its image or file (bytes and name) when sent as a form."""
+    if not is_form(request):
+        return _content(await body_of(request)), None
+    upload = await upload_of(request)
+    content = upload.fields.get("content", "")
+    if len(content) > MAX_CONTENT:
+        raise Invalid(f"'content' is at most {MAX_CONTENT} characters")
+    return content, (upload.data, upload.filename)
+
+
 async def post_to_context(request: Request, identity: Identity, node: HubNode) -> Response:
-    content = _content(await body_of(request))
-    activity = await node.activities.post(identity, content, hash_of(request))
+    hash = hash_of(request)
+    content, upload = await _posted(request)
+    activity = await node.activities.post(identity, content, hash, upload)
     return JSONResponse(activity.to_json(), status_code=201)
 
 
@@ -105,8 +118,35 @@ async def post_to_own_timeline(request: Request, identity: Identity, node: HubNo
     username = names.check_user(request.path_params["user"])
     if username != identity.user:  # no one posts as another (MAX's actor chain allowed it)
         raise Forbidden("one posts on one's own timeline only")
-    activity = await node.activities.post(identity, _content(await body_of(request)))
+    content, upload = await _posted(request)
+    activity = await node.activities.post(identity, content, upload=upload)
     return JSONResponse(activity.to_json(), status_code=201)
+
+
+async def image(request: Request, identity: Identity, node: HubNode) -> Response:
+    return await _media(request, identity, node, "full")
+
+
+async def thumbnail(request: Request, identity: Identity, node: HubNode) -> Response:
+    return await _media(request, identity, node, "thumb")
+
+
+async def file(request: Request, identity: Identity, node: HubNode) -> Response:
+    return await _media(request, identity, node, "file")
+
+
+async def _media(request: Request, identity: Identity, node: HubNode, variant: str) -> Response:
+    data, content_type = await node.activities.media_of(identity, _activity_id(request), variant)
+    headers = {
+        "X-Content-Type-Options": "nosniff",  # what it says it is, never sniffed into HTML
+        "Content-Security-Policy": "default-src 'none'",
+        "Cache-Control": "private, max-age=3600",
+    }
+    if variant == "file":
+        activity = await node.activities.readable(identity, _activity_id(request))
+        name = quote(str(activity.media.get("filename", "file")))
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    return Response(data, media_type=content_type, headers=headers)
 
 
 async def context_activities(request: Request, identity: Identity, node: HubNode) -> Response:
@@ -223,7 +263,7 @@ OPERATIONS = [
     ),
     Operation(
         "POST", "/api/contexts/{hash}/activities", post_to_context, "Post to a context (write)",
-        Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403, 404)),
+        Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403, 404), form=UPLOAD),
     ),
     Operation(
         "GET", "/api/contexts/{hash}/activities", context_activities, "A context's activities, newest first (read)",
@@ -231,7 +271,7 @@ OPERATIONS = [
     ),
     Operation(
         "POST", "/api/people/{user}/activities", post_to_own_timeline, "Post on one's own timeline",
-        Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403)),
+        Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403), form=UPLOAD),
     ),
     Operation(
         "GET", "/api/people/{user}/activities", person_activities, "What a person posted, as far as one may read it",
@@ -244,6 +284,18 @@ OPERATIONS = [
     ),
     Operation(
         "GET", "/api/activities/{id}", get_activity, "One activity", Describes(response=ACTIVITY, errors=(401, 404)),
+    ),
+    Operation(
+        "GET", "/api/activities/{id}/image", image, "An image activity's picture, as uploaded",
+        Describes(response=BINARY, content_type="image/*", errors=(401, 404)),
+    ),
+    Operation(
+        "GET", "/api/activities/{id}/image/thumb", thumbnail, "An image activity's thumbnail (PNG, at most 400 px)",
+        Describes(response=BINARY, content_type="image/png", errors=(401, 404)),
+    ),
+    Operation(
+        "GET", "/api/activities/{id}/file", file, "A file activity's file, as an attachment",
+        Describes(response=BINARY, content_type="application/octet-stream", errors=(401, 404)),
     ),
     Operation(
         "DELETE", "/api/activities/{id}", delete_activity,

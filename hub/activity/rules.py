@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hutch.hub.activity import cursor
+from hutch.hub.activity import attachments, cursor
 from hutch.hub.activity.cursor import Order
 from hutch.hub.activity.model import Activity, Comment
 from hutch.hub.activity.store import (
@@ -28,6 +28,7 @@ from hutch.hub.contexts.model import Context, Notifications, Policy
 from hutch.hub.contexts.rules import Contexts
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid, NotFound
+from hutch.hub.media.store import MediaStore
 from hutch.protocol import names
 
 Page = tuple[list[Activity], str | None]  # the items and the cursor of the next page, if any
@@ -75,9 +76,16 @@ Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # (exchange, ke
 
 
 class Activities:
-    def __init__(self, store: ActivityStore, contexts: Contexts, publish: Publish | None = None):
+    def __init__(
+        self,
+        store: ActivityStore,
+        contexts: Contexts,
+        publish: Publish | None = None,
+        media: MediaStore | None = None,
+    ):
         self.store = store
         self.contexts = contexts
+        self.media = media  # where images and files posted with activities are kept
         self.publish = publish  # live delivery: to the `activity` exchange, keyed by context hash
 
     # -- permissions ---------------------------------------------------------
@@ -101,16 +109,47 @@ class Activities:
 
     # -- posting and reading -------------------------------------------------
 
-    async def post(self, identity: Identity, content: str, context_hash: str = "") -> Activity:
+    async def post(
+        self,
+        identity: Identity,
+        content: str,
+        context_hash: str = "",
+        upload: tuple[bytes, str] | None = None,
+    ) -> Activity:
+        """Post a note, or with `upload` (its bytes and file name) an image or a file: the media
+        are stored first and removed if the activity cannot be, so none is half-written."""
         if context_hash:
             context = await self.contexts.get(context_hash)
             if not await self.may(identity, context, "write"):
                 raise Forbidden(f"you may not post to context '{context_hash}'")
         activity = Activity.new(identity.user, content, context_hash)
-        await self.store.add(activity)
+        if upload is not None:
+            if self.media is None:
+                raise Invalid("this hub keeps no uploads")
+            await self._add_with_media(activity, *upload)
+        else:
+            await self.store.add(activity)
         if context_hash and context.notifications in (Notifications.POSTS, Notifications.COMMENTS):
             await self._tell(context_hash, activity.actor, "activity", activity.to_json())
         return activity
+
+    async def _add_with_media(self, activity: Activity, data: bytes, filename: str) -> None:
+        assert self.media is not None
+        try:
+            await attachments.attach(self.media, activity, data, filename)
+            await self.store.add(activity)
+        except BaseException:
+            await self.media.delete(attachments.folder_of(activity.id))
+            raise
+
+    async def media_of(self, identity: Identity, activity_id: str, variant: str) -> tuple[bytes, str]:
+        """The bytes and content type of a readable activity's image or file."""
+        activity = await self.readable(identity, activity_id)
+        key, content_type = attachments.stored_as(activity, variant)
+        data = await self.media.get(key) if self.media is not None else None
+        if data is None:
+            raise NotFound(f"the media of activity '{activity_id}' are gone")
+        return data, content_type
 
     async def _tell(self, hash: str, actor: str, kind: str, data: dict[str, Any]) -> None:
         """The context's subscribers online see it now, as a MAX envelope (`object` the kind)."""
@@ -181,6 +220,8 @@ class Activities:
         if not await self._may_remove(identity, activity.actor, activity.context):
             raise Forbidden(f"you may not delete activity '{activity_id}'")
         await self.store.delete(activity_id)
+        if self.media is not None and activity.media:
+            await self.media.delete(attachments.folder_of(activity_id))
 
     async def _may_remove(self, identity: Identity, author: str, context_hash: str) -> bool:
         if identity.is_admin or identity.user == author:

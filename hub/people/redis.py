@@ -29,7 +29,7 @@ class RedisPeople:
         before = await self.get(person.username)
         stale = before.search_keys() - person.search_keys() if before else set()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"hutch:person:{person.username}", json.dumps(_fields(person)))
+            pipe.set(f"hutch:person:{person.username}", json.dumps(person.fields()))
             for key in stale:
                 pipe.zrem("hutch:people:index", f"{key}\x00{person.username}")
             pipe.zadd(
@@ -63,13 +63,3 @@ class RedisPeople:
                 break
             offset += _SCAN_BATCH
         return found
-
-
-def _fields(person: Person) -> dict[str, object]:
-    return {
-        "username": person.username,
-        "display_name": person.display_name,
-        "avatar": person.avatar,
-        "hidden": person.hidden,
-        "created": person.created,
-    }

@@ -356,6 +356,8 @@ class Describes:
     query: tuple[tuple[str, dict[str, Any], bool], ...] = ()  # (name, schema, required)
     errors: tuple[int, ...] = (400, 401, 403, 404)
     also: tuple[int, ...] = field(default=())  # other successes (200 beside a 201)
+    form: dict[str, Any] | None = None  # schema of a multipart/form-data body (an upload)
+    content_type: str = "application/json"  # of the success body
 
 
 ERROR_WORDS = {
@@ -369,6 +371,24 @@ ERROR_WORDS = {
 }
 
 
+BINARY = {"type": "string", "format": "binary"}
+UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {**BINARY, "description": "an image (JPEG, PNG, GIF, WebP) or any other file"},
+        "content": {"type": "string", "maxLength": 10_000, "description": "words to go with it"},
+    },
+}
+
+
+AVATAR_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {"file": {**BINARY, "description": "a JPEG, PNG, GIF or WebP picture"}},
+}
+
+
 def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) -> list[dict[str, Any]]:
     found = []
     for name, schema in (
@@ -379,6 +399,7 @@ def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) 
         ("tag", TAG),
         ("id", ACTIVITY_ID),
         ("comment", ACTIVITY_ID),
+        ("size", {"enum": ["mini", "normal", "large"]}),
         (
             "permission",
             {"enum": ["read", "write", "subscribe", "unsubscribe", "invite", "kick", "delete", "flag"]},
@@ -398,11 +419,12 @@ def document(operations: list[Any], version: str) -> dict[str, Any]:
         described: Describes = op.describes
         success: dict[str, Any] = {"description": "OK"}
         if described.response is not None:
-            success["content"] = {"application/json": {"schema": described.response}}
+            success["content"] = {described.content_type: {"schema": described.response}}
         responses: dict[str, Any] = {str(described.success): success}
         for status in described.also:
             responses[str(status)] = success
-        errors = (*described.errors, 503) + ((413,) if described.request is not None else ())
+        takes_body = described.request is not None or described.form is not None
+        errors = (*described.errors, 503) + ((413,) if takes_body else ())
         for status in sorted(set(errors)):
             responses[str(status)] = {
                 "description": ERROR_WORDS[status],
@@ -415,10 +437,13 @@ def document(operations: list[Any], version: str) -> dict[str, Any]:
             "responses": responses,
             "security": [{"bearer": []}, {"maxOauth": []}],
         }
-        if described.request is not None:
+        bodies = {"application/json": described.request, "multipart/form-data": described.form}
+        if takes_body:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": described.request}},
+                "content": {
+                    kind: {"schema": schema} for kind, schema in bodies.items() if schema is not None
+                },
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {

@@ -8,6 +8,8 @@ Callers authenticate with `Authorization: Bearer <token>` or the MAX headers
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -18,6 +20,8 @@ from hutch.hub.errors import Invalid, Refused, TooLarge, Unauthorized, Unavailab
 from hutch.hub.messages import payload
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names, whole_number
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -93,6 +97,43 @@ async def body_of(request: Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("the body must be a JSON object")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file sent as multipart/form-data, and the form's text fields."""
+
+    data: bytes
+    filename: str  # the last part of the name the client gave, at most 255 characters
+    fields: dict[str, str]
+
+
+async def upload_of(request: Request, field: str = "file") -> Upload:
+    """The one file of a form, within `max_upload` bytes for the whole form (413). The length
+    is checked before anything is read, so the request must say it (browsers do)."""
+    limit = request.app.state.node.settings.max_upload
+    declared = request.headers.get("content-length", "")
+    if not (declared.isascii() and declared.isdigit()):
+        raise Invalid("an upload says its Content-Length")
+    if int(declared) > limit:
+        raise TooLarge(f"an upload is at most {limit} bytes")
+    try:
+        form = await request.form(max_files=1, max_fields=10, max_part_size=64 * 1024)
+    except HTTPException as error:  # not a form, or one past its bounds
+        raise Invalid(f"not a form this hub takes: {error.detail}") from None
+    try:
+        file = form.get(field)
+        if not isinstance(file, UploadFile):
+            raise Invalid(f"the form has its file in '{field}'")
+        data = await file.read()
+        name = PurePosixPath((file.filename or "").replace("\\", "/")).name[-255:]
+        return Upload(data, name, {key: value for key, value in form.items() if isinstance(value, str)})
+    finally:
+        await form.close()
+
+
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
 async def json_of(request: Request) -> Any:

@@ -1,6 +1,7 @@
 """The asyncio client against a real hub: receipts, callbacks, acks, errors, reconnect, recovery."""
 
 import asyncio
+import io
 import uuid
 
 import pytest
@@ -8,6 +9,7 @@ from backends import SECRET, hub_settings
 from hub_server import RunningHub, free_port, hub_fixture, running_hub
 from hutch.clients.python import APIError, HutchAPI, HutchClient, Message, Refused
 from hutch.hub.auth import mint_token
+from PIL import Image
 
 hub = hub_fixture(dev_mode=False, jwt_secret=SECRET)
 
@@ -224,3 +226,21 @@ async def test_context_and_activity_helpers(hub: RunningHub) -> None:
         page = await rest.timeline(ana)
         assert [a["id"] for a in page["items"]] == [post["id"]] and page["next"] is None
         assert (await rest.context_activities(context["hash"], limit=1))["items"][0]["commentsCount"] == 1
+        older = await rest.post("older", context=context["hash"])
+        await rest.comment(older["id"], "bumped")
+        by_comments = await rest.timeline(ana, sort="comments", tags=None)
+        assert [a["id"] for a in by_comments["items"]] == [older["id"], post["id"]]
+        assert [c["content"] for c in await rest.comments(older["id"])] == ["bumped"]
+        assert (await rest.favorite(post["id"]))["favoritesCount"] == 1
+        assert [a["id"] for a in (await rest.favorites(ana))["items"]] == [post["id"]]
+        subscription = await rest.preferences(context["hash"], ana, push=False)
+        assert (subscription["realtime"], subscription["push"]) == (True, False)
+        file = await rest.post_file(b"notes", "notes.txt", "my notes", as_user=ana)
+        assert (file["object"]["objectType"], file["object"]["filename"]) == ("file", "notes.txt")
+        picture = io.BytesIO()
+        Image.new("RGB", (40, 40)).save(picture, "PNG")
+        assert (await rest.set_avatar(ana, picture.getvalue()))["avatar"] == f"/api/people/{ana}/avatar"
+        await rest.delete_activity(file["id"])
+        with pytest.raises(APIError) as error:
+            await rest.activity(file["id"])
+        assert error.value.status == 404

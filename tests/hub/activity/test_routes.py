@@ -1,10 +1,13 @@
 """Posts, timelines, likes and comments through REST, on both backends, with every refusal."""
 
+import io
 import uuid
+from pathlib import Path
 
 import pytest
 from backends import SECRET
 from hub_server import RunningHub, hub_fixture
+from PIL import Image
 from security.helpers import Api
 
 hub = hub_fixture(jwt_secret=SECRET)
@@ -264,3 +267,74 @@ async def test_pinning_takes_the_owner_or_the_flag_permission(hub: RunningHub) -
     await owner.refused("DELETE", path, 404)
     own = await ana.call("POST", f"/api/people/{ana.user}/activities", {"content": "mine"}, status=201)
     await ana.refused("POST", f"/api/activities/{own['id']}/flag", 400)  # not in a context
+
+
+def picture(width: int, height: int, kind: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, kind)
+    return out.getvalue()
+
+
+async def test_images_and_files_are_posted_as_forms_with_thumbnails(hub: RunningHub) -> None:
+    run = tag()
+    owner, ana, mallory = Api(hub, f"owner{run}"), Api(hub, f"ana{run}"), Api(hub, f"mallory{run}")
+    hash = await community(hub, "closed", owner.user, ana)
+    path = f"/api/contexts/{hash}/activities"
+    posted = await owner.call(
+        "POST",
+        path,
+        files={"file": ("sunset.jpg", picture(1200, 600, "JPEG"))},
+        data={"content": "Look"},
+        status=201,
+    )
+    image = posted["object"]
+    assert (image["objectType"], image["content"], image["contentType"]) == ("image", "Look", "image/jpeg")
+    assert (image["width"], image["height"], image["filename"]) == (1200, 600, "sunset.jpg")
+    full = await ana.http.get(image["fullURL"])
+    assert full.status_code == 200 and full.headers["content-type"] == "image/jpeg"
+    assert full.content == picture(1200, 600, "JPEG")
+    thumb = await ana.http.get(image["thumbURL"])
+    assert thumb.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(thumb.content)).size == (400, 200)
+    await mallory.refused("GET", image["thumbURL"], 404)  # not a reader of the closed context
+
+    script = b"<html><script>alert(document.cookie)</script></html>"
+    mine = await ana.call(
+        "POST",
+        f"/api/people/{ana.user}/activities",
+        files={"file": ("../../x.html", script, "text/html")},
+        status=201,
+    )
+    assert mine["object"]["objectType"] == "file" and mine["object"]["filename"] == "x.html"
+    download = await mallory.http.get(mine["object"]["fullURL"])  # own timeline: anyone signed in
+    assert download.content == script and download.headers["content-type"] == "application/octet-stream"
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert download.headers["x-content-type-options"] == "nosniff"
+    await ana.refused("GET", f"/api/activities/{mine['id']}/image", 404)  # a file has no picture
+    await ana.call("DELETE", f"/api/activities/{mine['id']}", status=204)
+    await ana.refused("GET", mine["object"]["fullURL"], 404)
+    assert list(Path(hub.node.settings.media_dir).glob(f"activities/{mine['id']}*")) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "status"),
+    [
+        ({"file": ("empty.txt", b"")}, 400),
+        ({"other": ("x.png", b"x")}, 400),
+        ({"file": ("huge.png", b"x" * (10 * 1024 * 1024 + 1))}, 413),
+        ({"file": ("bomb.png", None)}, 413),
+        ({"file": ("broken.png", None)}, 400),
+    ],
+)
+async def test_bad_uploads_are_refused_and_leave_nothing(hub: RunningHub, files: dict, status: int) -> None:
+    me = Api(hub, f"me{tag()}")
+    hash = await community(hub, "open", me.user)
+    name = next(iter(files.values()))[0]
+    if name == "bomb.png":  # a few KB that claim 100 million pixels
+        files = {"file": (name, picture(10_000, 10_000))}
+    if name == "broken.png":  # a PNG header, then nothing
+        files = {"file": (name, picture(50, 50)[:60])}
+    before = sorted(Path(hub.node.settings.media_dir).rglob("*"))
+    await me.refused("POST", f"/api/contexts/{hash}/activities", status, files=files)
+    assert sorted(Path(hub.node.settings.media_dir).rglob("*")) == before
+    assert (await me.call("GET", f"/api/contexts/{hash}/activities"))["items"] == []

@@ -1,10 +1,12 @@
 """Profiles and the directory through REST, on both backends: who may write what, who is found."""
 
+import io
 import uuid
 
 import pytest
 from backends import SECRET
 from hub_server import RunningHub, hub_fixture
+from PIL import Image
 from security.helpers import Api
 
 hub = hub_fixture(jwt_secret=SECRET)
@@ -92,3 +94,35 @@ async def test_no_one_writes_another_persons_profile(hub: RunningHub) -> None:
 )
 async def test_bad_reads_are_refused(hub: RunningHub, path: str, params: dict, status: int) -> None:
     await Api(hub, f"{run()}me").refused("GET", path, status, params=params)
+
+
+def picture(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (width, height), (20, 90, 200, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_an_uploaded_avatar_comes_in_three_sizes_and_only_its_person_changes_it(
+    hub: RunningHub,
+) -> None:
+    tag = run()
+    ana, bo = Api(hub, f"{tag}ana"), Api(hub, f"{tag}bo")
+    path = f"/api/people/{ana.user}/avatar"
+    made = await ana.call("PUT", path, files={"file": ("me.png", picture(500, 300))}, status=201)
+    assert made["avatar"] == path
+    for size, expected in (("mini", (24, 14)), ("normal", (96, 58)), ("large", (250, 150))):
+        response = await bo.http.get(f"{path}/{size}")
+        assert response.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(response.content)).size == expected
+    assert (await bo.http.get(path)).content == (await bo.http.get(f"{path}/normal")).content
+    await bo.refused("PUT", path, 403, files={"file": ("x.png", picture(10, 10))})
+    await bo.refused("DELETE", path, 403)
+    await ana.refused("PUT", path, 400, files={"file": ("x.png", b"<svg onload=alert(1)>")})
+    await ana.refused("GET", f"{path}/huge", 404)
+    with_url = await ana.call("PUT", f"/api/people/{ana.user}", {"avatar": "https://example.org/a.png"})
+    assert with_url["avatar"] == "https://example.org/a.png"  # a URL given takes the picture's place
+    await ana.refused("GET", path, 404)
+    await ana.call("PUT", path, files={"file": ("me.png", picture(50, 50))})
+    await ana.call("DELETE", path, status=204)
+    await bo.refused("GET", f"{path}/large", 404)
+    assert (await bo.call("GET", f"/api/people/{ana.user}"))["avatar"] is None

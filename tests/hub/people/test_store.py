@@ -21,7 +21,9 @@ async def test_a_profile_is_new_once_and_reads_back(store: PeopleStore) -> None:
     assert await store.get(me) is None
     assert await store.put(Person(me, "Ana Lima", "https://example.org/a.png", created=1.0)) is True
     assert await store.put(Person(me, "Ana L.", created=1.0)) is False
-    assert await store.get(me) == Person(me, "Ana L.", "", False, 1.0)
+    assert await store.get(me) == Person(me, "Ana L.", created=1.0)
+    await store.put(Person(me, "Ana L.", picture=True, hidden=True, created=1.0))
+    assert await store.get(me) == Person(me, "Ana L.", picture=True, hidden=True, created=1.0)
 
 
 async def test_search_matches_the_start_of_a_username_or_of_a_word_of_the_name(store: PeopleStore) -> None:

@@ -1,0 +1,1 @@
+"""Uploaded media: the `MediaStore` protocol, its directory backend, and images made safe."""

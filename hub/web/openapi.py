@@ -366,6 +366,7 @@ ERROR_WORDS = {
     403: "Not allowed for this user",
     404: "No such conversation, participant, device, person, context or subscription",
     409: "At a limit: the body says which",
+    412: "X-Max-Compat-ID names another compatibility id than the hub's: the app needs updating",
     413: "The body is larger than the limit",
     503: "The broker or the store is unavailable",
 }
@@ -386,6 +387,14 @@ AVATAR_UPLOAD = {
     "type": "object",
     "required": ["file"],
     "properties": {"file": {**BINARY, "description": "a JPEG, PNG, GIF or WebP picture"}},
+}
+
+
+COMPAT_ID = {
+    "name": "X-Max-Compat-ID",
+    "in": "header",
+    "required": False,
+    "description": "the app's compatibility id; another than the hub's (when it has one) gets 412",
 }
 
 
@@ -412,8 +421,10 @@ def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) 
     return found
 
 
-def document(operations: list[Any], version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `operations` (each with method, path, handler, summary, describes)."""
+def document(operations: list[Any], version: str, compat_id: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations` (each with method, path, handler, summary,
+    describes), for a hub whose compatibility id is `compat_id` (None: it takes any)."""
+    compat_header = {**COMPAT_ID, "schema": {"enum": [compat_id]} if compat_id else {"type": "string"}}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         described: Describes = op.describes
@@ -424,7 +435,7 @@ def document(operations: list[Any], version: str) -> dict[str, Any]:
         for status in described.also:
             responses[str(status)] = success
         takes_body = described.request is not None or described.form is not None
-        errors = (*described.errors, 503) + ((413,) if takes_body else ())
+        errors = (*described.errors, 412, 503) + ((413,) if takes_body else ())
         for status in sorted(set(errors)):
             responses[str(status)] = {
                 "description": ERROR_WORDS[status],
@@ -433,7 +444,7 @@ def document(operations: list[Any], version: str) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": op.summary,
             "operationId": op.handler.__name__,
-            "parameters": _parameters(op.path, described.query),
+            "parameters": [*_parameters(op.path, described.query), compat_header],
             "responses": responses,
             "security": [{"bearer": []}, {"maxOauth": []}],
         }

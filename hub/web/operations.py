@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,10 @@ class Operation:
     describes: Describes = field(default_factory=Describes)
 
 
-def openapi_document(operations: list[Operation], version: str) -> dict[str, Any]:
-    return document(operations, version)
+def openapi_document(
+    operations: list[Operation], version: str, compat_id: str | None = None
+) -> dict[str, Any]:
+    return document(operations, version, compat_id)
 
 
 def routes(operations: list[Operation], version: str) -> list[Route]:
@@ -34,10 +37,13 @@ def routes(operations: list[Operation], version: str) -> list[Route]:
     for op in operations:
         by_path.setdefault(op.path, {})[op.method] = endpoint(op.handler)
     found = [Route(path, _by_method(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
-    described = openapi_document(operations, version)
+
+    @functools.cache
+    def described(compat_id: str | None) -> dict[str, Any]:
+        return openapi_document(operations, version, compat_id)
 
     async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(described)
+        return JSONResponse(described(request.app.state.node.settings.max_compat_id))
 
     return [*found, Route("/api/openapi.json", openapi)]
 

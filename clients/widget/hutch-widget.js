@@ -19,7 +19,7 @@ const idKey = (id) => id.split("-").map(Number);
 const newer = (a, b) => !b || idKey(a)[0] > idKey(b)[0] || (idKey(a)[0] === idKey(b)[0] && idKey(a)[1] > idKey(b)[1]);
 const uuid4 = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/-/g, "");
 
-function element(tag, attributes = {}, ...children) {
+export function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
@@ -27,6 +27,20 @@ function element(tag, attributes = {}, ...children) {
   }
   node.append(...children.filter((child) => child !== null && child !== undefined));
   return node;
+}
+
+// A REST call as `who` ({base, token, login}): the JSON answer, or an Error with the hub's words.
+export async function callApi(who, method, path, body) {
+  const response = await fetch(`${who.base}/api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${who.token}`, "X-Oauth-Username": who.login, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const error = await response.json().catch(() => ({}));
+    throw new Error(error.error_description || `${response.status} ${response.statusText}`);
+  }
+  return response.status === 204 ? null : response.json();
 }
 
 export class HutchWidget {
@@ -64,17 +78,8 @@ export class HutchWidget {
 
   // -- REST -------------------------------------------------------------------
 
-  async api(method, path, body) {
-    const response = await fetch(`${this.base}/api${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${this.token}`, "X-Oauth-Username": this.login, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!response.ok) {
-      const error = await response.json().catch(() => ({}));
-      throw new Error(error.error_description || `${response.status} ${response.statusText}`);
-    }
-    return response.status === 204 ? null : response.json();
+  api(method, path, body) {
+    return callApi(this, method, path, body);
   }
 
   async refreshConversations() {

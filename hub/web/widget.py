@@ -1,4 +1,5 @@
-"""The browser side: the demo page at `/`, the widget at `/widget/...`, rule sets at `/rules/<label>.json`.
+"""The browser side: the demo pages at `/` (chat) and `/activity` (a context's news), the widget
+at `/widget/...`, rule sets at `/rules/<label>.json`.
 
 In dev mode `POST /dev/token {"user"}` hands the demo page a token: a real HS256 token
 when `HUTCH_JWT_SECRET` is set, else a placeholder the dev verifier accepts.
@@ -22,6 +23,11 @@ RULE_SETS = resources.files("hutch.rules").joinpath("sets")
 
 async def demo_page(request: Request) -> Response:
     return FileResponse(str(WIDGET.joinpath("index.html")))
+
+
+async def activity_page(request: Request) -> Response:
+    """The activity view of one context: /activity?user=..&token=..&context=<hash>."""
+    return FileResponse(str(WIDGET.joinpath("activity.html")))
 
 
 async def rule_set(request: Request) -> Response:
@@ -50,10 +56,12 @@ async def dev_token(request: Request) -> Response:
 # What a page that embeds the widget loads; nothing else of the package is served.
 WIDGET_FILES = {
     "hutch-widget.js": "text/javascript",
+    "hutch-activity.js": "text/javascript",
     "hutch-rules.js": "text/javascript",
     "stomp.js": "text/javascript",
     "hutch-widget.css": "text/css",
     "index.html": "text/html",
+    "activity.html": "text/html",
 }
 
 
@@ -67,6 +75,7 @@ async def widget_file(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/", demo_page),
+        Route("/activity", activity_page),
         Route("/rules/{label}.json", rule_set),
         Route("/dev/token", dev_token, methods=["POST"]),
         Route("/widget/{name:path}", widget_file),

@@ -2,11 +2,13 @@
 and a page recovers what it missed while its hub was restarted."""
 
 import asyncio
+import io
 import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from backends import AMQP_URL, SECRET, hub_settings
@@ -14,6 +16,7 @@ from hub_server import RunningHub, free_port, running_hub
 from hutch.clients.bot.echo import EchoBot
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
+from PIL import Image, ImageDraw
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 CHROMIUM = "/usr/bin/chromium"
@@ -196,3 +199,65 @@ async def test_the_echo_bot_answers_in_the_widget(browser: Browser) -> None:
             await expect(message(anas, "ping").first.locator(".hutch-check")).to_have_text("✓")
         finally:
             await bot.stop()
+
+
+async def open_activity(browser: Browser, hub: RunningHub, user: str, context: str) -> Page:
+    """The activity view of `context`, signed in as `user`, online."""
+    page = await (await browser.new_context(viewport={"width": 760, "height": 720})).new_page()
+    query = urlencode({"user": user, "token": mint_token(user, SECRET), "context": context})
+    await page.goto(f"{hub.url}/activity?{query}")
+    await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online")
+    return page
+
+
+def picture() -> bytes:
+    out = io.BytesIO()
+    image = Image.new("RGB", (800, 400), (47, 111, 222))
+    ImageDraw.Draw(image).ellipse((300, 100, 500, 300), fill=(255, 200, 40))
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_the_activity_view_posts_comments_likes_and_shows_news_live(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    with running_hub(dev_mode=False, jwt_secret=SECRET) as hub:
+        admin = HutchAPI(hub.url, mint_token(f"boss{run}", SECRET, roles=["admin"]))
+        async with admin:
+            url = f"https://school.example/physics/{run}"
+            context = (await admin.create_context(url, preset="open", notifications="comments"))["hash"]
+            for user in (ana, bob):
+                await admin.subscribe(context, user)
+        anas, bobs = (
+            await open_activity(browser, hub, ana, context),
+            await open_activity(browser, hub, bob, context),
+        )
+
+        await anas.fill(".hutch-post-input", "Exam on <b>Friday</b> #physics")
+        await anas.click(".hutch-post-send")
+        on_bobs = bobs.locator(".hutch-activity", has_text="Exam on Friday")
+        await expect(on_bobs).to_be_visible()  # live: bob did not reload
+        await expect(on_bobs.locator(".hutch-content b")).to_have_text("Friday")
+
+        await on_bobs.locator(".hutch-comments-toggle").click()
+        await on_bobs.locator(".hutch-comment-input").fill("Which room?")
+        await on_bobs.locator(".hutch-comment-send").click()
+        await expect(on_bobs.locator(".hutch-comment")).to_have_text(f"{bob}Which room?")
+        on_anas = anas.locator(".hutch-activity", has_text="Exam on Friday")
+        await expect(on_anas.locator(".hutch-comments-toggle")).to_have_text("Comments 1")  # live
+        await on_bobs.locator(".hutch-like").click()
+        await expect(on_bobs.locator(".hutch-like")).to_have_text("♥ 1")
+
+        async with HutchAPI(hub.url, mint_token(ana, SECRET)) as rest:
+            await rest.post("<img src=x onerror=window.pwned=1>Look at this", context=context)
+            await rest.post_file(picture(), "sun.png", "The sun", context=context)
+        image = bobs.locator(".hutch-activity", has_text="The sun").locator("img.hutch-image")
+        await expect(image).to_be_visible()
+        await bobs.wait_for_function("document.querySelector('img.hutch-image').naturalWidth === 400")
+        await expect(bobs.locator(".hutch-activity", has_text="Look at this")).to_be_visible()
+        assert await bobs.evaluate("window.pwned") is None  # the hub's sanitiser took the handler
+
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / "activity-bob.png"
+        await bobs.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000

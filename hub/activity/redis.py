@@ -3,6 +3,8 @@
 hutch:activity:<id>             the activity, JSON
 hutch:stream:<stream>           sorted set of activity ids, all scores 0 (ids are time-ordered:
                                 "<13-digit milliseconds><random>", so lex order is time order)
+hutch:heads                     sorted set of the keys of the streams of `streams_of`, scored by the ms of
+                                their newest activity (or later: a deletion leaves it), a bound
 hutch:recent:<stream>           sorted set of the ids of a stream of `streams_of`, scored by the
                                 millisecond of the latest comment (of the post, uncommented)
 hutch:activity:<id>:likes       set of usernames
@@ -13,26 +15,128 @@ hutch:comment:<id>              the comment, JSON
 
 from __future__ import annotations
 
-import json
-
+import orjson
 import redis.asyncio as aioredis
 from hutch.hub.activity.cursor import Order, SortKey
 from hutch.hub.activity.model import Activity, Comment
-from hutch.hub.activity.store import actor_stream, favorites_stream, flagged_stream, streams_of
+from hutch.hub.activity.store import favorites_stream, flagged_stream, streams_of
 from hutch.hub.store.redis import available
+
+# One script per page read, whatever the number of streams and items: a timeline of 200
+# contexts is one command, not 200 (each command costs the client far more than the server).
+
+# ARGV: activity ids. For each, false or {JSON, likes, comments, favorites, the score in its
+# actor's order by comments, the score in its context's pinned stream}. It reads the keys
+# named in the module's docstring, some of them found from the activity's own JSON.
+_LOAD = """
+local rows = {}
+for i, id in ipairs(ARGV) do
+  local raw = redis.call('GET', 'hutch:activity:' .. id)
+  if raw then
+    local activity = cjson.decode(raw)
+    local flagged = false
+    if activity.context ~= '' then
+      flagged = redis.call('ZSCORE', 'hutch:stream:flagged:' .. activity.context, id)
+    end
+    rows[i] = {raw, redis.call('SCARD', 'hutch:activity:' .. id .. ':likes'),
+      redis.call('ZCARD', 'hutch:activity:' .. id .. ':comments'),
+      redis.call('SCARD', 'hutch:activity:' .. id .. ':favorites'),
+      redis.call('ZSCORE', 'hutch:recent:actor:' .. activity.actor, id), flagged}
+  else
+    rows[i] = false
+  end
+end
+return rows
+"""
+
+# ARGV: the streams' names, separated by spaces (names hold none; one argument: a client pays for
+# each, the server hardly), the upper bound ('+' or '(<id>'), limit. Streams are scored all 0: ids in lex order
+# are time order. The newest `limit` ids of all the streams below the
+# bound, merged a few ids of each stream at a time. A stream's head (the millisecond of its
+# newest id, or later) bounds what it holds: a stream is read only once its head is as new as
+# the newest id not yet taken, so a timeline of 200 contexts reads the few that matter.
+_NEWEST = """
+local bound, limit, BATCH = ARGV[2], tonumber(ARGV[3]), 4
+local below = math.huge
+if bound ~= '+' then below = tonumber(string.sub(bound, 2, 14)) end
+local keys = {}
+for name in string.gmatch(ARGV[1], '%S+') do keys[#keys + 1] = 'hutch:stream:' .. name end
+local waiting = {}
+for i, head in ipairs(redis.call('ZMSCORE', 'hutch:heads', unpack(keys))) do
+  waiting[i] = {math.min(head and tonumber(head) or math.huge, below), keys[i]} -- no head: read it
+end
+table.sort(waiting, function(a, b) return a[1] > b[1] end)
+local read, next_waiting, ids, last = {}, 1, {}, nil
+local function fetch(stream, upper)
+  stream.ids, stream.at = redis.call('ZREVRANGEBYLEX', stream.key, upper, '-', 'LIMIT', 0, BATCH), 1
+end
+while #ids < limit do
+  local best, newest = nil, nil
+  for _, stream in ipairs(read) do
+    local id = stream.ids[stream.at]
+    if id and (not newest or id > newest) then best, newest = stream, id end
+  end
+  local head = waiting[next_waiting]
+  if head and (not newest or head[1] >= tonumber(string.sub(newest, 1, 13))) then
+    local stream = {key = head[2]}
+    fetch(stream, bound)
+    read[#read + 1], next_waiting = stream, next_waiting + 1
+  elseif not best then
+    break
+  else
+    if newest ~= last then ids[#ids + 1], last = newest, newest end -- in two streams: met in a row
+    best.at = best.at + 1
+    if best.at > BATCH then fetch(best, '(' .. newest) end
+  end
+end
+return ids
+"""
+
+# ARGV: the streams' names, separated by spaces, limit, then the cursor's score and id if any; their
+# order by comments is `hutch:recent:<stream>`, scored by milliseconds. The first `limit` ids by (score, id) descending after the cursor: those tied with
+# it on its millisecond and below it by id, then those of earlier milliseconds.
+_LATEST = """
+local limit, found, seen = tonumber(ARGV[2]), {}, {}
+local score, below = tonumber(ARGV[3]), ARGV[4]
+local function take(reply, tied)
+  for i = 1, #reply, 2 do
+    local id = reply[i]
+    if not seen[id] and (not tied or id < below) then
+      seen[id] = true; found[#found + 1] = {tonumber(reply[i + 1]), id}
+    end
+  end
+end
+for name in string.gmatch(ARGV[1], '%S+') do
+  local key = 'hutch:recent:' .. name
+  if score then
+    take(redis.call('ZREVRANGEBYSCORE', key, score, score, 'WITHSCORES'), true)
+    take(redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[3], '-inf', 'WITHSCORES', 'LIMIT', 0, limit), false)
+  else
+    take(redis.call('ZREVRANGEBYSCORE', key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, limit), false)
+  end
+end
+table.sort(found, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
+local ids = {}
+for i = 1, math.min(limit, #found) do ids[i] = found[i][2] end
+return ids
+"""
 
 
 class RedisActivities:
     def __init__(self, redis: aioredis.Redis):
         self.redis = redis
+        self._load_rows = redis.register_script(_LOAD)
+        self._newest_ids = redis.register_script(_NEWEST)
+        self._latest_ids = redis.register_script(_LATEST)
 
     @available
     async def add(self, activity: Activity) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"hutch:activity:{activity.id}", json.dumps(activity.fields()))
+            pipe.set(f"hutch:activity:{activity.id}", orjson.dumps(activity.fields()))
             for stream in streams_of(activity):
                 pipe.zadd(f"hutch:stream:{stream}", {activity.id: 0})
                 pipe.zadd(f"hutch:recent:{stream}", {activity.id: activity.sort_key[0]})
+                pipe.zadd("hutch:heads", {f"hutch:stream:{stream}": activity.sort_key[0]}, gt=True)
             await pipe.execute()
 
     @available
@@ -41,28 +145,18 @@ class RedisActivities:
         return found[0] if found else None
 
     async def _load(self, ids: list[str]) -> list[Activity]:
-        """The activities of `ids` still stored, in that order, with their counts: two round trips."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for activity_id in ids:
-                pipe.get(f"hutch:activity:{activity_id}")
-                pipe.scard(f"hutch:activity:{activity_id}:likes")
-                pipe.zcard(f"hutch:activity:{activity_id}:comments")
-                pipe.scard(f"hutch:activity:{activity_id}:favorites")
-            replies = await pipe.execute() if ids else []
-        found = [
-            Activity(**json.loads(raw), likes=likes, comments=comments, favorites=favorites)
-            for raw, likes, comments, favorites in zip(*[iter(replies)] * 4, strict=True)
-            if raw is not None
-        ]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for activity in found:
-                pipe.zscore(f"hutch:recent:{actor_stream(activity.actor)}", activity.id)
-                pipe.zscore(f"hutch:stream:{flagged_stream(activity.context)}", activity.id)
-            scores = await pipe.execute() if found else []
-        for activity, last, flagged in zip(found, scores[::2], scores[1::2], strict=True):
-            if last is not None and last > activity.sort_key[0]:
-                activity.commented = last / 1000
-            activity.flagged = bool(activity.context) and flagged is not None
+        """The activities of `ids` still stored, in that order, with their counts: one script."""
+        rows = await self._load_rows(args=ids) if ids else []
+        found = []
+        for row in rows:
+            if not row:
+                continue
+            raw, likes, comments, favorites, last, flagged = row
+            activity = Activity(**orjson.loads(raw), likes=likes, comments=comments, favorites=favorites)
+            if last is not None and float(last) > activity.sort_key[0]:
+                activity.commented = float(last) / 1000
+            activity.flagged = flagged is not None
+            found.append(activity)
         return found
 
     @available
@@ -98,29 +192,12 @@ class RedisActivities:
         return await self._load(first)
 
     async def _newest(self, streams: list[str], before: SortKey | None, limit: int) -> list[str]:
-        # Ids sort as time does: each stream's newest `limit` before the cursor, merged.
         top = f"({before[1]}" if before is not None else "+"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream in streams:
-                pipe.zrevrangebylex(f"hutch:stream:{stream}", top, "-", 0, limit)
-            pages = await pipe.execute() if streams else []
-        return sorted({activity_id for page in pages for activity_id in page}, reverse=True)[:limit]
+        return await self._newest_ids(args=[" ".join(streams), top, limit]) if streams else []
 
     async def _latest(self, streams: list[str], before: SortKey | None, limit: int) -> list[str]:
-        # Each stream's first `limit` by (score, id) after the cursor: those tied with it on
-        # its millisecond and below it by id, then those of earlier milliseconds; merged.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream in streams:
-                key = f"hutch:recent:{stream}"
-                if before is None:
-                    pipe.zrevrangebyscore(key, "+inf", "-inf", 0, limit, withscores=True)
-                else:
-                    pipe.zrevrangebyscore(key, before[0], before[0], withscores=True)
-                    pipe.zrevrangebyscore(key, f"({before[0]}", "-inf", 0, limit, withscores=True)
-            pages = await pipe.execute() if streams else []
-        keys = {(int(score), activity_id) for page in pages for activity_id, score in page}
-        after = sorted((key for key in keys if before is None or key < before), reverse=True)
-        return [activity_id for _, activity_id in after[:limit]]
+        after = [before[0], before[1]] if before is not None else []
+        return await self._latest_ids(args=[" ".join(streams), limit, *after]) if streams else []
 
     @available
     async def like(self, activity_id: str, username: str) -> bool:
@@ -159,7 +236,7 @@ class RedisActivities:
     @available
     async def add_comment(self, activity: Activity, comment: Comment) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"hutch:comment:{comment.id}", json.dumps(comment.fields()))
+            pipe.set(f"hutch:comment:{comment.id}", orjson.dumps(comment.fields()))
             pipe.zadd(f"hutch:activity:{comment.activity}:comments", {comment.id: 0})
             for stream in streams_of(activity):  # only ever later: two comments at once keep the latest
                 pipe.zadd(f"hutch:recent:{stream}", {activity.id: int(comment.published * 1000)}, gt=True)
@@ -168,13 +245,13 @@ class RedisActivities:
     @available
     async def comment(self, comment_id: str) -> Comment | None:
         raw = await self.redis.get(f"hutch:comment:{comment_id}")
-        return Comment(**json.loads(raw)) if raw else None
+        return Comment(**orjson.loads(raw)) if raw else None
 
     @available
     async def comments(self, activity_id: str) -> list[Comment]:
         ids = await self.redis.zrange(f"hutch:activity:{activity_id}:comments", 0, -1)
         raws = await self.redis.mget([f"hutch:comment:{i}" for i in ids]) if ids else []
-        return [Comment(**json.loads(raw)) for raw in raws if raw]
+        return [Comment(**orjson.loads(raw)) for raw in raws if raw]
 
     @available
     async def delete_comment(self, comment: Comment) -> None:

@@ -73,6 +73,7 @@ class Paging:
 
 FIRST_PAGE = Paging()
 Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # (exchange, key, MAX envelope)
+MayRead = Callable[[Activity], Awaitable[bool]]
 
 
 class Activities:
@@ -177,24 +178,34 @@ class Activities:
         With `tags`, only the posts of their subscribed contexts that have all of those tags."""
         if not (identity.is_admin or identity.user == username):
             raise Forbidden("a timeline is its user's and the admins' to read")
-        streams = [] if tags else [actor_stream(username)]
-        for context, subscription in await self.contexts.subscriptions_of(identity, username, tags or []):
-            if "read" in subscription.permissions(context):
-                streams.append(context_stream(context.hash))
-        return await self._page(streams, paging, filters, Identity(username))
+        if tags:
+            tagged = await self.contexts.subscriptions_of(identity, username, tags)
+            readable = [subscription.hash for _, subscription in tagged if subscription.may_read()]
+        else:  # the contexts themselves need not be read: a subscriber's read hangs on vetoes alone
+            readable = await self.contexts.store.not_vetoed(username, "read")
+        streams = ([] if tags else [actor_stream(username)]) + [context_stream(hash) for hash in readable]
+        return await self._page(streams, paging, filters, self._reader(Identity(username), readable))
 
     async def person_page(
         self, identity: Identity, username: str, paging: Paging = FIRST_PAGE, filters: Filters = EVERYTHING
     ) -> Page:
         """What `username` posted, as far as `identity` may read it."""
-        return await self._page([actor_stream(username)], paging, filters, identity)
+        return await self._page([actor_stream(username)], paging, filters, self._reader(identity))
+
+    def _reader(self, identity: Identity, readable: list[str] | None = None) -> MayRead:
+        """Whether `identity` may read an activity, decided once per context for one page
+        (`readable`: contexts already known to be), as the answer hangs on the context alone."""
+        decided = dict.fromkeys([*(readable or []), ""], True)  # "": one's own timeline, readable
+
+        async def may_read(activity: Activity) -> bool:
+            if activity.context not in decided:
+                decided[activity.context] = await self.may_read(identity, activity)
+            return decided[activity.context]
+
+        return may_read
 
     async def _page(
-        self,
-        streams: list[str],
-        paging: Paging,
-        filters: Filters = EVERYTHING,
-        reader: Identity | None = None,
+        self, streams: list[str], paging: Paging, filters: Filters = EVERYTHING, reader: MayRead | None = None
     ) -> Page:
         """A page of `streams` after the cursor, of what `filters` keep and `reader` may read.
 
@@ -206,7 +217,7 @@ class Activities:
         for _ in range(MAX_ROUNDS):
             batch = await self.store.page(streams, key, limit + 1, order)
             for activity in batch:
-                if filters.keep(activity) and (reader is None or await self.may_read(reader, activity)):
+                if filters.keep(activity) and (reader is None or await reader(activity)):
                     found.append(activity)
             if len(found) > limit:
                 return found[:limit], cursor.encode(found[limit - 1].key(order), order)
@@ -261,7 +272,7 @@ class Activities:
         if not (identity.is_admin or identity.user == username):
             raise Forbidden("favorites are their user's and the admins' to read")
         stream = [favorites_stream(username)]
-        return await self._page(stream, paging.published_only(), filters, Identity(username))
+        return await self._page(stream, paging.published_only(), filters, self._reader(Identity(username)))
 
     async def flag(self, identity: Identity, activity_id: str, *, pinned: bool) -> tuple[Activity, bool]:
         """Pin (or unpin) an activity in its context: its owner, a holder of `flag`, or an admin."""

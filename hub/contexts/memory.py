@@ -20,6 +20,9 @@ class MemoryContexts:
     async def get(self, hash: str) -> Context | None:
         return copy.deepcopy(self._contexts.get(hash))
 
+    async def many(self, hashes: list[str]) -> dict[str, Context]:
+        return {hash: copy.deepcopy(self._contexts[hash]) for hash in hashes if hash in self._contexts}
+
     async def delete(self, hash: str) -> None:
         self._contexts.pop(hash, None)
         for key in [key for key in self._subscriptions if key[0] == hash]:
@@ -47,3 +50,8 @@ class MemoryContexts:
     async def subscriptions_of(self, username: str) -> list[Subscription]:
         found = [s for (_, u), s in self._subscriptions.items() if u == username]
         return [copy.deepcopy(s) for s in sorted(found, key=lambda s: s.hash)]
+
+    async def not_vetoed(self, username: str, permission: str) -> list[str]:
+        return sorted(
+            h for (h, u), s in self._subscriptions.items() if u == username and permission not in s.vetoes
+        )

@@ -127,14 +127,16 @@ class Subscription:
 
     def live(self, context: Context) -> bool:
         """Whether the context's news reach this subscriber's stream as it happens."""
-        return self.realtime and context.notifications != Notifications.NONE and self.may_read(context)
+        return self.realtime and context.notifications != Notifications.NONE and self.may_read()
 
     def pushed(self, context: Context) -> bool:
         """Whether the context's news reach this subscriber's devices while they are offline."""
-        return self.push and context.notifications != Notifications.NONE and self.may_read(context)
+        return self.push and context.notifications != Notifications.NONE and self.may_read()
 
-    def may_read(self, context: Context) -> bool:
-        return "read" in self.permissions(context)
+    def may_read(self) -> bool:
+        """A subscriber reads unless vetoed: `read` is never restricted (see ALLOWED), so the
+        context need not even be read to know it."""
+        return "read" not in self.vetoes
 
     def fields(self) -> dict[str, Any]:
         return {

@@ -123,12 +123,13 @@ class Contexts:
     ) -> list[tuple[Context, Subscription]]:
         if not (identity.is_admin or identity.user == username):
             raise Forbidden("a user's subscriptions are theirs and the admins' to list")
-        found = []
-        for subscription in await self.store.subscriptions_of(username):
-            context = await self.store.get(subscription.hash)
-            if context is not None and set(tags) <= set(context.tags):
-                found.append((context, subscription))
-        return found
+        subscriptions = await self.store.subscriptions_of(username)
+        contexts = await self.store.many([subscription.hash for subscription in subscriptions])
+        return [
+            (contexts[subscription.hash], subscription)
+            for subscription in subscriptions
+            if subscription.hash in contexts and set(tags) <= set(contexts[subscription.hash].tags)
+        ]
 
     async def set_permission(
         self, identity: Identity, hash: str, username: str, permission: str, *, granted: bool

@@ -18,6 +18,10 @@ class ContextStore(Protocol):
 
     async def get(self, hash: str) -> Context | None: ...
 
+    async def many(self, hashes: list[str]) -> dict[str, Context]:
+        """The contexts of `hashes` that exist, by hash: one read, however many."""
+        ...
+
     async def delete(self, hash: str) -> None:
         """The context and every subscription to it go."""
         ...
@@ -42,4 +46,9 @@ class ContextStore(Protocol):
 
     async def subscriptions_of(self, username: str) -> list[Subscription]:
         """A user's subscriptions, by context hash."""
+        ...
+
+    async def not_vetoed(self, username: str, permission: str) -> list[str]:
+        """The hashes of the user's subscriptions that do not veto `permission`, in one read
+        (a timeline asks it of every context of its user)."""
         ...

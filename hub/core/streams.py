@@ -104,12 +104,9 @@ class UserStreams:
         `read` held, and the context's notifications on."""
         if self.contexts is None:
             return []
-        live = []
-        for subscription in await self.contexts.subscriptions_of(user):
-            context = await self.contexts.get(subscription.hash)
-            if context is not None and subscription.live(context):
-                live.append(subscription.hash)
-        return live
+        subscriptions = await self.contexts.subscriptions_of(user)
+        contexts = await self.contexts.many([subscription.hash for subscription in subscriptions])
+        return [s.hash for s in subscriptions if s.hash in contexts and s.live(contexts[s.hash])]
 
     async def context_changed(self, hash: str, user: str) -> None:
         """Start or stop a context's activity on the user's streams open on this node, as the

@@ -38,6 +38,16 @@ async def test_subscriptions_by_context_and_by_user_and_gone_with_the_context(st
         one.hash, ana, ["write", "flag"], ["read"], 1.0
     )
     assert sorted(s.hash for s in await store.subscriptions_of(ana)) == sorted([one.hash, two.hash])
+    assert await store.not_vetoed(ana, "read") == [two.hash]  # `read` vetoed in `one`
+    assert await store.not_vetoed(ana, "kick") == sorted([one.hash, two.hash])
+    found = await store.many([one.hash, two.hash, "0" * 40])
+    assert found == {one.hash: await store.get(one.hash), two.hash: await store.get(two.hash)}
+    assert (await store.subscription(one.hash, ana)).realtime is True
+    await store.subscribe(
+        Subscription(one.hash, ana, ["write", "flag"], ["read"], 1.0, realtime=False, push=False)
+    )
+    chosen = await store.subscription(one.hash, ana)
+    assert (chosen.realtime, chosen.push) == (False, False)
     assert await store.unsubscribe(two.hash, ana) is True
     assert await store.unsubscribe(two.hash, ana) is False
     await store.delete(one.hash)

@@ -38,6 +38,16 @@ def test_hotpath_prints_the_hubs_own_cost_of_a_chat_message() -> None:
     assert "11.0 frames out per message" in printed
 
 
+def test_activity_bench_delivers_every_post_and_reads_timelines() -> None:
+    before = vhosts()
+    printed = output_of("-m", "bench.activity", "--quick", timeout=300)
+    assert "3 posts to a context with 20 subscribers online over 2 nodes: 60 deliveries" in printed
+    assert "0 posts not delivered exactly once" in printed and "µs (hubs" in printed
+    assert "first page (20) in process, 20 reads: p50" in printed
+    assert "first page (20) over HTTP from a node, 20 reads: p50" in printed
+    assert vhosts() <= before
+
+
 def vhosts() -> set[str]:
     return set(
         subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True).stdout.split()

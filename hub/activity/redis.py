@@ -15,6 +15,8 @@ hutch:comment:<id>              the comment, JSON
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import redis.asyncio as aioredis
 from hutch.hub.activity.cursor import Order, SortKey
@@ -25,12 +27,13 @@ from hutch.hub.store.redis import available
 # One script per page read, whatever the number of streams and items: a timeline of 200
 # contexts is one command, not 200 (each command costs the client far more than the server).
 
-# ARGV: activity ids. For each, false or {JSON, likes, comments, favorites, the score in its
-# actor's order by comments, the score in its context's pinned stream}. It reads the keys
-# named in the module's docstring, some of them found from the activity's own JSON.
-_LOAD = """
+# rows_of(ids): for each id, false or {JSON, likes, comments, favorites, the score in its actor's
+# order by comments, the score in its context's pinned stream}. It reads the keys named in the
+# module's docstring, some of them found from the activity's own JSON.
+_ROWS_OF = """
+local function rows_of(ids)
 local rows = {}
-for i, id in ipairs(ARGV) do
+for i, id in ipairs(ids) do
   local raw = redis.call('GET', 'hutch:activity:' .. id)
   if raw then
     local activity = cjson.decode(raw)
@@ -47,11 +50,13 @@ for i, id in ipairs(ARGV) do
   end
 end
 return rows
+end
 """
+_LOAD = _ROWS_OF + "return rows_of(ARGV)"  # ARGV: activity ids
 
 # ARGV: the streams' names, separated by spaces (names hold none; one argument: a client pays for
 # each, the server hardly), the upper bound ('+' or '(<id>'), limit. Streams are scored all 0: ids in lex order
-# are time order. The newest `limit` ids of all the streams below the
+# are time order. The rows of the newest `limit` ids of all the streams below the
 # bound, merged a few ids of each stream at a time. A stream's head (the millisecond of its
 # newest id, or later) bounds what it holds: a stream is read only once its head is as new as
 # the newest id not yet taken, so a timeline of 200 contexts reads the few that matter.
@@ -89,12 +94,12 @@ while #ids < limit do
     if best.at > BATCH then fetch(best, '(' .. newest) end
   end
 end
-return ids
+return rows_of(ids)
 """
 
 # ARGV: the streams' names, separated by spaces, limit, then the cursor's score and id if any; their
 # order by comments is `hutch:recent:<stream>`, scored by milliseconds. The first `limit` ids by (score, id) descending after the cursor: those tied with
-# it on its millisecond and below it by id, then those of earlier milliseconds.
+# it on its millisecond and below it by id, then those of earlier milliseconds; their rows.
 _LATEST = """
 local limit, found, seen = tonumber(ARGV[2]), {}, {}
 local score, below = tonumber(ARGV[3]), ARGV[4]
@@ -118,7 +123,7 @@ end
 table.sort(found, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
 local ids = {}
 for i = 1, math.min(limit, #found) do ids[i] = found[i][2] end
-return ids
+return rows_of(ids)
 """
 
 
@@ -126,8 +131,8 @@ class RedisActivities:
     def __init__(self, redis: aioredis.Redis):
         self.redis = redis
         self._load_rows = redis.register_script(_LOAD)
-        self._newest_ids = redis.register_script(_NEWEST)
-        self._latest_ids = redis.register_script(_LATEST)
+        self._newest_rows = redis.register_script(_ROWS_OF + _NEWEST)
+        self._latest_rows = redis.register_script(_ROWS_OF + _LATEST)
 
     @available
     async def add(self, activity: Activity) -> None:
@@ -146,7 +151,11 @@ class RedisActivities:
 
     async def _load(self, ids: list[str]) -> list[Activity]:
         """The activities of `ids` still stored, in that order, with their counts: one script."""
-        rows = await self._load_rows(args=ids) if ids else []
+        return self._activities(await self._load_rows(args=ids) if ids else [])
+
+    @staticmethod
+    def _activities(rows: list[Any]) -> list[Activity]:
+        """Activities from the rows of `rows_of`; a gone one's row is false."""
         found = []
         for row in rows:
             if not row:
@@ -185,19 +194,15 @@ class RedisActivities:
     async def page(
         self, streams: list[str], before: SortKey | None, limit: int, order: Order = Order.PUBLISHED
     ) -> list[Activity]:
+        if not streams:
+            return []
         if order is Order.PUBLISHED:
-            first = await self._newest(streams, before, limit)
+            top = f"({before[1]}" if before is not None else "+"
+            rows = await self._newest_rows(args=[" ".join(streams), top, limit])
         else:
-            first = await self._latest(streams, before, limit)
-        return await self._load(first)
-
-    async def _newest(self, streams: list[str], before: SortKey | None, limit: int) -> list[str]:
-        top = f"({before[1]}" if before is not None else "+"
-        return await self._newest_ids(args=[" ".join(streams), top, limit]) if streams else []
-
-    async def _latest(self, streams: list[str], before: SortKey | None, limit: int) -> list[str]:
-        after = [before[0], before[1]] if before is not None else []
-        return await self._latest_ids(args=[" ".join(streams), limit, *after]) if streams else []
+            after = [before[0], before[1]] if before is not None else []
+            rows = await self._latest_rows(args=[" ".join(streams), limit, *after])
+        return self._activities(rows)
 
     @available
     async def like(self, activity_id: str, username: str) -> bool:

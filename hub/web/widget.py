@@ -60,6 +60,7 @@ WIDGET_FILES = {
     "hutch-rules.js": "text/javascript",
     "stomp.js": "text/javascript",
     "hutch-widget.css": "text/css",
+    "demo.css": "text/css",
     "index.html": "text/html",
     "activity.html": "text/html",
 }

@@ -1,2 +1,2 @@
-"""The per-user notification feed will live here: its model, store (memory, redis), routes and
-live delivery. Nothing is served from it yet."""
+"""The per-user notification feed: notifications newest first with an unseen cursor, rolled up
+by rules per category, fed by the hub's own events and by backends, delivered live."""

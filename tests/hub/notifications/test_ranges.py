@@ -31,7 +31,7 @@ def test_next_range_is_read_back_as_the_page_after() -> None:
 
 
 @pytest.mark.parametrize(
-    "header", ["id 12..", "id ]]x..", "id; max=0", "id; max=many", "id; limit=3", "bytes=0-100", "id  ..  "]
+    "header", ["id 12..", "id ]]x..", "id; max=0", "id; max=many", "id; limit=3", "bytes=0-100"]
 )
 def test_malformed_ranges_are_refused(header: str) -> None:
     with pytest.raises(Invalid):

@@ -16,6 +16,7 @@ from hutch.hub.contexts import routes as context_routes
 from hutch.hub.conversations import routes as conversation_routes
 from hutch.hub.errors import Refused
 from hutch.hub.node import HubNode
+from hutch.hub.notifications import routes as notification_routes
 from hutch.hub.people import routes as people_routes
 from hutch.hub.presence import routes as presence_routes
 from hutch.hub.push import routes as push_routes
@@ -39,6 +40,7 @@ OPERATIONS: list[Operation] = [
     *activity_routes.OPERATIONS,
     *people_routes.OPERATIONS,
     *context_routes.OPERATIONS,
+    *notification_routes.OPERATIONS,
 ]
 
 # Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.

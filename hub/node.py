@@ -23,7 +23,7 @@ from hutch.hub.contexts.rules import Contexts
 from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.redis import RedisConversationStore
-from hutch.hub.conversations.service import Conversations
+from hutch.hub.conversations.service import Conversations, envelope
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.conversations.worker import Worker
 from hutch.hub.core.fanout import NodeFanout
@@ -34,6 +34,11 @@ from hutch.hub.core.session import Session
 from hutch.hub.core.streams import UserStreams
 from hutch.hub.media.directory import DirectoryMedia
 from hutch.hub.media.store import MediaStore
+from hutch.hub.notifications.memory import MemoryFeeds
+from hutch.hub.notifications.model import Notification
+from hutch.hub.notifications.redis import RedisFeeds
+from hutch.hub.notifications.service import Feeds
+from hutch.hub.notifications.store import FeedStore
 from hutch.hub.people.memory import MemoryPeople
 from hutch.hub.people.redis import RedisPeople
 from hutch.hub.people.store import PeopleStore
@@ -47,6 +52,7 @@ from hutch.hub.push.store import DeviceStore
 from hutch.hub.settings import Settings
 from hutch.hub.store.redis import connect
 from hutch.hub.transport.tcp import start_tcp_listener
+from hutch.protocol import names
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +70,12 @@ class HubNode:
         self.stores = stores_for(settings)
         # Each follows the other: a membership change moves the streams, and the streams drop
         # the conversations' cached answers when another node reports one.
+        self.feeds = Feeds(self.stores.feeds, settings.notification_limit, deliver=self._deliver_notification)
         self.conversations = Conversations(
-            self.stores.conversations, self.broker, on_member_change=self._member_changed
+            self.stores.conversations,
+            self.broker,
+            on_member_change=self._member_changed,
+            notify=self.feeds.tell,
         )
         self.streams = UserStreams(
             self.broker,
@@ -78,13 +88,19 @@ class HubNode:
         self.contexts = Contexts(self.stores.contexts, on_change=self.streams.announce_context)
         self.media: MediaStore = DirectoryMedia(settings.media_dir)
         self.activities = Activities(
-            self.stores.activities, self.contexts, publish=self.conversations.publish_to, media=self.media
+            self.stores.activities,
+            self.contexts,
+            publish=self.conversations.publish_to,
+            media=self.media,
+            notify=self.feeds.tell,
         )
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = (
-            Worker(self.broker, self.stores.conversations, self.conversations) if run_worker else None
+            Worker(self.broker, self.stores.conversations, self.conversations, notify=self.feeds.tell)
+            if run_worker
+            else None
         )
         run_push = settings.push_bridge if settings.push_bridge is not None else not settings.amqp_url
         self.push_bridge = push_bridge_for(settings, self.broker, self.stores) if run_push else None
@@ -133,6 +149,15 @@ class HubNode:
             await topology.declare_user(self.broker, user)
             self._known_users.add(user)
 
+    async def _deliver_notification(self, user: str, notification: Notification, unseen: int) -> None:
+        """A new notification and the unseen count reach the user's devices live (their stream,
+        through each node's fan-out), and the push bridges hear of it."""
+        data = notification.to_json(unseen=True) | {"unseenCount": unseen}
+        message = envelope(notification.properties.get("by", user), "add", "notification", data, user)
+        await self.ensure_user(user)
+        await self.conversations.publish_to(names.publish_exchange(user), names.INTERNAL_KEY, message)
+        await self.conversations.publish_to(names.NOTIFICATIONS, user, message)
+
     async def _member_changed(self, cid: str, user: str, added: bool) -> None:
         await self.streams.announce(cid, user, added)
 
@@ -155,6 +180,7 @@ class Stores:
     people: PeopleStore
     contexts: ContextStore
     activities: ActivityStore
+    feeds: FeedStore
     close: Callable[[], Awaitable[None]]
 
 
@@ -168,6 +194,7 @@ def stores_for(settings: Settings) -> Stores:
             people=RedisPeople(redis),
             contexts=RedisContexts(redis),
             activities=RedisActivities(redis),
+            feeds=RedisFeeds(redis),
             close=redis.aclose,
         )
     return Stores(
@@ -177,6 +204,7 @@ def stores_for(settings: Settings) -> Stores:
         people=MemoryPeople(),
         contexts=MemoryContexts(),
         activities=MemoryActivities(),
+        feeds=MemoryFeeds(),
         close=_nothing,
     )
 
@@ -194,6 +222,7 @@ def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushB
         devices=stores.devices,
         contexts=stores.contexts,
         activities=stores.activities,
+        feeds=stores.feeds,
         text_limit=settings.push_text_limit,
         ttl=settings.push_ttl,
         timeout=settings.push_timeout,

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     max_queue_length: int = 100_000  # messages in one queue of the embedded broker
     max_queue_bytes: int = 256 * 1024 * 1024  # body bytes in one queue of the embedded broker
     max_request_body: int = 1024 * 1024  # bytes of a REST request body
+    notification_limit: int = 1000  # notifications kept per user, the oldest dropped first
     max_upload: int = 10 * 1024 * 1024  # bytes of an uploaded image or file (the whole form)
     media_dir: str = "media"  # where uploads are kept; several nodes need one they all mount
     max_queues: int = 10_000  # queues a node declares for its clients (/queue/, durable subscriptions)

@@ -98,6 +98,7 @@ INTERNAL_KEY = "internal"  # <user>.publish -> <user>.subscribe: reach all of on
 PUBLISH = ".publish"
 SUBSCRIBE = ".subscribe"
 HUB_PREFIX = "hutch."  # the hub's own exchanges and queues: never a client's
+NOTIFICATIONS = f"{HUB_PREFIX}notifications"  # topic, key "<user>": new notifications, for push bridges
 # On the "stored" ack a worker sends: a client cannot set x-hutch-* headers (the hub strips
 # them from SENDs), so an ack that has it comes from a worker: only such an ack is pushed, and
 # only such an ack moves a client's recovery cursor.

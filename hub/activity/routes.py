@@ -36,6 +36,13 @@ async def broadcast(request: Request, identity: Identity, node: HubNode) -> Resp
     if len(key.encode()) > 255:  # an AMQP routing key
         raise Invalid("'context' is at most 255 bytes")
     await node.conversations.publish_to(names.ACTIVITY, key, message)
+    context = await node.contexts.store.get(key) if "context" in body else None
+    if context is not None:  # a context's subscribers keep it in their feeds too
+        for subscription in await node.contexts.store.subscribers(context.hash):
+            text = message["data"]["text"][:200]
+            await node.feeds.tell(
+                subscription.username, BROADCAST, text, {"target": key, "by": identity.user}
+            )
     return JSONResponse({"objectType": "activity", **message}, status_code=201)
 
 

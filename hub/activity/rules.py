@@ -15,7 +15,7 @@ from typing import Any
 
 from hutch.hub.activity import attachments, cursor
 from hutch.hub.activity.cursor import Order
-from hutch.hub.activity.model import Activity, Comment
+from hutch.hub.activity.model import Activity, Comment, plain_text
 from hutch.hub.activity.store import (
     ActivityStore,
     actor_stream,
@@ -29,6 +29,7 @@ from hutch.hub.contexts.rules import Contexts
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.media.store import MediaStore
+from hutch.hub.notifications.events import COMMENT, LIKE, MENTION, Notify, mentioned
 from hutch.protocol import names
 
 Page = tuple[list[Activity], str | None]  # the items and the cursor of the next page, if any
@@ -83,10 +84,12 @@ class Activities:
         contexts: Contexts,
         publish: Publish | None = None,
         media: MediaStore | None = None,
+        notify: Notify | None = None,
     ):
         self.store = store
         self.contexts = contexts
         self.media = media  # where images and files posted with activities are kept
+        self.notify = notify  # authors hear of comments and likes, people of their @mentions
         self.publish = publish  # live delivery: to the `activity` exchange, keyed by context hash
 
     # -- permissions ---------------------------------------------------------
@@ -132,7 +135,21 @@ class Activities:
             await self.store.add(activity)
         if context_hash and context.notifications in (Notifications.POSTS, Notifications.COMMENTS):
             await self._tell(context_hash, activity.actor, "activity", activity.to_json())
+        await self._tell_mentioned(activity, activity.actor, activity.content, "a post")
         return activity
+
+    async def _tell_mentioned(self, activity: Activity, by: str, content: str, where: str) -> None:
+        """Each `@user` of a post or comment who may read it hears of it in their feed."""
+        if self.notify is None or "@" not in content:
+            return
+        for user in mentioned(plain_text(content)):
+            if user != by and names.is_user(user) and await self.may_read(Identity(user), activity):
+                message = f"{by} mentioned you in {where}: {plain_text(content)}"[:200]
+                await self.notify(user, MENTION, message, {"target": activity.id, "by": by})
+
+    async def _tell_author(self, activity: Activity, by: str, category: str, message: str) -> None:
+        if self.notify is not None and by != activity.actor:
+            await self.notify(activity.actor, category, message, {"target": activity.id, "by": by})
 
     async def _add_with_media(self, activity: Activity, data: bytes, filename: str) -> None:
         assert self.media is not None
@@ -247,7 +264,10 @@ class Activities:
     async def like(self, identity: Identity, activity_id: str) -> tuple[Activity, bool]:
         await self.readable(identity, activity_id)
         new = await self.store.like(activity_id, identity.user)
-        return await self.readable(identity, activity_id), new
+        liked = await self.readable(identity, activity_id)
+        if new:
+            await self._tell_author(liked, identity.user, LIKE, f"{identity.user} liked your post")
+        return liked, new
 
     async def unlike(self, identity: Identity, activity_id: str) -> None:
         await self.readable(identity, activity_id)
@@ -305,6 +325,9 @@ class Activities:
         await self.store.add_comment(activity, comment)
         if activity.context and context.notifications == Notifications.COMMENTS:
             await self._tell(activity.context, comment.actor, "comment", comment.to_json())
+        said = f"{identity.user} commented on your post: {plain_text(comment.content)}"[:200]
+        await self._tell_author(activity, identity.user, COMMENT, said)
+        await self._tell_mentioned(activity, identity.user, comment.content, "a comment")
         return comment
 
     async def comments(self, identity: Identity, activity_id: str) -> list[Comment]:

@@ -2,10 +2,11 @@
 
     conversations (topic)   every conversation message, key "<cid>.<kind>"
     activity (topic)        activity streams, key "<context>"
+    hutch.notifications (topic)  each user's new notifications, key "<user>", for push bridges
     <user>.publish (topic)  where a user's clients publish; bound onward while they may
     <user>.subscribe (fanout) everything a user's devices receive
     messages (queue)        conversations "*.messages", for the worker that stores them
-    push (queue)            conversations "*.notifications" and all activity, for push bridges;
+    push (queue)            conversations "*.notifications", all activity and notifications, for push bridges;
                             declared by a bridge that has a push service, so that nothing
                             piles up in it where none runs
 
@@ -23,6 +24,7 @@ from hutch.protocol.names import (
     CONVERSATIONS,
     INTERNAL_KEY,
     MESSAGES_QUEUE,
+    NOTIFICATIONS,
     PUSH_QUEUE,
     check_user,
     conversation_key,
@@ -34,6 +36,7 @@ from hutch.protocol.names import (
 async def declare_base(broker: Broker) -> None:
     await broker.declare_exchange(CONVERSATIONS, "topic")
     await broker.declare_exchange(ACTIVITY, "topic")
+    await broker.declare_exchange(NOTIFICATIONS, "topic")
     # One worker at a time stores, so history keeps the order messages were sent in; more
     # workers wait to take over.
     await broker.declare_queue(MESSAGES_QUEUE, durable=True, single_active_consumer=True)
@@ -44,6 +47,7 @@ async def declare_push(broker: Broker) -> None:
     await broker.declare_queue(PUSH_QUEUE, durable=True)
     await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.notifications")
     await broker.bind_queue(PUSH_QUEUE, ACTIVITY, "#")
+    await broker.bind_queue(PUSH_QUEUE, NOTIFICATIONS, "#")
 
 
 async def declare_user(broker: Broker, user: str) -> None:

@@ -22,6 +22,7 @@ from hutch.hub.conversations.model import Conversation, StoredMessage
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.messages.encoding import RULES, WIRE
+from hutch.hub.notifications.events import ADDED, Notify
 from hutch.protocol import names
 from hutch.rules import content_type, encode
 
@@ -44,11 +45,16 @@ class Summary:
 
 class Conversations:
     def __init__(
-        self, store: ConversationStore, broker: Broker, on_member_change: MemberChange | None = None
+        self,
+        store: ConversationStore,
+        broker: Broker,
+        on_member_change: MemberChange | None = None,
+        notify: Notify | None = None,
     ):
         self.store = store
         self.broker = broker
         self.on_member_change = on_member_change  # the node's user streams follow membership
+        self.notify = notify  # the feed of each member added
         self._membership: dict[tuple[str, str], float] = {}  # (cid, user) -> checked until
 
     # -- membership ----------------------------------------------------------
@@ -81,6 +87,8 @@ class Conversations:
         await self.store.put_conversation(conversation)
         for member in members:
             await self._changed(conversation.id, member, added=True)
+            if member != creator.user:
+                await self._tell_added(conversation, member, creator.user)
         return conversation, True
 
     async def get(self, identity: Identity, cid: str) -> Conversation:
@@ -132,7 +140,13 @@ class Conversations:
         conversation.members.append(user)
         await self.store.put_conversation(conversation)
         await self._changed(cid, user, added=True)
+        await self._tell_added(conversation, user, identity.user)
         return conversation
+
+    async def _tell_added(self, conversation: Conversation, user: str, by: str) -> None:
+        if self.notify is not None:
+            message = f"{by} added you to {conversation.name}"[:200]
+            await self.notify(user, ADDED, message, {"target": conversation.id, "by": by})
 
     async def remove_member(self, identity: Identity, cid: str, user: str) -> Conversation:
         """The owner of a group removes anyone; anyone may leave."""

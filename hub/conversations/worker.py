@@ -22,6 +22,7 @@ from hutch.hub.conversations.service import Conversations, envelope
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.messages import payload
 from hutch.hub.messages.encoding import stamp_sender
+from hutch.hub.notifications.events import MENTION, Notify, mentioned
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,16 @@ RETRY_DELAYS = (0.1, 0.5, 2.0)  # then dead-letter
 
 class Worker:
     def __init__(
-        self, broker: Broker, store: ConversationStore, conversations: Conversations, *, prefetch: int = 20
+        self,
+        broker: Broker,
+        store: ConversationStore,
+        conversations: Conversations,
+        *,
+        prefetch: int = 20,
+        notify: Notify | None = None,
     ):
         self.broker = broker
+        self.notify = notify  # the feed of each member a stored message mentions
         self.store = store
         self.conversations = conversations
         self.prefetch = prefetch
@@ -94,6 +102,7 @@ class Worker:
         await delivery.ack()  # stored: the queue is done with it
         if not new:
             return
+        await self._tell_mentioned(sender, cid, stored_id, message)
         if not self.broker.publish_waits:  # the embedded broker: delivered at once, no task needed
             await self._tell_stored(sender, cid, stored_id, uuid)
             return
@@ -102,6 +111,18 @@ class Worker:
         task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
         self._telling.add(task)
         task.add_done_callback(self._telling.discard)
+
+    async def _tell_mentioned(self, sender: str, cid: str, stored_id: str, message: dict[str, Any]) -> None:
+        """Each member named with `@` in the text hears of it in their feed (not the sender)."""
+        text = message.get("data", {}).get("text") if isinstance(message.get("data"), dict) else None
+        if self.notify is None or not isinstance(text, str) or "@" not in text:
+            return
+        conversation = await self.store.conversation(cid)
+        members = set(conversation.members) if conversation else set()
+        for user in mentioned(text):
+            if user in members and user != sender:
+                properties = {"target": cid, "by": sender, "message": stored_id}
+                await self.notify(user, MENTION, f"{sender} mentioned you: {text}"[:200], properties)
 
     async def _tell_stored(self, sender: str, cid: str, stored_id: str, uuid: str | None) -> None:
         """The MAX ack: every member sees the message is stored."""

@@ -82,6 +82,7 @@ class Page:
         self.limit = limit
         self.entries: list[Entry] = []
         self.last: Notification | None = None  # the last one taken: the next page starts after it
+        self.full = False  # True when more notifications wait past `last`
         self._open: dict[tuple[str, bool, str | None], Entry] = {}  # the newest entry of each kind
 
     def take(self, notification: Notification) -> bool:

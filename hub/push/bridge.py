@@ -29,6 +29,7 @@ from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.contexts.model import Notifications
 from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.notifications.store import FeedStore
 from hutch.hub.presence.store import PresenceStore
 from hutch.hub.push.devices import Device
 from hutch.hub.push.errors import DeadToken, PushFailed
@@ -57,6 +58,7 @@ class PushBridge:
         devices: DeviceStore,
         contexts: ContextStore | None = None,
         activities: ActivityStore | None = None,
+        feeds: FeedStore | None = None,
         text_limit: int = 100,
         ttl: int = 86400,
         timeout: float = 10.0,
@@ -68,6 +70,7 @@ class PushBridge:
         self.devices = devices
         self.contexts = contexts  # with `activities`: news of contexts are pushed too
         self.activities = activities
+        self.feeds = feeds  # new notifications are pushed too, unless their category is muted
         self.providers = {provider.platform: provider for provider in providers}
         self.text_limit = text_limit
         self.ttl = ttl
@@ -134,6 +137,8 @@ class PushBridge:
     async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
         if delivery.exchange == names.ACTIVITY:
             return await self._news_jobs(delivery)
+        if delivery.exchange == names.NOTIFICATIONS:
+            return await self._feed_jobs(delivery)
         if delivery.message.headers.get(names.STORED_HEADER) != "true":
             return []  # not a worker's "stored" ack: a member may send notifications too
         message = expanded(delivery.message)
@@ -190,6 +195,28 @@ class PushBridge:
             context=context.hash,
         )
         return await self._to_offline(readers, notification)
+
+    async def _feed_jobs(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+        """A new notification, as the user's feed has it, unless the user muted its category."""
+        data = expanded(delivery.message).get("data")
+        user, found = delivery.routing_key, None
+        if (
+            self.feeds is not None
+            and isinstance(data, dict)
+            and isinstance(data.get("id"), str)
+            and names.is_user(user)
+        ):
+            found = await self.feeds.get(user, data["id"])
+        if found is None or found.category in await self.feeds.muted(user):  # type: ignore[union-attr]
+            return []
+        notification = Notification(
+            title=found.category,
+            body=cut(found.message, self.text_limit),
+            conversation="",
+            message_id=found.id,
+            ttl=self.ttl,
+        )
+        return await self._to_offline([user], notification)
 
     async def _to_offline(
         self, users: list[str], notification: Notification

@@ -220,6 +220,27 @@ SCHEMAS: dict[str, Any] = {
             "next": {"type": ["string", "null"], "description": "the next page's cursor"},
         },
     ),
+    "Notification": obj(
+        ["id", "category", "message", "created_at", "unseen", "properties"],
+        {
+            "id": {
+                "type": "string",
+                "pattern": "^[0-9A-Za-z]{27}$",
+                "description": "a KSUID: its order is time order",
+            },
+            "category": {"type": "string"},
+            "message": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "unseen": {"type": "boolean"},
+            "properties": {"type": "object", "additionalProperties": {"type": "string"}},
+            "notifications": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Notification"},
+                "description": "older ones rolled up into this one",
+            },
+        },
+    ),
+    "Unseen": obj(["unseen"], {"unseen": {"type": "integer", "minimum": 0}}),
     "Comment": obj(
         ["objectType", "id", "activity", "actor", "content", "published"],
         {
@@ -357,6 +378,7 @@ class Describes:
     errors: tuple[int, ...] = (400, 401, 403, 404)
     also: tuple[int, ...] = field(default=())  # other successes (200 beside a 201)
     form: dict[str, Any] | None = None  # schema of a multipart/form-data body (an upload)
+    headers: tuple[tuple[str, dict[str, Any], bool], ...] = ()  # request headers: (name, schema, required)
     content_type: str = "application/json"  # of the success body
 
 
@@ -368,6 +390,7 @@ ERROR_WORDS = {
     409: "At a limit: the body says which",
     412: "X-Max-Compat-ID names another compatibility id than the hub's: the app needs updating",
     413: "The body is larger than the limit",
+    416: "A Range of another unit than 'id'",
     503: "The broker or the store is unavailable",
 }
 
@@ -409,6 +432,7 @@ def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) 
         ("id", ACTIVITY_ID),
         ("comment", ACTIVITY_ID),
         ("size", {"enum": ["mini", "normal", "large"]}),
+        ("category", {"type": "string", "minLength": 1, "maxLength": 64}),
         (
             "permission",
             {"enum": ["read", "write", "subscribe", "unsubscribe", "invite", "kick", "delete", "flag"]},
@@ -419,6 +443,13 @@ def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) 
     for name, schema, required in query:
         found.append({"name": name, "in": "query", "required": required, "schema": schema})
     return found
+
+
+def _headers(headers: tuple[tuple[str, dict[str, Any], bool], ...]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "header", "required": required, "schema": schema}
+        for name, schema, required in headers
+    ]
 
 
 def document(operations: list[Any], version: str, compat_id: str | None = None) -> dict[str, Any]:
@@ -444,7 +475,11 @@ def document(operations: list[Any], version: str, compat_id: str | None = None) 
         operation: dict[str, Any] = {
             "summary": op.summary,
             "operationId": op.handler.__name__,
-            "parameters": [*_parameters(op.path, described.query), compat_header],
+            "parameters": [
+                *_parameters(op.path, described.query),
+                *_headers(described.headers),
+                compat_header,
+            ],
             "responses": responses,
             "security": [{"bearer": []}, {"maxOauth": []}],
         }

@@ -39,6 +39,9 @@ class RunningHub:
         self.node: HubNode = self.app.state.node
         self._socket = socket.socket()
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart takes its port again
+        # Answers leave at once, as `hutch serve` sends them: without it a keep-alive request
+        # waits 40 ms for the client's delayed ACK (the listening socket's setting is inherited).
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket.bind(("127.0.0.1", port))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -43,14 +43,14 @@ async def test_a_backend_notifies_and_the_user_reads_newest_first_and_sees(hub: 
 
 async def test_paging_by_range_and_by_query_never_skips_nor_repeats(hub: RunningHub) -> None:
     ana, service = Api(hub, f"ana{tag()}"), await backend(hub)
-    ids = [(await post(service, ana.user, "note", f"n{n}"))["id"] for n in range(45)]
-    seen, header = [], "id; max=10"
+    ids = [(await post(service, ana.user, "note", f"n{n}"))["id"] for n in range(1000)]
+    seen, header = [], "id; max=37"
     while header:
         response = await ana.http.get("/api/notifications", headers={"Range": header})
         seen += [n["id"] for n in response.json()]
         header = response.headers.get("next-range")
-    assert seen == sorted(ids, reverse=True)
-    by_query, link = [], "/api/notifications?limit=7"
+    assert seen == sorted(ids, reverse=True) and len(set(seen)) == 1000
+    by_query, link = [], "/api/notifications?limit=100"
     while link:
         response = await ana.http.get(link)
         by_query += [n["id"] for n in response.json()]

@@ -182,6 +182,25 @@ async def test_news_of_a_context_are_pushed_to_offline_readers_who_chose_push(
         assert len(push.received) == 2
 
 
+async def test_new_notifications_are_pushed_unless_their_category_is_muted(
+    hub: RunningHub, push: PushServices
+) -> None:
+    ana = fresh("ana")
+    backend = HutchAPI(hub.url, mint_token(fresh("backend"), SECRET, roles=["admin"]))
+    async with backend, api(hub, ana) as anas:
+        await anas.register_device("android", token=f"fcm-{ana}")
+        await anas.call("PUT", "/api/notifications/preferences", {"muted": ["digest"]})
+        await backend.call("POST", f"/v1/notifications/{ana}", {"category": "digest", "message": "weekly"})
+        made = await backend.call(
+            "POST", f"/v1/notifications/{ana}", {"category": "alert", "message": "Disk full"}
+        )
+        await eventually(lambda: len(push.received) >= 1, timeout=10)
+        await asyncio.sleep(0.3)
+    [sent] = push.of("fcm")
+    assert sent.payload["message"]["notification"] == {"title": "alert", "body": "Disk full"}
+    assert sent.payload["message"]["data"]["id"] == made["id"]
+
+
 async def test_dead_tokens_are_forgotten_and_low_urgency_says_so(hub: RunningHub, push: PushServices) -> None:
     ana, bob = fresh("ana"), fresh("bob")
     browser = push.new_receiver()

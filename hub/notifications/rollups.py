@@ -41,13 +41,18 @@ class Rule:
         if not isinstance(body, dict) or set(body) - {"max_size", "max_duration", "match_on"}:
             raise Invalid("a rule has 'max_size', 'max_duration' and 'match_on', each optional")
         size, duration, match_on = body.get("max_size"), body.get("max_duration"), body.get("match_on")
-        if size is not None and (type(size) is not int or not 1 <= size <= MAX_RULE_SIZE):
+        whole = type(size) is int or (type(size) is float and size.is_integer())  # 9.0 is 9, as JSON has it
+        if size is not None and (not whole or not 1 <= size <= MAX_RULE_SIZE):
             raise Invalid(f"'max_size' is a whole number of 1 to {MAX_RULE_SIZE}")
         if duration is not None:
             seconds_of(duration)
         if match_on is not None and (not isinstance(match_on, str) or not 0 < len(match_on) <= MAX_CATEGORY):
             raise Invalid(f"'match_on' is a property name of 1 to {MAX_CATEGORY} characters")
-        return cls(size, duration.strip() if duration is not None else None, match_on)
+        return cls(
+            int(size) if size is not None else None,
+            duration.strip() if duration is not None else None,
+            match_on,
+        )
 
     def to_json(self) -> dict[str, Any]:
         named = {"max_size": self.max_size, "max_duration": self.max_duration, "match_on": self.match_on}

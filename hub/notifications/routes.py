@@ -149,7 +149,15 @@ async def _delete(request: Request, node: HubNode, user: str) -> Response:
 
 
 ENTRIES = array_of("Notification")
-RANGE = ("Range", {"type": "string", "description": "id [<id>]..[<id>]; max=N"}, False)
+RANGE = (
+    "Range",
+    {
+        "type": "string",
+        "pattern": r"^id(\s+\]?([0-9A-Za-z]{27})?\.\.([0-9A-Za-z]{27})?\[?)?\s*(;\s*max=[1-9][0-9]{0,8}\s*)?$",
+        "description": "id [<id>]..[<id>]; max=N",
+    },
+    False,
+)
 PAGING = (
     ("before", {"type": "string", "pattern": "^[0-9A-Za-z]{27}$"}, False),
     (
@@ -158,14 +166,29 @@ PAGING = (
         False,
     ),
 )
-IDS = (("ids", {"type": "string", "description": "comma-separated ids; none: every one"}, False),)
+IDS = (
+    (
+        "ids",
+        {
+            "type": "string",
+            "pattern": "^([0-9A-Za-z]{27}(,[0-9A-Za-z]{27}){0,999})?$",
+            "description": "comma-separated ids; none: every one",
+        },
+        False,
+    ),
+)
 NEW_NOTIFICATION = {
     "type": "object",
     "required": ["category", "message"],
     "properties": {
         "category": {"type": "string", "minLength": 1, "maxLength": MAX_CATEGORY},
         "message": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "properties": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 20},
+        "properties": {
+            "type": "object",
+            "propertyNames": {"minLength": 1, "maxLength": 64},
+            "additionalProperties": {"type": "string", "maxLength": 1000},
+            "maxProperties": 20,
+        },
     },
 }
 RULE = {
@@ -173,14 +196,19 @@ RULE = {
     "additionalProperties": False,
     "properties": {
         "max_size": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "max_duration": {"type": "string", "examples": ["12 hours"]},
+        "max_duration": {
+            "type": "string",
+            "pattern": "^[0-9]{1,9} ?(seconds?|minutes?|hours?|days?|[smhd])$",
+            "examples": ["12 hours"],
+        },
         "match_on": {"type": "string", "minLength": 1, "maxLength": 64},
     },
 }
+CATEGORY = {"type": "string", "minLength": 1, "maxLength": MAX_CATEGORY}
 MUTED = {
     "type": "object",
     "required": ["muted"],
-    "properties": {"muted": {"type": "array", "items": {"type": "string"}}},
+    "properties": {"muted": {"type": "array", "items": CATEGORY, "maxItems": 100}},
 }
 
 OPERATIONS = [

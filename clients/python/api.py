@@ -201,3 +201,31 @@ class HutchAPI:
     async def preferences(self, hash: str, username: str, **choices: bool) -> dict[str, Any]:
         """Set `realtime` and/or `push` for one's subscription to a context."""
         return await self.call("PUT", f"/api/contexts/{hash}/subscriptions/{username}", choices)
+
+    # -- the notification feed ------------------------------------------------
+
+    async def notifications(
+        self, before: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """My notifications, newest first, rolled up; the first page marks them all seen."""
+        return await self.call("GET", "/api/notifications", before=before, limit=limit)
+
+    async def unseen(self) -> int:
+        return (await self.call("GET", "/api/notifications/unseen"))["unseen"]
+
+    async def delete_notifications(self, ids: list[str] | None = None) -> None:
+        """Some of mine, or (no ids) all of them."""
+        await self.call("DELETE", "/api/notifications", ids=",".join(ids) if ids else None)
+
+    async def mute(self, categories: list[str]) -> list[str]:
+        """The categories I am not pushed for, replaced."""
+        return (await self.call("PUT", "/api/notifications/preferences", {"muted": categories}))["muted"]
+
+    async def notify(self, user: str, category: str, message: str, **properties: str) -> dict[str, Any]:
+        """Admins (backends): a notification in `user`'s feed, live on their devices."""
+        body = {"category": category, "message": message, "properties": properties}
+        return await self.call("POST", f"/v1/notifications/{user}", body)
+
+    async def put_rule(self, category: str, **rule: Any) -> None:
+        """Admins: `max_size`, `max_duration` ("12 hours"), `match_on` (a property)."""
+        await self.call("PUT", f"/v1/rules/{category}", rule)

@@ -1,5 +1,6 @@
 // The hutch chat widget: conversations with unread badges and presence, history, sending,
-// "stored" and "read" checks, new conversations, reconnect with recovery. Plain JS, no framework.
+// "stored" and "read" checks, new conversations, reconnect with recovery, and a bell with the
+// notification feed. Plain JS, no framework.
 //
 //   <link rel="stylesheet" href="https://hub.example/widget/hutch-widget.css">
 //   <div id="chat"></div>
@@ -14,6 +15,7 @@ import { StompSocket } from "./stomp.js";
 const RULES = "max@1";
 const PACKED = contentType("packed-json", RULES);
 const PRESENCE_EVERY_MS = 3000;
+const BELL = '<svg width="15" height="15" viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.5-2.5h-5A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>';
 
 const idKey = (id) => id.split("-").map(Number);
 const newer = (a, b) => !b || idKey(a)[0] > idKey(b)[0] || (idKey(a)[0] === idKey(b)[0] && idKey(a)[1] > idKey(b)[1]);
@@ -65,6 +67,7 @@ export class HutchWidget {
     this.codec = compileRuleSet(rules);
     this.layout();
     await this.refreshConversations();
+    this.setUnseen((await this.api("GET", "/notifications/unseen")).unseen);
     this.connect();
     this.presenceTimer = setInterval(() => this.refreshPresence(), PRESENCE_EVERY_MS);
     return this;
@@ -143,6 +146,7 @@ export class HutchWidget {
       console.warn("hutch: a message did not decode", error);
       return;
     }
+    if (message.object === "notification") return this.notified(message.data);
     const key = frame.headers.destination.split("/").pop();
     const cid = message.destination || key.split(".")[0];
     const sender = (message.user || {}).username;
@@ -186,6 +190,34 @@ export class HutchWidget {
     return this.messages.get(cid);
   }
 
+  // -- the notification feed: a bell with the unseen count, a dropdown of the feed ---
+
+  notified(notification) {
+    this.setUnseen(notification.unseenCount);
+    if (!this.feedNode.hidden) this.showFeed().catch(() => {});
+  }
+
+  setUnseen(count) {
+    this.bellCount.textContent = count ? String(count) : "";
+    this.bellCount.hidden = !count;
+  }
+
+  async toggleFeed() {
+    this.feedNode.hidden = !this.feedNode.hidden;
+    if (!this.feedNode.hidden) await this.showFeed();
+  }
+
+  async showFeed() {
+    const entries = await this.api("GET", "/notifications?limit=20"); // the first page: all seen now
+    this.setUnseen(0);
+    this.feedNode.replaceChildren(...(entries.length ? entries.map((n) => {
+      const more = (n.notifications || []).length;
+      return element("li", { class: `hutch-notification${n.unseen ? " unseen" : ""}`, "data-id": n.id },
+        element("span", { class: "hutch-text" }, n.message),
+        more ? element("span", { class: "hutch-more-count" }, ` and ${more} more`) : null);
+    }) : [element("li", { class: "hutch-notification empty" }, "Nothing new")]));
+  }
+
   // -- what the user does ------------------------------------------------------
 
   async open(cid) {
@@ -224,6 +256,11 @@ export class HutchWidget {
 
   layout() {
     this.statusNode = element("span", { class: "hutch-status" }, "connecting");
+    this.bellCount = element("span", { class: "hutch-bell-count", hidden: "" });
+    const bell = element("button", { type: "button", class: "hutch-bell", title: "Notifications", onclick: () => this.toggleFeed() });
+    bell.innerHTML = BELL; // a fixed icon of the widget's own, not data
+    bell.append(this.bellCount);
+    this.feedNode = element("ul", { class: "hutch-feed", hidden: "" });
     this.listNode = element("ul", { class: "hutch-conversations" });
     this.titleNode = element("h3", { class: "hutch-title" }, "Pick a conversation");
     this.messagesNode = element("ol", { class: "hutch-messages" });
@@ -242,7 +279,7 @@ export class HutchWidget {
     } }, who, element("button", { type: "submit", class: "hutch-start" }, "Start"));
     this.root.replaceChildren(element("div", { class: "hutch" },
       element("aside", { class: "hutch-side" },
-        element("header", {}, element("strong", { class: "hutch-me" }, this.user), " ", this.statusNode),
+        element("header", {}, element("strong", { class: "hutch-me" }, this.user), " ", this.statusNode, bell, this.feedNode),
         this.listNode, starter),
       element("section", { class: "hutch-main" }, this.titleNode, this.messagesNode, composer)));
   }

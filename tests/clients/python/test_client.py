@@ -244,3 +244,23 @@ async def test_context_and_activity_helpers(hub: RunningHub) -> None:
         with pytest.raises(APIError) as error:
             await rest.activity(file["id"])
         assert error.value.status == 404
+
+
+async def test_notification_helpers(hub: RunningHub) -> None:
+    ana, boss, category = fresh("ana"), fresh("boss"), fresh("cat")
+    admin = HutchAPI(hub.url, mint_token(boss, SECRET, roles=["admin"]))
+    async with admin, api(hub, ana) as rest:
+        await admin.put_rule(category, max_size=2)
+        made = [await admin.notify(ana, category, f"m{n}", target="x") for n in range(3)]
+        assert await rest.unseen() == 3
+        page = await rest.notifications(limit=10)
+        assert [[n["message"], *(o["message"] for o in n.get("notifications", []))] for n in page] == [
+            ["m2", "m1"],
+            ["m0"],
+        ]
+        assert await rest.unseen() == 0
+        await rest.delete_notifications([made[0]["id"]])
+        assert len(await rest.notifications()) == 1
+        assert await rest.mute(["digest"]) == ["digest"]
+        await rest.delete_notifications()
+        assert await rest.notifications() == []

@@ -261,3 +261,28 @@ async def test_the_activity_view_posts_comments_likes_and_shows_news_live(browse
         path = SCREENSHOTS / "activity-bob.png"
         await bobs.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
+
+
+async def test_the_bell_counts_unseen_notifications_live_and_shows_the_feed(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana = f"ana{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        backend = HutchAPI(hub.url, mint_token(f"backend{run}", SECRET, roles=["admin"]))
+        async with backend:
+            await backend.notify(ana, "digest", "Your weekly digest is ready")
+            page = await sign_in(browser, hub.url, ana)
+            await expect(page.locator(".hutch-bell-count")).to_have_text("1")  # there before sign-in
+            await backend.put_rule(f"like{run}", max_duration="1 hour", match_on="target")
+            for n in range(3):
+                await backend.notify(ana, f"like{run}", f"fan{n} liked your post", target="post1")
+            await expect(page.locator(".hutch-bell-count")).to_have_text("4")  # live
+            await page.click(".hutch-bell")
+            entries = page.locator(".hutch-notification")
+            await expect(entries).to_have_count(2)
+            await expect(entries.first).to_contain_text("fan2 liked your post and 2 more")
+            await expect(page.locator(".hutch-bell-count")).to_be_hidden()  # seen
+            assert await backend.call("GET", f"/v1/notifications/{ana}") is not None
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / "widget-bell.png"
+        await page.screenshot(path=str(path))
+        assert path.stat().st_size > 10_000

@@ -48,6 +48,12 @@ def test_activity_bench_delivers_every_post_and_reads_timelines() -> None:
     assert vhosts() <= before
 
 
+def test_notification_bench_appends_and_reads_rolled_up_pages() -> None:
+    printed = output_of("-m", "bench.notifications", "--quick", timeout=300)
+    assert "append: 100 notifications to 50 users' feeds" in printed
+    assert "in process, 20 reads: p50" in printed and "over HTTP from a node, 20 reads: p50" in printed
+
+
 def vhosts() -> set[str]:
     return set(
         subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True).stdout.split()

@@ -1,11 +1,12 @@
 """Side-by-side load benchmark: hutch (embedded, and over RabbitMQ) against RabbitMQ Web-STOMP.
 
-    python -m bench [--quick] [--scenarios fanout,chat,connections]
+    python -m bench [--quick] [--scenarios fanout,chat,connections,activity,notifications]
                     [--targets hutch,hutch-rabbitmq,webstomp] [--subscribers 1000] [--publishers 4]
                     [--users 500] [--group 5] [--connections 10000] [--heartbeat 10000] [--hold 30]
                     [--messages 200] [--rate 0] [--processes 4]
 
-Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
+Scenarios "activity" and "notifications" measure what only hutch does (see bench/activity.py
+and bench/notifications.py). Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
 conversations of G members on the MAX topology, each subscribed to its own
 `<user>.subscribe` and publishing to `<user>.publish/<cid>.messages` (on Web-STOMP the
 bench declares that topology itself, in a vhost of its own). Scenario "connections": many
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import itertools
 import json
 import multiprocessing
@@ -427,6 +429,10 @@ def save(path: Path, scenario: str, title: str, rate: float, results: list[Resul
     path.write_text(json.dumps(saved, indent=1, default=str))
 
 
+# Scenarios of what only hutch does, each a module of its own (`python -m bench.activity`).
+HUTCH_ONLY = {"activity": "bench.activity", "notifications": "bench.notifications"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scenarios", default="fanout,chat,connections")
@@ -453,6 +459,9 @@ def main() -> None:
     failed = False
     rates = [float(r) for r in args.rates.split(",") if r] or [args.rate]
     for scenario, rate in itertools.product(args.scenarios.split(","), rates):
+        if scenario in HUTCH_ONLY:  # no Web-STOMP counterpart: figures of hutch alone
+            importlib.import_module(HUTCH_ONLY[scenario]).main(["--quick"] if args.quick else [])
+            continue
         args.rate = rate
         make_plan = {"fanout": fanout_plan, "chat": chat_plan, "connections": connections_plan}[scenario]
         results, title = [], scenario

@@ -282,7 +282,7 @@ def timeline(args: argparse.Namespace, redis: str) -> None:
     print(f"  first page (20) over HTTP from a node, {args.reads} reads: {percentiles(took)}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.activity")
     parser.add_argument("--scenarios", default="live,timeline")
     parser.add_argument("--subscribers", type=int, default=1000, help="live")
@@ -294,7 +294,7 @@ def main() -> None:
         "--redis-db", type=int, default=9, help="this Redis database and the next, both empty"
     )
     parser.add_argument("--quick", action="store_true", help="a small run that proves the bench works")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.posts, args.contexts, args.activities, args.reads = 20, 3, 10, 300, 20
     scenarios = args.scenarios.split(",")

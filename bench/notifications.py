@@ -98,7 +98,7 @@ async def read_over_http(port: int, names: list[str], reads: int) -> list[float]
     return took
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.notifications")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--each", type=int, default=10, help="notifications appended per user")
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=500)
     parser.add_argument("--redis-db", type=int, default=11, help="an empty Redis database")
     parser.add_argument("--quick", action="store_true", help="a small run that proves the bench works")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.users, args.each, args.readers, args.reads = 50, 2, 2, 20
     with empty_database(args.redis_db) as redis:

@@ -29,6 +29,7 @@ from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.contexts.model import Notifications
 from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.notifications.events import mentioned
 from hutch.hub.notifications.store import FeedStore
 from hutch.hub.presence.store import PresenceStore
 from hutch.hub.push.devices import Device
@@ -181,10 +182,13 @@ class PushBridge:
         context = await self.contexts.get(activity.context)
         if context is None or (found is not activity and context.notifications != Notifications.COMMENTS):
             return []
+        # Its author, and whom the feed tells of it (the post's author of a comment, the people
+        # it mentions), get no second push for it.
+        told = {found.actor, activity.actor, *mentioned(plain_text(found.content))}
         readers = [
             subscription.username
             for subscription in await self.contexts.subscribers(context.hash)
-            if subscription.pushed(context) and subscription.username != found.actor
+            if subscription.pushed(context) and subscription.username not in told
         ]
         notification = Notification(
             title=found.actor,

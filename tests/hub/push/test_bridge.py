@@ -171,15 +171,24 @@ async def test_news_of_a_context_are_pushed_to_offline_readers_who_chose_push(
             message = to_bob.payload["message"]
             assert message["notification"] == {"title": ana, "body": "Exam on Friday & Monday"}
             assert message["data"] == {"conversation": "", "context": hash, "id": post["id"]}
-            comment = await bobs.comment(post["id"], "which room?")
+            await bobs.comment(post["id"], "which room?")
             await eventually(lambda: len(push.received) >= 2, timeout=10)
             await asyncio.sleep(0.3)
-        assert [r.key for r in push.of("fcm")] == [f"fcm-{bob}", f"fcm-{ana}"]  # not to its author
-        assert push.of("fcm")[1].payload["message"]["data"]["id"] == comment["id"]
+        # The comment: no news push to its author nor to the post's, who hears of it once, from the feed.
+        assert [r.key for r in push.of("fcm")] == [f"fcm-{bob}", f"fcm-{ana}"]
+        told = push.of("fcm")[1].payload["message"]
+        assert told["notification"] == {
+            "title": "comment",
+            "body": f"{bob} commented on your post: which room?",
+        }
+
+        def news() -> list[str]:
+            return [r.key for r in push.of("fcm") if r.payload["message"]["data"].get("context") == hash]
+
         broadcast = {"text": "pretending to be a post", "context": hash}
         await admin.call("POST", "/api/broadcast", broadcast)  # on the same key, not a stored post
         await asyncio.sleep(0.5)
-        assert len(push.received) == 2
+        assert news() == [f"fcm-{bob}"]  # the broadcast reaches feeds, never as a post's news
 
 
 async def test_new_notifications_are_pushed_unless_their_category_is_muted(

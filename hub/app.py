@@ -24,6 +24,7 @@ from hutch.hub.settings import Settings
 from hutch.hub.web import widget
 from hutch.hub.web.operations import Operation, routes
 from hutch.hub.web.status import health, info
+from hutch.hub.websub import routes as websub_routes
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/info", info),
             *routes(OPERATIONS, VERSION),
             *widget.routes(),
+            *websub_routes.routes(),
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},

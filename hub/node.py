@@ -52,6 +52,12 @@ from hutch.hub.push.store import DeviceStore
 from hutch.hub.settings import Settings
 from hutch.hub.store.redis import connect
 from hutch.hub.transport.tcp import start_tcp_listener
+from hutch.hub.websub.feeds import KINDS, ContextFeeds, topic_url
+from hutch.hub.websub.hub import Limits as WebSubLimits
+from hutch.hub.websub.hub import WebSubHub
+from hutch.hub.websub.memory import MemoryWebSub
+from hutch.hub.websub.redis import RedisWebSub
+from hutch.hub.websub.store import WebSubStore
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
@@ -93,7 +99,19 @@ class HubNode:
             publish=self.conversations.publish_to,
             media=self.media,
             notify=self.feeds.tell,
+            on_public_post=self._publish_context,
         )
+        self.context_feeds = ContextFeeds(self.stores.contexts, self.stores.activities, settings.base_url)
+        limits = WebSubLimits(
+            default_lease=settings.websub_default_lease,
+            max_lease=settings.websub_max_lease,
+            allow_private=settings.websub_allow_private,
+        )
+        hub_url = f"{settings.base_url}/websub"
+        self.websub = WebSubHub(
+            self.stores.websub, self.broker, hub_url, limits, self.context_feeds.for_topic
+        )
+        self._sweeper: asyncio.Task[None] | None = None
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
@@ -124,6 +142,8 @@ class HubNode:
             await self.worker.start()
         if self.push_bridge is not None:
             await self.push_bridge.start()
+        await self.websub.start()
+        self._sweeper = asyncio.create_task(self._sweep_leases())
         self.registry.start()
         if self.settings.tcp_port is not None:
             self._tcp = await start_tcp_listener(self, self.settings.host, self.settings.tcp_port)
@@ -140,8 +160,25 @@ class HubNode:
             await self.worker.stop()
         if self.push_bridge is not None:
             await self.push_bridge.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.websub.stop()
         await self.broker.close()
         await self.stores.close()
+
+    async def _sweep_leases(self, every: float = 60.0) -> None:
+        """Ended WebSub leases go, on every node (dropping one twice is harmless)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.websub.sweep()
+            except Exception as error:
+                log.warning("the WebSub sweep failed: %s", error)
+
+    async def _publish_context(self, hash: str) -> None:
+        """A public context's new post: its feeds' subscribers get them now."""
+        for kind in KINDS:
+            self.websub.publish_soon(topic_url(self.settings.base_url, hash, kind))
 
     async def ensure_user(self, user: str) -> None:
         """The user's own exchanges exist once they have connected (MAX topology)."""
@@ -181,6 +218,7 @@ class Stores:
     contexts: ContextStore
     activities: ActivityStore
     feeds: FeedStore
+    websub: WebSubStore
     close: Callable[[], Awaitable[None]]
 
 
@@ -195,6 +233,7 @@ def stores_for(settings: Settings) -> Stores:
             contexts=RedisContexts(redis),
             activities=RedisActivities(redis),
             feeds=RedisFeeds(redis),
+            websub=RedisWebSub(redis),
             close=redis.aclose,
         )
     return Stores(
@@ -205,6 +244,7 @@ def stores_for(settings: Settings) -> Stores:
         contexts=MemoryContexts(),
         activities=MemoryActivities(),
         feeds=MemoryFeeds(),
+        websub=MemoryWebSub(),
         close=_nothing,
     )
 

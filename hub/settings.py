@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     max_queue_length: int = 100_000  # messages in one queue of the embedded broker
     max_queue_bytes: int = 256 * 1024 * 1024  # body bytes in one queue of the embedded broker
     max_request_body: int = 1024 * 1024  # bytes of a REST request body
+    public_url: str = (
+        ""  # how the world reaches this hub (WebSub topics, hub links); default http://host:port
+    )
+    websub_default_lease: int = 10 * 86400  # seconds, when a subscriber asks for none
+    websub_max_lease: int = 30 * 86400
+    websub_allow_private: bool = False  # let the WebSub hub reach private and loopback addresses (tests only)
     notification_limit: int = 1000  # notifications kept per user, the oldest dropped first
     max_upload: int = 10 * 1024 * 1024  # bytes of an uploaded image or file (the whole form)
     media_dir: str = "media"  # where uploads are kept; several nodes need one they all mount
@@ -79,6 +85,10 @@ class Settings(BaseSettings):
         """The virtual hosts a CONNECT may name, or None for any."""
         hosts = frozenset(h.strip() for h in self.virtual_hosts.split(",") if h.strip())
         return hosts or None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def limits(self) -> Limits:
         return Limits(

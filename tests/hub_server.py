@@ -35,8 +35,6 @@ OPEN_GRANTS = Path(__file__).with_name("open-permissions.toml")
 
 class RunningHub:
     def __init__(self, settings: Settings, port: int = 0):
-        self.app = create_app(settings)
-        self.node: HubNode = self.app.state.node
         self._socket = socket.socket()
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart takes its port again
         # Answers leave at once, as `hutch serve` sends them: without it a keep-alive request
@@ -46,6 +44,10 @@ class RunningHub:
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        if not settings.public_url:  # the hub's own URLs (WebSub topics) name the port it got
+            settings = settings.model_copy(update={"public_url": self.url})
+        self.app = create_app(settings)
+        self.node: HubNode = self.app.state.node
         self.server = HubServer(server_config(self.app, settings, "warning"), self.node)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -116,6 +118,7 @@ def running_hub(port: int = 0, **overrides: Any) -> Iterator[RunningHub]:
         "dev_mode": True,
         "permissions_file": OPEN_GRANTS,
         "media_dir": media,
+        "websub_allow_private": True,  # the tests' subscribers and publishers are on loopback
     }
     settings = Settings(**(defaults | overrides))
     hub = RunningHub(settings, port).start()

@@ -85,11 +85,13 @@ class Activities:
         publish: Publish | None = None,
         media: MediaStore | None = None,
         notify: Notify | None = None,
+        on_public_post: Callable[[str], Awaitable[None]] | None = None,
     ):
         self.store = store
         self.contexts = contexts
         self.media = media  # where images and files posted with activities are kept
         self.notify = notify  # authors hear of comments and likes, people of their @mentions
+        self.on_public_post = on_public_post  # a public context's feeds (WebSub) are published anew
         self.publish = publish  # live delivery: to the `activity` exchange, keyed by context hash
 
     # -- permissions ---------------------------------------------------------
@@ -136,6 +138,8 @@ class Activities:
         if context_hash and context.notifications in (Notifications.POSTS, Notifications.COMMENTS):
             await self._tell(context_hash, activity.actor, "activity", activity.to_json())
         await self._tell_mentioned(activity, activity.actor, activity.content, "a post")
+        if context_hash and self.on_public_post is not None and context.policy("read") is Policy.PUBLIC:
+            await self.on_public_post(context_hash)
         return activity
 
     async def _tell_mentioned(self, activity: Activity, by: str, content: str, where: str) -> None:

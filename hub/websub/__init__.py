@@ -1,2 +1,2 @@
-"""The WebSub hub will live here: subscriptions with verified intent, leases, publishing and
-signed distribution. Nothing is served from it yet."""
+"""The WebSub hub: subscriptions with verified intent and leases, publishing, signed distribution
+as jobs on the broker, and the hub's own public feeds."""

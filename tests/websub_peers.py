@@ -39,6 +39,7 @@ class Peers:
     attempts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     healed: set[str] = field(default_factory=set)
     refusing: set[str] = field(default_factory=set)  # callbacks that now answer 404 to a verification
+    slow_seconds: float = 3.0
     topic_body: bytes = b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title></feed>"
 
     @property
@@ -64,7 +65,7 @@ class Peers:
         name = request.path_params["name"]
         self.attempts[name] += 1
         if name.startswith("slow"):
-            await asyncio.sleep(3)
+            await asyncio.sleep(self.slow_seconds)
         if name.startswith("gone"):
             return Response(status_code=410)
         if name.startswith("failing") and name not in self.healed:
@@ -90,6 +91,7 @@ class Peers:
         config.bind = [f"127.0.0.1:{self.port}"]
         config.loglevel = "WARNING"
         config.keep_alive_timeout = 30
+        config.graceful_timeout = 1
         stop = asyncio.Event()
         task = asyncio.create_task(serve(self.app(), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
         await asyncio.sleep(0.3)

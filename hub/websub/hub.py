@@ -79,8 +79,21 @@ class WebSubHub:
         self.limits = limits
         self.own_topic = own_topic
         self.clock = clock
-        self.http = httpx.AsyncClient(timeout=limits.timeout, follow_redirects=False)
+        # Every request the hub makes (verifications, deliveries, fetches and their redirects)
+        # is checked against the address policy first.
+        self.http = httpx.AsyncClient(
+            timeout=limits.timeout,
+            follow_redirects=False,
+            max_redirects=3,
+            event_hooks={"request": [self._guard]},
+        )
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _guard(self, request: httpx.Request) -> None:
+        try:
+            await check_reachable(str(request.url), self.limits.allow_private)
+        except Unreachable as error:
+            raise httpx.RequestError(str(error), request=request) from None
 
     async def start(self) -> None:
         await self.broker.declare_queue(JOBS, durable=True)
@@ -114,7 +127,23 @@ class WebSubHub:
         if len(secret.encode()) >= MAX_SECRET:
             raise BadRequest(f"hub.secret is shorter than {MAX_SECRET} bytes")
         lease = self._lease(form.get("hub.lease_seconds"))
-        self._in_task(self.verify(mode, topic, callback, lease, secret))
+        self._in_task(self._validate_then_verify(mode, topic, callback, lease, secret))
+
+    async def _validate_then_verify(
+        self, mode: str, topic: str, callback: str, lease: int, secret: str
+    ) -> None:
+        """A topic under this hub's own URL must be one it serves (a public context's feed):
+        any other is denied; every other topic is taken for any publisher."""
+        ours = topic.startswith(self.hub_url.removesuffix("/websub") + "/")
+        if (
+            mode == "subscribe"
+            and ours
+            and self.own_topic is not None
+            and await self.own_topic(topic) is None
+        ):
+            await self.deny(topic, callback, "not a public topic of this hub")
+            return
+        await self.verify(mode, topic, callback, lease, secret)
 
     async def _url(self, url: str, name: str) -> str:
         if not url or len(url) > MAX_URL:
@@ -186,9 +215,8 @@ class WebSubHub:
             await self.distribute(topic, *content)
 
     async def _fetch(self, topic: str) -> tuple[bytes, str] | None:
-        try:
-            await check_reachable(topic, self.limits.allow_private)
-            async with self.http.stream("GET", topic) as answer:
+        try:  # a publisher's topic may move: its redirects are followed, a few
+            async with self.http.stream("GET", topic, follow_redirects=True) as answer:
                 if not answer.is_success:
                     log.info("publish of %s: the topic answered %s", topic, answer.status_code)
                     return None
@@ -199,7 +227,7 @@ class WebSubHub:
                         log.info("publish of %s: larger than %s bytes", topic, self.limits.fetch_bytes)
                         return None
                 return bytes(body), answer.headers.get("content-type", "application/octet-stream")
-        except (httpx.HTTPError, Unreachable) as error:
+        except httpx.HTTPError as error:
             log.info("publish of %s: %s", topic, error)
             return None
 
@@ -248,10 +276,9 @@ class WebSubHub:
             signature = hmac.new(subscription.secret.encode(), body, method).hexdigest()
             headers["X-Hub-Signature"] = f"{method}={signature}"
         try:
-            await check_reachable(subscription.callback, self.limits.allow_private)
             answer = await self.http.post(subscription.callback, content=body, headers=headers)
             status = answer.status_code
-        except (httpx.HTTPError, Unreachable) as error:
+        except httpx.HTTPError as error:
             log.info("delivery to %s failed: %s", subscription.callback, error)
             status = 0
         if 200 <= status < 300:

@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 from backends import SECRET, eventually
-from hub_server import RunningHub, free_port, hub_fixture
+from hub_server import RunningHub, free_port, hub_fixture, running_hub
 from security.helpers import Api
 from websub_peers import ATOM, Peers
 
@@ -151,6 +151,16 @@ async def test_a_public_contexts_feeds_are_topics_of_the_hub(hub: RunningHub, pe
     closed = (
         await admin.call("POST", "/api/contexts", {"url": f"https://town.example/{tag()}"}, status=201)
     )["hash"]
+    denied = f"ok{tag()}"
+    closed_topic = f"{hub.url}/websub/contexts/{closed}.atom"
+    assert (
+        await ask(hub, mode="subscribe", topic=closed_topic, callback=peers.callback(denied))
+    ).status_code == 202
+    await eventually(lambda: bool(peers.verifications[denied]))
+    assert (
+        peers.verifications[denied][0]["hub.mode"] == "denied"
+        and peers.verifications[denied][0]["hub.reason"]
+    )
     async with httpx.AsyncClient(base_url=hub.url) as http:
         assert (await http.get(f"/websub/contexts/{closed}.atom")).status_code == 404
         page = await http.get(f"/websub/contexts/{hash}.atom")
@@ -172,3 +182,42 @@ async def test_a_public_contexts_feeds_are_topics_of_the_hub(hub: RunningHub, pe
     async with httpx.AsyncClient(base_url=hub.url) as http:
         feed = (await http.get(f"/websub/contexts/{hash}.json")).json()
     assert feed["items"][0]["content_text"] == "Market on Sunday" and feed["hubs"][0]["type"] == "WebSub"
+
+
+async def test_outside_tests_the_hub_never_reaches_private_addresses() -> None:
+    with running_hub(websub_allow_private=False) as guarded:
+        for callback in (
+            "http://127.0.0.1:9/cb",
+            "http://10.0.0.8/cb",
+            "http://[::1]/cb",
+            "http://169.254.169.254/x",
+        ):
+            answer = await ask(guarded, mode="subscribe", topic="http://127.0.0.1:9/t", callback=callback)
+            assert answer.status_code == 400 and "private" in answer.text
+
+
+async def test_a_thousand_subscribers_and_one_slow_and_one_failing_do_not_hold_up_the_rest(
+    peers: Peers,
+) -> None:
+    with running_hub() as single:
+        topic = f"{peers.base}/topic?t={tag()}"
+        names = [f"ok{n}-{tag()}" for n in range(998)] + [f"slow{tag()}", f"failing{tag()}"]
+        async with httpx.AsyncClient() as http:
+            for start in range(0, len(names), 50):
+                forms = [
+                    {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": peers.callback(name)}
+                    for name in names[start : start + 50]
+                ]
+                answers = await asyncio.gather(
+                    *(http.post(f"{single.url}/websub", data=form) for form in forms)
+                )
+                assert {a.status_code for a in answers} == {202}
+        await eventually(
+            lambda: len(single.call(single.node.websub.store.of_topic(topic))) == 1000, timeout=30
+        )
+        peers.slow_seconds = 60  # it answers long after everyone else is served
+        await ask(single, mode="publish", url=topic)
+        await eventually(lambda: len(peers.deliveries) >= 998, timeout=40)
+        assert sorted(peers.deliveries) == sorted(names[:998])  # the slow one still waits
+        assert all(len(peers.deliveries[name]) == 1 for name in names[:998])  # each once
+        assert peers.attempts[names[-1]] >= 1 and not peers.deliveries[names[-1]]

@@ -54,6 +54,11 @@ def test_notification_bench_appends_and_reads_rolled_up_pages() -> None:
     assert "in process, 20 reads: p50" in printed and "over HTTP from a node, 20 reads: p50" in printed
 
 
+def test_websub_bench_delivers_one_update_to_every_subscriber() -> None:
+    printed = output_of("-m", "bench.websub", "--quick", timeout=300)
+    assert "to 20 subscribers: last delivery after" in printed and "(20 delivered)" in printed
+
+
 def vhosts() -> set[str]:
     return set(
         subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True).stdout.split()

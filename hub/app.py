@@ -42,6 +42,7 @@ OPERATIONS: list[Operation] = [
     *people_routes.OPERATIONS,
     *context_routes.OPERATIONS,
     *notification_routes.OPERATIONS,
+    *websub_routes.OPERATIONS,
 ]
 
 # Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from hutch.hub.activity.memory import MemoryActivities
 from hutch.hub.activity.redis import RedisActivities
 from hutch.hub.activity.rules import Activities
 from hutch.hub.activity.store import ActivityStore
-from hutch.hub.auth import Authenticator, FirstOf, authenticator_for
+from hutch.hub.auth import Authenticator, FirstOf, Identity, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker
@@ -53,9 +54,11 @@ from hutch.hub.settings import Settings
 from hutch.hub.store.redis import connect
 from hutch.hub.transport.tcp import start_tcp_listener
 from hutch.hub.websub.feeds import KINDS, ContextFeeds, topic_url
+from hutch.hub.websub.follower import Follower
 from hutch.hub.websub.hub import Limits as WebSubLimits
 from hutch.hub.websub.hub import WebSubHub
 from hutch.hub.websub.memory import MemoryWebSub
+from hutch.hub.websub.model import Follow
 from hutch.hub.websub.redis import RedisWebSub
 from hutch.hub.websub.store import WebSubStore
 from hutch.protocol import names
@@ -106,10 +109,14 @@ class HubNode:
             default_lease=settings.websub_default_lease,
             max_lease=settings.websub_max_lease,
             allow_private=settings.websub_allow_private,
+            signature=settings.websub_signature,
         )
         hub_url = f"{settings.base_url}/websub"
         self.websub = WebSubHub(
             self.stores.websub, self.broker, hub_url, limits, self.context_feeds.for_topic
+        )
+        self.follower = Follower(
+            self.stores.websub, self.websub.http, f"{hub_url}/callback", self._post_entry
         )
         self._sweeper: asyncio.Task[None] | None = None
         self.grants = Grants.from_file(settings.permissions_file) if settings.permissions_file else Grants()
@@ -167,13 +174,25 @@ class HubNode:
         await self.stores.close()
 
     async def _sweep_leases(self, every: float = 60.0) -> None:
-        """Ended WebSub leases go, on every node (dropping one twice is harmless)."""
+        """Ended WebSub leases go, on every node (dropping one twice is harmless), and followed
+        feeds without a hub are polled every `follow_poll_interval` seconds."""
+        polled = time.monotonic()
         while True:
             await asyncio.sleep(every)
             try:
                 await self.websub.sweep()
+                if time.monotonic() - polled >= self.settings.follow_poll_interval:
+                    polled = time.monotonic()
+                    await self.follower.poll()
             except Exception as error:
-                log.warning("the WebSub sweep failed: %s", error)
+                log.warning("the WebSub housekeeping failed: %s", error)
+
+    async def _post_entry(self, follow: Follow, content: str) -> None:
+        """An entry of a followed feed, posted in its context by who asked for the feed."""
+        try:
+            await self.activities.post(Identity(follow.by), content, follow.context, generator=follow.url)
+        except Exception as error:  # the context went, or its writer lost the right
+            log.info("an entry of %s was not posted: %s", follow.url, error)
 
     async def _publish_context(self, hash: str) -> None:
         """A public context's new post: its feeds' subscribers get them now."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from hutch.protocol import Limits
 from pydantic import Field
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     )
     websub_default_lease: int = 10 * 86400  # seconds, when a subscriber asks for none
     websub_max_lease: int = 30 * 86400
+    websub_signature: Literal["sha256", "sha512"] = "sha256"  # the HMAC of X-Hub-Signature
+    follow_poll_interval: float = 300.0  # seconds between polls of followed feeds that name no hub
     websub_allow_private: bool = False  # let the WebSub hub reach private and loopback addresses (tests only)
     notification_limit: int = 1000  # notifications kept per user, the oldest dropped first
     max_upload: int = 10 * 1024 * 1024  # bytes of an uploaded image or file (the whole form)

@@ -40,6 +40,9 @@ class Peers:
     healed: set[str] = field(default_factory=set)
     refusing: set[str] = field(default_factory=set)  # callbacks that now answer 404 to a verification
     slow_seconds: float = 3.0
+    topic_links: str = ""  # a Link header the topic is served with (its hub and self)
+    topic_etag: str = "v1"
+    topic_fetches: int = 0
     topic_body: bytes = b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title></feed>"
 
     @property
@@ -74,7 +77,11 @@ class Peers:
         return Response(status_code=204)
 
     async def topic(self, request: Request) -> Response:
-        return Response(self.topic_body, media_type=ATOM)
+        self.topic_fetches += 1
+        if request.headers.get("if-none-match") == self.topic_etag:
+            return Response(status_code=304)
+        headers = {"ETag": self.topic_etag} | ({"Link": self.topic_links} if self.topic_links else {})
+        return Response(self.topic_body, media_type=ATOM, headers=headers)
 
     def app(self) -> Starlette:
         return Starlette(

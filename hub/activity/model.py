@@ -65,6 +65,7 @@ class Activity:
     flagged: bool = False  # pinned in its context
     commented: float = 0.0  # when it was last commented (0: never), kept by the store
     media: dict[str, Any] = field(default_factory=dict)  # an image's or file's: name, type, size
+    generator: str = ""  # the external feed it came from (a URL), for posts hutch made itself
 
     @classmethod
     def new(cls, actor: str, content: str, context: str = "") -> Activity:
@@ -102,6 +103,7 @@ class Activity:
             "keywords": self.keywords,
             "published": self.published,
             "media": self.media,
+            "generator": self.generator,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -118,6 +120,7 @@ class Activity:
             "flagged": self.flagged,
             "published": self.published,
             "lastComment": self.commented or None,
+            "generator": {"objectType": "feed", "url": self.generator} if self.generator else None,
         }
 
 

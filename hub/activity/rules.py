@@ -121,6 +121,7 @@ class Activities:
         content: str,
         context_hash: str = "",
         upload: tuple[bytes, str] | None = None,
+        generator: str = "",
     ) -> Activity:
         """Post a note, or with `upload` (its bytes and file name) an image or a file: the media
         are stored first and removed if the activity cannot be, so none is half-written."""
@@ -129,6 +130,7 @@ class Activities:
             if not await self.may(identity, context, "write"):
                 raise Forbidden(f"you may not post to context '{context_hash}'")
         activity = Activity.new(identity.user, content, context_hash)
+        activity.generator = generator  # an external feed's entry: where it came from
         if upload is not None:
             if self.media is None:
                 raise Invalid("this hub keeps no uploads")

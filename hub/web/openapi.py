@@ -192,6 +192,7 @@ SCHEMAS: dict[str, Any] = {
             "flagged",
             "published",
             "lastComment",
+            "generator",
         ],
         {
             "objectType": {"const": "activity"},
@@ -211,6 +212,10 @@ SCHEMAS: dict[str, Any] = {
             "flagged": {"type": "boolean"},
             "published": {"type": "number"},
             "lastComment": {"type": ["number", "null"], "description": "when it was last commented"},
+            "generator": {
+                "oneOf": [{"type": "null"}, {"type": "object", "required": ["objectType", "url"]}],
+                "description": "the external feed a post came from",
+            },
         },
     ),
     "ActivityPage": obj(
@@ -431,6 +436,7 @@ def _parameters(path: str, query: tuple[tuple[str, dict[str, Any], bool], ...]) 
         ("tag", TAG),
         ("id", ACTIVITY_ID),
         ("comment", ACTIVITY_ID),
+        ("follow", {"type": "string", "maxLength": 32}),
         ("size", {"enum": ["mini", "normal", "large"]}),
         ("category", {"type": "string", "minLength": 1, "maxLength": 64}),
         (

@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 import time
 
-from hutch.hub.websub.model import Subscription, topic_key
+from hutch.hub.websub.model import Follow, Subscription, topic_key
 
 
 class MemoryWebSub:
     def __init__(self) -> None:
         self._topics: dict[str, dict[str, Subscription]] = {}  # topic key -> callback -> subscription
         self._delivered: dict[tuple[str, str], float] = {}  # (subscription, version) -> until
+        self._follows: dict[str, Follow] = {}
+        self._seen: set[tuple[str, str]] = set()
 
     async def put(self, subscription: Subscription) -> None:
         self._topics.setdefault(topic_key(subscription.topic), {})[subscription.callback] = copy.copy(
@@ -36,3 +38,20 @@ class MemoryWebSub:
 
     async def delivered(self, key: str, version: str, ttl: int) -> None:
         self._delivered[(key, version)] = time.time() + ttl
+
+    async def put_follow(self, follow: Follow) -> None:
+        self._follows[follow.id] = copy.copy(follow)
+
+    async def follow(self, follow_id: str) -> Follow | None:
+        return copy.copy(self._follows.get(follow_id))
+
+    async def follows(self) -> list[Follow]:
+        return [copy.copy(f) for f in self._follows.values()]
+
+    async def unfollow(self, follow_id: str) -> bool:
+        return self._follows.pop(follow_id, None) is not None
+
+    async def first_sight(self, follow_id: str, entry_id: str) -> bool:
+        new = (follow_id, entry_id) not in self._seen
+        self._seen.add((follow_id, entry_id))
+        return new

@@ -3,6 +3,8 @@
 hutch:websub:topic:<topic key>          hash callback -> subscription JSON
 hutch:websub:leases                     sorted set "<topic key> <callback>" scored by expiry
 hutch:websub:delivered:<sub>:<version>  set while a delivery is remembered (it expires)
+hutch:websub:follows                    hash follow id -> follow JSON
+hutch:websub:seen:<follow id>           set of the entry ids of the feed posted already
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import orjson
 import redis.asyncio as aioredis
 from hutch.hub.store.redis import available
-from hutch.hub.websub.model import Subscription, topic_key
+from hutch.hub.websub.model import Follow, Subscription, topic_key
 
 LEASES = "hutch:websub:leases"
 
@@ -69,3 +71,30 @@ class RedisWebSub:
     @available
     async def delivered(self, key: str, version: str, ttl: int) -> None:
         await self.redis.set(f"hutch:websub:delivered:{key}:{version}", 1, ex=ttl)
+
+    @available
+    async def put_follow(self, follow: Follow) -> None:
+        await self.redis.hset("hutch:websub:follows", follow.id, orjson.dumps(follow.fields()))
+
+    @available
+    async def follow(self, follow_id: str) -> Follow | None:
+        raw = await self.redis.hget("hutch:websub:follows", follow_id)
+        return Follow(**orjson.loads(raw)) if raw else None
+
+    @available
+    async def follows(self) -> list[Follow]:
+        return [
+            Follow(**orjson.loads(raw)) for raw in (await self.redis.hgetall("hutch:websub:follows")).values()
+        ]
+
+    @available
+    async def unfollow(self, follow_id: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel("hutch:websub:follows", follow_id)
+            pipe.delete(f"hutch:websub:seen:{follow_id}")
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    @available
+    async def first_sight(self, follow_id: str, entry_id: str) -> bool:
+        return bool(await self.redis.sadd(f"hutch:websub:seen:{follow_id}", entry_id))

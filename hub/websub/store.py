@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hutch.hub.websub.model import Subscription
+from hutch.hub.websub.model import Follow, Subscription
 
 
 class WebSubStore(Protocol):
@@ -30,4 +30,18 @@ class WebSubStore(Protocol):
 
     async def delivered(self, key: str, version: str, ttl: int) -> None:
         """Remember for `ttl` seconds that subscription `key` got content `version`."""
+        ...
+
+    async def put_follow(self, follow: Follow) -> None: ...
+
+    async def follow(self, follow_id: str) -> Follow | None: ...
+
+    async def follows(self) -> list[Follow]:
+        """Every follow, of every context."""
+        ...
+
+    async def unfollow(self, follow_id: str) -> bool: ...
+
+    async def first_sight(self, follow_id: str, entry_id: str) -> bool:
+        """True the first time an entry of a followed feed is seen: it is posted once."""
         ...

@@ -221,3 +221,18 @@ async def test_a_thousand_subscribers_and_one_slow_and_one_failing_do_not_hold_u
         assert sorted(peers.deliveries) == sorted(names[:998])  # the slow one still waits
         assert all(len(peers.deliveries[name]) == 1 for name in names[:998])  # each once
         assert peers.attempts[names[-1]] >= 1 and not peers.deliveries[names[-1]]
+
+
+async def test_sha512_signatures_when_the_hub_is_set_so(peers: Peers) -> None:
+    with running_hub(websub_signature="sha512") as signing:
+        topic, name = f"{peers.base}/topic?t={tag()}", f"ok{tag()}"
+        await ask(signing, mode="subscribe", topic=topic, callback=peers.callback(name), secret="k")
+        await eventually(
+            lambda: signing.call(signing.node.websub.store.get(topic, peers.callback(name))) is not None
+        )
+        await ask(signing, mode="publish", url=topic)
+        await eventually(lambda: bool(peers.deliveries[name]))
+        got = peers.deliveries[name][0]
+        assert (
+            got.headers["x-hub-signature"] == "sha512=" + hmac.new(b"k", got.body, hashlib.sha512).hexdigest()
+        )

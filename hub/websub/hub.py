@@ -10,7 +10,8 @@ publishing, and distribution as jobs on the broker.
 
 A (un)subscription changes nothing until its intent is verified: a failed renewal leaves the
 old subscription delivering. Jobs are on the broker, so every node shares them and none is lost
-with a node; a job delivered twice (after a crash) is sent once per content version.
+with a node; a retry waits in the store until its backoff is over, then goes back on the queue;
+a job delivered twice (after a crash) is sent once per content version.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ class WebSubHub:
     async def start(self) -> None:
         await self.broker.declare_queue(JOBS, durable=True)
         await self.broker.consume(JOBS, lambda delivery: self._in_task(self.deliver(delivery)), prefetch=50)
+        self._in_task(self._release_held())
+
+    async def _release_held(self, every: float = 0.2) -> None:
+        """Retries held in the store go back on the queue when due, from whichever node looks."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                for job in await self.store.take_due(self.clock(), 100):
+                    await self.broker.publish("", JOBS, Message(job.encode(), {"persistent": "true"}))
+            except Exception as error:  # the store or the broker is away: the jobs wait there
+                log.warning("held WebSub retries not released: %s", error)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -286,15 +298,17 @@ class WebSubHub:
         elif status == 410:  # the subscriber says it is gone
             await self.store.delete(subscription.topic, subscription.callback)
         else:
-            self._in_task(self._retry(job))
+            await self._retry(job)
 
     async def _retry(self, job: dict[str, object]) -> None:
+        """Hold the job in the store until its backoff is over (with jitter): a node that stops
+        meanwhile loses nothing, another node sends it."""
         attempt = int(str(job["attempt"])) + 1
         if attempt >= self.limits.attempts:
             log.info("gave up delivering %s to %s", job["topic"], job["callback"])
             return
-        await asyncio.sleep(self.limits.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
-        await self._queue(job | {"attempt": attempt})
+        wait = self.limits.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        await self.store.hold(json.dumps(job | {"attempt": attempt}), self.clock() + wait)
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:

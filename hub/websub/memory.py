@@ -14,6 +14,7 @@ class MemoryWebSub:
         self._delivered: dict[tuple[str, str], float] = {}  # (subscription, version) -> until
         self._follows: dict[str, Follow] = {}
         self._seen: set[tuple[str, str]] = set()
+        self._held: list[tuple[float, str]] = []
 
     async def put(self, subscription: Subscription) -> None:
         self._topics.setdefault(topic_key(subscription.topic), {})[subscription.callback] = copy.copy(
@@ -55,3 +56,12 @@ class MemoryWebSub:
         new = (follow_id, entry_id) not in self._seen
         self._seen.add((follow_id, entry_id))
         return new
+
+    async def hold(self, job: str, due: float) -> None:
+        self._held.append((due, job))
+
+    async def take_due(self, now: float, most: int) -> list[str]:
+        due = sorted(entry for entry in self._held if entry[0] <= now)[:most]
+        for entry in due:
+            self._held.remove(entry)
+        return [job for _, job in due]

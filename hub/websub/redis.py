@@ -5,6 +5,7 @@ hutch:websub:leases                     sorted set "<topic key> <callback>" scor
 hutch:websub:delivered:<sub>:<version>  set while a delivery is remembered (it expires)
 hutch:websub:follows                    hash follow id -> follow JSON
 hutch:websub:seen:<follow id>           set of the entry ids of the feed posted already
+hutch:websub:held                       sorted set of delivery jobs (JSON) to try again, by when
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from hutch.hub.store.redis import available
 from hutch.hub.websub.model import Follow, Subscription, topic_key
 
 LEASES = "hutch:websub:leases"
+HELD = "hutch:websub:held"
+
+# KEYS[1]: the held jobs; ARGV: now, most. The due ones, each taken by one node only.
+_TAKE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""
 
 
 def _topic(topic: str) -> str:
@@ -24,6 +33,7 @@ def _topic(topic: str) -> str:
 class RedisWebSub:
     def __init__(self, redis: aioredis.Redis):
         self.redis = redis
+        self._take_due = redis.register_script(_TAKE_DUE)
 
     @available
     async def put(self, subscription: Subscription) -> None:
@@ -98,3 +108,11 @@ class RedisWebSub:
     @available
     async def first_sight(self, follow_id: str, entry_id: str) -> bool:
         return bool(await self.redis.sadd(f"hutch:websub:seen:{follow_id}", entry_id))
+
+    @available
+    async def hold(self, job: str, due: float) -> None:
+        await self.redis.zadd(HELD, {job: due})
+
+    @available
+    async def take_due(self, now: float, most: int) -> list[str]:
+        return await self._take_due(keys=[HELD], args=[now, most])

@@ -45,3 +45,11 @@ class WebSubStore(Protocol):
     async def first_sight(self, follow_id: str, entry_id: str) -> bool:
         """True the first time an entry of a followed feed is seen: it is posted once."""
         ...
+
+    async def hold(self, job: str, due: float) -> None:
+        """Keep a delivery job to try again at `due`: it outlives the node that failed it."""
+        ...
+
+    async def take_due(self, now: float, most: int) -> list[str]:
+        """Up to `most` jobs held until `now` or before, each handed out once."""
+        ...

@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 import pytest
-from backends import SECRET, eventually
+from backends import REDIS_URL, SECRET, eventually, rabbitmq_vhost
 from hub_server import RunningHub, free_port, hub_fixture, running_hub
 from security.helpers import Api
 from websub_peers import ATOM, Peers
@@ -236,3 +236,19 @@ async def test_sha512_signatures_when_the_hub_is_set_so(peers: Peers) -> None:
         assert (
             got.headers["x-hub-signature"] == "sha512=" + hmac.new(b"k", got.body, hashlib.sha512).hexdigest()
         )
+
+
+async def test_a_retry_waiting_when_its_node_stops_is_sent_by_the_next(peers: Peers) -> None:
+    with rabbitmq_vhost() as amqp:
+        settings = {"amqp_url": amqp, "redis_url": REDIS_URL, "worker": True}
+        topic, name = f"{peers.base}/topic?t={tag()}", f"failing{tag()}"
+        with running_hub(**settings) as first:
+            await ask(first, mode="subscribe", topic=topic, callback=peers.callback(name))
+            await eventually(
+                lambda: first.call(first.node.websub.store.get(topic, peers.callback(name))) is not None
+            )
+            await ask(first, mode="publish", url=topic)
+            await eventually(lambda: peers.attempts[name] >= 1, timeout=10)
+        peers.healed.add(name)  # the first node is gone with its retry due in a second or so
+        with running_hub(**settings):
+            await eventually(lambda: bool(peers.deliveries[name]), timeout=15)

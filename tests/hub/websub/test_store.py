@@ -33,3 +33,11 @@ async def test_delivered_versions_are_remembered(store: WebSubStore) -> None:
     assert await store.was_delivered(key, "v1") is False
     await store.delivered(key, "v1", ttl=60)
     assert await store.was_delivered(key, "v1") is True and await store.was_delivered(key, "v2") is False
+
+
+async def test_held_retries_are_handed_out_once_when_due(store: WebSubStore) -> None:
+    job = f'{{"callback": "{uuid.uuid4().hex}"}}'
+    await store.hold(job, due=100.0)
+    assert job not in await store.take_due(99.0, 1000)
+    assert job in await store.take_due(100.0, 1000)
+    assert job not in await store.take_due(200.0, 1000)  # taken once

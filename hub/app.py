@@ -14,6 +14,7 @@ from hutch.hub import VERSION
 from hutch.hub.activity import routes as activity_routes
 from hutch.hub.contexts import routes as context_routes
 from hutch.hub.conversations import routes as conversation_routes
+from hutch.hub.direct import routes as direct_routes
 from hutch.hub.errors import Refused
 from hutch.hub.node import HubNode
 from hutch.hub.notifications import routes as notification_routes
@@ -43,6 +44,7 @@ OPERATIONS: list[Operation] = [
     *context_routes.OPERATIONS,
     *notification_routes.OPERATIONS,
     *websub_routes.OPERATIONS,
+    *direct_routes.OPERATIONS,
 ]
 
 # Starlette's own refusals (no such path, a method the path does not take) in the MAX error body.

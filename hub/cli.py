@@ -93,7 +93,12 @@ async def run_alone(settings: Settings, command: str) -> None:
     await node.broker.start()
     await topology.declare_base(node.broker)
     await service.start()
+    if node.worker is not None:  # a worker also runs the due jobs, and bots' admin sends
+        node.direct.start()
+        await node.send_requests.start()
     await stop.wait()
+    await node.send_requests.stop()
+    await node.direct.stop()
     await service.stop()
     await node.broker.close()
     await node.stores.close()

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hutch.hub import VERSION
 from hutch.hub.activity.memory import MemoryActivities
@@ -30,9 +31,15 @@ from hutch.hub.conversations.worker import Worker
 from hutch.hub.core.fanout import NodeFanout
 from hutch.hub.core.permissions import Grants
 from hutch.hub.core.quota import QueueQuota
+from hutch.hub.core.receipts import DeliveryReceipts
 from hutch.hub.core.registry import Registry
 from hutch.hub.core.session import Session
 from hutch.hub.core.streams import UserStreams
+from hutch.hub.direct.memory import MemoryDirect
+from hutch.hub.direct.redis import RedisDirect
+from hutch.hub.direct.requests import SendRequests
+from hutch.hub.direct.service import Direct
+from hutch.hub.direct.store import DirectStore
 from hutch.hub.media.directory import DirectoryMedia
 from hutch.hub.media.store import MediaStore
 from hutch.hub.notifications.memory import MemoryFeeds
@@ -86,6 +93,7 @@ class HubNode:
             on_member_change=self._member_changed,
             notify=self.feeds.tell,
         )
+        self.receipts = DeliveryReceipts(self._send_receipt)
         self.streams = UserStreams(
             self.broker,
             self.fanout,
@@ -93,8 +101,13 @@ class HubNode:
             settings.node_id,
             contexts=self.stores.contexts,
             on_change=self.conversations.forget_member,
+            receipts=self.receipts,
         )
         self.contexts = Contexts(self.stores.contexts, on_change=self.streams.announce_context)
+        self.direct = Direct(
+            self.stores.direct, self.conversations, self.feeds, lease=settings.schedule_lease
+        )
+        self.send_requests = SendRequests(self.broker, self.direct, settings.sender_logins)
         self.media: MediaStore = DirectoryMedia(settings.media_dir)
         self.activities = Activities(
             self.stores.activities,
@@ -149,6 +162,9 @@ class HubNode:
             await self.worker.start()
         if self.push_bridge is not None:
             await self.push_bridge.start()
+        if self.worker is not None:  # scheduled sends, held pushes and bots' sends: workers'
+            self.direct.start()
+            await self.send_requests.start()
         await self.websub.start()
         self._sweeper = asyncio.create_task(self._sweep_leases())
         self.registry.start()
@@ -163,10 +179,13 @@ class HubNode:
             self._tcp.close()
         await self.registry.drain("the hub is shutting down", self.settings.close_timeout)
         await self.registry.stop()
+        self.receipts.stop()
         if self.worker is not None:
             await self.worker.stop()
         if self.push_bridge is not None:
             await self.push_bridge.stop()
+        await self.send_requests.stop()
+        await self.direct.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self.websub.stop()
@@ -203,6 +222,7 @@ class HubNode:
         """The user's own exchanges exist once they have connected (MAX topology)."""
         if user not in self._known_users:
             await topology.declare_user(self.broker, user)
+            await self.stores.direct.remember(user)  # a broadcast reaches them from now on
             self._known_users.add(user)
 
     async def _deliver_notification(self, user: str, notification: Notification, unseen: int) -> None:
@@ -213,6 +233,11 @@ class HubNode:
         await self.ensure_user(user)
         await self.conversations.publish_to(names.publish_exchange(user), names.INTERNAL_KEY, message)
         await self.conversations.publish_to(names.NOTIFICATIONS, user, message)
+
+    async def _send_receipt(self, sender: str, data: dict[str, Any]) -> None:
+        """Delivery receipts, to the sender's own devices only."""
+        message = envelope(sender, "delivered", "receipt", data, "")
+        await self.conversations.publish_to(names.DIRECT, names.broker_name(sender), message)
 
     async def _member_changed(self, cid: str, user: str, added: bool) -> None:
         await self.streams.announce(cid, user, added)
@@ -238,6 +263,7 @@ class Stores:
     activities: ActivityStore
     feeds: FeedStore
     websub: WebSubStore
+    direct: DirectStore
     close: Callable[[], Awaitable[None]]
 
 
@@ -253,6 +279,7 @@ def stores_for(settings: Settings) -> Stores:
             activities=RedisActivities(redis),
             feeds=RedisFeeds(redis),
             websub=RedisWebSub(redis),
+            direct=RedisDirect(redis),
             close=redis.aclose,
         )
     return Stores(
@@ -264,6 +291,7 @@ def stores_for(settings: Settings) -> Stores:
         activities=MemoryActivities(),
         feeds=MemoryFeeds(),
         websub=MemoryWebSub(),
+        direct=MemoryDirect(),
         close=_nothing,
     )
 
@@ -282,6 +310,7 @@ def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushB
         contexts=stores.contexts,
         activities=stores.activities,
         feeds=stores.feeds,
+        direct=stores.direct,
         text_limit=settings.push_text_limit,
         ttl=settings.push_ttl,
         timeout=settings.push_timeout,

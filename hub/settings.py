@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     apns_key_id: str | None = None
     apns_key_file: Path | None = None
     apns_topic: str | None = None  # the app's bundle id
+    smtp_host: str | None = None  # enables e-mail, with smtp_from
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True  # STARTTLS when the server offers it
+    smtp_from: str | None = None  # the From address
+    sms_endpoint: str = "https://api.twilio.com"  # a Twilio-style Messages API
+    sms_account_sid: str | None = None  # enables SMS, with sms_auth_token and sms_from
+    sms_auth_token: str | None = None
+    sms_from: str | None = None  # the sending number (E.164)
+    direct_senders: str = ""  # AMQP users whose messages to hutch.sends are admin sends, comma-separated
+    schedule_lease: float = 30.0  # seconds a worker holds a due job before another may take it
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))
 
     ws_compression: bool = False  # permessage-deflate on WebSocket connections
@@ -88,6 +100,10 @@ class Settings(BaseSettings):
         """The virtual hosts a CONNECT may name, or None for any."""
         hosts = frozenset(h.strip() for h in self.virtual_hosts.split(",") if h.strip())
         return hosts or None
+
+    @property
+    def sender_logins(self) -> frozenset[str]:
+        return frozenset(user.strip() for user in self.direct_senders.split(",") if user.strip())
 
     @property
     def base_url(self) -> str:

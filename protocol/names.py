@@ -99,6 +99,10 @@ PUBLISH = ".publish"
 SUBSCRIBE = ".subscribe"
 HUB_PREFIX = "hutch."  # the hub's own exchanges and queues: never a client's
 NOTIFICATIONS = f"{HUB_PREFIX}notifications"  # topic, key "<user>": new notifications, for push bridges
+DIRECT = f"{HUB_PREFIX}direct"  # topic: admin sends to a user's devices, key "<broker name>"
+EVERYONE_KEY = f"{HUB_PREFIX}everyone"  # ... to every device on every node (no user's name)
+OFFLINE_KEY = f"{HUB_PREFIX}offline"  # ... to the push bridges, for recipients who are away
+SENDS = f"{HUB_PREFIX}sends"  # topic: admin send requests of bots, key send|multicast|broadcast
 # On the "stored" ack a worker sends: a client cannot set x-hutch-* headers (the hub strips
 # them from SENDs), so an ack that has it comes from a worker: only such an ack is pushed, and
 # only such an ack moves a client's recovery cursor.

@@ -6,6 +6,8 @@ APNs wants) answers at
     /token                                   the OAuth token endpoint of the FCM service account
     /v1/projects/<project>/messages:send     FCM HTTP v1
     /3/device/<token>                        APNs
+    /2010-04-01/Accounts/<sid>/Messages.json an SMS service (Twilio's Messages API)
+and an SMTP server (aiosmtpd) takes e-mail, refusing for good the mailboxes of `dead_mailboxes`.
 Each records what it received; `answers[key]` queues statuses to answer instead of success
 (key: the Web Push id, the FCM or APNs token), `delays[service]` holds answers back.
 """
@@ -18,14 +20,17 @@ import collections
 import json
 import os
 import secrets
+import socket
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import http_ece
 import jwt
+from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypercorn.asyncio import serve
@@ -52,8 +57,8 @@ def pem(key: Any) -> str:
 
 @dataclass
 class Received:
-    service: str  # webpush, fcm or apns
-    key: str  # the Web Push id, or the device token
+    service: str  # webpush, fcm, apns, sms or email
+    key: str  # the Web Push id, the device token, the phone number or the mail address
     headers: dict[str, str]
     http_version: str
     payload: Any = None  # the decrypted Web Push payload, or the JSON body
@@ -113,6 +118,14 @@ class PushServices:
         self.apns_key_file.write_text(pem(self.apns_key))
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self.sms_sid, self.sms_token, self.sms_from = (
+            "AC" + secrets.token_hex(16),
+            secrets.token_hex(16),
+            "+15005550006",
+        )
+        self.dead_numbers: set[str] = set()
+        self.dead_mailboxes: set[str] = set()
+        self.smtp = Controller(_Mailbox(self), hostname="127.0.0.1", port=_free_port())
 
     def settings(self) -> dict[str, Any]:
         """The hub settings that point a bridge at these services."""
@@ -127,7 +140,26 @@ class PushServices:
             "apns_key_id": "KEY1234567",
             "apns_key_file": self.apns_key_file,
             "apns_topic": "example.hutch.app",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.smtp_port,
+            "smtp_from": "hutch@hutch.example",
+            "smtp_starttls": False,
+            "sms_endpoint": self.base_url,
+            "sms_account_sid": self.sms_sid,
+            "sms_auth_token": self.sms_token,
+            "sms_from": self.sms_from,
         }
+
+    @property
+    def smtp_port(self) -> int:
+        if self.smtp.server is None:  # the port is known once it listens: the tests' settings need it
+            self.smtp.start()
+        return self.smtp.port
+
+    def close(self) -> None:
+        """Stop the SMTP server (its thread would keep the test run from ending)."""
+        if self.smtp.server is not None:
+            self.smtp.stop()
 
     def new_receiver(self) -> WebPushReceiver:
         receiver = WebPushReceiver(secrets.token_hex(6))
@@ -167,6 +199,7 @@ class PushServices:
                 Route("/token", self.fcm_token, methods=["POST"]),
                 Route("/v1/projects/{project}/messages:send", self.fcm_send, methods=["POST"]),
                 Route("/3/device/{token}", self.apns_send, methods=["POST"]),
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", self.sms_send, methods=["POST"]),
             ]
         )
 
@@ -276,6 +309,66 @@ class PushServices:
             return JSONResponse({"reason": reason}, status_code=status)
         return Response(status_code=200, headers={"apns-id": secrets.token_hex(8)})
 
+    async def sms_send(self, request: Request) -> Response:
+        expected = "Basic " + base64.b64encode(f"{self.sms_sid}:{self.sms_token}".encode()).decode()
+        if request.path_params["sid"] != self.sms_sid or request.headers.get("authorization") != expected:
+            return self._refuse("the account and its token are needed", 401)
+        form = dict(urllib.parse.parse_qsl((await request.body()).decode()))
+        if form.get("From") != self.sms_from or not form.get("To") or not form.get("Body"):
+            return self._refuse("an SMS needs To, From (the account's number) and Body")
+        number = form["To"]
+        if number in self.dead_numbers:
+            return JSONResponse({"code": 21211, "message": f"The 'To' number {number} is not valid"}, 400)
+        self.received.append(Received("sms", number, dict(request.headers), _version(request), form))
+        status = await self._answer("sms", number)
+        if status:
+            return JSONResponse({"code": 20500, "message": "internal error"}, status_code=status)
+        return JSONResponse({"sid": "SM" + secrets.token_hex(16), "status": "queued"}, status_code=201)
+
+
+class _Mailbox:
+    """The SMTP server's handler: refuses dead mailboxes at RCPT TO, records what arrives."""
+
+    def __init__(self, services: PushServices):
+        self.services = services
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.services.dead_mailboxes:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content)
+        for address in envelope.rcpt_tos:
+            headers = {name.lower(): str(value) for name, value in message.items()}
+            body = message.get_payload(decode=True).decode()
+            self.services.received.append(
+                Received("email", address, headers, "smtp", {"from": envelope.mail_from, "body": body})
+            )
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
 
 def _version(request: Request) -> str:
     return str(request.scope.get("http_version", ""))
+
+
+PUSH_QUEUES = ("push", "push.webpush", "push.android", "push.ios", "push.email", "push.sms", "push.dead")
+
+
+async def purge_push_queues(amqp_url: str) -> None:
+    """Pushes other test runs left on RabbitMQ would be sent to services that are gone."""
+    import aio_pika
+
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    for name in PUSH_QUEUES:
+        queue = await channel.declare_queue(name, durable=True)
+        await queue.purge()
+    await connection.close()

@@ -229,3 +229,31 @@ class HutchAPI:
     async def put_rule(self, category: str, **rule: Any) -> None:
         """Admins: `max_size`, `max_duration` ("12 hours"), `match_on` (a property)."""
         await self.call("PUT", f"/v1/rules/{category}", rule)
+
+    # -- direct messaging -----------------------------------------------------
+
+    async def send(self, user: str, text: str, **options: Any) -> dict[str, Any]:
+        """Admins: to one user's devices, feed and chosen channels (`urgency` 1-4, `category`,
+        `data`, `deliver_at` RFC 3339); the job as the hub keeps it."""
+        return await self.call("POST", "/api/send", {"user": user, "text": text, **options})
+
+    async def multicast(self, users: list[str], text: str, **options: Any) -> dict[str, Any]:
+        return await self.call("POST", "/api/multicast", {"users": users, "text": text, **options})
+
+    async def broadcast(self, text: str, **options: Any) -> dict[str, Any]:
+        """Admins: to every user (with `context`: to that context's activity)."""
+        return await self.call("POST", "/api/broadcast", {"text": text, **options})
+
+    async def scheduled(self) -> list[dict[str, Any]]:
+        """My sends and chat messages waiting for their time."""
+        return await self.call("GET", "/api/scheduled")
+
+    async def cancel_scheduled(self, job_id: str) -> None:
+        await self.call("DELETE", f"/api/scheduled/{job_id}")
+
+    async def channel_preferences(self, username: str) -> dict[str, Any]:
+        return await self.call("GET", f"/api/people/{username}/preferences")
+
+    async def set_channel_preferences(self, username: str, **changes: Any) -> dict[str, Any]:
+        """`channels`, `categories`, `quiet`, `mutes`, `email`, `phone`: what is left out stays."""
+        return await self.call("PUT", f"/api/people/{username}/preferences", changes)

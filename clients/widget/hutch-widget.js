@@ -1,5 +1,5 @@
 // The hutch chat widget: conversations with unread badges and presence, history, sending,
-// "stored" and "read" checks, new conversations, reconnect with recovery, and a bell with the
+// "stored", "delivered" and "read" checks, new conversations, reconnect with recovery, and a bell with the
 // notification feed. Plain JS, no framework.
 //
 //   <link rel="stylesheet" href="https://hub.example/widget/hutch-widget.css">
@@ -147,6 +147,8 @@ export class HutchWidget {
       return;
     }
     if (message.object === "notification") return this.notified(message.data);
+    if (message.object === "receipt" && message.action === "delivered") return this.delivered(message.data.delivered || []);
+    if (message.object === "direct") return this.notified({ unseenCount: (Number(this.bellCount.textContent) || 0) + 1 }); // an admin's send: in the feed too
     const key = frame.headers.destination.split("/").pop();
     const cid = message.destination || key.split(".")[0];
     const sender = (message.user || {}).username;
@@ -177,6 +179,17 @@ export class HutchWidget {
     found.id = id;
     found.stored = true;
     if (cid === this.current && found.sender !== this.user) this.api("POST", `/conversations/${cid}/read`, { id }).catch(() => {});
+    this.render();
+  }
+
+  // Devices of the other members that have our messages (written to them, or acked).
+  delivered(items) {
+    for (const item of items) {
+      const found = this.list(item.conversation).find((m) => m.uuid === item.uuid && m.sender === this.user);
+      if (!found) continue;
+      found.devices = found.devices || new Set();
+      found.devices.add(`${item.user}/${item.device}`);
+    }
     this.render();
   }
 
@@ -312,7 +325,9 @@ export class HutchWidget {
     this.titleNode.textContent = c ? c.displayName || c.participants.filter((p) => p !== this.user).join(", ") : this.current;
     this.messagesNode.replaceChildren(...this.list(this.current).map((m) => {
       const mine = m.sender === this.user;
-      const check = mine ? element("span", { class: `hutch-check${m.read ? " read" : m.stored ? " stored" : ""}` }, m.read ? "✓✓" : m.stored ? "✓" : "…") : null;
+      const state = m.read ? "read" : m.devices ? "delivered" : m.stored ? "stored" : "sending";
+      const label = { read: "read", delivered: `delivered to ${m.devices && m.devices.size} device(s)`, stored: "stored", sending: "sending" }[state];
+      const check = mine ? element("span", { class: `hutch-check ${state}`, title: label, "aria-label": label }, { read: "✓✓", delivered: "✓✓", stored: "✓", sending: "…" }[state]) : null;
       return element("li", { class: `hutch-message${mine ? " mine" : ""}`, "data-uuid": m.uuid },
         element("span", { class: "hutch-sender" }, m.sender), element("span", { class: "hutch-text" }, m.text), check);
     }));

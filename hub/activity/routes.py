@@ -14,7 +14,8 @@ from hutch.hub.auth import Identity
 from hutch.hub.contexts.routes import TAG_LIST, hash_of, tags_of
 from hutch.hub.conversations.service import envelope
 from hutch.hub.errors import Forbidden, Invalid, NotFound
-from hutch.hub.web.openapi import BINARY, BROADCAST, NEW_POST, UPLOAD, USER_NAME, Describes, array_of, ref
+from hutch.hub.notifications.events import BROADCAST
+from hutch.hub.web.openapi import BINARY, NEW_POST, UPLOAD, USER_NAME, Describes, array_of, ref
 from hutch.hub.web.operations import Operation
 from hutch.hub.web.requests import MAX_MESSAGE_TEXT, body_of, is_form, limit_of, text_field, upload_of
 from hutch.protocol import names
@@ -25,18 +26,18 @@ if TYPE_CHECKING:
     from hutch.hub.node import HubNode
 
 
-async def broadcast(request: Request, identity: Identity, node: HubNode) -> Response:
+async def broadcast_to_context(body: dict[str, Any], identity: Identity, node: HubNode) -> Response:
+    """An admin's broadcast to a context's activity, kept in its subscribers' feeds."""
     if not identity.is_admin:
         raise Forbidden("only admins may broadcast")
-    body = await body_of(request)
     message = envelope(
         identity.user, "add", "activity", {"text": text_field(body, "text", MAX_MESSAGE_TEXT)}, "broadcast"
     )
-    key = text_field(body, "context") if "context" in body else "broadcast"
+    key = text_field(body, "context")
     if len(key.encode()) > 255:  # an AMQP routing key
         raise Invalid("'context' is at most 255 bytes")
     await node.conversations.publish_to(names.ACTIVITY, key, message)
-    context = await node.contexts.store.get(key) if "context" in body else None
+    context = await node.contexts.store.get(key)
     if context is not None:  # a context's subscribers keep it in their feeds too
         for subscription in await node.contexts.store.subscribers(context.hash):
             text = message["data"]["text"][:200]
@@ -264,10 +265,6 @@ UNSORTED = tuple(parameter for parameter in PAGING if parameter[0] != "sort")
 
 
 OPERATIONS = [
-    Operation(
-        "POST", "/api/broadcast", broadcast, "Broadcast to activity (admins)",
-        Describes(201, ref("Envelope"), BROADCAST, errors=(400, 401, 403)),
-    ),
     Operation(
         "POST", "/api/contexts/{hash}/activities", post_to_context, "Post to a context (write)",
         Describes(201, ACTIVITY, NEW_POST, errors=(400, 401, 403, 404), form=UPLOAD),

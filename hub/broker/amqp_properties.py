@@ -11,6 +11,10 @@ import aiormq
 from aio_pika.abc import DeliveryMode
 from hutch.hub.broker.base import AMQP_PROPERTIES, Message
 
+# The AMQP user who published a message, from its `user_id` property: RabbitMQ refuses one that
+# is not the publishing connection's user, so this names the publisher.
+PUBLISHED_BY = "x-hutch-published-by"
+
 
 def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
     properties: dict[str, Any] = {"delivery_mode": DeliveryMode.NOT_PERSISTENT.value, "priority": 0}
@@ -33,6 +37,9 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
 
 def from_amqp(properties: aiormq.spec.Basic.Properties, body: bytes) -> Message:
     headers = {name: _header_text(value) for name, value in (properties.headers or {}).items()}
+    headers.pop(PUBLISHED_BY, None)  # only RabbitMQ's checked user_id says who published
+    if properties.user_id:
+        headers[PUBLISHED_BY] = str(properties.user_id)
     for header, attribute in AMQP_PROPERTIES.items():
         value = getattr(properties, attribute)
         # aiormq stamps a random message_id on every publish: it says nothing about the message.

@@ -3,10 +3,13 @@
     conversations (topic)   every conversation message, key "<cid>.<kind>"
     activity (topic)        activity streams, key "<context>"
     hutch.notifications (topic)  each user's new notifications, key "<user>", for push bridges
+    hutch.direct (topic)    admin sends: key "<user>" live to a user's devices, "hutch.everyone"
+                            to every device, "hutch.offline" to the push bridges
     <user>.publish (topic)  where a user's clients publish; bound onward while they may
     <user>.subscribe (fanout) everything a user's devices receive
     messages (queue)        conversations "*.messages", for the worker that stores them
-    push (queue)            conversations "*.notifications", all activity and notifications, for push bridges;
+    push (queue)            conversations "*.notifications", all activity and notifications, and
+                            hutch.direct "hutch.offline", for push bridges;
                             declared by a bridge that has a push service, so that nothing
                             piles up in it where none runs
 
@@ -22,9 +25,11 @@ from hutch.hub.broker.base import Broker
 from hutch.protocol.names import (
     ACTIVITY,
     CONVERSATIONS,
+    DIRECT,
     INTERNAL_KEY,
     MESSAGES_QUEUE,
     NOTIFICATIONS,
+    OFFLINE_KEY,
     PUSH_QUEUE,
     check_user,
     conversation_key,
@@ -37,6 +42,7 @@ async def declare_base(broker: Broker) -> None:
     await broker.declare_exchange(CONVERSATIONS, "topic")
     await broker.declare_exchange(ACTIVITY, "topic")
     await broker.declare_exchange(NOTIFICATIONS, "topic")
+    await broker.declare_exchange(DIRECT, "topic")
     # One worker at a time stores, so history keeps the order messages were sent in; more
     # workers wait to take over.
     await broker.declare_queue(MESSAGES_QUEUE, durable=True, single_active_consumer=True)
@@ -48,6 +54,7 @@ async def declare_push(broker: Broker) -> None:
     await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.notifications")
     await broker.bind_queue(PUSH_QUEUE, ACTIVITY, "#")
     await broker.bind_queue(PUSH_QUEUE, NOTIFICATIONS, "#")
+    await broker.bind_queue(PUSH_QUEUE, DIRECT, OFFLINE_KEY)
 
 
 async def declare_user(broker: Broker, user: str) -> None:

@@ -198,12 +198,14 @@ class Conversations:
 
     # -- messages ------------------------------------------------------------
 
-    async def post(self, identity: Identity, cid: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def post(
+        self, identity: Identity, cid: str, data: dict[str, Any], uuid: str | None = None
+    ) -> dict[str, Any]:
         """Send a message as `identity`, through the broker like a STOMP SEND."""
         conversation = await self.get(identity, cid)
         if identity.user not in conversation.members:  # routing would drop it: say so
             raise Forbidden(f"only participants post to conversation '{cid}'")
-        message = envelope(identity.user, "add", "message", data, cid)
+        message = envelope(identity.user, "add", "message", data, cid, uuid)
         await self.publish(identity.user, names.message_key(cid), message)
         return message
 

@@ -4,9 +4,13 @@ a destination needs made, then one publish to the broker."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from hutch.hub.broker.base import Message, header_problem
+from hutch.hub.direct.model import parse_instant
+from hutch.hub.direct.service import AUDIENCES
+from hutch.hub.errors import Refused
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
 from hutch.protocol import SendRequested, StompError, Wording, names
 from hutch.protocol.destinations import Kind, parse_destination
@@ -23,6 +27,7 @@ _HUB_SET = frozenset(
     {"message-id", "subscription", "ack", "redelivered", "user-id", "x-recovered", "x-replayed", "x-since"}
 )
 _HUB_PREFIX = "x-hutch-"
+DELIVER_AT = "x-hutch-deliver-at"  # a chat message sent then (RFC 3339), not now
 
 
 class Publisher:
@@ -33,6 +38,9 @@ class Publisher:
 
     async def send(self, event: SendRequested) -> None:
         destination = parse_destination(event.destination)
+        if destination.exchange == names.SENDS:  # an admin's send: the hub's to do, not the broker's
+            await self._direct(destination.key, event)
+            return
         headers = {
             name: value
             for name, value in event.headers.items()
@@ -49,6 +57,9 @@ class Publisher:
             uuid = message.get("uuid")
             if isinstance(uuid, str) and not await self.node.stores.conversations.first_send(uuid):
                 return  # sent before (a retry after a lost receipt): stored and delivered once
+        if (deliver_at := event.headers.get(DELIVER_AT)) is not None:
+            await self._schedule(destination.key, message, deliver_at)
+            return
         reply_to = headers.get("reply-to", "")
         if reply_to.startswith("/temp-queue/"):
             headers["reply-to"] = await self.subscriber.reply_queue(parse_destination(reply_to).name)
@@ -63,3 +74,40 @@ class Publisher:
             case Kind.AMQ_QUEUE | Kind.REPLY_QUEUE:
                 await self.node.broker.declare_queue(destination.name, passive=True)
         await self.node.broker.publish(destination.exchange, destination.key, Message(body, headers))
+
+    async def _schedule(self, key: str, message: dict[str, Any] | None, deliver_at: str) -> None:
+        """A chat message kept until `deliver_at`: then posted as the REST API posts it."""
+        if message is None or not key.endswith(".messages"):
+            raise StompError("bad header", f"{DELIVER_AT} is for coded chat messages to '<cid>.messages'")
+        data = message.get("data")
+        if not isinstance(data, dict):
+            raise StompError("bad message", "a scheduled chat message holds its content in 'data'")
+        identity = self.session.identity
+        assert identity is not None
+        try:
+            await self.node.direct.schedule_chat(
+                identity, names.conversation_of(key), data, parse_instant(deliver_at, DELIVER_AT)
+            )
+        except Refused as refused:
+            raise StompError("not scheduled", refused.description) from None
+
+    async def _direct(self, audience: str, event: SendRequested) -> None:
+        """`/exchange/hutch.sends/<send|multicast|broadcast>`: a JSON body as `POST /api/<audience>`
+        takes it, from an admin."""
+        identity = self.session.identity
+        assert identity is not None
+        if audience not in AUDIENCES:
+            raise StompError(
+                Wording.INVALID_DESTINATION,
+                f"'{event.destination}': send to {names.SENDS}/send, multicast or broadcast",
+            )
+        try:
+            body = orjson.loads(event.body)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise StompError("bad message", "an admin's send is a JSON object, as POST /api/send takes")
+        try:
+            await self.node.direct.submit(identity, audience, body)
+        except Refused as refused:
+            raise StompError("not sent", refused.description) from None

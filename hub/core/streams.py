@@ -8,8 +8,10 @@ streams of all its online users from two queues, whatever their number:
                                   all conversation traffic, one copy per message per node
     activity tap (fan-out)        key "<context hash>" for each context of an online user
                                   whose notifications are on: posts and comments, live
-    hutch.node.<node>.streams     bound to "<user>.publish" with key "internal" for each
-                                  online user: what a user's devices send each other
+    hutch.node.<node>.streams     bound to "<user>.publish" with key "internal" and to
+                                  `hutch.direct` with key "<user>" for each online user: what a
+                                  user's devices send each other, and admin sends; and to
+                                  `hutch.direct` "hutch.everyone": broadcasts, for every stream
 
 Membership changes (of conversations and of contexts) reach every node on the `hutch.control` fanout exchange (and the
 node that made them at once), so a removed member stops receiving, an added one starts.
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.core.fanout import NODE_QUEUE_EXPIRY, NodeFanout
+from hutch.hub.core.receipts import DeliveryReceipts
 from hutch.hub.core.subscriptions import LocalSubscription
 from hutch.hub.messages.encoding import LocalCopy
 from hutch.protocol import names
@@ -60,6 +63,7 @@ class UserStreams:
         *,
         contexts: ContextStore | None = None,
         on_change: Callable[[str, str], None] = lambda cid, user: None,
+        receipts: DeliveryReceipts | None = None,
     ):
         """`on_change(cid, user)` is told of every membership change applied here (caches to drop)."""
         self.broker = broker
@@ -68,6 +72,7 @@ class UserStreams:
         self.queue = f"{names.HUB_PREFIX}node.{node_id}.streams"
         self.on_change = on_change
         self.contexts = contexts  # None: no activity streams on this node
+        self.receipts = receipts  # told of each chat message a member's device has
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
         self._owner: dict[LocalSubscription, str] = {}
         # (user, cid) -> subscriptions straight to conversations, with their binding keys
@@ -78,26 +83,40 @@ class UserStreams:
         await self.broker.declare_exchange(CONTROL, "fanout")
         await self.fanout.attach(CONTROL, "", _ControlTarget(self))
         await self.broker.declare_queue(self.queue, durable=True, expires=NODE_QUEUE_EXPIRY)
+        await self.broker.bind_queue(self.queue, names.DIRECT, names.EVERYONE_KEY)
         await self.broker.consume(self.queue, self._on_internal, no_ack=True)
 
     def _on_internal(self, delivery: Delivery) -> None:
-        """A user's own devices talking to each other (`<user>.publish`, key internal)."""
-        user = names.sender_of(delivery.exchange)
+        """A user's own devices talking to each other (`<user>.publish`, key internal), an
+        admin's send to one user, or a broadcast to all (`hutch.direct`)."""
         shared = LocalCopy.of(delivery)
-        for subscription in list(self._open.get(user, ())):
+        if delivery.exchange != names.DIRECT:
+            streams = self._open.get(names.sender_of(delivery.exchange), ())
+        elif delivery.routing_key == names.EVERYONE_KEY:
+            streams = [subscription for user in self._open.values() for subscription in user]
+        else:
+            streams = self._open.get(names.user_of_broker_name(delivery.routing_key), ())
+        for subscription in list(streams):
             subscription.deliver(shared)
 
     async def open(self, subscription: LocalSubscription, user: str) -> None:
         """Serve `subscription` with the user's stream; returns once every binding is in place."""
         if user not in self._open:
             await self.broker.bind_queue(self.queue, names.publish_exchange(user), names.INTERNAL_KEY)
+            await self.broker.bind_queue(self.queue, names.DIRECT, names.broker_name(user))
         self._open[user].add(subscription)
         self._owner[subscription] = user
+        self._tell_receipts(subscription, user)
         subscription.on_cancel(lambda: self.forget(subscription))
         for cid in await self.store.conversations_of(user):
             await subscription.attach(self.fanout, names.CONVERSATIONS, names.conversation_key(cid))
         for hash in await self._live_contexts(user):
             await subscription.attach(self.fanout, names.ACTIVITY, hash)
+
+    def _tell_receipts(self, subscription: LocalSubscription, user: str) -> None:
+        if self.receipts is not None:
+            device, receipts = subscription.sink.id, self.receipts  # a session is a device
+            subscription.on_taken = lambda copy: receipts.taken(copy, user, device)
 
     async def _live_contexts(self, user: str) -> list[str]:
         """The contexts whose news reach `user` live: subscribed with `realtime` on and the
@@ -133,6 +152,7 @@ class UserStreams:
         member = (user, names.conversation_of(key))
         self._direct[member][subscription] = key
         self._direct_of[subscription] = member
+        self._tell_receipts(subscription, user)
         subscription.on_cancel(lambda: self.forget(subscription))
         await subscription.attach(self.fanout, names.CONVERSATIONS, key)
 
@@ -149,6 +169,7 @@ class UserStreams:
         if not self._open[user]:
             del self._open[user]
             await self.broker.unbind_queue(self.queue, names.publish_exchange(user), names.INTERNAL_KEY)
+            await self.broker.unbind_queue(self.queue, names.DIRECT, names.broker_name(user))
 
     async def member_changed(self, cid: str, user: str) -> None:
         """Start or stop the conversation on the user's subscriptions open on this node, as the

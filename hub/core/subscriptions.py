@@ -36,6 +36,7 @@ WINDOW = 64  # unacked broker deliveries per queue subscription, when the client
 class MessageSink(Protocol):
     """The session side: queues a MESSAGE for one of its subscriptions."""
 
+    id: str  # the connection's: one device
     form: Form
 
     @property
@@ -55,17 +56,20 @@ class MessageSink(Protocol):
 
 
 class _LocalToken:
-    __slots__ = ("message", "subscription")
+    __slots__ = ("copy", "message", "subscription")
 
-    def __init__(self, subscription: LocalSubscription, message: OutgoingMessage):
+    def __init__(self, subscription: LocalSubscription, message: OutgoingMessage, copy: LocalCopy | None):
         self.subscription = subscription
         self.message = message
+        self.copy = copy
 
     async def ack(self) -> None:
         self.subscription.settled()
+        if self.copy is not None and self.subscription.on_taken is not None:
+            self.subscription.on_taken(self.copy)
 
     async def nack(self, requeue: bool = True) -> None:
-        self.subscription.settled(self.message if requeue else None)
+        self.subscription.settled(self.message if requeue else None, self.copy)
 
 
 class LocalSubscription:
@@ -76,7 +80,10 @@ class LocalSubscription:
         self.prefetch = prefetch
         self.max_pending = max_pending
         self.in_flight = 0
-        self.pending: deque[tuple[OutgoingMessage, bool]] = deque()  # (message, redelivered)
+        # (message, redelivered, what it was made of: told to `on_taken` once acked)
+        self.pending: deque[tuple[OutgoingMessage, bool, LocalCopy | None]] = deque()
+        # Told of each message the client has: written (ack auto) or acked (delivery receipts).
+        self.on_taken: Callable[[LocalCopy], None] | None = None
         self._attached: list[tuple[NodeFanout, str, str]] = []
         self._held: list[LocalCopy] | None = None
         self.cancelled = False
@@ -136,39 +143,41 @@ class LocalSubscription:
             if len(self._held) > self.max_pending:  # live traffic outran a replay for too long
                 self.sink.overflow(f"more than {self.max_pending} live messages wait behind a replay")
             return
-        self.push(delivered.outgoing(self.sink.form))
+        self.push(delivered.outgoing(self.sink.form), delivered)
 
-    def push(self, message: OutgoingMessage) -> None:
+    def push(self, message: OutgoingMessage, copy: LocalCopy | None = None) -> None:
         if self.ack == "auto":
             self.sink.send_message(message, self.id)
+            if copy is not None and self.on_taken is not None:
+                self.on_taken(copy)
         elif self.prefetch and self.in_flight >= self.prefetch:
-            self.pending.append((message, False))
+            self.pending.append((message, False, copy))
             if len(self.pending) > self.max_pending:
                 self.sink.overflow(
                     f"more than {self.max_pending} messages wait for ACKs on subscription '{self.id}'"
                 )
         else:
-            self._send(message, redelivered=False)
+            self._send(message, False, copy)
 
-    def settled(self, requeue: OutgoingMessage | None = None) -> None:
+    def settled(self, requeue: OutgoingMessage | None = None, copy: LocalCopy | None = None) -> None:
         """A message was ACKed or NACKed; a NACK with requeue sends it again, first."""
         self.in_flight -= 1
         if requeue is not None:
-            self.pending.appendleft((requeue, True))
+            self.pending.appendleft((requeue, True, copy))
         while self.pending and (not self.prefetch or self.in_flight < self.prefetch):
             self._send(*self.pending.popleft())
         if self.on_settled is not None:
             wake, self.on_settled = self.on_settled, None
             wake()
 
-    def _send(self, message: OutgoingMessage, redelivered: bool) -> None:
+    def _send(self, message: OutgoingMessage, redelivered: bool, copy: LocalCopy | None) -> None:
         if self.in_flight >= self.max_pending:  # prefetch 0 is no licence to never ack
             self.sink.overflow(
                 f"more than {self.max_pending} messages wait for ACKs on subscription '{self.id}'"
             )
             return
         self.in_flight += 1
-        self.sink.send_message(message, self.id, _LocalToken(self, message), redelivered=redelivered)
+        self.sink.send_message(message, self.id, _LocalToken(self, message, copy), redelivered=redelivered)
 
 
 class QueueSubscription:

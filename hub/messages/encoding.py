@@ -21,6 +21,7 @@ from hutch.rules.packing import convert
 
 log = logging.getLogger(__name__)
 
+_CONVERSATIONS = "/exchange/conversations/"
 DEFAULT_FORM = Form.PACKED_JSON
 WIRE = Form.PACKED_MSGPACK  # what travels through the broker
 RULES = "max@1"  # the rule set of the messages the hub writes itself (acks, REST posts, replays)
@@ -41,7 +42,7 @@ class LocalCopy:
     each form serialized once (not to be mistaken for `broker.base.Delivery`, what a
     consumer is handed)."""
 
-    __slots__ = ("_by_form", "body", "coded", "destination", "headers")
+    __slots__ = ("_by_form", "_chat", "body", "coded", "destination", "headers")
 
     def __init__(self, destination: str, headers: dict[str, str], body: bytes):
         self.destination = destination
@@ -49,6 +50,7 @@ class LocalCopy:
         self.body = body
         self.coded = parse_content_type(headers.get("content-type"))
         self._by_form: dict[Form | None, OutgoingMessage] = {}
+        self._chat: tuple[str, str, str] | bool | None = False  # False: not looked at yet
 
     @classmethod
     def of(cls, delivery: BrokerDelivery) -> LocalCopy:
@@ -66,6 +68,24 @@ class LocalCopy:
         except CodecError:
             return None
         return value if isinstance(value, str) else None
+
+    @property
+    def chat_message(self) -> tuple[str, str, str] | None:
+        """(sender, conversation, uuid) of a chat message, else None; decoded once per copy,
+        and only when a delivery receipt asks."""
+        if self._chat is False:
+            self._chat = None
+            cid, _, kind = self.destination.removeprefix(_CONVERSATIONS).partition(".")
+            if self.coded is not None and self.destination.startswith(_CONVERSATIONS) and kind == "messages":
+                try:
+                    message = decode(self.body, *self.coded)
+                except CodecError:
+                    return None
+                user, uuid = message.get("user"), message.get("uuid")
+                sender = user.get("username") if isinstance(user, dict) else None
+                if isinstance(sender, str) and isinstance(uuid, str):
+                    self._chat = (sender, cid, uuid)
+        return self._chat  # type: ignore[return-value]
 
     def outgoing(self, form: Form) -> OutgoingMessage:
         key = form if self.coded is not None else None

@@ -3,10 +3,17 @@
     push (queue)          stored acks (conversations "*.notifications") and activity
       plan: for a stored chat message, one job per device of each member who is
       offline and is not the sender, with the text cut to `text_limit`; for a post or
-      comment in a context, the same for each subscriber who may read it and chose `push`
-    push.<platform>       one queue per provider (webpush, android, ios), one job per device
-      send: done; a dead token forgets the device; other failures are tried again
-      with backoff, then go to push.dead with `x-hutch-dead-reason`
+      comment in a context, the same for each subscriber who may read it and chose `push`;
+      for an admin's send (`hutch.direct` "hutch.offline"), each recipient who is offline
+    push.<platform>       one queue per provider (webpush, android, ios, email, sms), one job
+      per device or address
+      send: done; a dead token forgets the device (a dead address, the user's address); other
+      failures are tried again with backoff, then go to push.dead with `x-hutch-dead-reason`
+
+Each recipient's preferences (`hub.direct`) choose: a muted conversation or context pushes
+nothing, only the channels chosen for the urgency and category are used (e-mail and SMS
+only for urgent messages unless chosen), and quiet hours hold a push below their urgency
+in the store until they end; a worker's scheduler sends it then.
 
 A queue per provider keeps a slow or failing service from holding up the others,
 and every job stays in the broker until it is done.
@@ -18,6 +25,7 @@ import asyncio
 import collections
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from hutch.hub.activity.model import Activity, Comment, plain_text
@@ -29,7 +37,10 @@ from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.contexts.model import Notifications
 from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.direct.model import ADDRESS_CHANNELS, Job, Preferences
+from hutch.hub.direct.store import DirectStore
 from hutch.hub.notifications.events import mentioned
+from hutch.hub.notifications.model import new_id
 from hutch.hub.notifications.store import FeedStore
 from hutch.hub.presence.store import PresenceStore
 from hutch.hub.push.devices import Device
@@ -41,6 +52,7 @@ from hutch.protocol import names
 log = logging.getLogger(__name__)
 
 DEAD_LETTERS = "push.dead"
+PushJob = tuple[Device, Notification, float | None]  # a device or address, what to say, held until
 RETRY_DELAYS = (1.0, 5.0, 30.0)  # then dead-letter
 
 
@@ -60,6 +72,7 @@ class PushBridge:
         contexts: ContextStore | None = None,
         activities: ActivityStore | None = None,
         feeds: FeedStore | None = None,
+        direct: DirectStore | None = None,
         text_limit: int = 100,
         ttl: int = 86400,
         timeout: float = 10.0,
@@ -72,6 +85,7 @@ class PushBridge:
         self.contexts = contexts  # with `activities`: news of contexts are pushed too
         self.activities = activities
         self.feeds = feeds  # new notifications are pushed too, unless their category is muted
+        self.direct = direct  # each user's channel preferences, admin sends, held pushes
         self.providers = {provider.platform: provider for provider in providers}
         self.text_limit = text_limit
         self.ttl = ttl
@@ -121,11 +135,17 @@ class PushBridge:
         queued: set[tuple[str, str]] = set()  # (user, device) whose job is out: a retry skips them
 
         async def queue_jobs() -> None:
-            for device, notification in await self.jobs_for(delivery):
+            for device, notification, held_until in await self.jobs_for(delivery):
                 if (device.user, device.id) in queued:
                     continue
                 job = {"device": device.to_json(), "notification": notification.to_json()}
-                await self.broker.publish("", job_queue(device.platform), Message(json.dumps(job).encode()))
+                queue = job_queue(device.platform)
+                if held_until is not None and self.direct is not None:  # quiet hours: sent at their end
+                    await self.direct.schedule(
+                        Job(new_id(), "push", "", held_until, {"queue": queue, "job": job})
+                    )
+                else:
+                    await self.broker.publish("", queue, Message(json.dumps(job).encode()))
                 queued.add((device.user, device.id))
 
         try:  # the store or the broker is away: tried again, then dead-lettered
@@ -135,7 +155,9 @@ class PushBridge:
             return
         await delivery.ack()
 
-    async def jobs_for(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+    async def jobs_for(self, delivery: Delivery) -> list[PushJob]:
+        if delivery.exchange == names.DIRECT:
+            return await self._direct_jobs(delivery)
         if delivery.exchange == names.ACTIVITY:
             return await self._news_jobs(delivery)
         if delivery.exchange == names.NOTIFICATIONS:
@@ -161,9 +183,9 @@ class PushBridge:
             urgency=urgency_of(stored.message),
             ttl=self.ttl,
         )
-        return await self._to_offline(others, notification)
+        return await self._to_offline(others, notification, target=f"conversation/{cid}")
 
-    async def _news_jobs(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+    async def _news_jobs(self, delivery: Delivery) -> list[PushJob]:
         """A post or comment of a context, as the store has it (what the envelope says is only
         a hint: an admin's broadcast or a forged one pushes nothing), to its readers who chose
         `push` and are offline."""
@@ -198,9 +220,9 @@ class PushBridge:
             ttl=self.ttl,
             context=context.hash,
         )
-        return await self._to_offline(readers, notification)
+        return await self._to_offline(readers, notification, target=f"context/{context.hash}")
 
-    async def _feed_jobs(self, delivery: Delivery) -> list[tuple[Device, Notification]]:
+    async def _feed_jobs(self, delivery: Delivery) -> list[PushJob]:
         """A new notification, as the user's feed has it, unless the user muted its category."""
         data = expanded(delivery.message).get("data")
         user, found = delivery.routing_key, None
@@ -220,20 +242,63 @@ class PushBridge:
             message_id=found.id,
             ttl=self.ttl,
         )
-        return await self._to_offline([user], notification)
+        return await self._to_offline([user], notification, category=found.category)
+
+    async def _direct_jobs(self, delivery: Delivery) -> list[PushJob]:
+        """An admin's send, as the store kept it (a forged one names no send), to each
+        recipient who is offline; a broadcast's users a page at a time."""
+        job_id = expanded(delivery.message).get("job")
+        if self.direct is None or delivery.routing_key != names.OFFLINE_KEY or not isinstance(job_id, str):
+            return []
+        job = await self.direct.sent(job_id)
+        if job is None:
+            return []
+        message = job.payload["message"]
+        sent = message["data"]
+        notification = Notification(
+            title=job.author,
+            body=cut(sent["text"], self.text_limit),
+            conversation="",
+            message_id=job.id,
+            urgency=sent["urgency"],
+            ttl=self.ttl,
+        )
+        if job.payload["to"] is not None:
+            return await self._to_offline(job.payload["to"], notification, category=sent["category"])
+        jobs, cursor = [], ""
+        while True:
+            users, cursor = await self.direct.users(cursor, 500)
+            jobs += await self._to_offline(users, notification, category=sent["category"])
+            if not cursor:
+                return jobs
 
     async def _to_offline(
-        self, users: list[str], notification: Notification
-    ) -> list[tuple[Device, Notification]]:
-        """A job per device, of a platform pushed to, of each of `users` who is offline."""
+        self, users: list[str], notification: Notification, *, target: str = "", category: str | None = None
+    ) -> list[PushJob]:
+        """A job per device or address, of a channel pushed to, of each of `users` who is
+        offline, as their preferences choose (with when quiet hours let it go)."""
         online = await self.presence.online(users)
-        jobs = []
+        jobs: list[PushJob] = []
+        now = time.time()
         for user in users:
             if online.get(user):
                 continue
+            preferences = await self.direct.preferences(user) if self.direct else Preferences()
+            if target and preferences.muted(target, now):
+                continue
+            channels = set(preferences.channels_for(notification.urgency, category)) & set(self.providers)
+            if not channels:
+                continue
+            held_until = (
+                preferences.quiet.held_until(now, notification.urgency) if preferences.quiet else None
+            )
             for device in await self.devices.of(user):
-                if device.platform in self.providers:
-                    jobs.append((device, notification))
+                if device.platform in channels:
+                    jobs.append((device, notification, held_until))
+            for channel in ADDRESS_CHANNELS:
+                address = preferences.address(channel)
+                if channel in channels and address:
+                    jobs.append((Device(channel, user, channel, address), notification, held_until))
         return jobs
 
     # -- send: one job, one device ------------------------------------------
@@ -266,11 +331,21 @@ class PushBridge:
             log.info("forgetting device %s of %s: %s", device.id, device.user, error)
             self.counts["dead-token"] += 1
             try:
-                await self.devices.remove(device.user, device.id)
+                await self._forget(device)
             except Exception as failure:  # the store is away: the next push finds it dead again
                 log.warning("device %s of %s stays registered: %s", device.id, device.user, failure)
             return
         self.counts["sent"] += 1
+
+    async def _forget(self, device: Device) -> None:
+        """A device that is gone, or an address that takes nothing any more."""
+        if device.platform not in ADDRESS_CHANNELS:
+            await self.devices.remove(device.user, device.id)
+        elif self.direct is not None:
+            preferences = await self.direct.preferences(device.user)
+            if preferences.address(device.platform) == device.token:  # not one set since
+                field = "email" if device.platform == "email" else "phone"
+                await self.direct.set_preferences(device.user, preferences.changed({field: None}))
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         if await dead_letter(self.broker, DEAD_LETTERS, delivery, reason):

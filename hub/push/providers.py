@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hutch.hub.push.apns import ApnsProvider
+from hutch.hub.push.email import EmailProvider
 from hutch.hub.push.fcm import FcmProvider, ServiceAccount
 from hutch.hub.push.notification import PushProvider
+from hutch.hub.push.sms import SmsProvider
 from hutch.hub.push.webpush import WebPushProvider
 
 if TYPE_CHECKING:
@@ -39,6 +41,28 @@ def providers_for(settings: Settings) -> list[PushProvider]:
                 key_id=settings.apns_key_id,
                 key_file=settings.apns_key_file,
                 topic=settings.apns_topic,
+                timeout=timeout,
+            )
+        )
+    if settings.smtp_host and settings.smtp_from:
+        found.append(
+            EmailProvider(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_from,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                timeout=timeout,
+            )
+        )
+    if settings.sms_account_sid and settings.sms_auth_token and settings.sms_from:
+        found.append(
+            SmsProvider(
+                settings.sms_endpoint,
+                settings.sms_account_sid,
+                settings.sms_auth_token,
+                settings.sms_from,
                 timeout=timeout,
             )
         )

@@ -89,7 +89,11 @@ async def test_two_people_chat_and_a_stompjs_client_joins(browser: Browser) -> N
         cys = await stompjs_client(browser, hub, cy)
 
         await say(anas, "hello bob")
-        await expect(message(anas, "hello bob").locator(".hutch-check")).to_have_text("✓")  # stored
+        # bob's widget and cy's client have it: ana sees it delivered, to two devices
+        check = message(anas, "hello bob").locator(".hutch-check")
+        await expect(check).to_have_class("hutch-check delivered")
+        await expect(check).to_have_text("✓✓")
+        await expect(check).to_have_attribute("title", "delivered to 2 device(s)")
 
         conversation = bobs.locator(f'.hutch-conversation[data-cid="{cid}"]')
         await expect(conversation.locator(".hutch-badge")).to_have_text("1")
@@ -97,7 +101,8 @@ async def test_two_people_chat_and_a_stompjs_client_joins(browser: Browser) -> N
         await conversation.click()
         await expect(message(bobs, "hello bob").locator(".hutch-sender")).to_have_text(ana)
         await expect(conversation.locator(".hutch-badge")).to_have_count(0)
-        await expect(message(anas, "hello bob").locator(".hutch-check")).to_have_text("✓✓")  # read by bob
+        await expect(check).to_have_class("hutch-check read")  # read by bob
+        await expect(check).to_have_text("✓✓")
 
         await say(bobs, "hi ana")
         await expect(message(anas, "hi ana")).to_be_visible()

@@ -17,8 +17,10 @@ from push_services import PushServices
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> PushServices:
-    return PushServices(Path(tmp_path_factory.mktemp("push")), free_port())
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServices]:
+    services = PushServices(Path(tmp_path_factory.mktemp("push")), free_port())
+    yield services
+    services.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 from backends import AMQP_URL, BROKERS, REDIS_URL, SECRET, eventually, hub_settings, rabbitmq_vhost
 from hub_server import RunningHub, free_port, running_hub
@@ -29,30 +28,20 @@ from hutch.hub.push import Notification, PushBridge
 from hutch.hub.push.devices import Device
 from hutch.hub.push.memory import MemoryDevices
 from hutch.protocol import names
-from push_services import PushServices
-
-QUEUES = ("push", "push.webpush", "push.android", "push.ios", "push.dead")
-
-
-async def purge_push_queues() -> None:
-    """Pushes other test runs left on RabbitMQ would be sent to services that are gone."""
-    connection = await aio_pika.connect(AMQP_URL)
-    channel = await connection.channel()
-    for name in QUEUES:
-        queue = await channel.declare_queue(name, durable=True)
-        await queue.purge()
-    await connection.close()
+from push_services import PushServices, purge_push_queues
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> PushServices:
-    return PushServices(Path(tmp_path_factory.mktemp("push")), free_port())
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServices]:
+    services = PushServices(Path(tmp_path_factory.mktemp("push")), free_port())
+    yield services
+    services.close()
 
 
 @pytest.fixture(scope="module", params=BROKERS)
 def hub(request: pytest.FixtureRequest, services: PushServices) -> Iterator[RunningHub]:
     if request.param == "amqp":
-        asyncio.run(purge_push_queues())
+        asyncio.run(purge_push_queues(AMQP_URL))
     settings = hub_settings(request.param) | services.settings()
     with running_hub(**settings, push_bridge=True, dev_mode=False, jwt_secret=SECRET) as running:
         assert running.node.push_bridge is not None
@@ -276,7 +265,7 @@ async def test_a_slow_provider_does_not_hold_up_the_others(hub: RunningHub, push
 
 
 async def test_hutch_push_bridge_runs_as_its_own_process(services: PushServices) -> None:
-    await purge_push_queues()
+    await purge_push_queues(AMQP_URL)
     settings = hub_settings("amqp")
     environment = {f"HUTCH_{name.upper()}": str(value) for name, value in services.settings().items()}
     with running_hub(**settings, dev_mode=False, jwt_secret=SECRET) as hub:

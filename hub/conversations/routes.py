@@ -136,6 +136,9 @@ async def post_message(request: Request, identity: Identity, node: HubNode) -> R
     data = body.get("data")
     if not isinstance(data, dict):
         raise Invalid('send {"data": {...}} or {"text": "..."}')
+    if body.get("deliver_at") is not None:  # sent then: kept by direct messaging until its time
+        job = await node.direct.schedule_chat(identity, cid_of(request), data, body["deliver_at"])
+        return JSONResponse(job.shown(), status_code=202)
     message = await node.conversations.post(identity, cid_of(request), data)
     return JSONResponse({"objectType": "message", **message}, status_code=201)
 
@@ -156,6 +159,11 @@ async def unread_totals(request: Request, identity: Identity, node: HubNode) -> 
 
 
 CONVERSATION, MESSAGES = ref("Conversation"), array_of("Message")
+SCHEDULED = {
+    "type": "object",
+    "required": ["id", "deliverAt"],
+    "description": "with deliver_at: kept until then (202)",
+}
 
 OPERATIONS = [
     Operation(
@@ -203,7 +211,7 @@ OPERATIONS = [
     ),
     Operation(
         "POST", "/api/conversations/{cid}/messages", post_message, "Send a message (participants)",
-        Describes(201, ref("Envelope"), NEW_MESSAGE),
+        Describes(201, {"anyOf": [ref("Envelope"), SCHEDULED]}, NEW_MESSAGE, also=(202,)),
     ),
     Operation(
         "POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id",

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from hutch.hub.broker.base import Message, header_problem
-from hutch.hub.direct.model import parse_instant
 from hutch.hub.direct.service import AUDIENCES
 from hutch.hub.errors import Refused
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
@@ -85,9 +84,7 @@ class Publisher:
         identity = self.session.identity
         assert identity is not None
         try:
-            await self.node.direct.schedule_chat(
-                identity, names.conversation_of(key), data, parse_instant(deliver_at, DELIVER_AT)
-            )
+            await self.node.direct.schedule_chat(identity, names.conversation_of(key), data, deliver_at)
         except Refused as refused:
             raise StompError("not scheduled", refused.description) from None
 

@@ -13,8 +13,9 @@ the next when the lease ends. A dispatched send goes
     offline      one message to `hutch.direct` key "hutch.offline": the push bridges route it
                  to the channels each recipient chose (push, e-mail, SMS)
 
-A repeat of a send after a crash mid-dispatch carries the same uuid (the job's id); a scheduled
-chat message is dropped as a repeat by its uuid, as a STOMP SEND is.
+A job whose worker died before `done` runs again: its messages carry the same uuid (the job's
+id), so a chat message is stored once (the storing worker keeps one per uuid) and clients drop
+the live repeat as they drop any repeated uuid.
 """
 
 from __future__ import annotations
@@ -101,9 +102,13 @@ class Direct:
         job = Job(job_id, SEND, identity.user, due_of(body), {"to": recipients, "message": message})
         return await self._accept(job)
 
-    async def schedule_chat(self, identity: Identity, cid: str, data: dict[str, Any], due: float) -> Job:
-        """A chat message posted at `due` (a participant's, checked now and again then)."""
-        await self.conversations.get(identity, cid)
+    async def schedule_chat(self, identity: Identity, cid: str, data: dict[str, Any], deliver_at: Any) -> Job:
+        """A chat message posted at `deliver_at` (RFC 3339) by a participant (checked now, and
+        again then)."""
+        due = due_of({"deliver_at": deliver_at})
+        conversation = await self.conversations.get(identity, cid)
+        if identity.user not in conversation.members:
+            raise Forbidden(f"only participants post to conversation '{cid}'")
         job = Job(new_id(), CHAT, identity.user, due, {"conversation": cid, "data": data})
         return await self._accept(job)
 
@@ -161,18 +166,19 @@ class Direct:
         """Do a claimed job, then end it; a failure leaves it to be claimed again."""
         try:
             await self.dispatch(job)
-            await self.store.done(job.id)
-        except Exception as error:
+        except (KeyError, TypeError, ValueError) as error:  # not a job this hub made: never will be
+            log.error("job %s (%s of %s) is malformed and dropped: %r", job.id, job.kind, job.author, error)
+        except Exception as error:  # the broker or the store is away: its lease ends, it comes again
             log.warning(
                 "job %s (%s of %s) failed, it will be tried again: %s", job.id, job.kind, job.author, error
             )
+            return
+        await self.store.done(job.id)
 
     async def dispatch(self, job: Job) -> None:
         if job.kind == PUSH:  # a push the recipient's quiet hours held
             await self.conversations.broker.publish("", job.payload["queue"], _message(job.payload["job"]))
         elif job.kind == CHAT:
-            if not await self.conversations.store.first_send(job.id):
-                return  # posted before a crash ended the job: once is enough
             try:
                 await self.conversations.post(
                     Identity(job.author), job.payload["conversation"], job.payload["data"], uuid=job.id
@@ -235,7 +241,7 @@ def due_of(body: dict[str, Any]) -> float:
     """When a request is to be delivered: its `deliver_at`, or now."""
     if body.get("deliver_at") is None:
         return time.time()
-    due = parse_instant(body["deliver_at"], "'deliver_at'")
+    due = parse_instant(body["deliver_at"], "'deliver_at' (x-hutch-deliver-at on STOMP)")
     if due > time.time() + MAX_AHEAD:
         raise Invalid("'deliver_at' is at most a year ahead")
     return due

@@ -14,14 +14,13 @@ from typing import Any
 
 from hutch.hub.broker.base import Delivery as BrokerDelivery
 from hutch.hub.messages import payload
-from hutch.protocol import OutgoingMessage, StompError
+from hutch.protocol import OutgoingMessage, StompError, names
 from hutch.protocol.destinations import destination_of
 from hutch.rules import CodecError, Form, builtin_rule_sets, content_type, decode, encode, parse_content_type
 from hutch.rules.packing import convert
 
 log = logging.getLogger(__name__)
 
-_CONVERSATIONS = "/exchange/conversations/"
 DEFAULT_FORM = Form.PACKED_JSON
 WIRE = Form.PACKED_MSGPACK  # what travels through the broker
 RULES = "max@1"  # the rule set of the messages the hub writes itself (acks, REST posts, replays)
@@ -75,8 +74,13 @@ class LocalCopy:
         and only when a delivery receipt asks."""
         if self._chat is False:
             self._chat = None
-            cid, _, kind = self.destination.removeprefix(_CONVERSATIONS).partition(".")
-            if self.coded is not None and self.destination.startswith(_CONVERSATIONS) and kind == "messages":
+            exchange, _, key = self.destination.removeprefix("/exchange/").partition("/")
+            cid, _, kind = key.partition(".")
+            # as the member sent it (`<user>.publish`), or as the hub did (`conversations`)
+            chat = kind == "messages" and (
+                exchange == names.CONVERSATIONS or names.is_chat_message(exchange, key)
+            )
+            if self.coded is not None and chat:
                 try:
                     message = decode(self.body, *self.coded)
                 except CodecError:

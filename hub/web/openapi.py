@@ -283,10 +283,11 @@ NEW_CONVERSATION = obj(
 )
 RENAME = obj(["displayName"], {"displayName": {**DISPLAY_NAME, "minLength": 1}}, closed=False)
 A_USER = obj(["username"], {"username": USER_NAME}, closed=False)
+DELIVER_AT = {"type": "string", "format": "date-time", "maxLength": 40, "description": "send then, not now"}
 NEW_MESSAGE = {
     "anyOf": [
-        obj(["data"], {"data": {"type": "object"}}, closed=False),
-        obj(["text"], {"text": TEXT}, closed=False),
+        obj(["data"], {"data": {"type": "object"}, "deliver_at": DELIVER_AT}, closed=False),
+        obj(["text"], {"text": TEXT, "deliver_at": DELIVER_AT}, closed=False),
     ]
 }
 READ_UP_TO = obj(["id"], {"id": MESSAGE_ID}, closed=False)

@@ -23,6 +23,12 @@ def job(author: str, due: float, kind: str = "send") -> Job:
     return Job(new_id(), kind, author, due, {"to": [author]})
 
 
+async def forget(store: DirectStore, *jobs: Job) -> None:
+    """The store is shared with the hubs of other tests: leave them nothing to run."""
+    for each in jobs:
+        await store.done(each.id)
+
+
 async def test_preferences_are_the_defaults_until_set(store: DirectStore) -> None:
     me = user()
     assert await store.preferences(me) == Preferences()
@@ -56,6 +62,7 @@ async def test_a_job_is_claimed_at_its_time_by_one_claimer(store: DirectStore) -
     assert [claimed.id for claimed in mine] == [soon.id]  # once, and not the later one
     assert await store.claim(soon.id, now, 30) is None  # held
     assert await store.claim(later.id, now, 30) is None  # not due
+    await forget(store, soon, later)
 
 
 async def test_a_claim_that_is_never_done_is_free_again_when_its_lease_ends(store: DirectStore) -> None:
@@ -72,8 +79,8 @@ async def test_a_claim_that_is_never_done_is_free_again_when_its_lease_ends(stor
 
 async def test_authors_list_and_cancel_only_their_own(store: DirectStore) -> None:
     ana, bob, now = user(), user(), time.time()
-    first, second = job(ana, now + 20), job(ana, now + 10)
-    for each in (first, second, job(bob, now + 5)):
+    first, second, bobs = job(ana, now + 20), job(ana, now + 10), job(bob, now + 5)
+    for each in (first, second, bobs):
         await store.schedule(each)
     assert [found.id for found in await store.of_author(ana)] == [second.id, first.id]  # soonest first
     assert not await store.cancel(bob, first.id)
@@ -81,6 +88,7 @@ async def test_authors_list_and_cancel_only_their_own(store: DirectStore) -> Non
     assert not await store.cancel(ana, first.id)
     assert [found.id for found in await store.of_author(ana)] == [second.id]
     assert first.id not in [claimed.id for claimed in await store.claim_due(now + 100, 2, 1000)]
+    await forget(store, second, bobs)
 
 
 async def test_a_dispatched_send_is_kept_a_while(store: DirectStore) -> None:

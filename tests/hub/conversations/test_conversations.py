@@ -329,10 +329,13 @@ async def test_openapi_document(hub: RunningHub) -> None:
 
 async def test_only_admins_broadcast(hub: RunningHub, people: dict[str, str]) -> None:
     listener = await device(hub, people["ana"])
+    await listener.subscribe(f"/exchange/{people['ana']}.subscribe", "stream")
     await Api(hub, people["ana"]).call("POST", "/broadcast", {"text": "hello all"}, status=403)
     admin = Api(hub, people["dee"], roles=["admin"])
-    sent = await admin.call("POST", "/broadcast", {"text": "maintenance at noon"}, status=201)
-    assert sent["object"] == "activity" and sent["data"]["text"] == "maintenance at noon"
+    sent = await admin.call("POST", "/broadcast", {"text": "maintenance at noon"}, status=202)
+    assert sent["kind"] == "send" and sent["message"]["data"]["text"] == "maintenance at noon"
+    heard = unpacked(await listener.recv())
+    assert heard["object"] == "direct" and heard["data"]["text"] == "maintenance at noon"
     await listener.close()
 
 

@@ -211,7 +211,9 @@ OPERATIONS = [
     ),
     Operation(
         "POST", "/api/conversations/{cid}/messages", post_message, "Send a message (participants)",
-        Describes(201, {"anyOf": [ref("Envelope"), SCHEDULED]}, NEW_MESSAGE, also=(202,)),
+        Describes(
+            201, {"anyOf": [ref("Envelope"), SCHEDULED]}, NEW_MESSAGE, errors=(400, 401, 403, 404, 409), also=(202,)
+        ),
     ),
     Operation(
         "POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id",

@@ -64,6 +64,9 @@ class MemoryDirect:
     async def of_author(self, author: str) -> list[Job]:
         return sorted((job for job in self._jobs.values() if job.author == author), key=lambda job: job.due)
 
+    async def pending(self, author: str) -> int:
+        return sum(1 for job in self._jobs.values() if job.author == author)
+
     async def cancel(self, author: str, job_id: str) -> bool:
         job = self._jobs.get(job_id)
         if job is None or job.author != author:

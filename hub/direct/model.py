@@ -33,8 +33,11 @@ DEFAULT_CHANNELS = {channel: list(URGENCIES) for channel in (WEBSOCKET, *PUSH_CH
 }
 MAX_CATEGORIES, MAX_MUTES, MAX_CATEGORY = 50, 200, 64
 MUTE_KINDS = ("conversation", "context")
-_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}")
-_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164
+# Plain addresses only: nothing that could end a mail header or need quoting.
+EMAIL_PATTERN = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,63}"
+PHONE_PATTERN = r"\+[1-9][0-9]{6,14}"  # E.164
+_EMAIL = re.compile(EMAIL_PATTERN, re.ASCII)
+_PHONE = re.compile(PHONE_PATTERN, re.ASCII)
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 

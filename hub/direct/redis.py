@@ -118,6 +118,10 @@ class RedisDirect:
         return [Job(**orjson.loads(raw)) for raw in found if raw]
 
     @available
+    async def pending(self, author: str) -> int:
+        return int(await self.redis.zcard(_by(author)))
+
+    @available
     async def cancel(self, author: str, job_id: str) -> bool:
         if await self.redis.zscore(_by(author), job_id) is None:
             return False

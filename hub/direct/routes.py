@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from hutch.hub.activity.routes import broadcast_to_context
 from hutch.hub.auth import Identity
-from hutch.hub.direct.model import CHANNELS, URGENCIES, Job
+from hutch.hub.direct.model import CHANNELS, EMAIL_PATTERN, PHONE_PATTERN, URGENCIES, Job
 from hutch.hub.direct.service import MAX_RECIPIENTS, MAX_TEXT
 from hutch.hub.web.openapi import BROADCAST, USER_NAME, Describes, obj, ref
 from hutch.hub.web.operations import Operation
@@ -65,6 +66,7 @@ _SEND_FIELDS: dict[str, Any] = {
     "category": {"type": "string", "minLength": 1, "maxLength": 64},
     "data": {"type": "object"},
     "deliver_at": {**INSTANT, "description": "send then, not now (RFC 3339 with its offset)"},
+    "context": {"not": {}},  # with a context, /api/broadcast is MAX's (BROADCAST)
 }
 SEND = obj(["text", "user"], {**_SEND_FIELDS, "user": USER_NAME}, closed=False)
 MULTICAST = obj(
@@ -85,33 +87,40 @@ LEVELS = {"type": "array", "items": URGENCY}
 PREFERENCES = obj(
     [],
     {
-        "channels": {"type": "object", "properties": {channel: LEVELS for channel in CHANNELS}},
+        "channels": {
+            "type": "object",
+            "properties": {channel: LEVELS for channel in CHANNELS},
+            "additionalProperties": False,
+        },
         "categories": {
             "type": "object",
             "maxProperties": 50,
+            "propertyNames": {"minLength": 1, "maxLength": 64},
             "additionalProperties": {"type": "array", "items": {"enum": list(CHANNELS)}},
         },
         "quiet": {
             "type": ["object", "null"],
             "required": ["from", "to"],
+            "additionalProperties": False,
             "properties": {
                 "from": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
                 "to": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
-                "timezone": {"type": "string", "maxLength": 64, "description": "an IANA zone"},
+                "timezone": {"enum": sorted(zoneinfo.available_timezones()), "description": "an IANA zone"},
                 "below": {"type": "integer", "enum": list(URGENCIES)},
             },
         },
         "mutes": {
             "type": "object",
             "maxProperties": 200,
+            "propertyNames": {"pattern": "^(conversation|context)/[^/]{1,64}$"},
             "description": "'conversation/<id>' or 'context/<hash>' to an end time, or null: until unmuted",
             "additionalProperties": {"anyOf": [INSTANT, {"type": "null"}]},
         },
-        "email": {"type": ["string", "null"], "format": "email", "maxLength": 320},
-        "phone": {"type": ["string", "null"], "pattern": r"^\+[1-9][0-9]{6,14}$"},
+        "email": {"type": ["string", "null"], "pattern": f"^{EMAIL_PATTERN}$"},
+        "phone": {"type": ["string", "null"], "pattern": f"^{PHONE_PATTERN}$"},
     },
 )
-ADMINS = (400, 401, 403)
+ADMINS = (400, 401, 403, 409)
 
 OPERATIONS = [
     Operation(

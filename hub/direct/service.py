@@ -31,7 +31,7 @@ from hutch.hub.broker.base import Message
 from hutch.hub.conversations.service import envelope
 from hutch.hub.direct.model import URGENCIES, WEBSOCKET, Job, Preferences, parse_instant
 from hutch.hub.direct.store import DirectStore
-from hutch.hub.errors import Forbidden, Invalid, NotFound
+from hutch.hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hutch.hub.messages import payload
 from hutch.hub.notifications.model import MAX_MESSAGE, Notification, new_id
 from hutch.protocol import names
@@ -46,7 +46,7 @@ SEND, CHAT, PUSH = "send", "chat", "push"  # the kinds of job
 AUDIENCES = ("send", "multicast", "broadcast")
 MAX_RECIPIENTS = 1000  # of a multicast: more is a broadcast
 MAX_TEXT = 10_000
-MAX_AHEAD = 366 * 86400  # a send is scheduled at most a year ahead
+MAX_SCHEDULED = 1000  # jobs one author may have waiting
 PAGE = 500  # users a broadcast reaches at a time
 SENT_KEPT = 86400.0  # seconds a dispatched send stays readable for the push bridges
 DEFAULT_CATEGORY = "direct"
@@ -113,6 +113,8 @@ class Direct:
         return await self._accept(job)
 
     async def _accept(self, job: Job) -> Job:
+        if job.due > time.time() and await self.store.pending(job.author) >= MAX_SCHEDULED:
+            raise Conflict(f"at most {MAX_SCHEDULED} scheduled sends wait at once; cancel one first")
         await self.store.schedule(job)
         if job.due <= time.time() and await self.store.claim(job.id, time.time(), self.lease):
             if job.payload.get("to", []) is None:  # a broadcast walks every user: not in the request
@@ -241,10 +243,7 @@ def due_of(body: dict[str, Any]) -> float:
     """When a request is to be delivered: its `deliver_at`, or now."""
     if body.get("deliver_at") is None:
         return time.time()
-    due = parse_instant(body["deliver_at"], "'deliver_at' (x-hutch-deliver-at on STOMP)")
-    if due > time.time() + MAX_AHEAD:
-        raise Invalid("'deliver_at' is at most a year ahead")
-    return due
+    return parse_instant(body["deliver_at"], "'deliver_at' (x-hutch-deliver-at on STOMP)")
 
 
 def _own(identity: Identity, user: str) -> None:

@@ -50,6 +50,10 @@ class DirectStore(Protocol):
         """The author's jobs not yet done, soonest first."""
         ...
 
+    async def pending(self, author: str) -> int:
+        """How many of the author's jobs wait."""
+        ...
+
     async def cancel(self, author: str, job_id: str) -> bool:
         """Drop the author's job; False when they have none by that id."""
         ...

@@ -152,16 +152,21 @@ class Preferences:
         return new
 
 
+def urgency_level(value: Any) -> int | None:
+    """An urgency level 1-4 (JSON's 4.0 is 4 too), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        return None
+    return int(value) if int(value) in URGENCIES else None
+
+
 def _channels(value: Any) -> dict[str, list[int]]:
     shape = f"'channels' maps channels ({', '.join(CHANNELS)}) to lists of urgency levels 1-4"
     if not isinstance(value, dict) or not set(value) <= set(CHANNELS):
         raise Invalid(shape)
     for levels in value.values():
-        if not isinstance(levels, list) or not all(
-            type(level) is int and level in URGENCIES for level in levels
-        ):
+        if not isinstance(levels, list) or any(urgency_level(level) is None for level in levels):
             raise Invalid(shape)
-    return {channel: sorted(set(levels)) for channel, levels in value.items()}
+    return {channel: sorted({int(level) for level in levels}) for channel, levels in value.items()}
 
 
 def _categories(value: Any) -> dict[str, list[str]]:
@@ -186,12 +191,12 @@ def _quiet(value: Any) -> Quiet | None:
     if not isinstance(value, dict) or not set(value) <= {"from", "to", "timezone", "below"}:
         raise Invalid(shape)
     start, end, zone = value.get("from"), value.get("to"), value.get("timezone", "UTC")
-    below = value.get("below", 4)
+    below = urgency_level(value.get("below", 4))
     if not (
         isinstance(start, str) and _CLOCK.fullmatch(start) and isinstance(end, str) and _CLOCK.fullmatch(end)
     ):
         raise Invalid(shape)
-    if type(below) is not int or below not in URGENCIES or not isinstance(zone, str) or len(zone) > 64:
+    if below is None or not isinstance(zone, str) or len(zone) > 64:
         raise Invalid(shape)
     try:
         ZoneInfo(zone)

@@ -29,7 +29,7 @@ import orjson
 from hutch.hub.auth import Identity
 from hutch.hub.broker.base import Message
 from hutch.hub.conversations.service import envelope
-from hutch.hub.direct.model import URGENCIES, WEBSOCKET, Job, Preferences, parse_instant
+from hutch.hub.direct.model import WEBSOCKET, Job, Preferences, parse_instant, urgency_level
 from hutch.hub.direct.store import DirectStore
 from hutch.hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hutch.hub.messages import payload
@@ -77,8 +77,8 @@ class Direct:
         if not identity.is_admin:
             raise Forbidden(f"only admins may {audience}")
         recipients = _recipients(audience, body)
-        urgency = body.get("urgency", 3)  # normal
-        if type(urgency) is not int or urgency not in URGENCIES:
+        urgency = urgency_level(body.get("urgency", 3))  # normal by default
+        if urgency is None:
             raise Invalid("'urgency' is 1 (very low) to 4 (high)")
         category = body.get("category", DEFAULT_CATEGORY)
         if not isinstance(category, str) or not 0 < len(category) <= 64:

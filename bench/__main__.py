@@ -1,12 +1,12 @@
 """Side-by-side load benchmark: hutch (embedded, and over RabbitMQ) against RabbitMQ Web-STOMP.
 
-    python -m bench [--quick] [--scenarios fanout,chat,connections,activity,notifications,websub]
+    python -m bench [--quick] [--scenarios fanout,chat,connections,activity,notifications,websub,direct]
                     [--targets hutch,hutch-rabbitmq,webstomp] [--subscribers 1000] [--publishers 4]
                     [--users 500] [--group 5] [--connections 10000] [--heartbeat 10000] [--hold 30]
                     [--messages 200] [--rate 0] [--processes 4]
 
-Scenarios "activity", "notifications" and "websub" measure what only hutch does (see
-bench/activity.py, bench/notifications.py and bench/websub.py). Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
+Scenarios "activity", "notifications", "websub" and "direct" measure what only hutch does (see
+bench/activity.py, bench/notifications.py, bench/websub.py and bench/direct.py). Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
 conversations of G members on the MAX topology, each subscribed to its own
 `<user>.subscribe` and publishing to `<user>.publish/<cid>.messages` (on Web-STOMP the
 bench declares that topology itself, in a vhost of its own). Scenario "connections": many
@@ -430,7 +430,12 @@ def save(path: Path, scenario: str, title: str, rate: float, results: list[Resul
 
 
 # Scenarios of what only hutch does, each a module of its own (`python -m bench.activity`).
-HUTCH_ONLY = {"activity": "bench.activity", "notifications": "bench.notifications", "websub": "bench.websub"}
+HUTCH_ONLY = {
+    "activity": "bench.activity",
+    "notifications": "bench.notifications",
+    "websub": "bench.websub",
+    "direct": "bench.direct",
+}
 
 
 def main() -> None:

@@ -59,6 +59,13 @@ def test_websub_bench_delivers_one_update_to_every_subscriber() -> None:
     assert "to 20 subscribers: last delivery after" in printed and "(20 delivered)" in printed
 
 
+def test_direct_bench_broadcasts_with_two_broker_messages_and_batches_receipts() -> None:
+    printed = output_of("-m", "bench.direct", "--quick", timeout=300)
+    assert "broadcast: 1,000 known users, 20 online on 2 nodes" in printed
+    assert "the broker carried 2 message(s) on hutch.direct for it" in printed
+    assert "receipts: 3 messages to a group of 20 on 2 nodes: 60 deliveries reported" in printed
+
+
 def vhosts() -> set[str]:
     return set(
         subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True).stdout.split()

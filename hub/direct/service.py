@@ -206,15 +206,20 @@ class Direct:
             data["text"][:MAX_MESSAGE],
             {"by": job.author, "urgency": str(data["urgency"]), "send": job.id},
         )
+
+        async def keep(users: list[str]) -> None:  # a page at a time, its users at once
+            await asyncio.gather(
+                *(self.feeds.store.add(user, notification, self.feeds.limit) for user in users)
+            )
+
         if recipients is not None:
-            for user in recipients:
-                await self.feeds.store.add(user, notification, self.feeds.limit)
+            await keep(recipients)
         else:
-            cursor = ""
+            cursor, walked = "", set()
             while True:
                 users, cursor = await self.store.users(cursor, PAGE)
-                for user in users:
-                    await self.feeds.store.add(user, notification, self.feeds.limit)
+                await keep([user for user in users if user not in walked])  # a scan may repeat one
+                walked.update(users)
                 if not cursor:
                     break
         await self.store.keep_sent(job, SENT_KEPT)

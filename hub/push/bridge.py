@@ -265,10 +265,12 @@ class PushBridge:
         )
         if job.payload["to"] is not None:
             return await self._to_offline(job.payload["to"], notification, category=sent["category"])
-        jobs, cursor = [], ""
+        jobs, cursor, walked = [], "", set()
         while True:
             users, cursor = await self.direct.users(cursor, 500)
-            jobs += await self._to_offline(users, notification, category=sent["category"])
+            fresh = [user for user in users if user not in walked]  # a scan may repeat one
+            walked.update(users)
+            jobs += await self._to_offline(fresh, notification, category=sent["category"])
             if not cursor:
                 return jobs
 
@@ -278,28 +280,31 @@ class PushBridge:
         """A job per device or address, of a channel pushed to, of each of `users` who is
         offline, as their preferences choose (with when quiet hours let it go)."""
         online = await self.presence.online(users)
-        jobs: list[PushJob] = []
         now = time.time()
-        for user in users:
-            if online.get(user):
-                continue
+
+        async def of(user: str) -> list[PushJob]:
             preferences = await self.direct.preferences(user) if self.direct else Preferences()
             if target and preferences.muted(target, now):
-                continue
+                return []
             channels = set(preferences.channels_for(notification.urgency, category)) & set(self.providers)
             if not channels:
-                continue
+                return []
             held_until = (
                 preferences.quiet.held_until(now, notification.urgency) if preferences.quiet else None
             )
-            for device in await self.devices.of(user):
-                if device.platform in channels:
-                    jobs.append((device, notification, held_until))
+            jobs = [
+                (device, notification, held_until)
+                for device in await self.devices.of(user)
+                if device.platform in channels
+            ]
             for channel in ADDRESS_CHANNELS:
                 address = preferences.address(channel)
                 if channel in channels and address:
                     jobs.append((Device(channel, user, channel, address), notification, held_until))
-        return jobs
+            return jobs
+
+        found = await asyncio.gather(*(of(user) for user in users if not online.get(user)))
+        return [job for jobs in found for job in jobs]
 
     # -- send: one job, one device ------------------------------------------
 

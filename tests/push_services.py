@@ -23,6 +23,7 @@ import secrets
 import socket
 import time
 import urllib.parse
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 import http_ece
 import jwt
+import pytest
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -372,3 +374,40 @@ async def purge_push_queues(amqp_url: str) -> None:
         queue = await channel.declare_queue(name, durable=True)
         await queue.purge()
     await connection.close()
+
+
+# -- fixtures: a module's push services, a hub whose bridge pushes to them (on each backend) ----
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServices]:
+    services = PushServices(Path(tmp_path_factory.mktemp("push")), _free_port())
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module", params=["memory", "amqp"])
+def hub(request: pytest.FixtureRequest, services: PushServices) -> Iterator[Any]:
+    from backends import AMQP_URL, SECRET, hub_settings
+    from hub_server import running_hub
+
+    if request.param == "amqp":
+        asyncio.run(purge_push_queues(AMQP_URL))
+    settings = hub_settings(request.param) | services.settings()
+    with running_hub(**settings, push_bridge=True, dev_mode=False, jwt_secret=SECRET) as running:
+        assert running.node.push_bridge is not None
+        running.node.push_bridge.retry_delays = (0.05, 0.1)
+        yield running
+
+
+@pytest.fixture
+async def push(services: PushServices) -> AsyncIterator[PushServices]:
+    """The services, started for one test, with nothing received yet."""
+    for record in (services.received, services.refused, services.answers, services.delays, services.answered):
+        record.clear()
+    services.dead_mailboxes.clear()
+    services.dead_numbers.clear()
+    await services.start()
+    yield services
+    await services.stop()
+    assert services.refused == [], "a push broke the service's rules"

@@ -5,49 +5,21 @@ import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import AMQP_URL, BROKERS, SECRET, eventually, hub_settings
-from hub_server import RunningHub, WsClient, free_port, running_hub
+from backends import AMQP_URL, SECRET, eventually
+from hub_server import RunningHub, WsClient
 from hutch.hub.auth import mint_token
 from hutch.hub.direct.service import PUSH
 from hutch.protocol import Frame, names
 from hutch.rules import Form, decode
-from push_services import PushServices, purge_push_queues
+from push_services import PushServices, WebPushReceiver
 from security.helpers import Api, fresh, refused
 
 
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServices]:
-    services = PushServices(Path(tmp_path_factory.mktemp("push")), free_port())
-    yield services
-    services.close()
-
-
-@pytest.fixture(scope="module", params=BROKERS)
-def hub(request: pytest.FixtureRequest, services: PushServices) -> Iterator[RunningHub]:
-    if request.param == "amqp":
-        asyncio.run(purge_push_queues(AMQP_URL))
-    settings = hub_settings(request.param) | services.settings()
-    with running_hub(**settings, push_bridge=True, dev_mode=False, jwt_secret=SECRET) as running:
-        assert running.node.push_bridge is not None
-        running.node.push_bridge.retry_delays = (0.05, 0.1)
-        yield running
-
-
-@pytest.fixture
-async def push(services: PushServices) -> AsyncIterator[PushServices]:
-    services.received.clear()
-    services.refused.clear()
-    services.dead_mailboxes.clear()
-    services.dead_numbers.clear()
-    await services.start()
-    yield services
-    await services.stop()
-    assert services.refused == [], "a push broke the service's rules"
+def web_push_device(browser: WebPushReceiver, push: PushServices) -> dict[str, Any]:
+    return {"platform": "webpush", "subscription": browser.subscription(push.base_url)}
 
 
 def unpacked(frame: Frame) -> dict[str, Any]:
@@ -84,12 +56,7 @@ async def test_an_urgent_multicast_reaches_each_user_where_they_are(
 ) -> None:
     ana, bob, cy, boss = fresh("ana", "bob", "cy", "boss")
     browser = push.new_receiver()
-    await Api(hub, bob).call(
-        "POST",
-        "/api/devices",
-        {"platform": "webpush", "subscription": browser.subscription(push.base_url)},
-        status=201,
-    )
+    await Api(hub, bob).call("POST", "/api/devices", web_push_device(browser, push), status=201)
     await Api(hub, cy).call("PUT", f"/api/people/{cy}/preferences", {"email": f"{cy}@mail.example"})
     anas = await online(hub, ana)
     sent = await Api(hub, boss, roles=["admin"]).call(
@@ -171,12 +138,7 @@ async def test_a_broadcast_is_one_broker_message_for_every_online_device(
     ana, bob, cy, boss = fresh("ana", "bob", "cy", "boss")
     browser = push.new_receiver()
     await known(hub, cy)
-    await Api(hub, cy).call(
-        "POST",
-        "/api/devices",
-        {"platform": "webpush", "subscription": browser.subscription(push.base_url)},
-        status=201,
-    )
+    await Api(hub, cy).call("POST", "/api/devices", web_push_device(browser, push), status=201)
     anas, bobs, bobs_phone = await online(hub, ana), await online(hub, bob), await online(hub, bob)
     published: list[tuple[str, str]] = []
     publish = hub.node.broker.publish
@@ -236,12 +198,7 @@ async def test_a_muted_conversation_pushes_nothing(hub: RunningHub, push: PushSe
 async def test_quiet_hours_hold_a_low_urgency_push_until_morning(hub: RunningHub, push: PushServices) -> None:
     bob, boss = fresh("bob", "boss")
     browser = push.new_receiver()
-    await Api(hub, bob).call(
-        "POST",
-        "/api/devices",
-        {"platform": "webpush", "subscription": browser.subscription(push.base_url)},
-        status=201,
-    )
+    await Api(hub, bob).call("POST", "/api/devices", web_push_device(browser, push), status=201)
     now = dt.datetime.now(dt.UTC)
     night = {
         "from": (now - dt.timedelta(hours=1)).strftime("%H:%M"),

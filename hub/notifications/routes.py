@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from hutch.hub.auth import Identity
 from hutch.hub.errors import Forbidden, Invalid, NotFound
@@ -73,7 +74,9 @@ async def post_notification(request: Request, identity: Identity, node: HubNode)
     category, message, properties = body.get("category"), body.get("message"), body.get("properties", {})
     check(category, message, properties)
     notification = await node.feeds.notify(user, category, message, properties)
-    location = {"Location": f"/v1/notifications/{user}"}
+    location = {
+        "Location": f"/v1/notifications/{quote(user, safe='')}"
+    }  # a header is Latin-1: any script goes encoded
     return JSONResponse(notification.to_json(unseen=True), status_code=201, headers=location)
 
 

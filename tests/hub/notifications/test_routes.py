@@ -133,3 +133,11 @@ async def test_the_oldest_go_past_the_limit(hub: RunningHub) -> None:
         "n4",
         "n3",
     ]
+
+
+async def test_a_user_named_in_any_script_is_notified_and_located(hub: RunningHub) -> None:
+    service, user = await backend(hub), f"ᑙjosé{tag()}"
+    response = await service.http.post(f"/v1/notifications/{user}", json={"category": "c", "message": "m"})
+    assert response.status_code == 201, response.text
+    located = await service.http.get(response.headers["location"])
+    assert [n["message"] for n in located.json()] == ["m"]

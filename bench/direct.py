@@ -7,8 +7,8 @@ broadcast  USERS users are known (they have connected once), ONLINE of them are 
            until the last online device has it, how many messages the broker carried on
            `hutch.direct` for it (a queue of the bench's own counts them), and how long until
            every known user's feed holds it (the walk in pages of 500).
-receipts   GROUP members online across the nodes; the sender sends MESSAGES messages: how many
-           receipt frames reach the sender, for how many deliveries.
+receipts   a group of GROUP (the sender and GROUP - 1 others online across the nodes); the sender
+           sends MESSAGES messages: how many receipt frames reach it, for how many deliveries.
 
 Redis database `--redis-db` is used and must be empty; it is emptied after.
 """
@@ -109,7 +109,7 @@ async def broadcast(redis: str, ports: list[int], users: int, online: int) -> No
 
 async def receipts(ports: list[int], group: int, messages: int) -> None:
     run = uuid.uuid4().hex[:6]
-    sender, members = f"sender{run}", [f"member{run}x{n}" for n in range(group)]
+    sender, members = f"sender{run}", [f"member{run}x{n}" for n in range(group - 1)]  # the sender is one
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}", headers=headers(sender)) as http:
         answer = await http.post("/api/conversations", json={"participants": members})
         cid = answer.json()["id"]
@@ -123,7 +123,7 @@ async def receipts(ports: list[int], group: int, messages: int) -> None:
         )
     frames = deliveries = 0
     deadline = time.monotonic() + 30
-    while deliveries < group * messages and time.monotonic() < deadline:
+    while deliveries < len(members) * messages and time.monotonic() < deadline:
         try:
             raw = await asyncio.wait_for(ws.recv(), 2.0)
         except TimeoutError:
@@ -136,7 +136,7 @@ async def receipts(ports: list[int], group: int, messages: int) -> None:
     print(
         f"receipts: {messages} messages to a group of {group} on {len(ports)} nodes: {deliveries:,} "
         f"deliveries reported to the sender in {frames} receipt frames "
-        f"({frames / messages:.2f} frames per message, against {group} without batching)"
+        f"({frames / messages:.2f} frames per message, against {len(members)} without batching)"
     )
     for each in (ws, *devices):
         await each.close()

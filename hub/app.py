@@ -23,6 +23,7 @@ from hutch.hub.presence import routes as presence_routes
 from hutch.hub.push import routes as push_routes
 from hutch.hub.settings import Settings
 from hutch.hub.web import widget
+from hutch.hub.web.metrics import metrics
 from hutch.hub.web.operations import Operation, routes
 from hutch.hub.web.status import health, info
 from hutch.hub.websub import routes as websub_routes
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", health),
+            Route("/metrics", metrics),
             Route("/info", info),
             *routes(OPERATIONS, VERSION),
             *widget.routes(),

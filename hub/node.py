@@ -60,6 +60,7 @@ from hutch.hub.push.store import DeviceStore
 from hutch.hub.settings import Settings
 from hutch.hub.store.redis import connect
 from hutch.hub.transport.tcp import start_tcp_listener
+from hutch.hub.web.metrics import NodeMetrics
 from hutch.hub.websub.feeds import KINDS, ContextFeeds, topic_url
 from hutch.hub.websub.follower import Follower
 from hutch.hub.websub.hub import Limits as WebSubLimits
@@ -84,6 +85,7 @@ class HubNode:
         # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
         self.stores = stores_for(settings)
+        self.metrics = NodeMetrics()
         # Each follows the other: a membership change moves the streams, and the streams drop
         # the conversations' cached answers when another node reports one.
         self.feeds = Feeds(self.stores.feeds, settings.notification_limit, deliver=self._deliver_notification)
@@ -264,6 +266,7 @@ class Stores:
     feeds: FeedStore
     websub: WebSubStore
     direct: DirectStore
+    ping: Callable[[], Awaitable[object]]  # raises when the store does not answer
     close: Callable[[], Awaitable[None]]
 
 
@@ -280,6 +283,7 @@ def stores_for(settings: Settings) -> Stores:
             feeds=RedisFeeds(redis),
             websub=RedisWebSub(redis),
             direct=RedisDirect(redis),
+            ping=redis.ping,
             close=redis.aclose,
         )
     return Stores(
@@ -292,6 +296,7 @@ def stores_for(settings: Settings) -> Stores:
         feeds=MemoryFeeds(),
         websub=MemoryWebSub(),
         direct=MemoryDirect(),
+        ping=_nothing,
         close=_nothing,
     )
 

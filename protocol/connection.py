@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,12 @@ class ServerConnection:
         self._unacked: dict[str, _Subscription] = {}  # ack id -> its subscription
         self._transactions: dict[str, list[Frame]] = {}
         self._transaction_bytes = 0  # bodies held by open transactions, all together
-        self._message_seq = 0
+        self._message_seq = 0  # also the number of MESSAGE frames sent
+        # What a hub counts (its metrics): frames in by command, other frames out by command,
+        # and the ERROR that ended the connection, if one did.
+        self.frames_in: Counter[str] = Counter()
+        self.frames_out: Counter[str] = Counter()
+        self.error: str | None = None
 
     # -- input ---------------------------------------------------------------
 
@@ -121,6 +127,7 @@ class ServerConnection:
 
     def _handle(self, frame: Frame) -> list[Event]:
         command = frame.command
+        self.frames_in[command] += 1
         if command not in ALLOWED[self.state]:
             if self.state is State.AWAITING_CONNECT:
                 raise ProtocolError(Wording.ILLEGAL_COMMAND, "You must log in using CONNECT first")
@@ -372,6 +379,7 @@ class ServerConnection:
             headers["receipt-id"] = error.receipt_id
         headers.update(error.headers)
         self._queue(Frame("ERROR", headers, error.detail.encode()))
+        self.error = error.message
         self.state = State.CLOSING
 
     def reject(self, message: str, detail: str = "") -> None:
@@ -385,7 +393,12 @@ class ServerConnection:
         return out
 
     def _queue(self, frame: Frame) -> None:
+        self.frames_out[frame.command] += 1
         self._out.append(serialize(frame, escaped=self._parser.escaped))
+
+    @property
+    def messages_sent(self) -> int:
+        return self._message_seq
 
     # -- time ----------------------------------------------------------------
 

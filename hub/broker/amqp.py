@@ -395,6 +395,14 @@ class AmqpBroker:
                 self._consumers.running.discard(consumer)
                 log.error("stopped consuming '%s' after a reconnect: %s", consumer.queue, error)
 
+    async def queue_length(self, name: str) -> int:
+        async def length() -> int:
+            async with self._scratch() as scratch:
+                declared = await scratch.declare_queue(name, passive=True)
+                return int(declared.declaration_result.message_count or 0)
+
+        return await self._run(length)
+
     async def _check_queue(self, name: str) -> None:
         """Raise unless the queue exists, asked on a scratch channel (a refusal closes it)."""
         async with self._scratch() as scratch:

@@ -149,6 +149,10 @@ class Broker(Protocol):
 
     async def delete_queue(self, name: str) -> None: ...
 
+    async def queue_length(self, name: str) -> int:
+        """Messages waiting in the queue (NotFound when there is none): what a worker lags by."""
+        ...
+
     async def bind_queue(
         self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
     ) -> None: ...

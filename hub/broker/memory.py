@@ -253,6 +253,13 @@ class MemoryBroker:
 
     # -- queues --------------------------------------------------------------
 
+    async def queue_length(self, name: str) -> int:
+        self._check_open()
+        queue = self._queues.get(name)
+        if queue is None:
+            raise NotFound(f"NOT_FOUND - no queue '{name}' in vhost '/'")
+        return len(queue.messages)
+
     async def declare_queue(
         self,
         name: str = "",

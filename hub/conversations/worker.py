@@ -12,6 +12,7 @@ to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from typing import Any
 
@@ -52,6 +53,7 @@ class Worker:
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
         self._telling: set[asyncio.Task[None]] = set()
+        self.counts: collections.Counter[str] = collections.Counter()  # stored, dead-lettered
 
     async def start(self) -> None:
         await self.broker.declare_queue(DEAD_LETTERS, durable=True)
@@ -90,6 +92,7 @@ class Worker:
         if (refusal := _unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
             log.warning("dead-lettered a message of %r: %s", cid[:80], refusal)
             await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)
+            self.counts["dead-lettered"] += 1
             return
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
         try:  # any failure of the store: retried, then dead-lettered
@@ -98,8 +101,10 @@ class Worker:
             )
         except GaveUp as failure:
             await dead_letter(self.broker, DEAD_LETTERS, delivery, failure.reason)
+            self.counts["dead-lettered"] += 1
             return
         await delivery.ack()  # stored: the queue is done with it
+        self.counts["stored"] += 1
         if not new:
             return
         await self._tell_mentioned(sender, cid, stored_id, message)

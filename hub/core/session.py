@@ -156,6 +156,7 @@ class Session:
             return
         self._closed = True
         self.node.registry.remove(self)
+        self.node.metrics.session_ended(self)
         if self.presence is not None:
             await self.presence.drop()
         await self.subscriber.close()
@@ -203,6 +204,7 @@ class Session:
         if self.outbox.closing:
             return
         log.info("session %s (%s) is a slow consumer: %s", self.id, self.peer, why)
+        self.node.metrics.count("slow_consumers")
         self.conn.data_to_send(time.monotonic())
         self.conn.fail(StompError("slow consumer", why))
         self._start_closing()

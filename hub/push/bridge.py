@@ -93,6 +93,7 @@ class PushBridge:
         self.concurrency = concurrency
         self.retry_delays = RETRY_DELAYS
         self.counts: collections.Counter[str] = collections.Counter()  # sent, dead-token, dead-lettered
+        self.results: collections.Counter[tuple[str, str]] = collections.Counter()  # (provider, result)
         self._consumers: list[Consumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -323,6 +324,7 @@ class PushBridge:
                 retry_on=(PushFailed, TimeoutError),
             )
         except GaveUp as failure:
+            self.results[(device.platform, "failed")] += 1
             await self._dead_letter(delivery, failure.reason)
             return
         await delivery.ack()
@@ -335,12 +337,14 @@ class PushBridge:
         except DeadToken as error:
             log.info("forgetting device %s of %s: %s", device.id, device.user, error)
             self.counts["dead-token"] += 1
+            self.results[(device.platform, "dead-address")] += 1
             try:
                 await self._forget(device)
             except Exception as failure:  # the store is away: the next push finds it dead again
                 log.warning("device %s of %s stays registered: %s", device.id, device.user, failure)
             return
         self.counts["sent"] += 1
+        self.results[(device.platform, "sent")] += 1
 
     async def _forget(self, device: Device) -> None:
         """A device that is gone, or an address that takes nothing any more."""

@@ -1,0 +1,87 @@
+"""`/metrics` scraped during traffic on both backends: the counters move as the traffic says,
+and only who may read it does."""
+
+import httpx
+from backends import SECRET
+from hub_server import RunningHub, WsClient, hub_fixture, running_hub
+from hutch.hub.auth import mint_token
+from prometheus_client.parser import text_string_to_metric_families
+from security.helpers import Api, fresh
+
+hub = hub_fixture(dev_mode=False, jwt_secret=SECRET)
+PACKED = {"content-type": "application/x-hutch+json; rules=max@1"}
+
+
+async def scrape(hub: RunningHub) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{hub.url}/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def device(hub: RunningHub, user: str) -> WsClient:
+    client = await WsClient.open(hub, login=None)
+    await client.send(
+        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
+    )
+    assert (await client.recv()).command == "CONNECTED"
+    await client.subscribe(f"/exchange/{user}.subscribe", "stream")
+    return client
+
+
+async def test_the_counters_move_with_the_traffic(hub: RunningHub) -> None:
+    ana, bob = fresh("ana", "bob")
+    cid = (await Api(hub, ana).call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
+    before = await scrape(hub)
+    anas, bobs = await device(hub, ana), await device(hub, bob)
+    during = await scrape(hub)
+    assert (
+        value(during, "hutch_sessions", transport="ws") - value(before, "hutch_sessions", transport="ws") == 2
+    )
+    for n in range(5):
+        body = f'{{"a": "a", "o": "m", "d": {{"text": "m{n}"}}}}'.encode()
+        await anas.send(
+            "SEND",
+            {"destination": f"/exchange/{ana}.publish/{cid}.messages", "receipt": f"r{n}", **PACKED},
+            body,
+        )
+        assert (await anas.recv()).command in ("RECEIPT", "MESSAGE")
+    await bobs.send("SUBSCRIBE", {"destination": "/exchange/amq.nothing", "id": "x"})  # refused: ends bob
+    while (await bobs.recv()).command != "ERROR":  # the messages, and their "stored" acks, first
+        pass
+    await bobs.close()
+    await anas.close()
+    after = await scrape(hub)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, f"{name}_total", **labels) - value(before, f"{name}_total", **labels)
+
+    assert moved("hutch_frames_received", command="SEND") == 5
+    assert moved("hutch_frames_received", command="CONNECT") == 2
+    assert moved("hutch_frames_sent", command="RECEIPT") >= 5  # one per SEND
+    assert moved("hutch_deliveries") >= 10  # the five to bob, and to ana's own devices
+    assert moved("hutch_errors", message="access refused") == 1
+    assert value(after, "hutch_sessions", transport="ws") == value(before, "hutch_sessions", transport="ws")
+    assert value(after, "hutch_broker_up") == 1 and value(after, "hutch_store_up") == 1
+    assert 0 < value(after, "hutch_store_latency_seconds") + value(after, "hutch_broker_latency_seconds") < 5
+    assert value(after, "hutch_worker_stored_total") - value(before, "hutch_worker_stored_total") >= 5
+    assert "hutch_worker_lag_messages" in {name for name, _ in after}
+
+
+async def test_only_loopback_or_the_token_reads_it() -> None:
+    with running_hub(metrics_token="scrape-me") as hub:
+        async with httpx.AsyncClient(base_url=hub.url) as http:
+            assert (await http.get("/metrics")).status_code == 401
+            refused = await http.get("/metrics", headers={"authorization": "Bearer not-it"})
+            assert refused.status_code == 401 and refused.json()["error_description"]
+            allowed = await http.get("/metrics", headers={"authorization": "Bearer scrape-me"})
+            assert allowed.status_code == 200 and "hutch_sessions" in allowed.text

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from hutch.hub import logs
 from hutch.hub.app import create_app
 from hutch.hub.auth import mint_token
 from hutch.hub.broker import topology
@@ -46,6 +47,7 @@ def server_config(app: Starlette, settings: Settings, log_level: str = "info") -
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None,  # its loggers go through the hub's handler (hub/logs.py)
         ws=websocket_protocol(app.state.node),  # STOMP on the socket, no ASGI in between
         ws_max_size=settings.ws_max_frame_size + 1024,
         # Deflate would compress every frame again for every recipient: off unless asked for.
@@ -223,14 +225,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("hutch token: set HUTCH_JWT_SECRET, the secret the hub verifies tokens with")
         print(mint_token(args.user, secret, ttl=args.ttl, roles=args.role))
         return
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if args.command in ("worker", "push-bridge"):
         overrides = {
             name: value for name in ("amqp_url", "redis_url") if (value := getattr(args, name)) is not None
         }
         settings = Settings(**overrides)
+        logs.configure(args.log_level, settings.log_format, settings.node_id)
         warn_of_a_store_of_its_own(settings, args.command)
         asyncio.run(run_alone(settings, args.command))
         return
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
             if (value := getattr(args, name)) is not None
         }
         settings = Settings(**overrides)
+        logs.configure(args.log_level, settings.log_format, settings.node_id)
         check_tcp_port(settings)
         warn_of_a_store_of_its_own(settings, "serve")
         serve(settings, args.log_level)

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     sms_auth_token: str | None = None
     sms_from: str | None = None  # the sending number (E.164)
     direct_senders: str = ""  # AMQP users whose messages to hutch.sends are admin sends, comma-separated
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     metrics_token: str | None = None  # /metrics for who sends it as a Bearer token; unset: loopback only
     schedule_lease: float = 30.0  # seconds a worker holds a due job before another may take it
     node_id: str = Field(default_factory=lambda: secrets.token_hex(4))

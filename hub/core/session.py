@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hutch.hub import logs
 from hutch.hub.auth import Identity
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.core.outbox import Outbox
@@ -98,6 +99,7 @@ class Session:
                 await self._handle(event)
             except StompError as error:
                 error.receipt_id = error.receipt_id or getattr(event, "receipt", None)
+                log.info("ERROR %r to %s: %s", error.message, self.peer, error.detail)
                 self.conn.fail(error)
             except StoreUnavailable as error:
                 self.conn.fail(StompError("store unavailable", str(error), getattr(event, "receipt", None)))
@@ -258,6 +260,7 @@ class Session:
             raise StompError("bad login", str(error)) from None
         await self.node.ensure_user(identity.user)
         self.identity = identity
+        logs.on_connection(self.id, identity.user)
         self.conn.accept(self.id, time.monotonic())
         self.presence = PresenceKeeper(
             self.node.stores.presence, identity.user, self.id, self.node.settings.presence_ttl

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import weakref
 from collections import deque
@@ -63,6 +64,7 @@ class Endpoint(asyncio.Protocol):
 class Link:
     __slots__ = (
         "_closed",
+        "_context",
         "_flush_due",
         "_flusher",
         "_gone",
@@ -84,6 +86,9 @@ class Link:
         self._inbox_bytes = 0
         self._room: asyncio.Future[None] | None = None  # the reader waits here while the socket is full
         self._reader: asyncio.Task[None] | None = None
+        # The reader tasks, one after the other, share one context: what the session sets in
+        # it (its connection and user, for the logs) holds for all it handles.
+        self._context = contextvars.Context()
         self._flush_due = False
         self._flusher = _flusher(self._loop)
         self._writable = True
@@ -101,7 +106,7 @@ class Link:
         self._inbox.append(data)
         self._inbox_bytes += len(data)
         if self._reader is None:
-            self._reader = self._loop.create_task(self._read())
+            self._reader = self._loop.create_task(self._read(), context=self._context)
         self._pace_reading()
 
     def _pace_reading(self) -> None:

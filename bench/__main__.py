@@ -41,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.activity import NO_RATE_LIMITS
 from bench.loadgen import Report, Role, process_main
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -153,7 +154,7 @@ def start_hutch(name: str, amqp: bool) -> Target:
         command += ["--amqp", f"{AMQP.rstrip('/')}/{vhost}"]
     # On RabbitMQ the node runs the storing worker too, as a deployment runs `hutch worker`:
     # chat messages are stored and acked there as on the embedded broker.
-    environment = os.environ | {"HUTCH_WORKER": "true"}
+    environment = os.environ | NO_RATE_LIMITS | {"HUTCH_WORKER": "true"}
     process = subprocess.Popen(command, preexec_fn=_raise_nofile, env=environment)
     for _ in range(200):
         try:

@@ -79,11 +79,18 @@ def empty_database(db: int) -> Iterator[str]:
         asyncio.run(size_then(True))
 
 
+# A bench measures what a node can carry, not the rate limits a deployment sets for its clients.
+NO_RATE_LIMITS = {
+    f"HUTCH_{name}": "0"
+    for name in ("RATE_FRAMES", "RATE_BYTES", "USER_RATE_FRAMES", "USER_RATE_BYTES", "REST_RATE")
+}
+
+
 @contextmanager
 def nodes(count: int, amqp: str | None, redis: str) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` hub nodes on loopback ports, ready; their ports are in `node.port`."""
     media = tempfile.mkdtemp(prefix="bench-media-")
-    env = os.environ | {"HUTCH_JWT_SECRET": SECRET, "HUTCH_MEDIA_DIR": media}
+    env = os.environ | NO_RATE_LIMITS | {"HUTCH_JWT_SECRET": SECRET, "HUTCH_MEDIA_DIR": media}
     hutch = Path(sys.executable).with_name("hutch")
     started = []
     for _ in range(count):

@@ -25,6 +25,10 @@ class Refused(Exception):
     def body(self) -> dict[str, str]:
         return {"objectType": "error", "error": self.error, "error_description": self.description}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal comes with."""
+        return {}
+
 
 class Invalid(Refused):
     """The request is malformed or breaks a rule (400)."""
@@ -54,3 +58,16 @@ class Unavailable(Refused):
     """A backend (broker, store) is away: trying again later may work (503)."""
 
     status, error = 503, "ServiceUnavailable"
+
+
+class TooManyRequests(Refused):
+    """The caller goes faster than its rate limit (429); `Retry-After` says when to come back."""
+
+    status, error = 429, "TooManyRequests"
+
+    def __init__(self, description: str, retry_after: int):
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

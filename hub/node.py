@@ -31,6 +31,7 @@ from hutch.hub.conversations.worker import Worker
 from hutch.hub.core.fanout import NodeFanout
 from hutch.hub.core.permissions import Grants
 from hutch.hub.core.quota import QueueQuota
+from hutch.hub.core.ratelimit import CallerLimits, UserFlows
 from hutch.hub.core.receipts import DeliveryReceipts
 from hutch.hub.core.registry import Registry
 from hutch.hub.core.session import Session
@@ -86,6 +87,8 @@ class HubNode:
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
         self.stores = stores_for(settings)
         self.metrics = NodeMetrics()
+        self.user_flows = UserFlows(settings.user_rate())
+        self.rest_limits = CallerLimits(settings.rest_rate, settings.rest_burst)
         # Each follows the other: a membership change moves the streams, and the streams drop
         # the conversations' cached answers when another node reports one.
         self.feeds = Feeds(self.stores.feeds, settings.notification_limit, deliver=self._deliver_notification)

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from hutch.hub.core.ratelimit import Rate
 from hutch.protocol import Limits
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,17 @@ class Settings(BaseSettings):
     sms_auth_token: str | None = None
     sms_from: str | None = None  # the sending number (E.164)
     direct_senders: str = ""  # AMQP users whose messages to hutch.sends are admin sends, comma-separated
+    # Rate limits (0: none). A client past one gets ERROR "rate limit" and is closed; REST, 429.
+    rate_frames: float = 2000  # frames a second per connection
+    rate_frames_burst: float = 4000
+    rate_bytes: float = 8 * 1024 * 1024  # bytes a second per connection
+    rate_bytes_burst: float = 32 * 1024 * 1024  # at least a largest frame's worth
+    user_rate_frames: float = 5000  # a user's connections on one node together
+    user_rate_frames_burst: float = 10_000
+    user_rate_bytes: float = 16 * 1024 * 1024
+    user_rate_bytes_burst: float = 64 * 1024 * 1024
+    rest_rate: float = 100  # REST requests a second per user
+    rest_burst: float = 200
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     metrics_token: str | None = None  # /metrics for who sends it as a Bearer token; unset: loopback only
     schedule_lease: float = 30.0  # seconds a worker holds a due job before another may take it
@@ -110,6 +122,17 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def connection_rate(self) -> Rate:
+        return Rate(self.rate_frames, self.rate_frames_burst, self.rate_bytes, self.rate_bytes_burst)
+
+    def user_rate(self) -> Rate:
+        return Rate(
+            self.user_rate_frames,
+            self.user_rate_frames_burst,
+            self.user_rate_bytes,
+            self.user_rate_bytes_burst,
+        )
 
     def limits(self) -> Limits:
         return Limits(

@@ -119,6 +119,7 @@ def running_hub(port: int = 0, **overrides: Any) -> Iterator[RunningHub]:
         "permissions_file": OPEN_GRANTS,
         "media_dir": media,
         "websub_allow_private": True,  # the tests' subscribers and publishers are on loopback
+        "rest_rate": 0,  # the fuzzer and the API tests call far faster than a person (tests/hub/core/test_rate_limits.py sets it)
     }
     settings = Settings(**(defaults | overrides))
     hub = RunningHub(settings, port).start()

@@ -27,6 +27,7 @@ from hutch.hub.auth import Identity
 from hutch.hub.broker.errors import BrokerError
 from hutch.hub.core.outbox import Outbox
 from hutch.hub.core.publishing import Publisher
+from hutch.hub.core.ratelimit import Flow
 from hutch.hub.core.subscriber import Subscriber
 from hutch.hub.messages.encoding import DEFAULT_FORM, form_from_header, rules_from_header
 from hutch.hub.presence.keeper import PresenceKeeper
@@ -84,6 +85,7 @@ class Session:
         self.publisher = Publisher(node, self, self.subscriber)
         self.presence: PresenceKeeper | None = None  # once logged in
         self._closed = False
+        self.flow = Flow(node.settings.connection_rate())
         self._next_tick = 0.0  # before it, a tick has nothing to do (see tick)
 
     @property
@@ -94,7 +96,15 @@ class Session:
 
     async def receive(self, data: bytes) -> None:
         self._next_tick = 0.0  # what the client sent may change any deadline: look again
-        for event in self.conn.receive_data(data, time.monotonic()):
+        now = time.monotonic()
+        events = self.conn.receive_data(data, now)
+        if (too_fast := self.flow.refusal(len(events), len(data), now)) is not None:
+            self.node.metrics.count("rate_limited", "stomp")
+            log.info("%s goes too fast: %s", self.peer, too_fast)
+            self.conn.fail(StompError("rate limit", too_fast))
+            self.flush()
+            return
+        for event in events:
             try:
                 await self._handle(event)
             except StompError as error:
@@ -159,6 +169,8 @@ class Session:
         self._closed = True
         self.node.registry.remove(self)
         self.node.metrics.session_ended(self)
+        if self.identity is not None:
+            self.node.user_flows.leave(self.identity.user)
         if self.presence is not None:
             await self.presence.drop()
         await self.subscriber.close()
@@ -261,6 +273,7 @@ class Session:
         await self.node.ensure_user(identity.user)
         self.identity = identity
         logs.on_connection(self.id, identity.user)
+        self.node.user_flows.join(self.flow, identity.user)
         self.conn.accept(self.id, time.monotonic())
         self.presence = PresenceKeeper(
             self.node.stores.presence, identity.user, self.id, self.node.settings.presence_ttl

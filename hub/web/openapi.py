@@ -397,6 +397,7 @@ ERROR_WORDS = {
     412: "X-Max-Compat-ID names another compatibility id than the hub's: the app needs updating",
     413: "The body is larger than the limit",
     416: "A Range of another unit than 'id'",
+    429: "Faster than the caller's rate limit: Retry-After says when to come back",
     503: "The broker or the store is unavailable",
 }
 
@@ -473,7 +474,7 @@ def document(operations: list[Any], version: str, compat_id: str | None = None) 
         for status in described.also:
             responses[str(status)] = success
         takes_body = described.request is not None or described.form is not None
-        errors = (*described.errors, 412, 503) + ((413,) if takes_body else ())
+        errors = (*described.errors, 412, 429, 503) + ((413,) if takes_body else ())
         for status in sorted(set(errors)):
             responses[str(status)] = {
                 "description": ERROR_WORDS[status],

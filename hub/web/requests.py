@@ -7,6 +7,7 @@ Callers authenticate with `Authorization: Bearer <token>` or the MAX headers
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 from hutch.hub.auth import Identity
 from hutch.hub.broker.errors import BrokerError
-from hutch.hub.errors import Invalid, Refused, TooLarge, Unauthorized, Unavailable
+from hutch.hub.errors import Invalid, Refused, TooLarge, TooManyRequests, Unauthorized, Unavailable
 from hutch.hub.messages import payload
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names, whole_number
@@ -32,7 +33,7 @@ Handler = Callable[[Request, Identity, "HubNode"], Awaitable[Response]]
 
 
 def error_response(refused: Refused) -> JSONResponse:
-    return JSONResponse(refused.body(), status_code=refused.status)
+    return JSONResponse(refused.body(), status_code=refused.status, headers=refused.headers())
 
 
 async def identity_of(request: Request, node: HubNode) -> Identity:
@@ -65,6 +66,13 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         try:
             check_compat_id(request, node.settings.max_compat_id)
             identity = await identity_of(request, node)
+            if (wait := node.rest_limits.retry_after(identity.user, time.monotonic())) is not None:
+                node.metrics.count("rate_limited", "rest")
+                raise TooManyRequests(
+                    f"more than {node.settings.rest_rate:g} requests a second (bursts up to "
+                    f"{node.settings.rest_burst:g}): try again in {wait} s",
+                    wait,
+                )
             return await handler(request, identity, node)
         except Refused as refused:
             return error_response(refused)

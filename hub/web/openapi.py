@@ -343,7 +343,11 @@ PERSON_UPDATE = obj(
 PREFIX = {"type": "string", "maxLength": 64}
 TAG = {"type": "string", "minLength": 1, "maxLength": 64}
 TAGS = {"type": "array", "items": TAG, "maxItems": 50}
-TAG_LIST = {"type": "string", "description": "comma-separated tags"}
+TAG_LIST = {
+    "type": "string",
+    "pattern": "^([^,]{1,64}(,[^,]{1,64}){0,49})?$",
+    "description": "comma-separated tags (each 1 to 64 characters, at most 50)",
+}
 POLICIES = obj(
     [],
     {

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,11 +156,13 @@ class Subscription:
 
 
 class HutchClient:
-    """One user's connection to a hub, over WebSocket (`ws://host:port/ws`)."""
+    """One user's connection to a hub, over WebSocket (`ws://host:port/ws`). Given several hub
+    URLs (the nodes of one deployment), it moves to the next whenever a connection fails or is
+    lost, and recovers there what its `recover=True` subscriptions missed."""
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         login: str,
         token: str | None = None,
         *,
@@ -171,7 +173,8 @@ class HutchClient:
         backoff: tuple[float, float] = (0.2, 10.0),
         timeout: float = 10.0,
     ):
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self._at = 0  # the URL tried now
         self.login = login
         self.token = token
         self.form = form  # how the hub sends coded messages: json, packed-json or packed-msgpack
@@ -197,6 +200,11 @@ class HutchClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def url(self) -> str:
+        """The hub URL this client is connected to, or will try next."""
+        return self.urls[self._at]
 
     @property
     def connected(self) -> bool:
@@ -301,7 +309,9 @@ class HutchClient:
 
     async def _run(self, first: asyncio.Future[None]) -> None:
         delay = self.backoff[0]
+        tried = 0  # URLs that failed one after the other
         while not self._closing:
+            connections = self.connections
             try:
                 await self._session(first)
                 delay = self.backoff[0]
@@ -315,13 +325,25 @@ class HutchClient:
                 OSError, TimeoutError, ConnectionLost, ProtocolError,
                 websockets.ConnectionClosed, websockets.InvalidHandshake,
             ) as error:  # fmt: skip
-                if not first.done():
-                    first.set_exception(ConnectionLost(f"cannot connect to {self.url}: {error}"))
+                if self.connections > connections:  # it was connected: a fresh start
+                    tried, delay = 0, self.backoff[0]
+                tried += 1
+                if not first.done() and tried >= len(self.urls):
+                    hubs = ", ".join(self.urls)
+                    first.set_exception(ConnectionLost(f"cannot connect to {hubs}: {error}"))
                     return
                 log.info("connection to %s lost: %s", self.url, error)
+            else:
+                tried = 0
+            self._at = (self._at + 1) % len(self.urls)  # the next node, if there are several
+            if not first.done():  # connecting for the first time: the next URL at once
+                continue
             self._lost(ConnectionLost("the connection to the hub was lost"))
             if self._closing or not self.reconnect:
                 return
+            if tried < len(self.urls) and len(self.urls) > 1:
+                continue  # another node may be up: no waiting before trying it
+            tried = 0
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self.backoff[1])
 

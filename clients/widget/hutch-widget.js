@@ -46,13 +46,14 @@ export async function callApi(who, method, path, body) {
 }
 
 export class HutchWidget {
-  constructor(root, { login, token, base = location.origin }) {
+  // `bases`: the hub nodes of one deployment; a lost connection moves to the next.
+  constructor(root, { login, token, base = location.origin, bases = [base] }) {
     this.root = root;
     this.user = login.split(":").pop();
     this.login = login;
     this.token = token;
-    this.base = base;
-    this.wsUrl = `${base.replace(/^http/, "ws")}/ws`;
+    this.bases = bases;
+    this.at = 0;
     this.conversations = new Map(); // cid -> {id, displayName, participants, unread}
     this.messages = new Map(); // cid -> [{uuid, id, sender, text, stored, read}]
     this.presence = {};
@@ -80,6 +81,14 @@ export class HutchWidget {
   }
 
   // -- REST -------------------------------------------------------------------
+
+  get base() {
+    return this.bases[this.at];
+  }
+
+  get wsUrl() {
+    return `${this.base.replace(/^http/, "ws")}/ws`;
+  }
 
   api(method, path, body) {
     return callApi(this, method, path, body);
@@ -109,6 +118,7 @@ export class HutchWidget {
     stomp.onmessage = (frame) => this.onFrame(frame);
     stomp.onclose = () => {
       this.stomp = null;
+      this.at = (this.at + 1) % this.bases.length; // another node, when there are several
       this.setStatus("reconnecting");
       setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 5000);

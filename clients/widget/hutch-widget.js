@@ -46,13 +46,15 @@ export async function callApi(who, method, path, body) {
 }
 
 export class HutchWidget {
-  // `bases`: the hub nodes of one deployment; a lost connection moves to the next.
-  constructor(root, { login, token, base = location.origin, bases = [base] }) {
+  // `sockets`: the WebSocket URLs of a deployment's nodes; a lost connection moves to the next
+  // (REST stays with `base`, the deployment's one origin).
+  constructor(root, { login, token, base = location.origin, sockets = [`${base.replace(/^http/, "ws")}/ws`] }) {
     this.root = root;
     this.user = login.split(":").pop();
     this.login = login;
     this.token = token;
-    this.bases = bases;
+    this.base = base;
+    this.sockets = sockets;
     this.at = 0;
     this.conversations = new Map(); // cid -> {id, displayName, participants, unread}
     this.messages = new Map(); // cid -> [{uuid, id, sender, text, stored, read}]
@@ -82,12 +84,8 @@ export class HutchWidget {
 
   // -- REST -------------------------------------------------------------------
 
-  get base() {
-    return this.bases[this.at];
-  }
-
   get wsUrl() {
-    return `${this.base.replace(/^http/, "ws")}/ws`;
+    return this.sockets[this.at];
   }
 
   api(method, path, body) {
@@ -118,7 +116,7 @@ export class HutchWidget {
     stomp.onmessage = (frame) => this.onFrame(frame);
     stomp.onclose = () => {
       this.stomp = null;
-      this.at = (this.at + 1) % this.bases.length; // another node, when there are several
+      this.at = (this.at + 1) % this.sockets.length; // another node, when there are several
       this.setStatus("reconnecting");
       setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 5000);

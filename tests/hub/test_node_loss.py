@@ -3,59 +3,15 @@ other node and recover there what they missed, nothing lost and nothing twice; t
 devices that were on the dead node ends when its lease does."""
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-import httpx
-from backends import AMQP_URL, REDIS_URL, SECRET
-from hub_server import free_port
+from backends import SECRET
+from hub_nodes import PRESENCE_TTL, nodes
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
 from security.helpers import fresh
-
-PRESENCE_TTL = 2
-
-
-@contextmanager
-def nodes(count: int) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]]:
-    """`hutch serve` processes on RabbitMQ and Redis, each with a worker (one stores at a time)."""
-    env = os.environ | {
-        "HUTCH_JWT_SECRET": SECRET,
-        "HUTCH_DEV_MODE": "0",
-        "HUTCH_WORKER": "true",
-        "HUTCH_PRESENCE_TTL": str(PRESENCE_TTL),
-        "HUTCH_AMQP_URL": AMQP_URL,
-        "HUTCH_REDIS_URL": REDIS_URL,
-    }
-    hutch = Path(sys.executable).with_name("hutch")
-    started = []
-    for _ in range(count):
-        port = free_port()
-        process = subprocess.Popen(
-            [str(hutch), "serve", "--port", str(port), "--log-level", "warning"], env=env
-        )
-        started.append((process, port))
-    try:
-        for _, port in started:
-            for _ in range(200):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-        yield started
-    finally:
-        for process, _ in started:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(15)
 
 
 def test_a_killed_nodes_clients_recover_on_another_node() -> None:

@@ -291,3 +291,35 @@ async def test_the_bell_counts_unseen_notifications_live_and_shows_the_feed(brow
         path = SCREENSHOTS / "widget-bell.png"
         await page.screenshot(path=str(path))
         assert path.stat().st_size > 10_000
+
+
+async def test_the_widget_moves_to_another_node_when_its_node_is_killed(browser: Browser) -> None:
+    """The page comes from one node and is given both nodes' WebSockets; the node it is
+    connected to is killed (SIGKILL): it reconnects to the other and recovers what it missed."""
+    import signal
+
+    from hub_nodes import nodes
+
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    with nodes(2) as [(doomed, port_a), (_, port_b)]:
+        async with HutchAPI(f"http://127.0.0.1:{port_b}", mint_token(bob, SECRET)) as bobs_api:
+            cid = (await bobs_api.create_conversation([ana]))["id"]
+        sockets = f"ws://127.0.0.1:{port_a}/ws,ws://127.0.0.1:{port_b}/ws"
+        query = urlencode({"user": ana, "token": mint_token(ana, SECRET), "sockets": sockets})
+        page = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
+        await page.goto(f"http://127.0.0.1:{port_b}/?{query}")
+        status = page.locator(".hutch-status")
+        await expect(status).to_have_attribute("data-state", "online")
+        assert await page.evaluate("window.hutch.wsUrl") == f"ws://127.0.0.1:{port_a}/ws"
+        await page.locator(f'.hutch-conversation[data-cid="{cid}"]').click()
+        async with HutchClient(f"ws://127.0.0.1:{port_b}/ws", bob, mint_token(bob, SECRET)) as bobs:
+            await bobs.say(cid, "before")
+            await expect(message(page, "before")).to_have_count(1)
+            doomed.send_signal(signal.SIGKILL)
+            for text in ("while away 1", "while away 2"):
+                await bobs.say(cid, text)
+            await expect(status).to_have_attribute("data-state", "online")
+            for text in ("before", "while away 1", "while away 2"):
+                await expect(message(page, text)).to_have_count(1)
+        assert await page.evaluate("window.hutch.wsUrl") == f"ws://127.0.0.1:{port_b}/ws"

@@ -183,10 +183,23 @@ export class HutchWidget {
 
   stored(cid, uuid, id) {
     const found = this.list(cid).find((m) => m.uuid === uuid);
-    if (!found) return;
+    if (!found) return this.catchUp(cid).catch(() => {});
     found.id = id;
     found.stored = true;
     if (cid === this.current && found.sender !== this.user) this.api("POST", `/conversations/${cid}/read`, { id }).catch(() => {});
+    this.render();
+  }
+
+  // A message was stored that this page never had: it was on its way while the page changed
+  // node (or reconnected), after the hub routed it and before history held it. Fetch it.
+  async catchUp(cid) {
+    const after = this.list(cid).reduce((newest, m) => (m.id && newer(m.id, newest) ? m.id : newest), null);
+    const query = after ? `?after=${encodeURIComponent(after)}&limit=200` : "?limit=50";
+    for (const h of await this.api("GET", `/conversations/${cid}/messages${query}`)) {
+      if (this.list(cid).some((m) => m.uuid === h.uuid)) continue;
+      this.list(cid).push({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true });
+      if (newer(h.id, this.lastId)) this.lastId = h.id;
+    }
     this.render();
   }
 

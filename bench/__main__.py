@@ -41,7 +41,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.activity import NO_RATE_LIMITS
+from bench import NO_RATE_LIMITS
 from bench.loadgen import Report, Role, process_main
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

@@ -48,6 +48,7 @@ from hutch.hub.contexts.rules import Contexts
 from hutch.hub.store.redis import connect
 from hutch.rules import Form, decode
 
+from bench import NO_RATE_LIMITS
 from bench.__main__ import AMQP, add_vhost, beam_pid, cpu_seconds, free_port, tree
 
 YEAR = 365 * 24 * 3600
@@ -77,13 +78,6 @@ def empty_database(db: int) -> Iterator[str]:
         yield redis_url(db)
     finally:
         asyncio.run(size_then(True))
-
-
-# A bench measures what a node can carry, not the rate limits a deployment sets for its clients.
-NO_RATE_LIMITS = {
-    f"HUTCH_{name}": "0"
-    for name in ("RATE_FRAMES", "RATE_BYTES", "USER_RATE_FRAMES", "USER_RATE_BYTES", "REST_RATE")
-}
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from hutch.hub.conversations.model import Conversation
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.store.redis import connect as connect_redis
 
-from bench.activity import NO_RATE_LIMITS
+from bench import NO_RATE_LIMITS
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS = os.environ.get("HUTCH_REDIS_URL", "redis://127.0.0.1:6379/0")

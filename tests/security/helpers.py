@@ -25,6 +25,19 @@ async def refused(client: WsClient, command: str, headers: dict[str, str], body:
     return error
 
 
+async def signed_in(hub: RunningHub, user: str, *, stream: str | None = None) -> WsClient:
+    """`user` connected with a token of the tests' secret; with `stream` (an ack mode), their
+    stream `/exchange/<user>.subscribe` open."""
+    client = await WsClient.open(hub, login=None)
+    await client.send(
+        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
+    )
+    assert (await client.recv()).command == "CONNECTED"
+    if stream is not None:
+        await client.subscribe(f"/exchange/{user}.subscribe", "stream", ack=stream)
+    return client
+
+
 async def inbox(hub: RunningHub, user: str) -> WsClient:
     client = await WsClient.open(hub, user)
     await client.subscribe(f"/exchange/{user}.subscribe", "stream")

@@ -9,8 +9,7 @@ import time
 import httpx
 from backends import SECRET
 from hub_server import RunningHub, WsClient, hub_fixture
-from hutch.hub.auth import mint_token
-from security.helpers import Api, fresh
+from security.helpers import Api, fresh, signed_in
 
 LIMITS = {
     "rate_frames": 200,
@@ -22,15 +21,6 @@ LIMITS = {
 }
 hub = hub_fixture(dev_mode=False, jwt_secret=SECRET, **LIMITS)
 ROUND_TRIP_BOUND = 0.25  # seconds: the neighbour's slowest SEND-to-RECEIPT while the flood lasts
-
-
-async def device(hub: RunningHub, user: str) -> WsClient:
-    client = await WsClient.open(hub, login=None)
-    await client.send(
-        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
-    )
-    assert (await client.recv()).command == "CONNECTED"
-    return client
 
 
 async def flood(client: WsClient, user: str, frames: int) -> None:
@@ -52,7 +42,7 @@ async def error_of(client: WsClient) -> str:
 
 async def test_a_flood_is_closed_and_the_neighbour_keeps_its_pace(hub: RunningHub) -> None:
     eve, ana = fresh("eve", "ana")
-    eves, anas = await device(hub, eve), await device(hub, ana)
+    eves, anas = await signed_in(hub, eve), await signed_in(hub, ana)
     round_trips: list[float] = []
 
     async def neighbour() -> None:
@@ -75,7 +65,7 @@ async def test_a_flood_is_closed_and_the_neighbour_keeps_its_pace(hub: RunningHu
 
 async def test_a_users_connections_share_the_users_limit(hub: RunningHub) -> None:
     eve = fresh("eve")[0]
-    first, second = await device(hub, eve), await device(hub, eve)
+    first, second = await signed_in(hub, eve), await signed_in(hub, eve)
     frame = f"SEND\ndestination:/exchange/{eve}.publish/internal\n\nx\x00"
     await first.ws.send(frame * 350)  # each within its own burst of 400, together over 600
     await second.ws.send(frame * 350)
@@ -100,7 +90,7 @@ async def test_rest_answers_429_with_retry_after(hub: RunningHub) -> None:
 
 async def test_a_client_within_its_limits_is_never_refused(hub: RunningHub) -> None:
     ana = fresh("ana")[0]
-    anas = await device(hub, ana)
+    anas = await signed_in(hub, ana)
     for n in range(100):  # 100 frames, receipted one by one: well within 200 a second
         await anas.send(
             "SEND", {"destination": f"/exchange/{ana}.publish/internal", "receipt": f"r{n}"}, b"x"

@@ -8,23 +8,12 @@ from uuid import uuid4
 
 from backends import SECRET
 from hub_server import RunningHub, WsClient, hub_fixture
-from hutch.hub.auth import mint_token
 from hutch.protocol import Frame, names
 from hutch.rules import Form, decode
-from security.helpers import Api, fresh, refused
+from security.helpers import Api, fresh, refused, signed_in
 
 hub = hub_fixture(dev_mode=False, jwt_secret=SECRET)
 PACKED = {"content-type": "application/x-hutch+json; rules=max@1"}
-
-
-async def device(hub: RunningHub, user: str, ack: str = "auto") -> WsClient:
-    client = await WsClient.open(hub, login=None)
-    await client.send(
-        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
-    )
-    assert (await client.recv()).command == "CONNECTED"
-    await client.subscribe(f"/exchange/{user}.subscribe", "stream", ack=ack)
-    return client
 
 
 async def say(client: WsClient, user: str, cid: str, text: str, uuid: str) -> None:
@@ -54,7 +43,11 @@ async def test_the_sender_sees_written_and_acked_devices_and_no_one_else_does(hu
     cid = (await Api(hub, ana).call("POST", "/api/conversations", {"participants": [bob, cy]}, status=201))[
         "id"
     ]
-    anas, bobs, cys = await device(hub, ana), await device(hub, bob), await device(hub, cy, ack="client")
+    anas, bobs, cys = (
+        await signed_in(hub, ana, stream="auto"),
+        await signed_in(hub, bob, stream="auto"),
+        await signed_in(hub, cy, stream="client"),
+    )
     uuid = uuid4().hex  # Redis remembers a sent uuid for a day: a repeat is dropped
     await say(anas, ana, cid, "hello", uuid)
 
@@ -72,8 +65,8 @@ async def test_the_sender_sees_written_and_acked_devices_and_no_one_else_does(hu
 async def test_a_message_to_forty_devices_costs_the_sender_one_receipt_frame(hub: RunningHub) -> None:
     ana, *others = fresh("ana", *(f"m{n}x" for n in range(40)))
     cid = (await Api(hub, ana).call("POST", "/api/conversations", {"participants": others}, status=201))["id"]
-    devices = [await device(hub, other) for other in others]
-    anas = await device(hub, ana)
+    devices = [await signed_in(hub, other, stream="auto") for other in others]
+    anas = await signed_in(hub, ana, stream="auto")
     await say(anas, ana, cid, "all hands", uuid4().hex)
     batches = receipts(await frames(anas, 1.5))
     assert len(batches) == 1
@@ -86,9 +79,9 @@ async def test_no_client_sends_a_receipt_or_writes_to_another_users_direct_strea
     ana, eve = fresh("ana", "eve")
     forged = b'{"a": "delivered", "o": "receipt", "d": {"delivered": []}}'
     for destination in (f"/exchange/{names.DIRECT}/{ana}", f"/exchange/{names.DIRECT}/{names.EVERYONE_KEY}"):
-        eves = await device(hub, eve)
+        eves = await signed_in(hub, eve, stream="auto")
         error = await refused(eves, "SEND", {"destination": destination, **PACKED}, forged)
         assert error.headers["message"] == "access refused"
-        eves = await device(hub, eve)
+        eves = await signed_in(hub, eve, stream="auto")
         error = await refused(eves, "SUBSCRIBE", {"destination": destination, "id": "spy"})
         assert error.headers["message"] == "access refused"

@@ -17,11 +17,10 @@ import pytest
 import redis
 from backends import AMQP_URL, REDIS_URL, SECRET
 from hub_server import RunningHub, WsClient, hub_fixture, running_hub
-from hutch.hub.auth import mint_token
 from hutch.hub.direct import service
 from hutch.protocol import Frame
 from hutch.rules import Form, decode
-from security.helpers import Api, fresh, refused
+from security.helpers import Api, fresh, refused, signed_in
 
 hub = hub_fixture(dev_mode=False, jwt_secret=SECRET)
 
@@ -32,15 +31,6 @@ def ahead(seconds: float) -> str:
 
 def texts(history: list[dict[str, Any]]) -> list[str]:
     return [message["data"]["text"] for message in history]
-
-
-async def device(hub: RunningHub, user: str) -> WsClient:
-    client = await WsClient.open(hub, login=None)
-    await client.send(
-        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
-    )
-    assert (await client.recv()).command == "CONNECTED"
-    return client
 
 
 async def chat_texts(client: WsClient, wait: float) -> list[str]:
@@ -62,7 +52,7 @@ async def test_a_chat_message_scheduled_two_seconds_ahead_arrives_once(hub: Runn
     ana, bob = fresh("ana", "bob")
     anas = Api(hub, ana)
     cid = (await anas.call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
-    bobs = await device(hub, bob)
+    bobs = await signed_in(hub, bob)
     await bobs.subscribe(f"/exchange/{bob}.subscribe", "stream")
     job = await anas.call(
         "POST",
@@ -83,9 +73,9 @@ async def test_a_chat_message_scheduled_two_seconds_ahead_arrives_once(hub: Runn
 async def test_stomp_sends_a_chat_message_later_with_x_hutch_deliver_at(hub: RunningHub) -> None:
     ana, bob = fresh("ana", "bob")
     cid = (await Api(hub, ana).call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
-    bobs = await device(hub, bob)
+    bobs = await signed_in(hub, bob)
     await bobs.subscribe(f"/exchange/{bob}.subscribe", "stream")
-    anas = await device(hub, ana)
+    anas = await signed_in(hub, ana)
     body = b'{"a": "a", "o": "m", "d": {"text": "later"}}'
     packed = {"content-type": "application/x-hutch+json; rules=max@1"}
     destination = f"/exchange/{ana}.publish/{cid}.messages"
@@ -103,7 +93,7 @@ async def test_stomp_sends_a_chat_message_later_with_x_hutch_deliver_at(hub: Run
     for headers, says in bad:
         error = await refused(anas, "SEND", {"x-hutch-deliver-at": ahead(5), **headers, **packed}, body)
         assert says in error.body.decode(), error
-        anas = await device(hub, ana)
+        anas = await signed_in(hub, ana)
     await anas.close()
     await bobs.close()
 

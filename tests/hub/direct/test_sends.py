@@ -15,7 +15,7 @@ from hutch.hub.direct.service import PUSH
 from hutch.protocol import Frame, names
 from hutch.rules import Form, decode
 from push_services import PushServices, WebPushReceiver
-from security.helpers import Api, fresh, refused
+from security.helpers import Api, fresh, refused, signed_in
 
 
 def web_push_device(browser: WebPushReceiver, push: PushServices) -> dict[str, Any]:
@@ -24,17 +24,6 @@ def web_push_device(browser: WebPushReceiver, push: PushServices) -> dict[str, A
 
 def unpacked(frame: Frame) -> dict[str, Any]:
     return decode(frame.body, Form.PACKED_JSON, "max@1")
-
-
-async def online(hub: RunningHub, user: str) -> WsClient:
-    """`user` connected, their stream open."""
-    client = await WsClient.open(hub, login=None)
-    await client.send(
-        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
-    )
-    assert (await client.recv()).command == "CONNECTED"
-    await client.subscribe(f"/exchange/{user}.subscribe", "stream")
-    return client
 
 
 async def next_direct(client: WsClient, timeout: float = 5.0) -> dict[str, Any]:
@@ -47,7 +36,7 @@ async def next_direct(client: WsClient, timeout: float = 5.0) -> dict[str, Any]:
 async def known(hub: RunningHub, *users: str) -> None:
     """Each has connected once (a broadcast reaches those the hub knows)."""
     for user in users:
-        client = await online(hub, user)
+        client = await signed_in(hub, user, stream="auto")
         await client.close()
 
 
@@ -58,7 +47,7 @@ async def test_an_urgent_multicast_reaches_each_user_where_they_are(
     browser = push.new_receiver()
     await Api(hub, bob).call("POST", "/api/devices", web_push_device(browser, push), status=201)
     await Api(hub, cy).call("PUT", f"/api/people/{cy}/preferences", {"email": f"{cy}@mail.example"})
-    anas = await online(hub, ana)
+    anas = await signed_in(hub, ana, stream="auto")
     sent = await Api(hub, boss, roles=["admin"]).call(
         "POST",
         "/api/multicast",
@@ -139,7 +128,11 @@ async def test_a_broadcast_is_one_broker_message_for_every_online_device(
     browser = push.new_receiver()
     await known(hub, cy)
     await Api(hub, cy).call("POST", "/api/devices", web_push_device(browser, push), status=201)
-    anas, bobs, bobs_phone = await online(hub, ana), await online(hub, bob), await online(hub, bob)
+    anas, bobs, bobs_phone = (
+        await signed_in(hub, ana, stream="auto"),
+        await signed_in(hub, bob, stream="auto"),
+        await signed_in(hub, bob, stream="auto"),
+    )
     published: list[tuple[str, str]] = []
     publish = hub.node.broker.publish
 
@@ -234,7 +227,7 @@ async def test_quiet_hours_hold_a_low_urgency_push_until_morning(hub: RunningHub
 
 async def test_admins_send_over_stomp_others_are_refused(hub: RunningHub, push: PushServices) -> None:
     ana, boss, eve = fresh("ana", "boss", "eve")
-    anas = await online(hub, ana)
+    anas = await signed_in(hub, ana, stream="auto")
     admin = await WsClient.open(hub, login=None)
     token = mint_token(boss, SECRET, roles=["admin"])
     await admin.send("CONNECT", {"accept-version": "1.2", "login": boss, "passcode": token})
@@ -254,7 +247,7 @@ async def test_admins_send_over_stomp_others_are_refused(hub: RunningHub, push: 
         admin = await WsClient.open(hub, login=None)
         await admin.send("CONNECT", {"accept-version": "1.2", "login": boss, "passcode": token})
         assert (await admin.recv()).command == "CONNECTED"
-    eves = await online(hub, eve)
+    eves = await signed_in(hub, eve, stream="auto")
     error = await refused(
         eves, "SEND", {"destination": f"/exchange/{names.SENDS}/broadcast"}, b'{"text": "free money"}'
     )
@@ -269,7 +262,7 @@ async def test_a_bot_with_the_role_sends_over_amqp(hub: RunningHub, push: PushSe
     import aio_pika
 
     ana = fresh("ana")[0]
-    anas = await online(hub, ana)
+    anas = await signed_in(hub, ana, stream="auto")
     hub.node.send_requests.senders = frozenset({"guest"})
     connection = await aio_pika.connect(AMQP_URL)
     try:
@@ -358,7 +351,7 @@ async def test_a_user_who_turned_the_websocket_off_for_low_urgency_gets_it_in_th
 ) -> None:
     ana, boss = fresh("ana", "boss")
     await Api(hub, ana).call("PUT", f"/api/people/{ana}/preferences", {"channels": {"websocket": [3, 4]}})
-    anas = await online(hub, ana)
+    anas = await signed_in(hub, ana, stream="auto")
     admin = Api(hub, boss, roles=["admin"])
     await admin.call("POST", "/api/send", {"user": ana, "text": "quiet news", "urgency": 1}, status=202)
     await admin.call("POST", "/api/send", {"user": ana, "text": "loud news", "urgency": 3}, status=202)

@@ -3,11 +3,10 @@ and only who may read it does."""
 
 import httpx
 from backends import SECRET
-from hub_server import RunningHub, WsClient, hub_fixture, running_hub
-from hutch.hub.auth import mint_token
+from hub_server import RunningHub, hub_fixture, running_hub
 from hutch.rules import Form, decode
 from prometheus_client.parser import text_string_to_metric_families
-from security.helpers import Api, fresh
+from security.helpers import Api, fresh, signed_in
 
 hub = hub_fixture(dev_mode=False, jwt_secret=SECRET)
 PACKED = {"content-type": "application/x-hutch+json; rules=max@1"}
@@ -29,21 +28,11 @@ def value(found: dict, name: str, **labels: str) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-async def device(hub: RunningHub, user: str) -> WsClient:
-    client = await WsClient.open(hub, login=None)
-    await client.send(
-        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET)}
-    )
-    assert (await client.recv()).command == "CONNECTED"
-    await client.subscribe(f"/exchange/{user}.subscribe", "stream")
-    return client
-
-
 async def test_the_counters_move_with_the_traffic(hub: RunningHub) -> None:
     ana, bob = fresh("ana", "bob")
     cid = (await Api(hub, ana).call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
     before = await scrape(hub)
-    anas, bobs = await device(hub, ana), await device(hub, bob)
+    anas, bobs = await signed_in(hub, ana, stream="auto"), await signed_in(hub, bob, stream="auto")
     during = await scrape(hub)
     assert (
         value(during, "hutch_sessions", transport="ws") - value(before, "hutch_sessions", transport="ws") == 2

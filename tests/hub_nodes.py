@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,12 +16,13 @@ PRESENCE_TTL = 2  # seconds: a dead node's devices stay online this long
 
 
 @contextmanager
-def nodes(count: int) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]]:
-    """`hutch serve` processes on RabbitMQ and Redis, each with a worker (one stores at a time)."""
+def nodes(count: int, worker: bool = True) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]]:
+    """`hutch serve` processes on RabbitMQ and Redis, each with a worker (one stores at a time)
+    unless `worker` is false."""
     env = os.environ | {
         "HUTCH_JWT_SECRET": SECRET,
         "HUTCH_DEV_MODE": "0",
-        "HUTCH_WORKER": "true",
+        "HUTCH_WORKER": str(worker).lower(),
         "HUTCH_PRESENCE_TTL": str(PRESENCE_TTL),
         "HUTCH_AMQP_URL": AMQP_URL,
         "HUTCH_REDIS_URL": REDIS_URL,
@@ -45,7 +46,30 @@ def nodes(count: int) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]]:
                 time.sleep(0.05)
         yield started
     finally:
-        for process, _ in started:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(15)
+        stop(process for process, _ in started)
+
+
+@contextmanager
+def workers(**env: str) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start `hutch worker` processes on RabbitMQ and Redis on demand (with `env` added to the
+    environment); all are stopped after."""
+    started: list[subprocess.Popen[bytes]] = []
+    hutch = Path(sys.executable).with_name("hutch")
+    env = os.environ | {"HUTCH_DEV_MODE": "0"} | env
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([str(hutch), "worker", "--amqp", AMQP_URL, "--redis", REDIS_URL], env=env)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        stop(started)
+
+
+def stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(15)

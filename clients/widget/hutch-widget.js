@@ -129,7 +129,7 @@ export class HutchWidget {
       this.stomp = stomp;
       this.backoffMs = 500;
       this.setStatus("online");
-      if (this.connectedBefore) this.refreshConversations().catch(() => {}); // badges and presence
+      if (this.connectedBefore) this.recover().catch(() => {});
       this.connectedBefore = true;
     } catch (error) {
       if (error.headers && ["access refused", "Bad CONNECT"].includes(error.headers.message)) {
@@ -190,13 +190,26 @@ export class HutchWidget {
     this.render();
   }
 
+  // After a reconnect: badges and presence, and every conversation whose newest stored message
+  // this page lacks. Without a stored id to resume from (its node went away before the
+  // "stored" ack came) the stream's x-since replay cannot cover them.
+  async recover() {
+    await this.refreshConversations();
+    for (const [cid, summary] of this.conversations) {
+      const last = summary.lastMessage;
+      if (last && this.messages.has(cid) && !this.list(cid).some((m) => m.uuid === last.uuid)) await this.catchUp(cid);
+    }
+  }
+
   // A message was stored that this page never had: it was on its way while the page changed
   // node (or reconnected), after the hub routed it and before history held it. Fetch it.
   async catchUp(cid) {
     const after = this.list(cid).reduce((newest, m) => (m.id && newer(m.id, newest) ? m.id : newest), null);
     const query = after ? `?after=${encodeURIComponent(after)}&limit=200` : "?limit=50";
     for (const h of await this.api("GET", `/conversations/${cid}/messages${query}`)) {
-      if (this.list(cid).some((m) => m.uuid === h.uuid)) continue;
+      const known = this.list(cid).find((m) => m.uuid === h.uuid);
+      if (known) Object.assign(known, { id: known.id || h.id, stored: true });
+      if (known) continue;
       this.list(cid).push({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true });
       if (newer(h.id, this.lastId)) this.lastId = h.id;
     }

@@ -323,3 +323,43 @@ async def test_the_widget_moves_to_another_node_when_its_node_is_killed(browser:
             for text in ("before", "while away 1", "while away 2"):
                 await expect(message(page, text)).to_have_count(1)
         assert await page.evaluate("window.hutch.wsUrl") == f"ws://127.0.0.1:{port_b}/ws"
+
+
+async def test_the_widget_recovers_what_it_missed_when_its_node_died_before_anything_was_stored(
+    browser: Browser,
+) -> None:
+    """The page saw one message live, and its node died before the worker stored it: the page
+    holds no stored id to resume from, yet once back it has everything said meanwhile."""
+    import signal
+
+    from hub_nodes import nodes, workers
+
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    with nodes(2, worker=False) as [(doomed, port_a), (_, port_b)], workers() as start_worker:
+        async with HutchAPI(f"http://127.0.0.1:{port_b}", mint_token(bob, SECRET)) as bobs_api:
+            cid = (await bobs_api.create_conversation([ana]))["id"]
+            sockets = f"ws://127.0.0.1:{port_a}/ws,ws://127.0.0.1:{port_b}/ws"
+            query = urlencode({"user": ana, "token": mint_token(ana, SECRET), "sockets": sockets})
+            page = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
+            await page.goto(f"http://127.0.0.1:{port_b}/?{query}")
+            status = page.locator(".hutch-status")
+            await expect(status).to_have_attribute("data-state", "online")
+            await page.locator(f'.hutch-conversation[data-cid="{cid}"]').click()
+            await page.evaluate("window.hutch.backoffMs = 4000")  # away long enough for the worker
+            async with HutchClient(f"ws://127.0.0.1:{port_b}/ws", bob, mint_token(bob, SECRET)) as bobs:
+                await bobs.say(cid, "before")
+                await expect(message(page, "before")).to_have_count(1)  # live; nothing stored yet
+                doomed.send_signal(signal.SIGKILL)
+                await expect(status).to_have_attribute("data-state", "reconnecting")
+                for text in ("while away 1", "while away 2"):
+                    await bobs.say(cid, text)
+                start_worker()
+                for _ in range(100):  # all three stored while the page is away
+                    if len(await bobs_api.messages(cid)) == 3:
+                        break
+                    await asyncio.sleep(0.1)
+                assert await page.evaluate("window.hutch.stomp") is None
+            await expect(status).to_have_attribute("data-state", "online", timeout=10_000)
+            for text in ("before", "while away 1", "while away 2"):
+                await expect(message(page, text)).to_have_count(1)

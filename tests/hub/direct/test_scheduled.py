@@ -2,20 +2,15 @@
 cancelled by their author; one whose worker dies holding it is sent once all the same."""
 
 import asyncio
-import contextlib
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from backends import AMQP_URL, REDIS_URL, SECRET
+from hub_nodes import workers
 from hub_server import RunningHub, WsClient, hub_fixture, running_hub
 from hutch.hub.direct import service
 from hutch.protocol import Frame
@@ -152,7 +147,10 @@ def test_a_message_scheduled_two_seconds_ahead_arrives_once_after_its_worker_is_
     when the claim's lease ends. However far the first one got, the message is there once."""
     ana, bob = fresh("ana", "bob")
     settings = {"amqp_url": AMQP_URL, "redis_url": REDIS_URL, "worker": False}
-    with running_hub(**settings, dev_mode=False, jwt_secret=SECRET) as hub, workers() as start:
+    with (
+        running_hub(**settings, dev_mode=False, jwt_secret=SECRET) as hub,
+        workers(HUTCH_SCHEDULE_LEASE="2") as start,
+    ):
 
         async def schedule() -> tuple[str, str]:
             api = Api(hub, ana)
@@ -191,24 +189,3 @@ def test_a_message_scheduled_two_seconds_ahead_arrives_once_after_its_worker_is_
             return []
 
         assert asyncio.run(history()) == ["once"]
-
-
-@contextlib.contextmanager
-def workers() -> Iterator[Any]:
-    """Start `hutch worker` processes (a 2 s lease) on demand; all are stopped after."""
-    started: list[subprocess.Popen[bytes]] = []
-    hutch = Path(sys.executable).with_name("hutch")
-    env = os.environ | {"HUTCH_DEV_MODE": "0", "HUTCH_SCHEDULE_LEASE": "2"}
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([str(hutch), "worker", "--amqp", AMQP_URL, "--redis", REDIS_URL], env=env)
-        started.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(15)

@@ -70,9 +70,11 @@ from hutch.hub.websub.memory import MemoryWebSub
 from hutch.hub.websub.model import Follow
 from hutch.hub.websub.redis import RedisWebSub
 from hutch.hub.websub.store import WebSubStore
-from hutch.protocol import names
+from hutch.protocol import StompError, names
 
 log = logging.getLogger(__name__)
+
+BROKER_MOVED = "this node moved to another RabbitMQ node; messages on their way may be missing: reconnect and recover them with x-since"
 
 
 class HubNode:
@@ -161,6 +163,7 @@ class HubNode:
 
     async def start(self) -> None:
         await self.broker.start()
+        self.broker.on_moved.append(self._broker_moved)
         await topology.declare_base(self.broker)
         await self.streams.start()
         if self.worker is not None:
@@ -196,6 +199,15 @@ class HubNode:
         await self.websub.stop()
         await self.broker.close()
         await self.stores.close()
+
+    def _broker_moved(self) -> None:
+        # This node's queues were declared again on another RabbitMQ node: what was on its way
+        # to the old ones is gone. Its clients reconnect and recover it with x-since.
+        log.warning(
+            "moved to another RabbitMQ node: ending %d sessions to recover", len(self.registry.sessions)
+        )
+        for session in list(self.registry.sessions):
+            session.fail(StompError("broker moved", BROKER_MOVED))
 
     async def _sweep_leases(self, every: float = 60.0) -> None:
         """Ended WebSub leases go, on every node (dropping one twice is harmless), and followed
@@ -327,5 +339,9 @@ def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushB
 
 def _broker_for(settings: Settings) -> Broker:
     if settings.amqp_url:
-        return AmqpBroker(settings.amqp_url, reconnect_interval=settings.amqp_reconnect_interval)
+        return AmqpBroker(
+            settings.amqp_url,
+            quorum=settings.amqp_quorum,
+            reconnect_interval=settings.amqp_reconnect_interval,
+        )
     return MemoryBroker(max_length=settings.max_queue_length, max_bytes=settings.max_queue_bytes)

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     jwt_clock_skew: float = 30.0  # seconds of leeway on exp
     oauth_check_url: str | None = None  # MAX/osiris style token check (POST access_token, username)
     oauth_cache_ttl: float = 60.0
-    amqp_url: str | None = None  # RabbitMQ instead of the embedded broker
+    amqp_url: str | None = None  # RabbitMQ instead of the embedded broker; a cluster's nodes comma-separated
+    amqp_quorum: bool = False  # durable work queues as quorum queues (README, "A RabbitMQ cluster")
     amqp_reconnect_interval: float = 1.0  # seconds between attempts while RabbitMQ is away
     redis_url: str | None = None  # Redis instead of the embedded store
     worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)

@@ -16,17 +16,21 @@ PRESENCE_TTL = 2  # seconds: a dead node's devices stay online this long
 
 
 @contextmanager
-def nodes(count: int, worker: bool = True) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]]:
+def nodes(count: int, worker: bool = True, **env: str) -> Iterator[list[tuple[subprocess.Popen[bytes], int]]]:
     """`hutch serve` processes on RabbitMQ and Redis, each with a worker (one stores at a time)
-    unless `worker` is false."""
-    env = os.environ | {
-        "HUTCH_JWT_SECRET": SECRET,
-        "HUTCH_DEV_MODE": "0",
-        "HUTCH_WORKER": str(worker).lower(),
-        "HUTCH_PRESENCE_TTL": str(PRESENCE_TTL),
-        "HUTCH_AMQP_URL": AMQP_URL,
-        "HUTCH_REDIS_URL": REDIS_URL,
-    }
+    unless `worker` is false; `env` adds to (or overrides) their environment."""
+    env = (
+        os.environ
+        | {
+            "HUTCH_JWT_SECRET": SECRET,
+            "HUTCH_DEV_MODE": "0",
+            "HUTCH_WORKER": str(worker).lower(),
+            "HUTCH_PRESENCE_TTL": str(PRESENCE_TTL),
+            "HUTCH_AMQP_URL": AMQP_URL,
+            "HUTCH_REDIS_URL": REDIS_URL,
+        }
+        | env
+    )
     hutch = Path(sys.executable).with_name("hutch")
     started = []
     for _ in range(count):

@@ -1,4 +1,5 @@
-"""A RabbitMQ node of a test's own: its node name, ports and data directory, removed after.
+"""RabbitMQ nodes of a test's own (one, or a cluster): own node names, ports and data
+directories, removed after.
 
 Fault tests stop and start RabbitMQ; they must never touch the machine's shared node. This
 starts RabbitMQ's own scripts (not the packaged wrappers, which run as the rabbitmq user and
@@ -28,6 +29,7 @@ class PrivateRabbitMQ:
     node: str
     url: str
     environment: dict[str, str]
+    base: Path  # its data and logs
 
     def ctl(self, *args: str, timeout: float = 120) -> str:
         """rabbitmqctl against this node only."""
@@ -37,7 +39,7 @@ class PrivateRabbitMQ:
         ).stdout
 
 
-def _wait_started(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes], base: Path) -> None:
+def _wait_started(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -45,22 +47,53 @@ def _wait_started(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes], bas
             return
         except subprocess.CalledProcessError:  # not up far enough to answer yet
             if process.poll() is not None or time.monotonic() > deadline:
-                logs = "\n".join(p.read_text()[-2000:] for p in (base / "log").glob("*.log"))
+                logs = "\n".join(p.read_text()[-2000:] for p in (rabbit.base / "log").glob("*.log"))
                 raise RuntimeError(f"the private RabbitMQ node did not start:\n{logs}") from None
             time.sleep(0.5)
 
 
 @contextlib.contextmanager
 def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    with rabbitmq_cluster(1) as [rabbit]:
+        yield rabbit
+
+
+@contextlib.contextmanager
+def rabbitmq_cluster(size: int = 3) -> Iterator[list[PrivateRabbitMQ]]:
+    """`size` private nodes on loopback, joined into one cluster (one shared Erlang cookie),
+    each with its own name, ports and data directory; all stopped and removed after."""
     assert (SCRIPTS / "rabbitmq-server").exists(), "RabbitMQ is needed (the CI set-up installs it)"
     base = Path(tempfile.mkdtemp(prefix="hutch-rabbitmq-"))
-    node = f"hutch-test-{uuid.uuid4().hex[:8]}@localhost"
+    home = base / "home"
+    home.mkdir()
+    cookie = home / ".erlang.cookie"
+    cookie.write_text(uuid.uuid4().hex)
+    cookie.chmod(0o400)
+    cluster = f"hutch-test-{uuid.uuid4().hex[:8]}"
+    started = [_start(base / str(n), f"{cluster}-{n}@localhost", home) for n in range(1, size + 1)]
+    try:
+        for rabbit, process in started:
+            _wait_started(rabbit, process)
+        first = started[0][0]
+        for rabbit, _ in started[1:]:
+            rabbit.ctl("stop_app")
+            rabbit.ctl("join_cluster", first.node)
+            rabbit.ctl("start_app")
+        yield [rabbit for rabbit, _ in started]
+    finally:
+        for rabbit, process in started:
+            _stop(rabbit, process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _start(base: Path, node: str, home: Path) -> tuple[PrivateRabbitMQ, subprocess.Popen[bytes]]:
+    base.mkdir()
     port = free_port()
     (base / "enabled_plugins").write_text("[].\n")
     (base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n")
-    (base / "home").mkdir()
+    (base / "rabbitmq-env.conf").write_text("")
     environment = os.environ | {
-        "HOME": str(base / "home"),  # its own Erlang cookie, made at first start
+        "HOME": str(home),  # the cluster's Erlang cookie
         "RABBITMQ_NODENAME": node,
         "RABBITMQ_NODE_PORT": str(port),
         "RABBITMQ_DIST_PORT": str(free_port()),
@@ -71,7 +104,6 @@ def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
         "RABBITMQ_PID_FILE": str(base / "pid"),
         "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),  # not the machine's
     }
-    (base / "rabbitmq-env.conf").write_text("")
     process = subprocess.Popen(
         [str(SCRIPTS / "rabbitmq-server")],
         env=environment,
@@ -79,16 +111,14 @@ def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    rabbit = PrivateRabbitMQ(node, f"amqp://guest:guest@127.0.0.1:{port}/", environment)
+    return PrivateRabbitMQ(node, f"amqp://guest:guest@127.0.0.1:{port}/", environment, base), process
+
+
+def _stop(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(Exception):
+        rabbit.ctl("stop", timeout=60)
     try:
-        _wait_started(rabbit, process, base)
-        yield rabbit
-    finally:
-        with contextlib.suppress(Exception):
-            rabbit.ctl("stop", timeout=60)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(10)
-        shutil.rmtree(base, ignore_errors=True)
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait(10)

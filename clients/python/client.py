@@ -155,6 +155,11 @@ class Subscription:
         return not self._seen.first_time(key)
 
 
+# ERRORs that say the hub cannot serve right now, not that the frame is refused: a
+# subscription refused with one is made again on the next connection, not dropped.
+PASSING = frozenset({"broker unavailable", "store unavailable", "broker moved", "shutting down"})
+
+
 class HutchClient:
     """One user's connection to a hub, over WebSocket (`ws://host:port/ws`). Given several hub
     URLs (the nodes of one deployment), it moves to the next whenever a connection fails or is
@@ -364,7 +369,12 @@ class HutchClient:
                 headers={"x-hutch-form": self.form},
             )
             await ws.send(connect.decode())
-            await asyncio.wait_for(_logged_in(ws, protocol), self.timeout)
+            try:
+                await asyncio.wait_for(_logged_in(ws, protocol), self.timeout)
+            except Refused as error:
+                if error.message in PASSING:  # the hub is short of its broker: not a no
+                    raise ConnectionLost(str(error)) from error
+                raise
             self._ws, self._protocol = ws, protocol
             self.connections += 1
             reader = asyncio.create_task(self._read(ws, protocol))
@@ -373,8 +383,10 @@ class HutchClient:
                 for sub in list(self._subscriptions.values()):
                     try:
                         self._recovery_noted(sub, await self._request("SUBSCRIBE", sub.frame_headers()))
-                    except Refused as error:  # no longer allowed (left the conversation, say)
-                        self._subscriptions.pop(sub.id, None)
+                    except Refused as error:
+                        if error.message in PASSING:  # the hub is short of its broker: not a no
+                            raise ConnectionLost(str(error)) from error
+                        self._subscriptions.pop(sub.id, None)  # no longer allowed (left, say)
                         log.warning("%s was refused on reconnect: %s", sub.destination, error)
                 self._connected.set()
                 if not first.done():

@@ -23,18 +23,18 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractRobustChannel,
-    AbstractRobustConnection,
     AbstractRobustExchange,
     AbstractRobustQueue,
 )
 from hutch.hub.broker.amqp_consumers import AmqpConsumer, ChannelConsumers
+from hutch.hub.broker.amqp_nodes import NodesConnection, censored
 from hutch.hub.broker.amqp_properties import to_amqp
 from hutch.hub.broker.base import (
     PREDECLARED,
@@ -52,11 +52,13 @@ from hutch.hub.broker.errors import (
     PreconditionFailed,
     ResourceLocked,
 )
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+NODE_CLEANUP_WAIT = 30.0  # seconds, at most, for a lost RabbitMQ node's queues to be removed
 _CHANNEL_GONE = (aiormq.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 _CURRENT_TYPE = re.compile(r"inequivalent arg 'type'.*current is '(\w+)'")
 
@@ -65,11 +67,25 @@ class AmqpBroker:
     publish_waits = True  # for RabbitMQ's confirm, a round trip
     kind = "amqp"
 
-    def __init__(self, url: str, *, reconnect_interval: float = 1.0, operation_timeout: float = 10.0):
-        self.url = url
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        *,
+        quorum: bool = False,
+        reconnect_interval: float = 1.0,
+        operation_timeout: float = 10.0,
+    ):
+        # Several URLs: the nodes of one cluster, tried in turn (a comma-separated string too).
+        self.urls = [u.strip() for u in url.split(",") if u.strip()] if isinstance(url, str) else list(url)
+        self.quorum = quorum  # durable work queues as quorum queues
+        # In a cluster a node queue lives on the RabbitMQ node the hub is connected to: durable,
+        # it would be unreachable while that node is down, so it is transient (it goes with its
+        # node) and declared again on the next one. What was on its way to it is then lost.
+        self.transient_node_queues = len(self.urls) > 1
+        self.on_moved: list[Callable[[], None]] = []  # told when node queues may have lost messages
         self.reconnect_interval = reconnect_interval
         self.operation_timeout = operation_timeout
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: NodesConnection | None = None
         self._topology: AbstractRobustChannel | None = None
         self._publisher: AbstractRobustChannel | None = None
         self._consumer_channel: AbstractRobustChannel | None = None
@@ -79,24 +95,34 @@ class AmqpBroker:
         self._exchanges: dict[str, AbstractRobustExchange] = {}
         self._consumer_queues: dict[str, AbstractRobustQueue] = {}  # ours, declared on the consumer channel
         self._consumers = ChannelConsumers()
+        self._node_queues: set[str] = set()  # transient, this hub node's own
         self._restored = False
         self._channel_lock = asyncio.Lock()
 
     # -- connection ----------------------------------------------------------
 
     async def connect(self) -> None:
-        try:
-            self._connection = await aio_pika.connect_robust(
-                self.url, reconnect_interval=self.reconnect_interval
+        errors = []
+        for first in range(len(self.urls)):  # the first that answers, then round the list
+            nodes = self.urls[first:] + self.urls[:first]
+            connection = NodesConnection(
+                URL(nodes[0]), nodes=nodes, reconnect_interval=self.reconnect_interval
             )
-        except (OSError, aiormq.exceptions.AMQPError) as error:
-            raise BrokerUnavailable(f"cannot reach RabbitMQ at {_safe(self.url)}: {error}") from error
+            try:
+                await connection.connect()
+                break
+            except (OSError, aiormq.exceptions.AMQPError) as error:
+                errors.append(f"{censored(nodes[0])}: {error}")
+        else:
+            raise BrokerUnavailable(f"cannot reach RabbitMQ at {'; '.join(errors)}")
+        self._connection = connection
         self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._connection.before_restore = self._await_node_queues_gone
         self._connection.close_callbacks.add(self._on_lost)
         self._restored = True
         self._topology = await self._connection.channel(publisher_confirms=False)
         self._publisher = await self._connection.channel(publisher_confirms=True)
-        log.info("connected to RabbitMQ at %s", _safe(self.url))
+        log.info("connected to RabbitMQ at %s", connection)
 
     def _on_lost(self, *_: Any) -> None:
         if self._restored:
@@ -105,8 +131,43 @@ class AmqpBroker:
 
     def _on_reconnect(self, *_: Any) -> None:
         # aio-pika calls this once every channel has declared, bound and consumed again.
-        log.warning("reconnected to RabbitMQ: topology, bindings and consumers restored")
+        log.warning(
+            "reconnected to RabbitMQ at %s: topology, bindings and consumers restored", self._connection
+        )
         self._restored = True
+        if self.transient_node_queues:
+            for callback in self.on_moved:
+                callback()
+
+    async def _await_node_queues_gone(self, connection: aiormq.abc.AbstractConnection) -> None:
+        """On reaching another RabbitMQ node: wait until the cluster has removed this hub node's
+        queues that lived on the lost one. Declared again before that, a queue would be
+        refused, or made and then removed with its bindings by the cluster's late clean-up."""
+        deadline = asyncio.get_running_loop().time() + NODE_CLEANUP_WAIT
+        for name in [name for name, flags in self._queue_flags.items() if name in self._node_queues]:
+            while asyncio.get_running_loop().time() < deadline:
+                channel = await connection.channel()
+                try:
+                    await channel.queue_declare(name, passive=True)
+                    break  # it lives, on a node still up
+                except aiormq.exceptions.ChannelNotFoundEntity as error:
+                    if "no queue" in _reply_text(error):
+                        break  # gone: aio-pika makes it again on this node
+                    await asyncio.sleep(0.2)  # still listed, on the lost node
+                finally:
+                    if not channel.is_closed:
+                        await channel.close()
+
+    def status(self) -> dict[str, Any]:
+        """For /health: the RabbitMQ node in use and the moves between nodes."""
+        connection = self._connection
+        if connection is None:
+            return {"rabbitmq": None}
+        return {
+            "rabbitmq": str(connection),
+            "rabbitmq_nodes": len(self.urls),
+            "rabbitmq_moves": [move.as_json() for move in connection.moves],
+        }
 
     async def start(self) -> None:
         await self.connect()
@@ -243,10 +304,16 @@ class AmqpBroker:
         passive: bool = False,
         expires: float | None = None,
         single_active_consumer: bool = False,
+        node_local: bool = False,
     ) -> str:
         extra: dict[str, Any] | None = {"x-expires": int(expires * 1000)} if expires else None
         if single_active_consumer:
             extra = (extra or {}) | {"x-single-active-consumer": True}
+        if node_local and self.transient_node_queues:
+            durable = False
+            self._node_queues.add(name)
+        elif self.quorum and durable and not (exclusive or auto_delete or node_local or passive):
+            extra = (extra or {}) | {"x-queue-type": "quorum"}
         if passive:
             await self._run(lambda: self._check_queue(name))
             return name
@@ -419,8 +486,3 @@ def _reply_text(error: aiormq.exceptions.AMQPError) -> str:
     frame = error.args[0] if error.args else None
     text = getattr(frame, "reply_text", None) or (error.args[1] if len(error.args) > 1 else None)
     return str(text or error)
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for logs."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from hutch.protocol.frames import whole_number
 
@@ -108,6 +108,9 @@ class Broker(Protocol):
     # stall behind it publishes from a task of its own.
     publish_waits: bool
     kind: str  # "memory" or "amqp", for /info and logs: no caller branches on it
+    # Called when the node's own queues may have lost messages on their way (the hub moved to
+    # another RabbitMQ node of a cluster): its clients must recover what they missed.
+    on_moved: list[Callable[[], None]]
 
     async def start(self) -> None:
         """Connect (BrokerUnavailable if it cannot); the embedded broker has nothing to do."""
@@ -116,6 +119,10 @@ class Broker(Protocol):
     @property
     def is_up(self) -> bool:
         """Usable now: connected, with everything declared before a loss restored."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """What /health shows of the broker besides up or down."""
         ...
 
     async def declare_exchange(
@@ -138,12 +145,15 @@ class Broker(Protocol):
         passive: bool = False,
         expires: float | None = None,
         single_active_consumer: bool = False,
+        node_local: bool = False,
     ) -> str:
         """Create the queue unless it exists; returns its name (a fresh one for "").
 
         `expires`: seconds unused after which the broker deletes the queue (x-expires).
         `single_active_consumer`: one consumer at a time gets everything, in order; the others
         wait to take over (x-single-active-consumer).
+        `node_local`: a queue only one hub node reads (its fan-out). It is never a quorum
+        queue, and is transient in a RabbitMQ cluster (it must go with its RabbitMQ node).
         """
         ...
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hutch.hub.broker.base import (
     EXCHANGE_TYPES,
@@ -215,6 +217,7 @@ class MemoryBroker:
         # (exchange, routing key) -> the queues it reaches; forgotten at any change of topology.
         self._routes: dict[tuple[str, str], list[_Queue]] = {}
         self._closed = False
+        self.on_moved: list[Callable[[], None]] = []  # one process: it never moves
 
     async def start(self) -> None:
         """In process: nothing to connect to."""
@@ -222,6 +225,9 @@ class MemoryBroker:
     @property
     def is_up(self) -> bool:
         return not self._closed
+
+    def status(self) -> dict[str, Any]:
+        return {}
 
     # -- exchanges -----------------------------------------------------------
 
@@ -270,6 +276,7 @@ class MemoryBroker:
         passive: bool = False,
         expires: float | None = None,  # nothing outlives this process: nothing to expire
         single_active_consumer: bool = False,
+        node_local: bool = False,  # one process: every queue is local
     ) -> str:
         self._check_open()
         existing = self._queues.get(name)

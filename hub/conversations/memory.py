@@ -35,6 +35,9 @@ class Remembered:
         self._until[key] = (time.monotonic() + self.seconds, value)
         self._until.move_to_end(key)
 
+    def forget(self, key: str) -> None:
+        self._until.pop(key, None)
+
     def _forget_expired(self) -> None:
         now = time.monotonic()
         while self._until and next(iter(self._until.values()))[0] <= now:
@@ -132,6 +135,9 @@ class MemoryConversationStore:
             return False
         self._sent_uuids.put(uuid, "")
         return True
+
+    async def forget_send(self, uuid: str) -> None:
+        self._sent_uuids.forget(uuid)
 
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:
         history = self._history.get(cid, ())

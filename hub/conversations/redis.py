@@ -28,6 +28,16 @@ from hutch.hub.conversations.model import (
 )
 from hutch.hub.store.redis import available
 
+# KEYS: the uuid's claim, the history; ARGV: claim ttl (ms), history length, sender, message.
+# Returns {id, 1} once added, {id, 0} for a uuid stored before.
+APPEND_ONCE = """
+local found = redis.call('GET', KEYS[1])
+if found then return {found, 0} end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '*', 'sender', ARGV[3], 'message', ARGV[4])
+redis.call('SET', KEYS[1], id, 'PX', ARGV[1])
+return {id, 1}
+"""
+
 
 class RedisConversationStore:
     def __init__(
@@ -36,6 +46,7 @@ class RedisConversationStore:
         self.redis = redis
         self.history_limit = history_limit
         self.uuid_memory_ms = int(uuid_memory * 1000)
+        self._append_once = redis.register_script(APPEND_ONCE)
 
     @available
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -83,19 +94,24 @@ class RedisConversationStore:
     async def append(
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
-        if uuid is not None:
-            claimed = await self.redis.set(f"hutch:stored:{uuid}", "", nx=True, px=self.uuid_memory_ms)
-            if not claimed:
-                return await self.redis.get(f"hutch:stored:{uuid}") or "", False
-        fields = {"sender": sender, "message": json.dumps(message, ensure_ascii=False)}
-        message_id = await self.redis.xadd(
-            f"hutch:history:{cid}", fields, maxlen=self.history_limit, approximate=False
-        )
+        text = json.dumps(message, ensure_ascii=False)
+        if uuid is None:
+            fields = {"sender": sender, "message": text}
+            key = f"hutch:history:{cid}"
+            message_id = await self.redis.xadd(key, fields, maxlen=self.history_limit, approximate=False)
+        else:
+            # One script: a worker that dies between claiming the uuid and adding the message
+            # would leave a claim that makes the redelivered message a "repeat" never stored.
+            keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}"]
+            found, new = await self._append_once(
+                keys=keys, args=[self.uuid_memory_ms, self.history_limit, sender, text]
+            )
+            message_id = found.decode() if isinstance(found, bytes) else found
+            if not new:
+                return message_id, False
         conversation = await self.conversation(cid)
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
-            if uuid is not None:
-                pipe.set(f"hutch:stored:{uuid}", message_id, px=self.uuid_memory_ms)
             for member in conversation.members if conversation else []:
                 pipe.zadd(f"hutch:user:{member}:convs", {cid: now}, xx=True)
             await pipe.execute()
@@ -152,6 +168,10 @@ class RedisConversationStore:
     @available
     async def first_send(self, uuid: str) -> bool:
         return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, px=self.uuid_memory_ms))
+
+    @available
+    async def forget_send(self, uuid: str) -> None:
+        await self.redis.delete(f"hutch:sent:{uuid}")
 
     @available
     async def message(self, cid: str, message_id: str) -> StoredMessage | None:

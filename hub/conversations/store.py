@@ -54,3 +54,7 @@ class ConversationStore(Protocol):
     async def first_send(self, uuid: str) -> bool:
         """True the first time a message uuid is sent, False for a repeat (kept a day)."""
         ...
+
+    async def forget_send(self, uuid: str) -> None:
+        """The send of `uuid` did not go through: its retry is not a repeat."""
+        ...

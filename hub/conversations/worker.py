@@ -19,6 +19,7 @@ from typing import Any
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
+from hutch.hub.broker.errors import BrokerUnavailable
 from hutch.hub.conversations.service import Conversations, envelope
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.messages import payload
@@ -27,6 +28,8 @@ from hutch.hub.notifications.events import MENTION, Notify, mentioned
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
+
+ACK_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries of a stored ack
 
 DEAD_LETTERS = "messages.dead"
 STORED = names.STORED_HEADER
@@ -132,12 +135,22 @@ class Worker:
     async def _tell_stored(self, sender: str, cid: str, stored_id: str, uuid: str | None) -> None:
         """The MAX ack: every member sees the message is stored."""
         ack = envelope(sender, "ack", "message", {"id": stored_id}, cid, uuid)
-        try:
-            await self.conversations.publish(
-                sender, names.message_key(cid, "notifications"), ack, {STORED: "true"}
-            )
-        except Exception as error:
-            log.warning("the stored ack of %s could not be sent: %s", stored_id, error)
+        key = names.message_key(cid, "notifications")
+        # Tried again while the broker is away (moving to another node, say): a member whose
+        # stream was bound too late for the message learns of it from this ack alone.
+        failure: Exception | None = None
+        for wait in ACK_RETRIES:
+            try:
+                await self.conversations.publish(sender, key, ack, {STORED: "true"})
+                return
+            except BrokerUnavailable as error:
+                failure = error
+                log.info("the stored ack of %s waits for the broker: %s", stored_id, error)
+                await asyncio.sleep(wait)
+            except Exception as error:
+                failure = error
+                break
+        log.warning("the stored ack of %s could not be sent: %s", stored_id, failure)
 
 
 def _unstorable(cid: str, message: dict[str, Any]) -> str | None:

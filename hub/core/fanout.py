@@ -120,7 +120,9 @@ class NodeFanout:
         # its bindings, so what arrives meanwhile waits for this node; if the node itself is
         # gone, RabbitMQ drops the queue after NODE_QUEUE_EXPIRY seconds unused.
         name = self.queue_name(exchange)
-        queue = await self.broker.declare_queue(name, durable=True, expires=NODE_QUEUE_EXPIRY)
+        queue = await self.broker.declare_queue(
+            name, durable=True, expires=NODE_QUEUE_EXPIRY, node_local=True
+        )
         tap = _Tap(exchange, exchange_type, queue)
         tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
         self._taps[exchange] = tap

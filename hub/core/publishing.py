@@ -4,6 +4,8 @@ a destination needs made, then one publish to the broker."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -12,7 +14,7 @@ from hutch.hub.direct.service import AUDIENCES
 from hutch.hub.errors import Refused
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
 from hutch.protocol import SendRequested, StompError, Wording, names
-from hutch.protocol.destinations import Kind, parse_destination
+from hutch.protocol.destinations import Destination, Kind, parse_destination
 
 if TYPE_CHECKING:
     from hutch.hub.core.session import Session
@@ -52,10 +54,29 @@ class Publisher:
         body, message = normalize_send(
             headers, event.body, sender=self.session.user, max_depth=self.node.settings.max_json_depth
         )
+        claimed = None  # the chat message's uuid, marked sent
         if message is not None and names.is_chat_message(destination.exchange, destination.key):
             uuid = message.get("uuid")
-            if isinstance(uuid, str) and not await self.node.stores.conversations.first_send(uuid):
-                return  # sent before (a retry after a lost receipt): stored and delivered once
+            if isinstance(uuid, str):
+                if not await self.node.stores.conversations.first_send(uuid):
+                    return  # sent before (a retry after a lost receipt): stored and delivered once
+                claimed = uuid
+        try:
+            await self._send(event, destination, headers, body, message)
+        except BaseException:
+            if claimed is not None:  # not sent after all: its retry must not count as a repeat
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.node.stores.conversations.forget_send(claimed))
+            raise
+
+    async def _send(
+        self,
+        event: SendRequested,
+        destination: Destination,
+        headers: dict[str, str],
+        body: bytes,
+        message: dict[str, Any] | None,
+    ) -> None:
         if (deliver_at := event.headers.get(DELIVER_AT)) is not None:
             await self._schedule(destination.key, message, deliver_at)
             return

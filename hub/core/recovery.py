@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from typing import Protocol
 
 from hutch.hub.conversations.model import StoredMessage, id_key
 from hutch.hub.conversations.recovery import Missed
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.core.subscriptions import LocalSubscription
-from hutch.hub.messages.encoding import RULES
+from hutch.hub.messages.encoding import RULES, LocalCopy
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import OutgoingMessage, StompError, names
 from hutch.protocol.destinations import Destination, Kind
 from hutch.rules import Form, content_type, encode
 
 log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 30.0  # how long after a replay stored acks are checked for missed messages
+SETTLE_MAX = 10_000  # uuids remembered meanwhile, at most
 
 
 class ReplaySink(Protocol):
@@ -83,6 +87,7 @@ class Replays:
                 count += 1
                 if isinstance(uuid := stored.message.get("uuid"), str):
                     replayed.add(uuid)
+            local.settling = Settling(self.store, local, self.sink.form, set(replayed))
             local.release(skip=replayed)
             self.sink.send_receipt(receipt, {"x-recovered": recovered, "x-replayed": str(count)})
         except StoreUnavailable as error:
@@ -101,6 +106,48 @@ class Replays:
             else:
                 self.sink.when_room(wake)
             await woken
+
+
+class Settling:
+    """What a replay cannot see: a message routed before the subscription was bound and stored
+    after the replay read history (the worker lagged: it was moving to another RabbitMQ node,
+    say). Its stored ack does come to the subscription. For a while after the replay, an ack
+    for a uuid the subscription never carried has the stored message read and sent, after newer
+    ones perhaps (clients order by `x-hutch-id`)."""
+
+    def __init__(self, store: ConversationStore, local: LocalSubscription, form: Form, carried: set[str]):
+        self.store = store
+        self.local = local
+        self.form = form
+        self.carried = carried  # uuids the subscription has had
+        self.until = time.monotonic() + SETTLE_SECONDS
+        self._fetching: set[asyncio.Task[None]] = set()
+
+    def __call__(self, delivered: LocalCopy) -> None:
+        if time.monotonic() > self.until or len(self.carried) > SETTLE_MAX:
+            self.local.settling = None
+            return
+        message = delivered.decoded
+        uuid = message.get("uuid") if message else None
+        if not isinstance(uuid, str) or uuid in self.carried:
+            return
+        self.carried.add(uuid)
+        if message and delivered.headers.get(names.STORED_HEADER) == "true":
+            data, cid = message.get("data"), message.get("destination")
+            stored_id = data.get("id") if isinstance(data, dict) else None
+            if isinstance(cid, str) and isinstance(stored_id, str):
+                task = asyncio.get_running_loop().create_task(self._send_missed(cid, stored_id, uuid))
+                self._fetching.add(task)
+                task.add_done_callback(self._fetching.discard)
+
+    async def _send_missed(self, cid: str, stored_id: str, uuid: str) -> None:
+        try:
+            stored = await self.store.message(cid, stored_id)
+        except (StoreUnavailable, ValueError) as error:
+            log.warning("a message missed by subscription %s could not be read: %s", self.local.id, error)
+            return
+        if stored is not None and stored.message.get("uuid") == uuid and not self.local.cancelled:
+            self.local.push(replayed_message(stored, self.form, "true"))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -82,7 +82,7 @@ class UserStreams:
     async def start(self) -> None:
         await self.broker.declare_exchange(CONTROL, "fanout")
         await self.fanout.attach(CONTROL, "", _ControlTarget(self))
-        await self.broker.declare_queue(self.queue, durable=True, expires=NODE_QUEUE_EXPIRY)
+        await self.broker.declare_queue(self.queue, durable=True, expires=NODE_QUEUE_EXPIRY, node_local=True)
         await self.broker.bind_queue(self.queue, names.DIRECT, names.EVERYONE_KEY)
         await self.broker.consume(self.queue, self._on_internal, no_ack=True)
 

@@ -84,6 +84,8 @@ class LocalSubscription:
         self.pending: deque[tuple[OutgoingMessage, bool, LocalCopy | None]] = deque()
         # Told of each message the client has: written (ack auto) or acked (delivery receipts).
         self.on_taken: Callable[[LocalCopy], None] | None = None
+        # Shown each live message for a while after a replay (`recovery.Settling`).
+        self.settling: Callable[[LocalCopy], None] | None = None
         self._attached: list[tuple[NodeFanout, str, str]] = []
         self._held: list[LocalCopy] | None = None
         self.cancelled = False
@@ -138,6 +140,8 @@ class LocalSubscription:
         return not self.pending and self.in_flight < limit
 
     def deliver(self, delivered: LocalCopy) -> None:
+        if self.settling is not None:
+            self.settling(delivered)
         if self._held is not None:
             self._held.append(delivered)
             if len(self._held) > self.max_pending:  # live traffic outran a replay for too long

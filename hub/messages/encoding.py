@@ -60,13 +60,18 @@ class LocalCopy:
     @property
     def uuid(self) -> str | None:
         """The message's uuid, for coded messages (decoded on demand: only recovery asks)."""
+        value = (self.decoded or {}).get("uuid")
+        return value if isinstance(value, str) else None
+
+    @property
+    def decoded(self) -> dict[str, Any] | None:
+        """The message as a dict, for coded messages (decoded at each ask: only recovery asks)."""
         if self.coded is None:
             return None
         try:
-            value = decode(self.body, *self.coded).get("uuid")
+            return decode(self.body, *self.coded)
         except CodecError:
             return None
-        return value if isinstance(value, str) else None
 
     @property
     def chat_message(self) -> tuple[str, str, str] | None:

@@ -16,6 +16,7 @@ async def health(request: Request) -> JSONResponse:
         "status": "ok" if up else "degraded",
         "broker": "up" if up else "down",
         "sessions": len(node.registry.sessions),
+        **node.broker.status(),
     }
     return JSONResponse(body, status_code=200 if up else 503)
 

@@ -99,6 +99,15 @@ async def test_a_uuid_is_stored_once(store: ConversationStore) -> None:
     assert await store.first_send(message_uuid) is False
 
 
+async def test_a_send_that_did_not_go_through_is_forgotten(store: ConversationStore) -> None:
+    """Its retry, with the same uuid, is a first send again (not a repeat to drop)."""
+    message_uuid = fresh("u")
+    assert await store.first_send(message_uuid) is True
+    await store.forget_send(message_uuid)
+    assert await store.first_send(message_uuid) is True
+    assert await store.first_send(message_uuid) is False
+
+
 async def test_unread_counts_follow_the_read_cursor(store: ConversationStore) -> None:
     cid = fresh("c")
     await store.put_conversation(Conversation(cid, "c", ["a", "b"]))

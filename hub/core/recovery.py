@@ -135,7 +135,11 @@ class Settling:
         if message and delivered.headers.get(names.STORED_HEADER) == "true":
             data, cid = message.get("data"), message.get("destination")
             stored_id = data.get("id") if isinstance(data, dict) else None
-            if isinstance(cid, str) and isinstance(stored_id, str):
+            # the conversation the ack was routed for (defence in depth: only the worker stamps it)
+            routed = isinstance(cid, str) and delivered.destination.endswith(
+                f"/{names.message_key(cid, 'notifications')}"
+            )
+            if routed and isinstance(stored_id, str):
                 task = asyncio.get_running_loop().create_task(self._send_missed(cid, stored_id, uuid))
                 self._fetching.add(task)
                 task.add_done_callback(self._fetching.discard)

@@ -255,6 +255,42 @@ async def test_reconnect_recovers_100_missed_messages_in_order_then_live(
     await sender.close()
 
 
+async def test_a_message_stored_after_the_replay_comes_with_its_stored_ack(
+    hub: RunningHub, people: dict[str, str]
+) -> None:
+    """Routed before bob's stream was bound and stored after his replay read history (the
+    worker lagged): neither live nor replayed. Its "stored" ack reaches the stream, and the hub
+    then reads the message and sends it, once."""
+    ana_name, bob_name = people["ana"], people["bob"]
+    ana, bob = Api(hub, ana_name), Api(hub, bob_name)
+    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    sender = await device(hub, ana_name)
+    await say(sender, ana_name, cid, "seen")
+    last_seen = (await wait_history(bob, cid, 1))[-1]["id"]
+    bob_phone = await device(hub, bob_name)
+    await bob_phone.send(
+        "SUBSCRIBE",
+        {"id": "0", "destination": f"/exchange/{bob_name}.subscribe", "x-since": last_seen, "receipt": "r"},
+    )
+    assert (await bob_phone.recv()).headers["x-replayed"] == "0"
+
+    late_uuid = uuid.uuid4().hex
+    late = {"uuid": late_uuid, "user": {"username": ana_name}, "action": "add", "object": "message"}
+    late |= {"data": {"text": "late"}}
+    conversations, store = hub.node.conversations, hub.node.stores.conversations
+    stored_id, _ = await asyncio.to_thread(hub.call, store.append(cid, ana_name, late, late_uuid))
+    ack = envelope(ana_name, "ack", "message", {"id": stored_id}, cid, late_uuid)
+    key = f"{cid}.notifications"
+    await asyncio.to_thread(hub.call, conversations.publish(ana_name, key, ack, {"x-hutch-stored": "true"}))
+
+    missed = await next_of(bob_phone, "add")
+    assert missed["data"]["text"] == "late" and missed["uuid"] == late_uuid
+    with pytest.raises(TimeoutError):
+        await next_of(bob_phone, "add", timeout=0.5)  # and nothing twice
+    await bob_phone.close()
+    await sender.close()
+
+
 async def test_a_gap_older_than_history_is_said(hub: RunningHub, people: dict[str, str]) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana = Api(hub, ana_name)

@@ -46,6 +46,7 @@ async def test_paging_by_latest_comment_never_skips_nor_repeats(store: ActivityS
     for post in posts:
         await store.add(post)
     commented = posts[5::7]  # comments move these up, the last commented first
+    await asyncio.sleep(0.002)  # order is kept to the millisecond: comments come after the posts
     for post in commented:
         await store.add_comment(post, Comment.new(post.id, "bo", "up"))
     streams = [actor_stream(ana), context_stream(context)]

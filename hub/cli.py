@@ -156,7 +156,7 @@ def check_tcp_port(settings: Settings) -> None:
 
 def warn_of_a_store_of_its_own(settings: Settings, command: str) -> None:
     """On RabbitMQ, nodes and workers share history only through Redis."""
-    if settings.amqp_url and not settings.redis_url:
+    if settings.amqp_url and not settings.uses_redis:
         if command != "serve":
             sys.exit(f"hutch {command}: set HUTCH_REDIS_URL, the store the hub nodes use")
         logging.getLogger(__name__).warning(

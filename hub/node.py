@@ -59,7 +59,8 @@ from hutch.hub.push.memory import MemoryDevices
 from hutch.hub.push.redis import RedisDevices
 from hutch.hub.push.store import DeviceStore
 from hutch.hub.settings import Settings
-from hutch.hub.store.redis import connect
+from hutch.hub.store.redis import connect, connect_sentinel
+from hutch.hub.store.watch import StoreWatch
 from hutch.hub.transport.tcp import start_tcp_listener
 from hutch.hub.web.metrics import NodeMetrics
 from hutch.hub.websub.feeds import KINDS, ContextFeeds, topic_url
@@ -88,6 +89,7 @@ class HubNode:
         # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
         self.stores = stores_for(settings)
+        self.store_watch = StoreWatch(self.stores.ping)
         self.metrics = NodeMetrics()
         self.user_flows = UserFlows(settings.user_rate())
         self.rest_limits = CallerLimits(settings.rest_rate, settings.rest_burst)
@@ -286,10 +288,15 @@ class Stores:
 
 
 def stores_for(settings: Settings) -> Stores:
-    if settings.redis_url:
-        redis = connect(settings.redis_url)
+    if settings.uses_redis:
+        if settings.redis_sentinels:
+            service = settings.redis_sentinel_service
+            redis = connect_sentinel(settings.sentinel_addresses, service, settings.redis_url)
+        else:
+            redis = connect(settings.redis_url or "")
+        wait = (settings.redis_wait_replicas, settings.redis_wait_timeout)
         return Stores(
-            conversations=RedisConversationStore(redis, settings.history_limit),
+            conversations=RedisConversationStore(redis, settings.history_limit, wait_for_replicas=wait),
             presence=RedisPresence(redis),
             devices=RedisDevices(redis),
             people=RedisPeople(redis),

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     amqp_quorum: bool = False  # durable work queues as quorum queues (README, "A RabbitMQ cluster")
     amqp_reconnect_interval: float = 1.0  # seconds between attempts while RabbitMQ is away
     redis_url: str | None = None  # Redis instead of the embedded store
+    # Redis through Sentinel instead: "host:port,..." of the sentinels, the name they watch; a
+    # redis_url alongside gives only the password and database
+    redis_sentinels: str = ""
+    redis_sentinel_service: str = "hutch"
+    redis_wait_replicas: int = 0  # a stored message waits until this many replicas have it (WAIT)
+    redis_wait_timeout: float = 1.0  # seconds; fewer replicas by then: the worker tries again
     worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)
     permissions_file: Path | None = None  # TOML grants per role (README, "Security model")
     presence_ttl: float = 60.0  # seconds a device stays online without a refresh
@@ -115,6 +121,18 @@ class Settings(BaseSettings):
         """The virtual hosts a CONNECT may name, or None for any."""
         hosts = frozenset(h.strip() for h in self.virtual_hosts.split(",") if h.strip())
         return hosts or None
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url or self.redis_sentinels)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        addresses = []
+        for item in filter(None, (part.strip() for part in self.redis_sentinels.split(","))):
+            host, _, port = item.rpartition(":")
+            addresses.append((host or "127.0.0.1", int(port)))
+        return addresses
 
     @property
     def sender_logins(self) -> frozenset[str]:

@@ -26,6 +26,7 @@ from hutch.hub.conversations.model import (
     StoredMessage,
     id_key,
 )
+from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import available
 
 # KEYS: the uuid's claim, the history; ARGV: claim ttl (ms), history length, sender, message.
@@ -41,9 +42,15 @@ return {id, 1}
 
 class RedisConversationStore:
     def __init__(
-        self, redis: aioredis.Redis, history_limit: int = HISTORY_LIMIT, uuid_memory: float = UUID_MEMORY
+        self,
+        redis: aioredis.Redis,
+        history_limit: int = HISTORY_LIMIT,
+        uuid_memory: float = UUID_MEMORY,
+        wait_for_replicas: tuple[int, float] = (0, 0.0),
     ):
         self.redis = redis
+        # (replicas, seconds): a message is stored once that many replicas have it (WAIT)
+        self.wait_for_replicas = wait_for_replicas
         self.history_limit = history_limit
         self.uuid_memory_ms = int(uuid_memory * 1000)
         self._append_once = redis.register_script(APPEND_ONCE)
@@ -95,20 +102,28 @@ class RedisConversationStore:
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
         text = json.dumps(message, ensure_ascii=False)
-        if uuid is None:
-            fields = {"sender": sender, "message": text}
-            key = f"hutch:history:{cid}"
-            message_id = await self.redis.xadd(key, fields, maxlen=self.history_limit, approximate=False)
-        else:
-            # One script: a worker that dies between claiming the uuid and adding the message
-            # would leave a claim that makes the redelivered message a "repeat" never stored.
-            keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}"]
-            found, new = await self._append_once(
-                keys=keys, args=[self.uuid_memory_ms, self.history_limit, sender, text]
-            )
-            message_id = found.decode() if isinstance(found, bytes) else found
-            if not new:
-                return message_id, False
+        replicas, timeout = self.wait_for_replicas
+        async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
+            if uuid is None:
+                fields = {"sender": sender, "message": text}
+                pipe.xadd(f"hutch:history:{cid}", fields, maxlen=self.history_limit, approximate=False)
+            else:
+                # One script: a worker that dies between claiming the uuid and adding the message
+                # would leave a claim that makes the redelivered message a "repeat" never stored.
+                keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}"]
+                args = [self.uuid_memory_ms, self.history_limit, sender, text]
+                await self._append_once(keys=keys, args=args, client=pipe)
+            if replicas:
+                pipe.execute_command("WAIT", replicas, int(timeout * 1000))
+            added, *waited = await pipe.execute()
+        if waited and int(waited[0]) < replicas:
+            # On the primary alone, a failover now could lose it. The worker does not ack it and
+            # tries again (a repeat then, which waits for the replicas again).
+            raise StoreUnavailable(f"the message reached {waited[0]} of {replicas} Redis replicas in time")
+        found, new = (added, True) if uuid is None else added
+        message_id = found.decode() if isinstance(found, bytes) else found
+        if not new:
+            return message_id, False
         conversation = await self.conversation(cid)
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -25,10 +25,12 @@ from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.messages import payload
 from hutch.hub.messages.encoding import stamp_sender
 from hutch.hub.notifications.events import MENTION, Notify, mentioned
+from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
 
+STORE_AWAY_WAITS = (0.1, 5.0)  # seconds between tries while the store is away: first, longest
 ACK_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries of a stored ack
 
 DEAD_LETTERS = "messages.dead"
@@ -69,8 +71,10 @@ class Worker:
     async def stop(self) -> None:
         if self._runner is not None:
             self._runner.cancel()
-        if self._telling:  # the acks on their way are sent
-            await asyncio.gather(*self._telling, return_exceptions=True)
+        if self._telling:  # the acks on their way are sent, unless the broker stays away
+            _, waiting = await asyncio.wait(set(self._telling), timeout=5)
+            for task in waiting:
+                task.cancel()
         if self._consumer is not None:  # what is left unhandled goes back to the queue
             await self._consumer.cancel()
 
@@ -100,7 +104,7 @@ class Worker:
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
         try:  # any failure of the store: retried, then dead-lettered
             stored_id, new = await retried(
-                lambda: self.store.append(cid, sender, message, uuid), self.retry_delays, f"storing in {cid}"
+                lambda: self._append(cid, sender, message, uuid), self.retry_delays, f"storing in {cid}"
             )
         except GaveUp as failure:
             await dead_letter(self.broker, DEAD_LETTERS, delivery, failure.reason)
@@ -108,9 +112,10 @@ class Worker:
             return
         await delivery.ack()  # stored: the queue is done with it
         self.counts["stored"] += 1
-        if not new:
-            return
-        await self._tell_mentioned(sender, cid, stored_id, message)
+        if new:
+            await self._tell_mentioned(sender, cid, stored_id, message)
+        # A repeat's ack goes out too: its first storing may have ended (a failover, a worker
+        # killed) after the message was stored and before its ack was sent.
         if not self.broker.publish_waits:  # the embedded broker: delivered at once, no task needed
             await self._tell_stored(sender, cid, stored_id, uuid)
             return
@@ -119,6 +124,20 @@ class Worker:
         task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
         self._telling.add(task)
         task.add_done_callback(self._telling.discard)
+
+    async def _append(
+        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+    ) -> tuple[str, bool]:
+        """Append, waiting as long as the store is away (a Redis failover, say): the message stays
+        unacked and in order. Only a message the store refuses is retried and dead-lettered."""
+        wait = STORE_AWAY_WAITS[0]
+        while True:
+            try:
+                return await self.store.append(cid, sender, message, uuid)
+            except StoreUnavailable as error:
+                log.warning("storing waits for the store: %s", error)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, STORE_AWAY_WAITS[1])
 
     async def _tell_mentioned(self, sender: str, cid: str, stored_id: str, message: dict[str, Any]) -> None:
         """Each member named with `@` in the text hears of it in their feed (not the sender)."""

@@ -9,14 +9,18 @@ from starlette.responses import JSONResponse
 
 
 async def health(request: Request) -> JSONResponse:
-    """200 when the node can do its work; 503 while its broker is away (take it out of rotation)."""
+    """200 when the node can do its work; 503 while its broker or store is away (take it out of
+    rotation)."""
     node = request.app.state.node
-    up = node.broker_up
+    broker_up = node.broker_up
+    store = await node.store_watch.check()
+    up = broker_up and store["store"] == "up"
     body = {
         "status": "ok" if up else "degraded",
-        "broker": "up" if up else "down",
+        "broker": "up" if broker_up else "down",
         "sessions": len(node.registry.sessions),
         **node.broker.status(),
+        **store,
     }
     return JSONResponse(body, status_code=200 if up else 503)
 

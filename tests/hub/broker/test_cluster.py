@@ -5,19 +5,18 @@ and /health says where each hub node went."""
 
 import asyncio
 import time
-import uuid
 
 import httpx
 import pytest
 from backends import AMQP_URL, SECRET
+from chat_traffic import say_until_receipted
 from hub_nodes import nodes
 from hub_server import free_port
-from hutch.clients.python import ConnectionLost, HutchAPI, HutchClient, Refused
+from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.amqp_nodes import censored
 from hutch.hub.broker.errors import BrokerUnavailable
-from hutch.protocol import names
 from private_rabbitmq import PrivateRabbitMQ, rabbitmq_cluster
 from security.helpers import fresh
 
@@ -108,19 +107,6 @@ async def chat_while_a_node_stops(rabbits: list[PrivateRabbitMQ], port_a: int, p
         assert health["status"] == "ok"
         assert health["rabbitmq"] != stopped
         assert health["rabbitmq_moves"][-1]["left"] == stopped
-
-
-async def say_until_receipted(client: HutchClient, user: str, cid: str, text: str) -> None:
-    """A chat message, sent again with its uuid until the hub gives a receipt for it."""
-    message = {"uuid": uuid.uuid4().hex, "user": {"username": user}, "action": "add", "object": "message"}
-    destination = f"/exchange/{names.publish_exchange(user)}/{names.message_key(cid)}"
-    for _ in range(100):
-        try:
-            await client.send(destination, message | {"data": {"text": text}})
-            return
-        except (Refused, ConnectionLost):  # the hub's RabbitMQ node went away: not taken
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{text} was never receipted")
 
 
 def mint(user: str) -> str:

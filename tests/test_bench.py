@@ -1,5 +1,6 @@
 """The benchmark's quick mode runs end to end against every target (figures live in bench/, not here)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,20 @@ def test_topic_match_bench_prints_the_hostile_cases() -> None:
     printed = output_of("-m", "bench.topic_match", "--repeat", "3")
     assert "500 '#' then z, 2,000-word key" in printed
     assert printed.count("µs per match") == 4
+
+
+def test_the_soak_runs_its_faults_and_counts_nothing_lost() -> None:
+    """A short soak (the 30-minute figures are in the README): the slow consumer is cut, the
+    flooder refused, and every receipted chat message is stored and heard once."""
+    printed = output_of(
+        "-m", "bench.soak", "--minutes", "1", "--users", "6", "--fault-every", "20", "--faults", "slow,flood",
+        timeout=300,
+    )  # fmt: skip
+    report = json.loads(printed[printed.index("{") :])
+    assert report["chat receipted"] > 0 and report["lost"] == 0 and report["duplicated"] == 0
+    assert report["stored once"] == report["chat receipted"]
+    assert [fault.split(" ", 1)[1] for fault in report["faults"]] == [
+        "slow consumer: ERROR slow consumer",
+        "flood: ERROR rate limit",
+    ]
+    assert 500 not in {int(status) for status in report["REST answers"]}

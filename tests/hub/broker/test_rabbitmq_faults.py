@@ -13,7 +13,8 @@ import httpx
 import pytest
 from backends import hub_settings
 from hub_server import RunningHub, WsClient, join, running_hub
-from private_rabbitmq import PrivateRabbitMQ, private_rabbitmq
+
+from bench.private_rabbitmq import PrivateRabbitMQ, private_rabbitmq
 
 
 @pytest.fixture(scope="module")

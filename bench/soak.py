@@ -265,6 +265,7 @@ def hub_nodes(cluster: str, sentinels: str) -> Iterator[list[Node]]:
         "HUTCH_PRESENCE_TTL": "10",
         "HUTCH_OUTBOX_MAX_BYTES": str(256 * 1024),  # a slow consumer is cut in seconds
         "HUTCH_REST_RATE": "0",
+        "HUTCH_HISTORY_LIMIT": "1000000",  # history keeps every message of the run, to count them
     }
     nodes = [Node(free_port(), env), Node(free_port(), env)]
     try:

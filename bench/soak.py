@@ -38,9 +38,11 @@ from hutch.clients.python import ConnectionLost, HutchAPI, HutchClient, Refused
 from hutch.hub.auth import mint_token
 from hutch.protocol import names
 
-from bench.private_rabbitmq import rabbitmq_cluster
-from bench.private_redis import redis_sentinel_set
-from bench.private_services import free_port
+# The private RabbitMQ cluster and Redis with Sentinel are the fault tests' own set-ups.
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from hub_server import free_port
+from private_rabbitmq import rabbitmq_cluster
+from private_redis import redis_sentinel_set
 
 SECRET = "a soak secret, thirty-two bytes or more"
 FAULTS = ("rabbit", "redis", "hub", "slow", "flood")

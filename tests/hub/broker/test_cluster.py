@@ -17,9 +17,8 @@ from hutch.hub.auth import mint_token
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.amqp_nodes import censored
 from hutch.hub.broker.errors import BrokerUnavailable
+from private_rabbitmq import PrivateRabbitMQ, rabbitmq_cluster
 from security.helpers import fresh
-
-from bench.private_rabbitmq import PrivateRabbitMQ, rabbitmq_cluster
 
 
 async def test_the_broker_connects_to_the_first_node_that_answers() -> None:

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from backends import hub_settings
 from hub_server import RunningHub, WsClient, join, running_hub
-
-from bench.private_rabbitmq import PrivateRabbitMQ, private_rabbitmq
+from private_rabbitmq import PrivateRabbitMQ, private_rabbitmq
 
 
 @pytest.fixture(scope="module")

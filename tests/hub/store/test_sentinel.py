@@ -12,9 +12,8 @@ from chat_traffic import say_until_receipted
 from hub_server import running_hub
 from hutch.clients.python import HutchAPI, HutchClient
 from hutch.hub.auth import mint_token
+from private_redis import SentinelSet, redis_sentinel_set
 from security.helpers import fresh
-
-from bench.private_redis import SentinelSet, redis_sentinel_set
 
 
 def test_a_redis_failover_under_traffic_loses_nothing_and_answers_no_500() -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.private_services import free_port
+from hub_server import free_port
 
 SCRIPTS = Path("/usr/lib/rabbitmq/bin")  # Debian's rabbitmq-server package
 

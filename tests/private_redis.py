@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-
-from bench.private_services import free_port
+from hub_server import free_port
 
 SERVICE = "hutch"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"

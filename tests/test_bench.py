@@ -109,8 +109,8 @@ def test_the_soak_runs_its_faults_and_counts_nothing_lost() -> None:
     report = json.loads(printed[printed.index("{") :])
     assert report["chat receipted"] > 0 and report["lost"] == 0 and report["duplicated"] == 0
     assert report["stored once"] == report["chat receipted"]
-    assert [fault.split(" ", 1)[1] for fault in report["faults"]] == [
-        "slow consumer: ERROR slow consumer",
-        "flood: ERROR rate limit",
-    ]
+    slow, flooded = (fault.split(" ", 1)[1] for fault in report["faults"])
+    # cut or refused: the hub's ERROR, or its close when the ERROR could not be read first
+    assert slow in ("slow consumer: ERROR slow consumer", "slow consumer: closed by the hub")
+    assert flooded in ("flood: ERROR rate limit", "flood: closed by the hub")
     assert 500 not in {int(status) for status in report["REST answers"]}

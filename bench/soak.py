@@ -90,6 +90,7 @@ class Tally:
         self.fanout_heard = 0
         self.rest: Counter[int] = Counter()
         self.faults: list[str] = []
+        self.memory: list[dict[str, int]] = []  # a sample a minute
 
 
 def rss_kib(pid: int) -> int:
@@ -231,7 +232,7 @@ async def inject(kind: str, rabbits: list[Any], redis: Any, nodes: list[Node], t
         await asyncio.to_thread(redis.restart, primary)
         said = f"Redis primary :{primary} killed, back 10 s later as a replica"
     elif kind == "hub":
-        victim = random.choice(nodes)
+        victim = nodes[-1]  # nodes[0] lives through the run, so that its memory is a whole run's
         victim.kill()
         await asyncio.sleep(5)
         await asyncio.to_thread(victim.start)
@@ -306,6 +307,7 @@ async def soak(args: argparse.Namespace, rabbits: list[Any], redis: Any, nodes: 
     tasks.append(asyncio.create_task(fan_out(clients[users[0]], tally, until)))
     readers = [(group[0], cid) for group, cid in zip(groups, cids, strict=True)]
     tasks += [asyncio.create_task(read_history(bases, readers, tally, until)) for _ in range(3)]
+    tasks.append(asyncio.create_task(sample_memory(rabbits, redis, nodes, tally)))
     for task in tasks:
         task.add_done_callback(said_if_failed)
     kinds = [kind for kind in args.faults.split(",") if kind]
@@ -357,6 +359,8 @@ async def soak(args: argparse.Namespace, rabbits: list[Any], redis: Any, nodes: 
         "faults": tally.faults,
         "memory KiB at start": memory_start,
         "memory KiB at end": memory(rabbits, redis, nodes),
+        "memory KiB a minute": by_process(tally.memory),
+        "RabbitMQ memory MiB at end, by use": {rabbit.node: rabbit_uses(rabbit) for rabbit in rabbits},
     }
 
 
@@ -372,6 +376,24 @@ def memory(rabbits: list[Any], redis: Any, nodes: list[Node]) -> dict[str, int]:
     for port, process in sorted(redis.processes.items()):
         found[f"redis :{port}"] = rss_kib(process.pid)
     return found
+
+
+async def sample_memory(rabbits: list[Any], redis: Any, nodes: list[Node], tally: Tally) -> None:
+    while True:
+        await asyncio.sleep(60)
+        tally.memory.append(await asyncio.to_thread(memory, rabbits, redis, nodes))
+
+
+def by_process(samples: list[dict[str, int]]) -> dict[str, list[int]]:
+    return {name: [sample.get(name, 0) for sample in samples] for name in samples[0]} if samples else {}
+
+
+def rabbit_uses(rabbit: Any) -> str:
+    """What a RabbitMQ node's memory holds (its own account, rabbit_vm:memory), the uses over 2 MiB."""
+    with contextlib.suppress(Exception):
+        big = "[{K, V div 1048576} || {K, V} <- rabbit_vm:memory(), is_integer(V), V > 2097152]."
+        return " ".join(rabbit.ctl("eval", big, timeout=30).split())
+    return "not answered"
 
 
 def main() -> None:

@@ -239,7 +239,10 @@ def parse_instant(value: Any, what: str) -> float:
         raise Invalid(f"{what} is an RFC 3339 time, such as 2026-12-07T08:00:00Z") from None
     if when.tzinfo is None:
         raise Invalid(f"{what} needs its offset (Z or +HH:MM)")
-    return when.timestamp()
+    try:  # it is shown back in UTC, where 0001-01-01T00:00+00:01 has no year
+        return dt.datetime.fromtimestamp(when.timestamp(), dt.UTC).timestamp()
+    except (OverflowError, OSError, ValueError):
+        raise Invalid(f"{what} falls outside the years 1 to 9999 in UTC") from None
 
 
 def _instant(seconds: float | None) -> str | None:

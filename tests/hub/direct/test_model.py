@@ -89,6 +89,7 @@ def test_quiet_hours_within_one_day_and_across_a_clock_change() -> None:
         {"mutes": {"conversation/": None}},
         {"mutes": {"conversation/c1": "tomorrow"}},
         {"mutes": {"conversation/c1": "2026-12-07T08:00:00"}},  # no offset: whose 08:00?
+        {"mutes": {"conversation/c1": "9999-12-31T23:59:59-00:01"}},  # year 10000 in UTC
         {"mutes": {f"conversation/c{n}": None for n in range(201)}},
         {"email": "not an address"},
         {"email": "a@b.c\nBcc: everyone@example.org"},
@@ -123,3 +124,6 @@ def test_instants_need_their_offset() -> None:
     assert parse_instant("2026-12-07T08:00:00+01:00", "x") == at("2026-12-07T07:00:00+00:00")
     with pytest.raises(Invalid):
         parse_instant(1765094400, "x")
+    for beyond in ("0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"):  # years 0 and 10000 in UTC
+        with pytest.raises(Invalid, match="years 1 to 9999"):
+            parse_instant(beyond, "x")

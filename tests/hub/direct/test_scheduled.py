@@ -121,7 +121,7 @@ async def test_only_participants_schedule_and_bad_times_are_refused(hub: Running
     cid = (await Api(hub, ana).call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
     path = f"/api/conversations/{cid}/messages"
     await Api(hub, eve).refused("POST", path, 403, json={"text": "x", "deliver_at": ahead(5)})
-    for when in ("tomorrow", "2026-12-07T08:00:00", 12, "x" * 100_000):
+    for when in ("tomorrow", "2026-12-07T08:00:00", 12, "x" * 100_000, "0001-01-01T00:00:00+00:01"):
         await Api(hub, ana).refused("POST", path, 400, json={"text": "x", "deliver_at": when})
 
 

@@ -29,13 +29,25 @@ from hutch.hub.conversations.model import (
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import available
 
-# KEYS: the uuid's claim, the history; ARGV: claim ttl (ms), history length, sender, message.
+# One script, one round trip: a worker that dies between claiming the uuid and adding the
+# message would leave a claim that makes the redelivered message a "repeat" never stored.
+# KEYS: the uuid's claim (unused without a uuid), the history, the conversation.
+# ARGV: claim ttl (ms), history length, sender, message, now, "1" if it has a uuid, cid.
+# The members' activity keys are named here, from the conversation: one Redis, not a cluster.
 # Returns {id, 1} once added, {id, 0} for a uuid stored before.
-APPEND_ONCE = """
-local found = redis.call('GET', KEYS[1])
-if found then return {found, 0} end
+APPEND = """
+if ARGV[6] == '1' then
+  local found = redis.call('GET', KEYS[1])
+  if found then return {found, 0} end
+end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '*', 'sender', ARGV[3], 'message', ARGV[4])
-redis.call('SET', KEYS[1], id, 'PX', ARGV[1])
+if ARGV[6] == '1' then redis.call('SET', KEYS[1], id, 'PX', ARGV[1]) end
+local conversation = redis.call('GET', KEYS[3])
+if conversation then
+  for _, member in ipairs(cjson.decode(conversation).members) do
+    redis.call('ZADD', 'hutch:user:' .. member .. ':convs', 'XX', ARGV[5], ARGV[7])
+  end
+end
 return {id, 1}
 """
 
@@ -53,7 +65,7 @@ class RedisConversationStore:
         self.wait_for_replicas = wait_for_replicas
         self.history_limit = history_limit
         self.uuid_memory_ms = int(uuid_memory * 1000)
-        self._append_once = redis.register_script(APPEND_ONCE)
+        self._append = redis.register_script(APPEND)
 
     @available
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -103,34 +115,28 @@ class RedisConversationStore:
     ) -> tuple[str, bool]:
         text = json.dumps(message, ensure_ascii=False)
         replicas, timeout = self.wait_for_replicas
-        async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
-            if uuid is None:
-                fields = {"sender": sender, "message": text}
-                pipe.xadd(f"hutch:history:{cid}", fields, maxlen=self.history_limit, approximate=False)
-            else:
-                # One script: a worker that dies between claiming the uuid and adding the message
-                # would leave a claim that makes the redelivered message a "repeat" never stored.
-                keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}"]
-                args = [self.uuid_memory_ms, self.history_limit, sender, text]
-                await self._append_once(keys=keys, args=args, client=pipe)
-            if replicas:
+        keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}", f"hutch:conv:{cid}"]
+        args = [
+            self.uuid_memory_ms,
+            self.history_limit,
+            sender,
+            text,
+            time.time(),
+            int(uuid is not None),
+            cid,
+        ]
+        if not replicas:
+            found, new = await self._append(keys=keys, args=args)
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
+                await self._append(keys=keys, args=args, client=pipe)
                 pipe.execute_command("WAIT", replicas, int(timeout * 1000))
-            added, *waited = await pipe.execute()
-        if waited and int(waited[0]) < replicas:
-            # On the primary alone, a failover now could lose it. The worker does not ack it and
-            # tries again (a repeat then, which waits for the replicas again).
-            raise StoreUnavailable(f"the message reached {waited[0]} of {replicas} Redis replicas in time")
-        found, new = (added, True) if uuid is None else added
-        message_id = found.decode() if isinstance(found, bytes) else found
-        if not new:
-            return message_id, False
-        conversation = await self.conversation(cid)
-        now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for member in conversation.members if conversation else []:
-                pipe.zadd(f"hutch:user:{member}:convs", {cid: now}, xx=True)
-            await pipe.execute()
-        return message_id, True
+                (found, new), waited = await pipe.execute()
+            if int(waited) < replicas:
+                # On the primary alone, a failover now could lose it. The worker does not ack it
+                # and tries again (a repeat then, which waits for the replicas again).
+                raise StoreUnavailable(f"the message reached {waited} of {replicas} Redis replicas in time")
+        return (found.decode() if isinstance(found, bytes) else found), bool(new)
 
     @available
     async def history(

@@ -40,11 +40,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+import redis
 
 from bench import NO_RATE_LIMITS
 from bench.loadgen import Report, Role, process_main
 
 AMQP = os.environ.get("HUTCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# hutch over RabbitMQ stores in Redis, as deployed: a database of the bench's own, emptied before and after
+REDIS = os.environ.get("HUTCH_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 CLOCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -90,9 +93,10 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def rabbitmq_part(pids: list[int]) -> list[int]:
-    """The RabbitMQ server among a target's processes (all of Web-STOMP, part of hutch over RabbitMQ)."""
-    return [pid for pid in pids if _command_name(pid) == "beam.smp"]
+def part(pids: list[int], command: str) -> list[int]:
+    """The processes of one server among a target's: RabbitMQ ("beam.smp", all of Web-STOMP, part
+    of hutch over RabbitMQ) or Redis ("redis-server")."""
+    return [pid for pid in pids if _command_name(pid) == command]
 
 
 def _command_name(pid: int) -> str:
@@ -136,6 +140,7 @@ class Target:
             self.process.wait(20)
         if self.vhost is not None:
             subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True)
+            empty_redis()
 
 
 def add_vhost() -> str:
@@ -143,6 +148,13 @@ def add_vhost() -> str:
     for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
         subprocess.run(["rabbitmqctl", *command], check=True, capture_output=True)
     return vhost
+
+
+def empty_redis() -> int:
+    """Empty the bench's Redis database; the server's pid."""
+    client = redis.Redis.from_url(REDIS)
+    client.flushdb()
+    return int(client.info("server")["process_id"])
 
 
 def start_hutch(name: str, amqp: bool) -> Target:
@@ -155,6 +167,10 @@ def start_hutch(name: str, amqp: bool) -> Target:
     # On RabbitMQ the node runs the storing worker too, as a deployment runs `hutch worker`:
     # chat messages are stored and acked there as on the embedded broker.
     environment = os.environ | NO_RATE_LIMITS | {"HUTCH_WORKER": "true"}
+    servers = []
+    if amqp:  # the node, its worker, RabbitMQ and Redis: every process that serves counts
+        environment["HUTCH_REDIS_URL"] = REDIS
+        servers = [beam_pid(), empty_redis()]
     process = subprocess.Popen(command, preexec_fn=_raise_nofile, env=environment)
     for _ in range(200):
         try:
@@ -162,7 +178,7 @@ def start_hutch(name: str, amqp: bool) -> Target:
             break
         except httpx.TransportError:
             time.sleep(0.05)
-    pids = [process.pid] + ([beam_pid()] if amqp else [])
+    pids = [process.pid, *servers]
     return Target(
         name, f"ws://127.0.0.1:{port}/ws", "/", "bench", "x", pids, process, f"http://127.0.0.1:{port}", vhost
     )
@@ -299,6 +315,7 @@ class Result:
     max_ms: float
     server_cpu_us_per_delivery: float
     rabbitmq_cpu_us_per_delivery: float  # the part of the server's CPU that RabbitMQ used
+    redis_cpu_us_per_delivery: float  # and Redis
     server_kib_per_connection: float
     generator_cpu_s: float
     errors: list[str]
@@ -334,8 +351,8 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
     time.sleep(0.5)
     rss_connected = rss_bytes(target.pids)
     cpu_before = cpu_seconds(target.pids)
-    rabbitmq = rabbitmq_part(target.pids)
-    rabbitmq_before = cpu_seconds(rabbitmq)
+    rabbitmq, redis_server = part(target.pids, "beam.smp"), part(target.pids, "redis-server")
+    rabbitmq_before, redis_before = cpu_seconds(rabbitmq), cpu_seconds(redis_server)
     started = time.monotonic()
     for pipe in pipes:
         with contextlib.suppress(BrokenPipeError):  # a process that failed has sent its report already
@@ -363,6 +380,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
     seconds = time.monotonic() - started - plan.hold  # the deliveries, not the idle hold
     cpu = cpu_seconds(target.pids) - cpu_before
     rabbitmq_cpu = cpu_seconds(rabbitmq) - rabbitmq_before
+    redis_cpu = cpu_seconds(redis_server) - redis_before
     for worker in workers:
         worker.join(10)
         if worker.is_alive():
@@ -383,6 +401,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
         percentile(0.5), percentile(0.99), latencies[-1] / 1000 if latencies else float("nan"),
         cpu / deliveries * 1e6 if deliveries else float("nan"),
         rabbitmq_cpu / deliveries * 1e6 if deliveries else float("nan"),
+        redis_cpu / deliveries * 1e6 if deliveries else float("nan"),
         max(0, rss_connected - rss_before) / connections / 1024,
         sum(r.cpu_seconds for r in reports), [e for r in reports for e in r.errors], idle_cpu_percent,
     )  # fmt: skip
@@ -391,7 +410,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
 def print_table(title: str, results: list[Result], args: argparse.Namespace) -> None:
     mode = f"fixed rate {args.rate:g}/s per publisher" if args.rate else "burst"
     print(f"\n{title}, {mode}")
-    header = f"{'target':16} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>6} {'dup':>5} {'cpu us/deliv':>13} {'of it RMQ':>10} {'KiB/conn':>9} {'gen cpu s':>10}"
+    header = f"{'target':16} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>6} {'dup':>5} {'cpu us/deliv':>13} {'of it RMQ':>10} {'Redis':>6} {'KiB/conn':>9} {'gen cpu s':>10}"
     print(header)
     print("-" * len(header))
     for r in results:
@@ -399,6 +418,7 @@ def print_table(title: str, results: list[Result], args: argparse.Namespace) -> 
         print(
             f"{r.target:16} {rate:>9,.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.max_ms:>8.1f} {r.lost:>6} {r.duplicated:>5}"
             f" {r.server_cpu_us_per_delivery:>13.1f} {r.rabbitmq_cpu_us_per_delivery:>10.1f}"
+            f" {r.redis_cpu_us_per_delivery:>6.1f}"
             f" {r.server_kib_per_connection:>9.1f} {r.generator_cpu_s:>10.1f}"
         )
         if r.idle_cpu_percent:

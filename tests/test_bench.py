@@ -87,7 +87,7 @@ def test_ratios_read_the_right_way_round(monkeypatch: pytest.MonkeyPatch) -> Non
     from bench.__main__ import Result, cpu_ratio
 
     def costing(us: float) -> Result:
-        return Result("t", 1, 1.0, 0, 0, 1.0, 1.0, 1.0, us, 0.0, 1.0, 1.0, [])
+        return Result("t", 1, 1.0, 0, 0, 1.0, 1.0, 1.0, us, 0.0, 0.0, 1.0, 1.0, [])
 
     assert cpu_ratio(costing(10.0), costing(50.0)) == "1/5.0"  # five times cheaper
     assert cpu_ratio(costing(150.0), costing(50.0)) == "3.0x"  # three times dearer

@@ -16,6 +16,7 @@ from hutch.hub.conversations.model import (
     StoredMessage,
     id_key,
 )
+from hutch.hub.conversations.store import Appended
 
 
 class Remembered:
@@ -103,6 +104,9 @@ class MemoryConversationStore:
         if uuid is not None:
             self._stored_uuids.put(uuid, message_id)
         return message_id, True
+
+    async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
+        return [await self.append(*message) for message in messages]
 
     async def history(
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50

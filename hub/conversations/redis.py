@@ -26,8 +26,9 @@ from hutch.hub.conversations.model import (
     StoredMessage,
     id_key,
 )
+from hutch.hub.conversations.store import Appended
 from hutch.hub.store.errors import StoreUnavailable
-from hutch.hub.store.redis import available
+from hutch.hub.store.redis import UNAVAILABLE, available
 
 # One script, one round trip: a worker that dies between claiming the uuid and adding the
 # message would leave a claim that makes the redelivered message a "repeat" never stored.
@@ -113,30 +114,48 @@ class RedisConversationStore:
     async def append(
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
-        text = json.dumps(message, ensure_ascii=False)
+        (answer,) = await self._append_all([(cid, sender, message, uuid)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    @available
+    async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
+        answers = await self._append_all(messages)
+        return [None if isinstance(answer, Exception) else answer for answer in answers]
+
+    async def _append_all(self, messages: list[Appended]) -> list[tuple[str, bool] | Exception]:
+        """APPEND each message, in order, in one round trip; Redis's refusal of one in its place."""
         replicas, timeout = self.wait_for_replicas
-        keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}", f"hutch:conv:{cid}"]
-        args = [
-            self.uuid_memory_ms,
-            self.history_limit,
-            sender,
-            text,
-            time.time(),
-            int(uuid is not None),
-            cid,
-        ]
-        if not replicas:
-            found, new = await self._append(keys=keys, args=args)
-        else:
-            async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
+            for cid, sender, message, uuid in messages:
+                keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}", f"hutch:conv:{cid}"]
+                text = json.dumps(message, ensure_ascii=False)
+                args = [
+                    self.uuid_memory_ms,
+                    self.history_limit,
+                    sender,
+                    text,
+                    now,
+                    int(uuid is not None),
+                    cid,
+                ]
                 await self._append(keys=keys, args=args, client=pipe)
+            if replicas:
                 pipe.execute_command("WAIT", replicas, int(timeout * 1000))
-                (found, new), waited = await pipe.execute()
-            if int(waited) < replicas:
-                # On the primary alone, a failover now could lose it. The worker does not ack it
-                # and tries again (a repeat then, which waits for the replicas again).
-                raise StoreUnavailable(f"the message reached {waited} of {replicas} Redis replicas in time")
-        return (found.decode() if isinstance(found, bytes) else found), bool(new)
+            answers = await pipe.execute(raise_on_error=False)
+        if replicas and (isinstance(waited := answers.pop(), Exception) or int(waited) < replicas):
+            # On the primary alone, a failover now could lose them. The worker does not ack them
+            # and tries again (repeats then, which wait for the replicas again).
+            raise StoreUnavailable(f"the messages reached {waited} of {replicas} Redis replicas in time")
+        for answer in answers:
+            if isinstance(answer, UNAVAILABLE):
+                raise answer  # the store is away: nothing to try alone
+        return [
+            answer if isinstance(answer, Exception) else (_text(answer[0]), bool(answer[1]))
+            for answer in answers
+        ]
 
     @available
     async def history(
@@ -202,6 +221,10 @@ class RedisConversationStore:
             return None
         entries = await self.redis.xrange(f"hutch:history:{cid}", min=message_id, max=message_id, count=1)
         return _stored(cid, entries[0]) if entries else None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _is_pair(conversation: Conversation) -> bool:

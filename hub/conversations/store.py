@@ -11,6 +11,9 @@ from typing import Any, Protocol
 
 from hutch.hub.conversations.model import Conversation, History, StoredMessage
 
+# (cid, sender, message, uuid): what `append` takes, one message of `append_many`
+Appended = tuple[str, str, dict[str, Any], str | None]
+
 
 class ConversationStore(Protocol):
     async def put_conversation(self, conversation: Conversation) -> None: ...
@@ -31,6 +34,11 @@ class ConversationStore(Protocol):
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
         """Store a message; (its id, True) or, for a uuid stored before, (that id, False)."""
+        ...
+
+    async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
+        """Store several messages in their order, as `append` each: one Redis round trip. None
+        for one the store refused (Redis took the others); the caller tries it alone."""
         ...
 
     async def history(

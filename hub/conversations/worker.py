@@ -4,7 +4,8 @@ It consumes the `messages` queue (conversations `*.messages`). For each message
 it stores it in history (once per uuid), takes it off the queue, then publishes
 the MAX `ack` (same uuid, the stored id in `data.id`) to the sender's `.publish`
 exchange with key `<cid>.notifications`, so that every member sees the "stored"
-check; on RabbitMQ that publish overlaps the storing of the next messages. A message
+check; on RabbitMQ that publish overlaps the storing of the next messages. What has
+arrived while the worker stored is stored together, in one round trip to the store. A message
 that cannot be stored is retried a few times with backoff, then dead-lettered
 to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
 """
@@ -21,7 +22,7 @@ from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.broker.errors import BrokerUnavailable
 from hutch.hub.conversations.service import Conversations, envelope
-from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.conversations.store import Appended, ConversationStore
 from hutch.hub.messages import payload
 from hutch.hub.messages.encoding import stamp_sender
 from hutch.hub.notifications.events import MENTION, Notify, mentioned
@@ -45,7 +46,7 @@ class Worker:
         store: ConversationStore,
         conversations: Conversations,
         *,
-        prefetch: int = 20,
+        prefetch: int = 100,  # also the most stored together
         notify: Notify | None = None,
     ):
         self.broker = broker
@@ -82,34 +83,49 @@ class Worker:
         self._inbox.put_nowait(delivery)
 
     async def _run(self) -> None:
-        """One message at a time, in the order the queue gave them: history keeps sending order."""
+        """In the order the queue gave them, so that history keeps sending order; what has
+        arrived meanwhile is stored together, in one round trip to the store."""
         while True:
-            delivery = await self._inbox.get()
+            batch = [await self._inbox.get()]
+            while len(batch) < self.prefetch and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
             try:
-                await self.handle(delivery)
+                await self.handle(batch)
             except Exception:  # never let one message stop the worker
-                log.exception("the worker failed on a message of %s", delivery.routing_key)
+                log.exception("the worker failed on messages of %s", batch[0].routing_key)
 
-    async def handle(self, delivery: Delivery) -> None:
-        sender = names.sender_of(delivery.exchange)
-        cid = names.conversation_of(delivery.routing_key)
-        message = expanded(delivery.message)
-        if sender:  # the sender is who routed it here, whatever the body claims
-            stamp_sender(message, sender)
-        if (refusal := _unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
-            log.warning("dead-lettered a message of %r: %s", cid[:80], refusal)
-            await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)
-            self.counts["dead-lettered"] += 1
-            return
-        uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
-        try:  # any failure of the store: retried, then dead-lettered
-            stored_id, new = await retried(
-                lambda: self._append(cid, sender, message, uuid), self.retry_delays, f"storing in {cid}"
-            )
-        except GaveUp as failure:
-            await dead_letter(self.broker, DEAD_LETTERS, delivery, failure.reason)
-            self.counts["dead-lettered"] += 1
-            return
+    async def handle(self, deliveries: list[Delivery]) -> None:
+        storable: list[tuple[Delivery, Appended]] = []
+        for delivery in deliveries:
+            sender = names.sender_of(delivery.exchange)
+            cid = names.conversation_of(delivery.routing_key)
+            message = expanded(delivery.message)
+            if sender:  # the sender is who routed it here, whatever the body claims
+                stamp_sender(message, sender)
+            if (refusal := _unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
+                log.warning("dead-lettered a message of %r: %s", cid[:80], refusal)
+                await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)
+                self.counts["dead-lettered"] += 1
+                continue
+            uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
+            storable.append((delivery, (cid, sender, message, uuid)))
+        answers = await self._append_many([appended for _, appended in storable]) if storable else []
+        for (delivery, appended), answer in zip(storable, answers, strict=True):
+            if answer is None:  # the store refused it among the others: tried alone, then dead-lettered
+                try:
+                    answer = await retried(
+                        lambda appended=appended: self._append(appended),
+                        self.retry_delays,
+                        f"storing in {appended[0]}",
+                    )
+                except GaveUp as failure:
+                    await dead_letter(self.broker, DEAD_LETTERS, delivery, failure.reason)
+                    self.counts["dead-lettered"] += 1
+                    continue
+            await self._stored(delivery, appended, *answer)
+
+    async def _stored(self, delivery: Delivery, appended: Appended, stored_id: str, new: bool) -> None:
+        cid, sender, message, uuid = appended
         await delivery.ack()  # stored: the queue is done with it
         self.counts["stored"] += 1
         if new:
@@ -119,21 +135,34 @@ class Worker:
         if not self.broker.publish_waits:  # the embedded broker: delivered at once, no task needed
             await self._tell_stored(sender, cid, stored_id, uuid)
             return
-        # The members' ack goes out while the next message is stored: on RabbitMQ its
+        # The members' ack goes out while the next messages are stored: on RabbitMQ its
         # publish confirm is a round trip.
         task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
         self._telling.add(task)
         task.add_done_callback(self._telling.discard)
 
-    async def _append(
-        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
-    ) -> tuple[str, bool]:
-        """Append, waiting as long as the store is away (a Redis failover, say): the message stays
-        unacked and in order. Only a message the store refuses is retried and dead-lettered."""
+    async def _append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
+        """Store them together, waiting as long as the store is away (a Redis failover, say): they
+        stay unacked and in order. None for each the store refused, to be tried alone."""
         wait = STORE_AWAY_WAITS[0]
         while True:
             try:
-                return await self.store.append(cid, sender, message, uuid)
+                return await self.store.append_many(messages)
+            except StoreUnavailable as error:
+                log.warning("storing waits for the store: %s", error)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, STORE_AWAY_WAITS[1])
+            except Exception:
+                log.exception("storing %d messages together failed; each is tried alone", len(messages))
+                return [None] * len(messages)
+
+    async def _append(self, appended: Appended) -> tuple[str, bool]:
+        """Append one, waiting as long as the store is away. Only a message the store refuses is
+        retried and dead-lettered."""
+        wait = STORE_AWAY_WAITS[0]
+        while True:
+            try:
+                return await self.store.append(*appended)
             except StoreUnavailable as error:
                 log.warning("storing waits for the store: %s", error)
                 await asyncio.sleep(wait)

@@ -99,6 +99,39 @@ async def test_a_uuid_is_stored_once(store: ConversationStore) -> None:
     assert await store.first_send(message_uuid) is False
 
 
+async def test_several_are_stored_together_in_order_each_uuid_once(store: ConversationStore) -> None:
+    cid, before, again = fresh("c"), fresh("u"), fresh("u")
+    await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+    (earlier, _) = await store.append(cid, "a", {"n": 0}, before)
+    messages = [(cid, "a", {"n": 1}, again), (cid, "b", {"n": 2}, None), (cid, "a", {"n": 1}, again)]
+    answers = await store.append_many([*messages, (cid, "a", {"n": 0}, before)])
+    (one, new_one), (two, new_two), (repeat, new_repeat), (old, new_old) = answers  # type: ignore[misc]
+    assert (new_one, new_two, new_repeat, new_old) == (True, True, False, False)
+    assert id_key(earlier) < id_key(one) < id_key(two) and repeat == one and old == earlier
+    history = await store.history(cid)
+    assert [(m.id, m.sender, m.message["n"]) for m in history.messages] == [
+        (earlier, "a", 0),
+        (one, "a", 1),
+        (two, "b", 2),
+    ]
+
+
+async def test_redis_refusing_one_of_several_stores_the_others() -> None:
+    """The worker then tries the refused one alone (and dead-letters it if Redis refuses again)."""
+    redis = connect(REDIS_URL)
+    store = RedisConversationStore(redis)
+    try:
+        good, bad = fresh("c"), fresh("c")
+        await redis.set(f"hutch:history:{bad}", "not a stream")  # XADD answers WRONGTYPE
+        answers = await store.append_many(
+            [(good, "a", {"n": 1}, None), (bad, "a", {"n": 2}, None), (good, "a", {"n": 3}, None)]
+        )
+        assert answers[1] is None and answers[0] is not None and answers[2] is not None
+        assert [m.message["n"] for m in (await store.history(good)).messages] == [1, 3]
+    finally:
+        await redis.aclose()
+
+
 async def test_a_send_that_did_not_go_through_is_forgotten(store: ConversationStore) -> None:
     """Its retry, with the same uuid, is a first send again (not a repeat to drop)."""
     message_uuid = fresh("u")

@@ -34,7 +34,7 @@ async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason(
     dead: list[Delivery] = []
     await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
     await eventually(lambda: len(dead) == 1)
-    assert store.attempts == 3  # once, then two retries: never looped forever
+    assert store.attempts == 4  # with what arrived with it, alone, then two retries: never for ever
     assert dead[0].message.headers["x-hutch-dead-reason"] == "OSError: disk full"
     assert dead[0].message.headers["x-hutch-routing-key"] == "c1.messages"
     await worker.stop()
@@ -62,6 +62,34 @@ async def test_stored_once_and_each_copy_acked_with_the_stored_id() -> None:
         told = decode(ack.message.body, Form.PACKED_MSGPACK, "max@1")
         assert (told["action"], told["uuid"], told["data"]["id"]) == ("ack", "u2", history.messages[0].id)
         assert ack.message.headers[STORED] == "true"
+    await worker.stop()
+
+
+class RefusingOneConversation(MemoryConversationStore):
+    async def append(self, cid, *args, **kwargs):
+        if cid == "refused":
+            raise OSError("disk full")
+        return await super().append(cid, *args, **kwargs)
+
+
+async def test_messages_stored_together_go_on_when_one_is_refused() -> None:
+    broker, store = MemoryBroker(), RefusingOneConversation()
+    await topology.declare_base(broker)
+    worker = Worker(broker, store, Conversations(store, broker))
+    worker.retry_delays = (0.01,)
+    await topology.add_member(broker, "c1", "ana")
+    await topology.add_member(broker, "refused", "ana")
+    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
+    for n, cid in enumerate(["c1", "c1", "refused", "c1"]):  # queued before the worker starts: one batch
+        body = encode({"uuid": f"u{n}", "data": {"text": str(n)}}, Form.PACKED_MSGPACK, "max@1")
+        await broker.publish("ana.publish", f"{cid}.messages", Message(body, headers))
+    dead: list[Delivery] = []
+    await broker.declare_queue(DEAD_LETTERS, durable=True)
+    await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
+    await worker.start()
+    await eventually(lambda: worker.counts["stored"] == 3 and len(dead) == 1)
+    assert [m.message["data"]["text"] for m in (await store.history("c1")).messages] == ["0", "1", "3"]
+    assert dead[0].message.headers["x-hutch-routing-key"] == "refused.messages"
     await worker.stop()
 
 

@@ -46,7 +46,7 @@ class Worker:
         store: ConversationStore,
         conversations: Conversations,
         *,
-        prefetch: int = 100,  # also the most stored together
+        prefetch: int = 20,  # also the most stored together
         notify: Notify | None = None,
     ):
         self.broker = broker

@@ -6,8 +6,12 @@
 //   <div id="chat"></div>
 //   <script type="module">
 //     import { mountHutch } from "https://hub.example/widget/hutch-widget.js";
-//     mountHutch(document.getElementById("chat"), { login: "ana", token: "<token>" });
+//     mountHutch(document.getElementById("chat"), { login: "ana", token: "<token>", onSignOut: () => ... });
 //   </script>
+//
+// What one types is never lost: a message waits in the page's outbox (kept in localStorage)
+// until the hub has taken it, shown as waiting and editable or cancellable meanwhile, and is
+// sent again after a reconnect with the same uuid (the hub drops a repeat).
 
 import { compileRuleSet, contentType } from "./hutch-rules.js";
 import { StompSocket } from "./stomp.js";
@@ -15,10 +19,26 @@ import { StompSocket } from "./stomp.js";
 const RULES = "max@1";
 const PACKED = contentType("packed-json", RULES);
 const PRESENCE_EVERY_MS = 3000;
+const NOTICE_MS = 6000; // how long a passing error stays in view
+// ERRORs that mean "not now" (the hub is short of its broker or store, or moving): reconnect, send again.
+const PASSING = ["broker unavailable", "store unavailable", "broker moved", "shutting down", "connection lost", "connection closed"];
+const REFUSED_LOGIN = ["access refused", "Bad CONNECT"];
 const BELL = '<svg width="15" height="15" viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.5-2.5h-5A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>';
 
 const idKey = (id) => id.split("-").map(Number);
 const newer = (a, b) => !b || idKey(a)[0] > idKey(b)[0] || (idKey(a)[0] === idKey(b)[0] && idKey(a)[1] > idKey(b)[1]);
+const idTime = (id) => Number(id.split("-")[0]); // a stored id begins with its time in ms
+
+// "just now", "5 min ago" or "3 h ago" today; the local date and time before.
+export function when(ms, now = Date.now()) {
+  const then = new Date(ms);
+  if (then.toDateString() !== new Date(now).toDateString()) {
+    return then.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+  const minutes = Math.floor((now - ms) / 60000);
+  if (minutes < 1) return "just now";
+  return minutes < 60 ? `${minutes} min ago` : `${Math.floor(minutes / 60)} h ago`;
+}
 const uuid4 = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/-/g, "");
 
 export function element(tag, attributes = {}, ...children) {
@@ -48,8 +68,9 @@ export async function callApi(who, method, path, body) {
 export class HutchWidget {
   // `sockets`: the WebSocket URLs of a deployment's nodes; a lost connection moves to the next
   // (REST stays with `base`, the deployment's one origin).
-  constructor(root, { login, token, base = location.origin, sockets = [`${base.replace(/^http/, "ws")}/ws`] }) {
+  constructor(root, { login, token, base = location.origin, sockets = [`${base.replace(/^http/, "ws")}/ws`], onSignOut = () => {} }) {
     this.root = root;
+    this.onSignOut = onSignOut;
     this.user = login.split(":").pop();
     this.login = login;
     this.token = token;
@@ -63,6 +84,8 @@ export class HutchWidget {
     this.lastId = null; // newest stored id seen: where recovery starts after a reconnect
     this.backoffMs = 500;
     this.stomp = null;
+    this.outboxKey = `hutch-outbox:${this.user}`;
+    this.outbox = JSON.parse(localStorage.getItem(this.outboxKey) || "[]"); // [{cid, uuid, text, at, failed}]
   }
 
   async start() {
@@ -70,6 +93,7 @@ export class HutchWidget {
     this.codec = compileRuleSet(rules);
     this.layout();
     await this.refreshConversations();
+    for (const item of this.outbox) this.list(item.cid).push({ uuid: item.uuid, id: null, sender: this.user, text: item.text, at: item.at, waiting: true });
     this.setUnseen((await this.api("GET", "/notifications/unseen")).unseen);
     this.connect();
     this.presenceTimer = setInterval(() => this.refreshPresence(), PRESENCE_EVERY_MS);
@@ -93,7 +117,12 @@ export class HutchWidget {
   }
 
   async refreshConversations() {
-    for (const summary of await this.api("GET", "/conversations")) {
+    const summaries = await this.api("GET", "/conversations");
+    const listed = new Set(summaries.map((summary) => summary.id));
+    for (const cid of this.conversations.keys()) if (!listed.has(cid)) this.conversations.delete(cid); // gone
+    for (const summary of summaries) {
+      const known = this.conversations.get(summary.id);
+      summary.activity = Math.max(summary.lastMessage ? idTime(summary.lastMessage.id) : 0, (known || {}).activity || 0);
       this.conversations.set(summary.id, summary);
       if (summary.lastMessage && newer(summary.lastMessage.id, this.lastId)) this.lastId = summary.lastMessage.id;
     }
@@ -105,6 +134,7 @@ export class HutchWidget {
     for (const c of this.conversations.values()) for (const p of c.participants) if (p !== this.user) others.add(p);
     if (others.size) this.presence = await this.api("GET", `/presence?users=${[...others].join(",")}`).catch(() => this.presence);
     this.renderList();
+    if (this.messagesNode) for (const time of this.messagesNode.querySelectorAll("time")) time.textContent = when(Date.parse(time.dateTime)); // "5 min ago"
   }
 
   // -- STOMP ------------------------------------------------------------------
@@ -117,7 +147,7 @@ export class HutchWidget {
     stomp.onclose = () => {
       this.stomp = null;
       this.at = (this.at + 1) % this.sockets.length; // another node, when there are several
-      this.setStatus("reconnecting");
+      this.setStatus("reconnecting", this.outbox.length ? `${this.outbox.length} waiting to send` : "");
       setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 5000);
     };
@@ -131,12 +161,67 @@ export class HutchWidget {
       this.setStatus("online");
       if (this.connectedBefore) this.recover().catch(() => {});
       this.connectedBefore = true;
+      this.flushOutbox();
     } catch (error) {
-      if (error.headers && ["access refused", "Bad CONNECT"].includes(error.headers.message)) {
+      if (error.headers && REFUSED_LOGIN.includes(error.headers.message)) {
         stomp.onclose = () => {};
-        this.setStatus("refused", error.message);
-      } // else onclose tries again
+        this.signedOut("The hub refused your sign-in: your token has expired or is not valid. Sign in again.");
+      } else if (error.headers && !PASSING.includes(error.headers.message)) {
+        this.notice(`The hub said: ${error.headers.message}`); // onclose tries again
+      }
     }
+  }
+
+  // -- the outbox: what the user typed, until the hub has taken it ----------------
+
+  saveOutbox() {
+    localStorage.setItem(this.outboxKey, JSON.stringify(this.outbox));
+  }
+
+  // One at a time and in order, each with its uuid; stops when the connection goes (what is
+  // left goes after the reconnect). A refusal stays in the outbox, marked, for the user.
+  async flushOutbox() {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (const item of this.outbox.filter((i) => !i.failed)) {
+        if (!this.stomp || !this.outbox.includes(item)) continue; // cancelled or edited meanwhile
+        item.sending = true;
+        const message = { uuid: item.uuid, action: "add", object: "message", data: { text: item.text } };
+        const headers = { destination: `/exchange/${this.user}.publish/${item.cid}.messages`, "content-type": PACKED };
+        try {
+          await this.stomp.request("SEND", headers, JSON.stringify(this.codec.pack(message)));
+        } catch (error) {
+          item.sending = false;
+          const why = (error.headers || {}).message || error.message;
+          if (PASSING.includes(why)) break; // the connection went: after the reconnect
+          item.failed = error.message;
+          this.notice(`Not sent: ${error.message}`);
+        }
+        if (!item.failed) this.outbox = this.outbox.filter((i) => i !== item);
+        this.saveOutbox();
+        const shown = this.list(item.cid).find((m) => m.uuid === item.uuid);
+        if (shown) Object.assign(shown, { waiting: !!item.failed, failed: item.failed });
+        this.render();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  // Take a waiting message back: out of the outbox and the conversation; its text, when edited,
+  // into the input.
+  takeBack(uuid, edit) {
+    const item = this.outbox.find((i) => i.uuid === uuid);
+    if (!item || item.sending) return;
+    this.outbox = this.outbox.filter((i) => i !== item);
+    this.saveOutbox();
+    this.messages.set(item.cid, this.list(item.cid).filter((m) => m.uuid !== uuid));
+    if (edit) {
+      this.input.value = item.text;
+      this.input.focus();
+    }
+    this.render();
   }
 
   decode(frame) {
@@ -172,9 +257,11 @@ export class HutchWidget {
 
   received(cid, message, sender, storedId) {
     const list = this.list(cid);
-    if (list.some((m) => m.uuid === message.uuid)) return; // our own, or a replay of one we have
-    list.push({ uuid: message.uuid, id: storedId || null, sender, text: (message.data || {}).text || "", stored: !!storedId });
     const conversation = this.conversations.get(cid);
+    if (conversation) conversation.activity = Date.now(); // up the list
+    if (list.some((m) => m.uuid === message.uuid)) return this.render(); // our own, or a replay of one we have
+    const at = storedId ? idTime(storedId) : Date.now();
+    list.push({ uuid: message.uuid, id: storedId || null, sender, text: (message.data || {}).text || "", stored: !!storedId, at });
     if (conversation && sender !== this.user && !(cid === this.current && document.visibilityState !== "hidden")) {
       conversation.unread = (conversation.unread || 0) + 1;
     }
@@ -210,7 +297,7 @@ export class HutchWidget {
       const known = this.list(cid).find((m) => m.uuid === h.uuid);
       if (known) Object.assign(known, { id: known.id || h.id, stored: true });
       if (known) continue;
-      this.list(cid).push({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true });
+      this.list(cid).push({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, at: idTime(h.id) });
       if (newer(h.id, this.lastId)) this.lastId = h.id;
     }
     this.render();
@@ -241,6 +328,7 @@ export class HutchWidget {
 
   notified(notification) {
     this.setUnseen(notification.unseenCount);
+    this.refreshConversations().catch(() => {}); // "ana added you": a conversation to list
     if (!this.feedNode.hidden) this.showFeed().catch(() => {});
   }
 
@@ -269,28 +357,40 @@ export class HutchWidget {
 
   async open(cid) {
     this.current = cid;
-    const history = await this.api("GET", `/conversations/${cid}/messages?limit=50`);
+    this.root.firstChild.dataset.view = "conversation"; // on a narrow screen, the conversation alone
+    let history;
+    try {
+      history = await this.api("GET", `/conversations/${cid}/messages?limit=50`);
+    } catch (error) {
+      this.notice(`This conversation could not be opened: ${error.message}`);
+      return this.refreshConversations(); // it may be gone
+    }
     const live = this.list(cid).filter((m) => !history.some((h) => h.uuid === m.uuid));
     const known = new Map(this.list(cid).map((m) => [m.uuid, m]));
     const earlier = history.map((h) => ({
-      uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, read: (known.get(h.uuid) || {}).read,
+      uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, read: (known.get(h.uuid) || {}).read, at: idTime(h.id),
     }));
     this.messages.set(cid, [...earlier, ...live]);
     const conversation = this.conversations.get(cid);
     if (conversation) conversation.unread = 0;
     const last = history.filter((h) => h.sender !== this.user).pop();
     if (last) await this.api("POST", `/conversations/${cid}/read`, { id: last.id }).catch(() => {});
-    this.render();
+    this.render(true);
   }
 
-  async send(text) {
+  // Into the outbox first (nothing typed is lost), then to the hub when connected.
+  send(text) {
     const cid = this.current;
-    if (!cid || !text.trim()) return;
-    const message = { uuid: uuid4(), user: { username: this.user }, action: "add", object: "message", data: { text } };
-    this.list(cid).push({ uuid: message.uuid, id: null, sender: this.user, text, stored: false });
-    this.render();
-    const headers = { destination: `/exchange/${this.user}.publish/${cid}.messages`, "content-type": PACKED };
-    await this.stomp.request("SEND", headers, JSON.stringify(this.codec.pack(message)));
+    if (!cid || !text.trim()) return false;
+    const item = { cid, uuid: uuid4(), text, at: Date.now() };
+    this.outbox.push(item);
+    this.saveOutbox();
+    this.list(cid).push({ uuid: item.uuid, id: null, sender: this.user, text, at: item.at, waiting: true });
+    const conversation = this.conversations.get(cid);
+    if (conversation) conversation.activity = item.at;
+    this.render(true);
+    this.flushOutbox();
+    return true;
   }
 
   async startConversation(participants, displayName) {
@@ -302,70 +402,141 @@ export class HutchWidget {
   // -- the page -------------------------------------------------------------------
 
   layout() {
-    this.statusNode = element("span", { class: "hutch-status" }, "connecting");
+    this.statusNode = element("span", { class: "hutch-status", role: "status", "aria-live": "polite" }, "connecting");
+    this.noticeNode = element("p", { class: "hutch-notice", role: "alert", hidden: "" });
     this.bellCount = element("span", { class: "hutch-bell-count", hidden: "" });
     const bell = element("button", { type: "button", class: "hutch-bell", title: "Notifications", onclick: () => this.toggleFeed() });
     bell.innerHTML = BELL; // a fixed icon of the widget's own, not data
-    bell.append(this.bellCount);
-    this.feedNode = element("ul", { class: "hutch-feed", hidden: "" });
-    this.listNode = element("ul", { class: "hutch-conversations" });
+    bell.append(element("span", { class: "hutch-unseen-label" }, "Notifications"), this.bellCount);
+    const signOut = element("button", { type: "button", class: "hutch-sign-out", onclick: () => this.signOut() }, "Sign out");
+    this.feedNode = element("ul", { class: "hutch-feed", hidden: "", "aria-label": "Notifications" });
+    this.listNode = element("ul", { class: "hutch-conversations", "aria-label": "Conversations" });
     this.titleNode = element("h3", { class: "hutch-title" }, "Pick a conversation");
-    this.messagesNode = element("ol", { class: "hutch-messages" });
-    const input = element("input", { class: "hutch-input", placeholder: "Write a message", autocomplete: "off" });
+    const back = element("button", { type: "button", class: "hutch-back", "aria-label": "Back to the conversations", onclick: () => this.showList() }, "‹");
+    this.messagesNode = element("ol", { class: "hutch-messages", "aria-label": "Messages", tabindex: "0" });
+    // Enter sends, Shift+Enter starts a new line.
+    this.input = element("textarea", { class: "hutch-input", rows: "1", placeholder: "Write a message", "aria-label": "Message", onkeydown: (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        composer.requestSubmit();
+      }
+    } });
     const composer = element("form", { class: "hutch-composer", onsubmit: (event) => {
       event.preventDefault();
-      this.send(input.value).catch((error) => this.setStatus("error", error.message));
-      input.value = "";
-    } }, input, element("button", { type: "submit", class: "hutch-send" }, "Send"));
-    const who = element("input", { class: "hutch-new-participants", placeholder: "user, user" });
+      if (this.send(this.input.value)) this.input.value = ""; // queued: safe in the outbox
+    } }, this.input, element("button", { type: "submit", class: "hutch-send" }, "Send"));
+    const who = element("input", { class: "hutch-new-participants", placeholder: "user, user", "aria-label": "Start a conversation with" });
     const starter = element("form", { class: "hutch-new", onsubmit: (event) => {
       event.preventDefault();
       const names = who.value.split(",").map((n) => n.trim()).filter(Boolean);
-      if (names.length) this.startConversation(names, "").catch((error) => this.setStatus("error", error.message));
+      if (names.length) this.startConversation(names, "").catch((error) => this.notice(`Not started: ${error.message}`));
       who.value = "";
     } }, who, element("button", { type: "submit", class: "hutch-start" }, "Start"));
-    this.root.replaceChildren(element("div", { class: "hutch" },
-      element("aside", { class: "hutch-side" },
-        element("header", {}, element("strong", { class: "hutch-me" }, this.user), " ", this.statusNode, bell, this.feedNode),
+    this.root.replaceChildren(element("div", { class: "hutch", "data-view": "list" },
+      element("aside", { class: "hutch-side", "aria-label": "Conversations" },
+        element("header", {}, element("strong", { class: "hutch-me" }, this.user), " ", this.statusNode, bell, signOut, this.feedNode),
         this.listNode, starter),
-      element("section", { class: "hutch-main" }, this.titleNode, this.messagesNode, composer)));
+      element("section", { class: "hutch-main", "aria-label": "Conversation" },
+        element("header", { class: "hutch-head" }, back, this.titleNode), this.noticeNode, this.messagesNode, composer)));
   }
 
+  showList() {
+    this.root.firstChild.dataset.view = "list";
+    const current = this.listNode.querySelector(".current button");
+    if (current) current.focus();
+  }
+
+  // The connection's state (connecting, online, reconnecting, signed out); errors go to notice().
   setStatus(state, detail = "") {
     if (!this.statusNode) return;
-    this.statusNode.textContent = detail ? `${state}: ${detail}` : state;
+    this.statusNode.textContent = detail ? `${state} (${detail})` : state;
     this.statusNode.dataset.state = state;
+  }
+
+  // A passing error, in view for a few seconds; the connection's status stays as it is.
+  notice(text) {
+    if (!this.noticeNode) return;
+    this.noticeNode.textContent = text;
+    this.noticeNode.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => (this.noticeNode.hidden = true), NOTICE_MS);
+  }
+
+  signedOut(why) {
+    this.stop();
+    this.setStatus("signed out");
+    const again = element("button", { type: "button", class: "hutch-sign-in-again", onclick: () => this.signOut() }, "Sign in again");
+    this.noticeNode.replaceChildren(why, " ", again);
+    this.noticeNode.hidden = false;
+    clearTimeout(this.noticeTimer);
+    again.focus();
+  }
+
+  signOut() {
+    this.stop();
+    this.onSignOut();
+  }
+
+  // The conversation's name as this user sees it: a name given it, or the others in it (the hub
+  // names an unnamed one after all its members, this user too).
+  nameOf(c) {
+    const others = c.participants.filter((p) => p !== this.user);
+    const given = c.displayName && c.displayName !== c.participants.join(", ") ? c.displayName : "";
+    return given || others.join(", ") || this.user;
   }
 
   renderList() {
     if (!this.listNode) return;
-    const items = [...this.conversations.values()].map((c) => {
+    const sorted = [...this.conversations.values()].sort((a, b) => (b.activity || 0) - (a.activity || 0));
+    const items = sorted.map((c) => {
       const others = c.participants.filter((p) => p !== this.user);
       const online = others.some((p) => (this.presence[p] || {}).online);
-      return element("li", {
-        class: `hutch-conversation${c.id === this.current ? " current" : ""}`, "data-cid": c.id, onclick: () => this.open(c.id),
+      const name = this.nameOf(c);
+      const label = `${name}, ${online ? "online" : "offline"}${c.unread ? `, ${c.unread} unread` : ""}`;
+      // A button in each item: focusable, Enter opens; opened from the keyboard, the input takes the focus.
+      const open = element("button", {
+        type: "button", class: "hutch-open", "aria-label": label, "aria-current": c.id === this.current ? "true" : null,
+        onclick: (event) => this.open(c.id).then(() => event.detail === 0 && this.input.focus()),
       },
       element("span", { class: `hutch-presence${online ? " online" : ""}`, title: online ? "online" : "offline" }),
-      element("span", { class: "hutch-name" }, c.displayName || others.join(", ")),
+      element("span", { class: "hutch-name" }, name),
       c.unread ? element("span", { class: "hutch-badge" }, String(c.unread)) : null);
+      return element("li", { class: `hutch-conversation${c.id === this.current ? " current" : ""}`, "data-cid": c.id }, open);
     });
+    const focused = this.listNode.contains(document.activeElement) ? document.activeElement.closest("li").dataset.cid : null;
     this.listNode.replaceChildren(...items);
+    if (focused) { const again = this.listNode.querySelector(`[data-cid="${CSS.escape(focused)}"] button`); if (again) again.focus(); }
   }
 
-  render() {
+  // `toBottom`: show the newest (one's own message, a conversation opened); otherwise the pane
+  // keeps its place unless it was at the bottom already.
+  render(toBottom = false) {
     this.renderList();
     if (!this.current) return;
     const c = this.conversations.get(this.current);
-    this.titleNode.textContent = c ? c.displayName || c.participants.filter((p) => p !== this.user).join(", ") : this.current;
-    this.messagesNode.replaceChildren(...this.list(this.current).map((m) => {
-      const mine = m.sender === this.user;
-      const state = m.read ? "read" : m.devices ? "delivered" : m.stored ? "stored" : "sending";
-      const label = { read: "read", delivered: `delivered to ${m.devices && m.devices.size} device(s)`, stored: "stored", sending: "sending" }[state];
-      const check = mine ? element("span", { class: `hutch-check ${state}`, title: label, "aria-label": label }, { read: "✓✓", delivered: "✓✓", stored: "✓", sending: "…" }[state]) : null;
-      return element("li", { class: `hutch-message${mine ? " mine" : ""}`, "data-uuid": m.uuid },
-        element("span", { class: "hutch-sender" }, m.sender), element("span", { class: "hutch-text" }, m.text), check);
-    }));
-    this.messagesNode.scrollTop = this.messagesNode.scrollHeight;
+    this.titleNode.textContent = c ? this.nameOf(c) : this.current;
+    const pane = this.messagesNode;
+    const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 40;
+    const offFromBottom = pane.scrollHeight - pane.scrollTop;
+    pane.replaceChildren(...this.list(this.current).map((m) => this.messageItem(m)));
+    pane.scrollTop = toBottom || atBottom ? pane.scrollHeight : pane.scrollHeight - offFromBottom;
+  }
+
+  messageItem(m) {
+    const mine = m.sender === this.user;
+    const state = m.failed ? "failed" : m.waiting ? "waiting" : m.read ? "read" : m.devices ? "delivered" : m.stored ? "stored" : "sent";
+    const label = {
+      failed: `not sent: ${m.failed}`, waiting: "waiting to send", read: "read", sent: "sent",
+      delivered: `delivered to ${m.devices && m.devices.size} device(s)`, stored: "stored",
+    }[state];
+    const glyph = { failed: "!", waiting: "🕓", read: "✓✓", delivered: "✓✓", stored: "✓", sent: "…" }[state];
+    const check = mine ? element("span", { class: `hutch-check ${state}`, title: label, "aria-label": label }, glyph) : null;
+    const time = m.at ? element("time", { class: "hutch-time", datetime: new Date(m.at).toISOString(), title: new Date(m.at).toLocaleString() }, when(m.at)) : null;
+    const takeBack = mine && (state === "waiting" || state === "failed") ? element("span", { class: "hutch-take-back" },
+      element("button", { type: "button", class: "hutch-edit", onclick: () => this.takeBack(m.uuid, true) }, "Edit"),
+      element("button", { type: "button", class: "hutch-cancel", onclick: () => this.takeBack(m.uuid, false) }, "Cancel")) : null;
+    return element("li", { class: `hutch-message${mine ? " mine" : ""}${state === "waiting" || state === "failed" ? ` ${state}` : ""}`, "data-uuid": m.uuid },
+      element("span", { class: "hutch-sender" }, m.sender), element("span", { class: "hutch-text" }, m.text), time, check, takeBack);
   }
 }
 

@@ -31,13 +31,14 @@ FLAGS = [
 ]
 WIDGET = Path(__file__).parents[3] / "clients" / "widget"
 STOMPJS = WIDGET / "node_modules" / "@stomp" / "stompjs" / "bundles" / "stomp.umd.min.js"
+AXE = WIDGET / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = Path(os.environ.get("HUTCH_SCREENSHOTS", Path(__file__).parents[3] / "build" / "screenshots"))
 
 
 @pytest.fixture(scope="module", autouse=True)
 def stompjs_installed() -> None:
-    """@stomp/stompjs from npm, as a team embedding hutch would get it."""
-    if not STOMPJS.exists():
+    """@stomp/stompjs (and axe-core) from npm, as a team embedding hutch would get them."""
+    if not STOMPJS.exists() or not AXE.exists():
         subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=WIDGET, check=True)
 
 
@@ -363,3 +364,166 @@ async def test_the_widget_recovers_what_it_missed_when_its_node_died_before_anyt
             await expect(status).to_have_attribute("data-state", "online", timeout=10_000)
             for text in ("before", "while away 1", "while away 2"):
                 await expect(message(page, text)).to_have_count(1)
+
+
+async def test_what_is_typed_while_the_hub_is_away_waits_and_goes_once_it_is_back(browser: Browser) -> None:
+    """Nothing typed is lost: while the hub is away a message waits, shown as such, and can be
+    edited or cancelled; once back, what waits goes, each once, in order."""
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    port = free_port()
+    settings = hub_settings("amqp") | {"dev_mode": False, "jwt_secret": SECRET}
+    with running_hub(**settings) as other:  # bob's node stays up throughout
+        async with HutchAPI(other.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana]))["id"]
+            with running_hub(port, **settings) as hub:
+                anas = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+                await anas.click(f'.hutch-conversation[data-cid="{cid}"]')
+                await say(anas, "before")
+                await expect(message(anas, "before").locator(".hutch-check")).to_have_text("✓")
+            await expect(anas.locator(".hutch-status")).to_have_attribute("data-state", "reconnecting")
+            for text in ("while away", "to cancel", "to edit"):
+                await say(anas, text)
+                await expect(message(anas, text)).to_have_class("hutch-message mine waiting")
+                await expect(anas.locator(".hutch-input")).to_have_value("")
+            await message(anas, "to cancel").locator(".hutch-cancel").click()
+            await expect(message(anas, "to cancel")).to_have_count(0)
+            await message(anas, "to edit").locator(".hutch-edit").click()
+            await expect(anas.locator(".hutch-input")).to_have_value("to edit")
+            await expect(message(anas, "to edit")).to_have_count(0)
+            await anas.fill(".hutch-input", "edited later")
+            await anas.click(".hutch-send")
+            assert (
+                await anas.evaluate(
+                    "JSON.parse(localStorage.getItem(`hutch-outbox:${window.hutch.user}`)).length"
+                )
+                == 2
+            )
+            with running_hub(port, **settings):
+                await expect(anas.locator(".hutch-status")).to_have_attribute(
+                    "data-state", "online", timeout=15_000
+                )
+                for text in ("while away", "edited later"):
+                    await expect(message(anas, text).locator(".hutch-check")).to_have_text(
+                        "✓", timeout=10_000
+                    )
+                texts = [m["data"]["text"] for m in await bobs.messages(cid)]
+                assert texts == ["before", "while away", "edited later"]
+                assert (
+                    await anas.evaluate("localStorage.getItem(`hutch-outbox:${window.hutch.user}`)") == "[]"
+                )
+
+
+async def test_on_a_phone_the_list_and_the_conversation_take_turns_and_nothing_overflows(
+    browser: Browser,
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    long_word = "x" * 300
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana]))["id"]
+            await bobs.post_message(cid, f"a long word: {long_word}")
+            await bobs.post_message(cid, "see https://example.org/" + "a/" * 80)
+        for width in (375, 320):
+            context = await browser.new_context(viewport={"width": width, "height": 640})
+            page = await context.new_page()
+            await page.goto(f"{hub.url}/?{urlencode({'user': ana, 'token': mint_token(ana, SECRET)})}")
+            await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online")
+            await expect(page.locator(".hutch-main")).to_be_hidden()  # the list alone
+            await page.locator(f'.hutch-conversation[data-cid="{cid}"]').click()
+            await expect(page.locator(".hutch-side")).to_be_hidden()  # the conversation alone
+            await expect(message(page, long_word)).to_be_visible()
+            for selector in (".hutch-send", ".hutch-input", ".hutch-back"):
+                box = await page.locator(selector).bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, selector
+            for bubble in await page.locator(".hutch-message").all():
+                box = await bubble.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= width
+            assert await page.evaluate("document.scrollingElement.scrollWidth") <= width
+            assert await page.evaluate("document.querySelector('.hutch-messages').scrollWidth") <= width
+            await screenshot(page, f"widget-{width}px-conversation")
+            await page.locator(".hutch-back").click()
+            await expect(page.locator(".hutch-side")).to_be_visible()
+            await screenshot(page, f"widget-{width}px-list")
+            await context.close()
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 720})).new_page()
+        await page.goto(f"{hub.url}/?{urlencode({'user': ana, 'token': mint_token(ana, SECRET)})}")
+        await page.locator(f'.hutch-conversation[data-cid="{cid}"]').click()
+        await expect(page.locator(".hutch-side")).to_be_visible()
+        await expect(page.locator(".hutch-back")).to_be_hidden()
+        await screenshot(page, "widget-1280px")
+
+
+async def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / f"{name}.png")
+
+
+async def test_keyboard_only_opens_a_conversation_and_sends_several_lines(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana]))["id"]
+            page = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+            conversation = page.locator(f'.hutch-conversation[data-cid="{cid}"]')
+            for _ in range(12):  # Tab along until the conversation has the focus
+                await page.keyboard.press("Tab")
+                if await conversation.evaluate("node => node.contains(document.activeElement)"):
+                    break
+            else:
+                raise AssertionError("the conversation never took the focus")
+            await page.keyboard.press("Enter")
+            await expect(page.locator(".hutch-title")).to_have_text(bob)
+            await expect(page.locator(".hutch-input")).to_be_focused()
+            await page.keyboard.type("first line")
+            await page.keyboard.press("Shift+Enter")
+            await page.keyboard.type("second line")
+            await page.keyboard.press("Enter")
+            await expect(page.locator(".hutch-input")).to_have_value("")
+            await expect(message(page, "first line").locator(".hutch-check")).to_have_text("✓")
+            assert [m["data"]["text"] for m in await bobs.messages(cid)] == ["first line\nsecond line"]
+            await expect(message(page, "first line").locator(".hutch-time")).to_have_text("just now")
+
+
+async def test_an_expired_token_signs_out_with_a_way_back(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    with running_hub(dev_mode=False, jwt_secret=SECRET, jwt_clock_skew=0) as hub:  # expired when it says
+        page = await sign_in(browser, hub.url, f"ana{run}", mint_token(f"ana{run}", SECRET, ttl=3))
+        status = page.locator(".hutch-status")
+        await expect(status).to_have_attribute("data-state", "signed out", timeout=20_000)
+        await expect(page.locator(".hutch-notice")).to_contain_text("Sign in again")
+        await page.locator(".hutch-sign-in-again").click()
+        await expect(page.locator("#signin")).to_be_visible()
+        await expect(page.locator("#token")).to_have_value("")
+        await page.fill("#token", "not a token")
+        await page.click("#sign-in")
+        await expect(page.locator("#error")).to_have_text(
+            "The hub did not take this token: check it, or ask for a new one."
+        )
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+async def test_no_serious_accessibility_violations(browser: Browser, width: int) -> None:
+    """axe-core (npm) on the signed-in widget with a conversation open, a message waiting too."""
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana]))["id"]
+            await bobs.post_message(cid, "hello ana")
+        page = await (await browser.new_context(viewport={"width": width, "height": 640})).new_page()
+        await page.goto(f"{hub.url}/?{urlencode({'user': ana, 'token': mint_token(ana, SECRET)})}")
+        await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online")
+        await page.locator(f'.hutch-conversation[data-cid="{cid}"]').click()
+        await say(page, "hello bob")
+        await expect(message(page, "hello bob").locator(".hutch-check")).to_have_text("✓")
+        await page.add_script_tag(path=AXE)
+        found = await page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
+        serious = [
+            f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']]}"
+            for v in found["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], "\n".join(serious)

@@ -20,6 +20,7 @@ const RULES = "max@1";
 const PACKED = contentType("packed-json", RULES);
 const PRESENCE_EVERY_MS = 3000;
 const NOTICE_MS = 6000; // how long a passing error stays in view
+const PAGE = 50; // messages fetched at a time, the newest on opening, older ones on scrolling up
 // ERRORs that mean "not now" (the hub is short of its broker or store, or moving): reconnect, send again.
 const PASSING = ["broker unavailable", "store unavailable", "broker moved", "shutting down", "connection lost", "connection closed"];
 const REFUSED_LOGIN = ["access refused", "Bad CONNECT"];
@@ -78,7 +79,9 @@ export class HutchWidget {
     this.sockets = sockets;
     this.at = 0;
     this.conversations = new Map(); // cid -> {id, displayName, participants, unread}
-    this.messages = new Map(); // cid -> [{uuid, id, sender, text, stored, read}]
+    this.messages = new Map(); // cid -> [{uuid, id, sender, text, stored, at}]
+    this.readTo = new Map(); // cid -> {member: the id they have read up to}, from the API and live
+    this.markedRead = new Map(); // cid -> the id this user last marked read
     this.presence = {};
     this.current = null;
     this.lastId = null; // newest stored id seen: where recovery starts after a reconnect
@@ -120,9 +123,12 @@ export class HutchWidget {
     const summaries = await this.api("GET", "/conversations");
     const listed = new Set(summaries.map((summary) => summary.id));
     for (const cid of this.conversations.keys()) if (!listed.has(cid)) this.conversations.delete(cid); // gone
+    if (this.current && !listed.has(this.current)) this.closeGone();
     for (const summary of summaries) {
       const known = this.conversations.get(summary.id);
-      summary.activity = Math.max(summary.lastMessage ? idTime(summary.lastMessage.id) : 0, (known || {}).activity || 0);
+      const last = summary.lastMessage ? idTime(summary.lastMessage.id) : 0;
+      summary.activity = Math.max(last, (summary.published || 0) * 1000, (known || {}).activity || 0); // newest first
+      if (this.inView(summary.id)) summary.unread = 0; // read here, whatever the hub counted a moment ago
       this.conversations.set(summary.id, summary);
       if (summary.lastMessage && newer(summary.lastMessage.id, this.lastId)) this.lastId = summary.lastMessage.id;
     }
@@ -252,7 +258,7 @@ export class HutchWidget {
     if (!this.conversations.has(cid)) this.refreshConversations(); // someone started one with us
     if (message.action === "add") this.received(cid, message, sender, frame.headers["x-hutch-id"]);
     else if (stored) this.stored(cid, message.uuid, message.data.id);
-    else if (message.action === "read" && sender !== this.user) this.readUpTo(cid, message.data.id);
+    else if (message.action === "read" && sender !== this.user) this.readUpTo(cid, message.data.id, sender);
   }
 
   received(cid, message, sender, storedId) {
@@ -262,10 +268,26 @@ export class HutchWidget {
     if (list.some((m) => m.uuid === message.uuid)) return this.render(); // our own, or a replay of one we have
     const at = storedId ? idTime(storedId) : Date.now();
     list.push({ uuid: message.uuid, id: storedId || null, sender, text: (message.data || {}).text || "", stored: !!storedId, at });
-    if (conversation && sender !== this.user && !(cid === this.current && document.visibilityState !== "hidden")) {
+    if (sender !== this.user && this.inView(cid)) {
+      if (storedId) this.markRead(cid, storedId); // seen where it arrived, a recovered one too
+    } else if (conversation && sender !== this.user) {
       conversation.unread = (conversation.unread || 0) + 1;
     }
     this.render();
+  }
+
+  inView(cid) {
+    return cid === this.current && document.visibilityState !== "hidden";
+  }
+
+  // Move this user's read cursor (never back): the sender's ✓✓ and the unread counts follow.
+  // One POST at a time per conversation, so that an older id never lands after a newer one.
+  markRead(cid, id) {
+    if (!newer(id, this.markedRead.get(cid))) return;
+    this.markedRead.set(cid, id);
+    this.reading = this.reading || new Map();
+    const before = this.reading.get(cid) || Promise.resolve();
+    this.reading.set(cid, before.then(() => this.markedRead.get(cid) === id && this.api("POST", `/conversations/${cid}/read`, { id })).catch(() => {}));
   }
 
   stored(cid, uuid, id) {
@@ -273,7 +295,7 @@ export class HutchWidget {
     if (!found) return this.catchUp(cid).catch(() => {});
     found.id = id;
     found.stored = true;
-    if (cid === this.current && found.sender !== this.user) this.api("POST", `/conversations/${cid}/read`, { id }).catch(() => {});
+    if (found.sender !== this.user && this.inView(cid)) this.markRead(cid, id);
     this.render();
   }
 
@@ -299,6 +321,7 @@ export class HutchWidget {
       if (known) continue;
       this.list(cid).push({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, at: idTime(h.id) });
       if (newer(h.id, this.lastId)) this.lastId = h.id;
+      if (h.sender !== this.user && this.inView(cid)) this.markRead(cid, h.id);
     }
     this.render();
   }
@@ -314,9 +337,19 @@ export class HutchWidget {
     this.render();
   }
 
-  readUpTo(cid, id) {
-    for (const m of this.list(cid)) if (m.sender === this.user && m.id && !newer(m.id, id)) m.read = true;
+  readUpTo(cid, id, reader) {
+    const positions = this.readTo.get(cid) || {};
+    if (newer(id, positions[reader])) positions[reader] = id;
+    this.readTo.set(cid, positions);
     this.render();
+  }
+
+  // How many of the others have read a message of this user's, of how many.
+  readers(cid, m) {
+    const c = this.conversations.get(cid);
+    const others = c ? c.participants.filter((p) => p !== this.user) : [];
+    const positions = this.readTo.get(cid) || {};
+    return [m.id ? others.filter((p) => positions[p] && !newer(m.id, positions[p])).length : 0, others.length];
   }
 
   list(cid) {
@@ -360,7 +393,10 @@ export class HutchWidget {
     this.root.firstChild.dataset.view = "conversation"; // on a narrow screen, the conversation alone
     let history;
     try {
-      history = await this.api("GET", `/conversations/${cid}/messages?limit=50`);
+      [history] = await Promise.all([
+        this.api("GET", `/conversations/${cid}/messages?limit=${PAGE}`),
+        this.api("GET", `/conversations/${cid}/read`).then((positions) => this.readTo.set(cid, positions)),
+      ]);
     } catch (error) {
       this.notice(`This conversation could not be opened: ${error.message}`);
       return this.refreshConversations(); // it may be gone
@@ -368,14 +404,38 @@ export class HutchWidget {
     const live = this.list(cid).filter((m) => !history.some((h) => h.uuid === m.uuid));
     const known = new Map(this.list(cid).map((m) => [m.uuid, m]));
     const earlier = history.map((h) => ({
-      uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, read: (known.get(h.uuid) || {}).read, at: idTime(h.id),
+      uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, devices: (known.get(h.uuid) || {}).devices, at: idTime(h.id),
     }));
     this.messages.set(cid, [...earlier, ...live]);
+    this.complete = history.length < PAGE ? cid : null; // nothing older to fetch
     const conversation = this.conversations.get(cid);
     if (conversation) conversation.unread = 0;
     const last = history.filter((h) => h.sender !== this.user).pop();
-    if (last) await this.api("POST", `/conversations/${cid}/read`, { id: last.id }).catch(() => {});
+    if (last) this.markRead(cid, last.id);
     this.render(true);
+  }
+
+  // Scrolled to the top: the page of messages before the oldest shown (the REST cursor).
+  async older() {
+    const cid = this.current;
+    const oldest = this.list(cid).find((m) => m.id);
+    if (this.fetchingOlder || this.complete === cid || !oldest) return;
+    this.fetchingOlder = true;
+    try {
+      const page = await this.api("GET", `/conversations/${cid}/messages?before=${encodeURIComponent(oldest.id)}&limit=${PAGE}`);
+      if (cid !== this.current) return;
+      if (page.length < PAGE) this.complete = cid;
+      const have = new Set(this.list(cid).map((m) => m.uuid));
+      const earlier = page.filter((h) => !have.has(h.uuid)).map((h) => ({
+        uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, at: idTime(h.id),
+      }));
+      this.messages.set(cid, [...earlier, ...this.list(cid)]);
+      this.render(); // keeps its distance from the bottom: what one was reading stays in place
+    } catch (error) {
+      this.notice(`Older messages could not be fetched: ${error.message}`);
+    } finally {
+      this.fetchingOlder = false;
+    }
   }
 
   // Into the outbox first (nothing typed is lost), then to the hub when connected.
@@ -413,7 +473,9 @@ export class HutchWidget {
     this.listNode = element("ul", { class: "hutch-conversations", "aria-label": "Conversations" });
     this.titleNode = element("h3", { class: "hutch-title" }, "Pick a conversation");
     const back = element("button", { type: "button", class: "hutch-back", "aria-label": "Back to the conversations", onclick: () => this.showList() }, "‹");
-    this.messagesNode = element("ol", { class: "hutch-messages", "aria-label": "Messages", tabindex: "0" });
+    this.messagesNode = element("ol", { class: "hutch-messages", "aria-label": "Messages", tabindex: "0", onscroll: () => {
+      if (this.messagesNode.scrollTop < 80) this.older();
+    } });
     // Enter sends, Shift+Enter starts a new line.
     this.input = element("textarea", { class: "hutch-input", rows: "1", placeholder: "Write a message", "aria-label": "Message", onkeydown: (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -438,6 +500,16 @@ export class HutchWidget {
         this.listNode, starter),
       element("section", { class: "hutch-main", "aria-label": "Conversation" },
         element("header", { class: "hutch-head" }, back, this.titleNode), this.noticeNode, this.messagesNode, composer)));
+  }
+
+  // The open conversation is no longer there (deleted, or one left it): back to the list.
+  closeGone() {
+    this.messages.delete(this.current);
+    this.current = null;
+    this.titleNode.textContent = "Pick a conversation";
+    this.messagesNode.replaceChildren();
+    this.notice("That conversation is no longer there.");
+    this.showList();
   }
 
   showList() {
@@ -524,9 +596,11 @@ export class HutchWidget {
 
   messageItem(m) {
     const mine = m.sender === this.user;
-    const state = m.failed ? "failed" : m.waiting ? "waiting" : m.read ? "read" : m.devices ? "delivered" : m.stored ? "stored" : "sent";
+    const [read, of] = mine ? this.readers(this.current, m) : [0, 0];
+    const everyone = read > 0 && read === of;
+    const state = m.failed ? "failed" : m.waiting ? "waiting" : everyone ? "read" : m.devices ? "delivered" : m.stored ? "stored" : "sent";
     const label = {
-      failed: `not sent: ${m.failed}`, waiting: "waiting to send", read: "read", sent: "sent",
+      failed: `not sent: ${m.failed}`, waiting: "waiting to send", read: of > 1 ? `read by all ${of}` : "read", sent: "sent",
       delivered: `delivered to ${m.devices && m.devices.size} device(s)`, stored: "stored",
     }[state];
     const glyph = { failed: "!", waiting: "🕓", read: "✓✓", delivered: "✓✓", stored: "✓", sent: "…" }[state];
@@ -535,8 +609,10 @@ export class HutchWidget {
     const takeBack = mine && (state === "waiting" || state === "failed") ? element("span", { class: "hutch-take-back" },
       element("button", { type: "button", class: "hutch-edit", onclick: () => this.takeBack(m.uuid, true) }, "Edit"),
       element("button", { type: "button", class: "hutch-cancel", onclick: () => this.takeBack(m.uuid, false) }, "Cancel")) : null;
+    // In a group, how many have read it: ✓✓ alone would say "all".
+    const readBy = mine && of > 1 && read > 0 ? element("span", { class: "hutch-read-by" }, `read by ${read}`) : null;
     return element("li", { class: `hutch-message${mine ? " mine" : ""}${state === "waiting" || state === "failed" ? ` ${state}` : ""}`, "data-uuid": m.uuid },
-      element("span", { class: "hutch-sender" }, m.sender), element("span", { class: "hutch-text" }, m.text), time, check, takeBack);
+      element("span", { class: "hutch-sender" }, m.sender), element("span", { class: "hutch-text" }, m.text), time, check, readBy, takeBack);
   }
 }
 

@@ -153,6 +153,10 @@ async def mark_read(request: Request, identity: Identity, node: HubNode) -> Resp
     return Response(status_code=204)
 
 
+async def read_positions(request: Request, identity: Identity, node: HubNode) -> Response:
+    return JSONResponse(await node.conversations.read_positions(identity, cid_of(request)))
+
+
 async def unread_totals(request: Request, identity: Identity, node: HubNode) -> Response:
     counts = await node.conversations.unread_counts(identity)
     return JSONResponse({"total": sum(counts.values()), "conversations": counts})
@@ -218,6 +222,10 @@ OPERATIONS = [
     Operation(
         "POST", "/api/conversations/{cid}/read", mark_read, "Mark read up to a message id",
         Describes(204, request=READ_UP_TO),
+    ),
+    Operation(
+        "GET", "/api/conversations/{cid}/read", read_positions, "Where each participant has read up to",
+        Describes(response=ref("ReadPositions"), errors=(401, 403, 404)),
     ),
     Operation(
         "GET", "/api/unread", unread_totals, "Unread counts, in all and per conversation",

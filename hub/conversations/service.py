@@ -237,6 +237,11 @@ class Conversations:
         receipt = envelope(identity.user, "read", "conversation", {"id": message_id}, cid)
         await self.publish(identity.user, names.message_key(cid, "notifications"), receipt)
 
+    async def read_positions(self, identity: Identity, cid: str) -> dict[str, str | None]:
+        """Where each participant has read up to: the "read" checks a page shows after a reload."""
+        conversation = await self.get(identity, cid)
+        return {member: await self.store.read_cursor(cid, member) for member in conversation.members}
+
     async def unread_counts(self, identity: Identity) -> dict[str, int]:
         return {
             cid: await self.store.unread(cid, identity.user)

@@ -105,6 +105,11 @@ SCHEMAS: dict[str, Any] = {
             "conversations": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
         },
     ),
+    "ReadPositions": {
+        "type": "object",
+        "description": "each participant: the id of the last message they read, or null",
+        "additionalProperties": {"anyOf": [MESSAGE_ID, {"type": "null"}]},
+    },
     "Presence": {
         "type": "object",
         "additionalProperties": obj(

@@ -48,6 +48,7 @@ async def test_a_stranger_reads_and_changes_nothing(guarded: RunningHub) -> None
         ("GET", f"/api/conversations/{cid}/messages", None),
         ("POST", f"/api/conversations/{cid}/messages", {"text": "hi"}),
         ("POST", f"/api/conversations/{cid}/read", {"id": "1-0"}),
+        ("GET", f"/api/conversations/{cid}/read", None),
         ("PATCH", f"/api/conversations/{cid}", {"displayName": "mine"}),
         ("DELETE", f"/api/conversations/{cid}", None),
         ("POST", f"/api/conversations/{cid}/participants", {"username": mallory}),
@@ -64,3 +65,9 @@ async def test_a_stranger_reads_and_changes_nothing(guarded: RunningHub) -> None
     assert (after["displayName"], sorted(after["participants"]), after["owner"]) == (
         group["displayName"], sorted([ana, bob, carol]), ana,
     )  # fmt: skip
+
+
+async def test_read_positions_of_a_conversation_that_is_not_there_or_badly_named(guarded: RunningHub) -> None:
+    (ana,) = fresh("ana")
+    for cid in ("nowhere0123456789", "a%23b", "x" * 300):
+        await Api(guarded, ana).refused("GET", f"/api/conversations/{cid}/read", 404)

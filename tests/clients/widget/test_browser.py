@@ -4,6 +4,7 @@ and a page recovers what it missed while its hub was restarted."""
 import asyncio
 import io
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -102,8 +103,9 @@ async def test_two_people_chat_and_a_stompjs_client_joins(browser: Browser) -> N
         await conversation.click()
         await expect(message(bobs, "hello bob").locator(".hutch-sender")).to_have_text(ana)
         await expect(conversation.locator(".hutch-badge")).to_have_count(0)
-        await expect(check).to_have_class("hutch-check read")  # read by bob
-        await expect(check).to_have_text("✓✓")
+        # read by bob, one of the two others: the group says so; ✓✓ (blue) waits for cy
+        await expect(message(anas, "hello bob").locator(".hutch-read-by")).to_have_text("read by 1")
+        await expect(check).to_have_class("hutch-check delivered")
 
         await say(bobs, "hi ana")
         await expect(message(anas, "hi ana")).to_be_visible()
@@ -368,21 +370,26 @@ async def test_the_widget_recovers_what_it_missed_when_its_node_died_before_anyt
 
 async def test_what_is_typed_while_the_hub_is_away_waits_and_goes_once_it_is_back(browser: Browser) -> None:
     """Nothing typed is lost: while the hub is away a message waits, shown as such, and can be
-    edited or cancelled; once back, what waits goes, each once, in order."""
+    edited or cancelled, a reload keeps it; once back, what waits goes, each once, in order."""
     run = uuid.uuid4().hex[:6]
     ana, bob = f"ana{run}", f"bob{run}"
     port = free_port()
     settings = hub_settings("amqp") | {"dev_mode": False, "jwt_secret": SECRET}
-    with running_hub(**settings) as other:  # bob's node stays up throughout
+    with running_hub(**settings) as other:  # serves the page and the REST API throughout
         async with HutchAPI(other.url, mint_token(bob, SECRET)) as bobs:
             cid = (await bobs.create_conversation([ana]))["id"]
-            with running_hub(port, **settings) as hub:
-                anas = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+            sockets = f"ws://127.0.0.1:{port}/ws"  # the page's WebSocket: the node that goes away
+            query = urlencode({"user": ana, "token": mint_token(ana, SECRET), "sockets": sockets})
+            anas = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
+            status = anas.locator(".hutch-status")
+            with running_hub(port, **settings):
+                await anas.goto(f"{other.url}/?{query}")
+                await expect(status).to_have_attribute("data-state", "online")
                 await anas.click(f'.hutch-conversation[data-cid="{cid}"]')
                 await say(anas, "before")
                 await expect(message(anas, "before").locator(".hutch-check")).to_have_text("✓")
-            await expect(anas.locator(".hutch-status")).to_have_attribute("data-state", "reconnecting")
-            for text in ("while away", "to cancel", "to edit"):
+            await expect(status).to_have_attribute("data-state", "reconnecting")
+            for text in ("typed while away", "to cancel", "to edit"):
                 await say(anas, text)
                 await expect(message(anas, text)).to_have_class("hutch-message mine waiting")
                 await expect(anas.locator(".hutch-input")).to_have_value("")
@@ -393,25 +400,61 @@ async def test_what_is_typed_while_the_hub_is_away_waits_and_goes_once_it_is_bac
             await expect(message(anas, "to edit")).to_have_count(0)
             await anas.fill(".hutch-input", "edited later")
             await anas.click(".hutch-send")
-            assert (
-                await anas.evaluate(
-                    "JSON.parse(localStorage.getItem(`hutch-outbox:${window.hutch.user}`)).length"
-                )
-                == 2
-            )
+            await anas.reload()  # the outbox is the page's localStorage: still there
+            await anas.click(f'.hutch-conversation[data-cid="{cid}"]')
+            for text in ("typed while away", "edited later"):
+                await expect(message(anas, text)).to_have_class("hutch-message mine waiting")
             with running_hub(port, **settings):
-                await expect(anas.locator(".hutch-status")).to_have_attribute(
-                    "data-state", "online", timeout=15_000
-                )
-                for text in ("while away", "edited later"):
+                await expect(status).to_have_attribute("data-state", "online", timeout=15_000)
+                for text in ("typed while away", "edited later"):
                     await expect(message(anas, text).locator(".hutch-check")).to_have_text(
                         "✓", timeout=10_000
                     )
                 texts = [m["data"]["text"] for m in await bobs.messages(cid)]
-                assert texts == ["before", "while away", "edited later"]
+                assert texts == ["before", "typed while away", "edited later"]
                 assert (
                     await anas.evaluate("localStorage.getItem(`hutch-outbox:${window.hutch.user}`)") == "[]"
                 )
+
+
+async def test_a_message_the_hub_refuses_stays_marked_for_the_user(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob, cy = f"ana{run}", f"bob{run}", f"cy{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana, cy]))["id"]
+            page = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+            await page.click(f'.hutch-conversation[data-cid="{cid}"]')
+            await bobs.remove_participant(cid, ana)
+            await say(page, "after I was removed")
+            refused = message(page, "after I was removed")
+            await expect(refused).to_have_class("hutch-message mine failed")
+            await expect(refused.locator(".hutch-check")).to_have_attribute(
+                "title", re.compile("^not sent: ")
+            )
+            await expect(page.locator(".hutch-notice")).to_contain_text("Not sent")
+            await refused.locator(".hutch-cancel").click()
+            await expect(refused).to_have_count(0)
+            assert [m["data"]["text"] for m in await bobs.messages(cid)] == []
+
+
+async def test_a_conversation_someone_starts_appears_and_the_list_follows_activity(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob, cy = f"ana{run}", f"bob{run}", f"cy{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        page = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+        items = page.locator(".hutch-conversation")
+        async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
+            with_bob = (await bobs.create_conversation([ana]))["id"]
+            await expect(items).to_have_count(1)  # no reload: the feed's news of it
+            async with HutchAPI(hub.url, mint_token(cy, SECRET)) as cys:
+                with_cy = (await cys.create_conversation([ana]))["id"]
+                await expect(items).to_have_count(2)
+            order = "[...document.querySelectorAll('.hutch-conversation')].map((li) => li.dataset.cid)"
+            assert await page.evaluate(order) == [with_cy, with_bob]  # the newest first
+            await bobs.post_message(with_bob, "up you go")
+            await expect(items.first).to_have_attribute("data-cid", with_bob)
+            await expect(items.first.locator(".hutch-badge")).to_have_text("1")
 
 
 async def test_on_a_phone_the_list_and_the_conversation_take_turns_and_nothing_overflows(
@@ -527,3 +570,122 @@ async def test_no_serious_accessibility_violations(browser: Browser, width: int)
             if v["impact"] in ("serious", "critical")
         ]
         assert serious == [], "\n".join(serious)
+
+
+async def test_read_checks_come_from_the_hub_and_a_group_says_how_many_read(browser: Browser) -> None:
+    """✓✓ survives a reload (members' read positions from the API); in a group, "read by N"
+    until every other member has read, then ✓✓."""
+    run = uuid.uuid4().hex[:6]
+    ana, bob, cy = f"ana{run}", f"bob{run}", f"cy{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        async with (
+            HutchAPI(hub.url, mint_token(ana, SECRET)) as anas,
+            HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs,
+            HutchAPI(hub.url, mint_token(cy, SECRET)) as cys,
+        ):
+            cid = (await anas.create_conversation([bob, cy], "trio"))["id"]
+            page = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+            await page.click(f'.hutch-conversation[data-cid="{cid}"]')
+            await say(page, "hello both")
+            mine = message(page, "hello both")
+            await expect(mine.locator(".hutch-check")).to_have_text("✓")
+            stored_id = (await anas.messages(cid))[-1]["id"]
+            await bobs.mark_read(cid, stored_id)
+            await expect(mine.locator(".hutch-read-by")).to_have_text("read by 1")
+            await expect(mine.locator(".hutch-check")).not_to_have_class(re.compile("read"))
+            await cys.mark_read(cid, stored_id)
+            await expect(mine.locator(".hutch-check")).to_have_class("hutch-check read")
+            await page.reload()
+            await page.click(f'.hutch-conversation[data-cid="{cid}"]')
+            await expect(mine.locator(".hutch-check")).to_have_class("hutch-check read")
+            await expect(mine.locator(".hutch-read-by")).to_have_text("read by 2")
+            assert await anas.call("GET", f"/api/conversations/{cid}/read") == {
+                ana: None,
+                bob: stored_id,
+                cy: stored_id,
+            }
+
+
+async def test_messages_recovered_into_the_open_conversation_are_marked_read(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    port = free_port()
+    settings = hub_settings("amqp") | {"dev_mode": False, "jwt_secret": SECRET}
+    with running_hub(**settings) as other:  # serves the page and the REST API throughout
+        async with HutchAPI(other.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana]))["id"]
+            await bobs.post_message(cid, "before")
+            query = urlencode(
+                {"user": ana, "token": mint_token(ana, SECRET), "sockets": f"ws://127.0.0.1:{port}/ws"}
+            )
+            page = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
+            status = page.locator(".hutch-status")
+            with running_hub(port, **settings):
+                await page.goto(f"{other.url}/?{query}")
+                await expect(status).to_have_attribute("data-state", "online")
+                await page.click(f'.hutch-conversation[data-cid="{cid}"]')
+                await expect(message(page, "before")).to_be_visible()
+            await expect(status).to_have_attribute("data-state", "reconnecting")
+            for n in range(3):
+                await bobs.post_message(cid, f"missed {n}")
+            newest = (await bobs.messages(cid))[-1]["id"]
+            with running_hub(port, **settings):
+                await expect(message(page, "missed 2")).to_be_visible(timeout=15_000)
+                for _ in range(50):
+                    positions = await bobs.call("GET", f"/api/conversations/{cid}/read")
+                    if positions[ana] == newest:
+                        break
+                    await asyncio.sleep(0.1)
+                assert positions[ana] == newest
+                await expect(
+                    page.locator(f'.hutch-conversation[data-cid="{cid}"] .hutch-badge')
+                ).to_have_count(0)
+
+
+async def test_scrolling_up_reads_older_messages_and_the_pane_keeps_its_place(browser: Browser) -> None:
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
+        async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
+            cid = (await bobs.create_conversation([ana]))["id"]
+            for n in range(120):
+                await bobs.post_message(cid, f"m{n:03}")
+        page = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+        await page.click(f'.hutch-conversation[data-cid="{cid}"]')
+        texts = page.locator(".hutch-message .hutch-text")
+        await expect(texts).to_have_count(50)  # the newest page
+        await expect(message(page, "m119")).to_be_in_viewport()
+        pane = page.locator(".hutch-messages")
+        await pane.evaluate("pane => { pane.scrollTop = 0; }")
+        await expect(texts).to_have_count(100)
+        await expect(message(page, "m070")).to_be_in_viewport()  # what was at the top stays in view
+        await pane.evaluate("pane => { pane.scrollTop = 0; }")
+        await expect(texts).to_have_count(120)
+        assert await texts.all_inner_texts() == [f"m{n:03}" for n in range(120)]
+        await say(page, "and mine")  # one's own message: the pane goes to the newest
+        await expect(message(page, "and mine")).to_be_in_viewport()
+
+
+async def test_a_conversation_gone_with_a_restart_leaves_the_list_and_starts_again_once(
+    browser: Browser,
+) -> None:
+    """The embedded hub keeps conversations in memory: after its restart they are gone."""
+    run = uuid.uuid4().hex[:6]
+    ana, bob = f"ana{run}", f"bob{run}"
+    port = free_port()
+    with running_hub(port, dev_mode=True, jwt_secret=SECRET) as hub:
+        page = await sign_in(browser, hub.url, ana, mint_token(ana, SECRET))
+        await page.fill(".hutch-new-participants", bob)
+        await page.click(".hutch-start")
+        await expect(page.locator(".hutch-title")).to_have_text(bob)
+    with running_hub(port, dev_mode=True, jwt_secret=SECRET):
+        await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online", timeout=15_000)
+        await expect(page.locator(".hutch-conversation")).to_have_count(0)
+        await expect(page.locator(".hutch-notice")).to_have_text("That conversation is no longer there.")
+        await expect(page.locator(".hutch-title")).to_have_text("Pick a conversation")
+        await page.fill(".hutch-new-participants", bob)
+        await page.click(".hutch-start")
+        await expect(page.locator(".hutch-title")).to_have_text(bob)
+        await expect(page.locator(".hutch-conversation")).to_have_count(1)
+        await say(page, "hello again")
+        await expect(message(page, "hello again").locator(".hutch-check")).to_have_text("✓")

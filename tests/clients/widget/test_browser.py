@@ -368,6 +368,13 @@ async def test_the_widget_recovers_what_it_missed_when_its_node_died_before_anyt
                 await expect(message(page, text)).to_have_count(1)
 
 
+def page_on(hub: RunningHub, user: str, port: int) -> str:
+    """The demo page from `hub` (its REST API too), signed in, with its WebSocket on the node at
+    `port`: that node can go away while the page and its API stay."""
+    query = {"user": user, "token": mint_token(user, SECRET), "sockets": f"ws://127.0.0.1:{port}/ws"}
+    return f"{hub.url}/?{urlencode(query)}"
+
+
 async def test_what_is_typed_while_the_hub_is_away_waits_and_goes_once_it_is_back(browser: Browser) -> None:
     """Nothing typed is lost: while the hub is away a message waits, shown as such, and can be
     edited or cancelled, a reload keeps it; once back, what waits goes, each once, in order."""
@@ -378,12 +385,10 @@ async def test_what_is_typed_while_the_hub_is_away_waits_and_goes_once_it_is_bac
     with running_hub(**settings) as other:  # serves the page and the REST API throughout
         async with HutchAPI(other.url, mint_token(bob, SECRET)) as bobs:
             cid = (await bobs.create_conversation([ana]))["id"]
-            sockets = f"ws://127.0.0.1:{port}/ws"  # the page's WebSocket: the node that goes away
-            query = urlencode({"user": ana, "token": mint_token(ana, SECRET), "sockets": sockets})
             anas = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
             status = anas.locator(".hutch-status")
             with running_hub(port, **settings):
-                await anas.goto(f"{other.url}/?{query}")
+                await anas.goto(page_on(other, ana, port))
                 await expect(status).to_have_attribute("data-state", "online")
                 await anas.click(f'.hutch-conversation[data-cid="{cid}"]')
                 await say(anas, "before")
@@ -615,13 +620,10 @@ async def test_messages_recovered_into_the_open_conversation_are_marked_read(bro
         async with HutchAPI(other.url, mint_token(bob, SECRET)) as bobs:
             cid = (await bobs.create_conversation([ana]))["id"]
             await bobs.post_message(cid, "before")
-            query = urlencode(
-                {"user": ana, "token": mint_token(ana, SECRET), "sockets": f"ws://127.0.0.1:{port}/ws"}
-            )
             page = await (await browser.new_context(viewport={"width": 900, "height": 560})).new_page()
             status = page.locator(".hutch-status")
             with running_hub(port, **settings):
-                await page.goto(f"{other.url}/?{query}")
+                await page.goto(page_on(other, ana, port))
                 await expect(status).to_have_attribute("data-state", "online")
                 await page.click(f'.hutch-conversation[data-cid="{cid}"]')
                 await expect(message(page, "before")).to_be_visible()

@@ -171,7 +171,7 @@ export class HutchWidget {
     } catch (error) {
       if (error.headers && REFUSED_LOGIN.includes(error.headers.message)) {
         stomp.onclose = () => {};
-        this.signedOut("The hub refused your sign-in: your token has expired or is not valid. Sign in again.");
+        this.signedOut(`The hub refused your sign-in (${error.message}): your token has expired or is not valid.`);
       } else if (error.headers && !PASSING.includes(error.headers.message)) {
         this.notice(`The hub said: ${error.headers.message}`); // onclose tries again
       }

@@ -466,7 +466,7 @@ async def test_on_a_phone_the_list_and_the_conversation_take_turns_and_nothing_o
     browser: Browser,
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    ana, bob = f"ana{run}", f"bob{run}"
+    ana, bob = f"ana{run}", f"bob{run}{'o' * 52}"  # a long name (64) as well as long words
     long_word = "x" * 300
     with running_hub(dev_mode=True, jwt_secret=SECRET) as hub:
         async with HutchAPI(hub.url, mint_token(bob, SECRET)) as bobs:
@@ -476,6 +476,12 @@ async def test_on_a_phone_the_list_and_the_conversation_take_turns_and_nothing_o
         for width in (375, 320):
             context = await browser.new_context(viewport={"width": width, "height": 640})
             page = await context.new_page()
+            missing: list[str] = []
+            page.on("response", lambda r, missing=missing: r.status == 404 and missing.append(r.url))
+            await page.goto(hub.url)  # the sign-in form fits too
+            for selector in ("#user", "#token", "#sign-in"):
+                box = await page.locator(selector).bounding_box()
+                assert box is not None and box["x"] + box["width"] <= width, selector
             await page.goto(f"{hub.url}/?{urlencode({'user': ana, 'token': mint_token(ana, SECRET)})}")
             await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online")
             await expect(page.locator(".hutch-main")).to_be_hidden()  # the list alone
@@ -494,6 +500,7 @@ async def test_on_a_phone_the_list_and_the_conversation_take_turns_and_nothing_o
             await page.locator(".hutch-back").click()
             await expect(page.locator(".hutch-side")).to_be_visible()
             await screenshot(page, f"widget-{width}px-list")
+            assert missing == []  # the favicon too
             await context.close()
         page = await (await browser.new_context(viewport={"width": 1280, "height": 720})).new_page()
         await page.goto(f"{hub.url}/?{urlencode({'user': ana, 'token': mint_token(ana, SECRET)})}")
@@ -533,6 +540,9 @@ async def test_keyboard_only_opens_a_conversation_and_sends_several_lines(browse
             await expect(message(page, "first line").locator(".hutch-check")).to_have_text("✓")
             assert [m["data"]["text"] for m in await bobs.messages(cid)] == ["first line\nsecond line"]
             await expect(message(page, "first line").locator(".hutch-time")).to_have_text("just now")
+            await page.reload()  # the tab keeps its session
+            await expect(page.locator(".hutch-status")).to_have_attribute("data-state", "online")
+            await expect(page.locator("#signin")).to_be_hidden()
 
 
 async def test_an_expired_token_signs_out_with_a_way_back(browser: Browser) -> None:

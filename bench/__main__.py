@@ -437,6 +437,8 @@ def print_table(title: str, results: list[Result], args: argparse.Namespace) -> 
 
 def cpu_ratio(result: Result, baseline: Result) -> str:
     """ "1/5.0" where it costs less than the baseline, "1.3x" where it costs more."""
+    if not baseline.server_cpu_us_per_delivery > 0:  # a run too short for /proc's clock ticks
+        return "not measured (Web-STOMP's CPU read 0)"
     fraction = result.server_cpu_us_per_delivery / baseline.server_cpu_us_per_delivery
     return f"1/{1 / fraction:.1f}" if fraction <= 1 else f"{fraction:.1f}x"
 

@@ -91,6 +91,7 @@ def test_ratios_read_the_right_way_round(monkeypatch: pytest.MonkeyPatch) -> Non
 
     assert cpu_ratio(costing(10.0), costing(50.0)) == "1/5.0"  # five times cheaper
     assert cpu_ratio(costing(150.0), costing(50.0)) == "3.0x"  # three times dearer
+    assert cpu_ratio(costing(10.0), costing(0.0)).startswith("not measured")  # a quick run, too short
 
 
 def test_topic_match_bench_prints_the_hostile_cases() -> None:

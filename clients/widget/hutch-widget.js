@@ -40,6 +40,8 @@ export function when(ms, now = Date.now()) {
   if (minutes < 1) return "just now";
   return minutes < 60 ? `${minutes} min ago` : `${Math.floor(minutes / 60)} h ago`;
 }
+// A message of the REST history as the page keeps it.
+const fromHistory = (h) => ({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, at: idTime(h.id) });
 const uuid4 = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/-/g, "");
 
 export function element(tag, attributes = {}, ...children) {
@@ -319,7 +321,7 @@ export class HutchWidget {
       const known = this.list(cid).find((m) => m.uuid === h.uuid);
       if (known) Object.assign(known, { id: known.id || h.id, stored: true });
       if (known) continue;
-      this.list(cid).push({ uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, at: idTime(h.id) });
+      this.list(cid).push(fromHistory(h));
       if (newer(h.id, this.lastId)) this.lastId = h.id;
       if (h.sender !== this.user && this.inView(cid)) this.markRead(cid, h.id);
     }
@@ -403,9 +405,7 @@ export class HutchWidget {
     }
     const live = this.list(cid).filter((m) => !history.some((h) => h.uuid === m.uuid));
     const known = new Map(this.list(cid).map((m) => [m.uuid, m]));
-    const earlier = history.map((h) => ({
-      uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, devices: (known.get(h.uuid) || {}).devices, at: idTime(h.id),
-    }));
+    const earlier = history.map((h) => ({ ...fromHistory(h), devices: (known.get(h.uuid) || {}).devices }));
     this.messages.set(cid, [...earlier, ...live]);
     this.complete = history.length < PAGE ? cid : null; // nothing older to fetch
     const conversation = this.conversations.get(cid);
@@ -426,9 +426,7 @@ export class HutchWidget {
       if (cid !== this.current) return;
       if (page.length < PAGE) this.complete = cid;
       const have = new Set(this.list(cid).map((m) => m.uuid));
-      const earlier = page.filter((h) => !have.has(h.uuid)).map((h) => ({
-        uuid: h.uuid, id: h.id, sender: h.sender, text: (h.data || {}).text || "", stored: true, at: idTime(h.id),
-      }));
+      const earlier = page.filter((h) => !have.has(h.uuid)).map(fromHistory);
       this.messages.set(cid, [...earlier, ...this.list(cid)]);
       this.render(); // keeps its distance from the bottom: what one was reading stays in place
     } catch (error) {

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.bodies import expanded
@@ -30,6 +31,7 @@ from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STORE_AWAY_WAITS = (0.1, 5.0)  # seconds between tries while the store is away: first, longest
 ACK_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries of a stored ack
@@ -142,31 +144,17 @@ class Worker:
         task.add_done_callback(self._telling.discard)
 
     async def _append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
-        """Store them together, waiting as long as the store is away (a Redis failover, say): they
-        stay unacked and in order. None for each the store refused, to be tried alone."""
-        wait = STORE_AWAY_WAITS[0]
-        while True:
-            try:
-                return await self.store.append_many(messages)
-            except StoreUnavailable as error:
-                log.warning("storing waits for the store: %s", error)
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, STORE_AWAY_WAITS[1])
-            except Exception:
-                log.exception("storing %d messages together failed; each is tried alone", len(messages))
-                return [None] * len(messages)
+        """Store them together (they stay unacked and in order while the store is away). None for
+        each the store refused, to be tried alone."""
+        try:
+            return await _when_the_store_is_there(lambda: self.store.append_many(messages))
+        except Exception:
+            log.exception("storing %d messages together failed; each is tried alone", len(messages))
+            return [None] * len(messages)
 
     async def _append(self, appended: Appended) -> tuple[str, bool]:
-        """Append one, waiting as long as the store is away. Only a message the store refuses is
-        retried and dead-lettered."""
-        wait = STORE_AWAY_WAITS[0]
-        while True:
-            try:
-                return await self.store.append(*appended)
-            except StoreUnavailable as error:
-                log.warning("storing waits for the store: %s", error)
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, STORE_AWAY_WAITS[1])
+        """Append one. Only a message the store refuses is retried and dead-lettered."""
+        return await _when_the_store_is_there(lambda: self.store.append(*appended))
 
     async def _tell_mentioned(self, sender: str, cid: str, stored_id: str, message: dict[str, Any]) -> None:
         """Each member named with `@` in the text hears of it in their feed (not the sender)."""
@@ -199,6 +187,18 @@ class Worker:
                 failure = error
                 break
         log.warning("the stored ack of %s could not be sent: %s", stored_id, failure)
+
+
+async def _when_the_store_is_there(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run `operation`, waiting as long as the store is away (a Redis failover, say)."""
+    wait = STORE_AWAY_WAITS[0]
+    while True:
+        try:
+            return await operation()
+        except StoreUnavailable as error:
+            log.warning("storing waits for the store: %s", error)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, STORE_AWAY_WAITS[1])
 
 
 def _unstorable(cid: str, message: dict[str, Any]) -> str | None:

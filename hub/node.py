@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.service import Conversations, envelope
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.conversations.stored import implied_ack
 from hutch.hub.conversations.worker import Worker
 from hutch.hub.core.fanout import NodeFanout
 from hutch.hub.core.permissions import Grants
@@ -84,7 +86,9 @@ class HubNode:
         self.limits = settings.limits()
         self.server_name = f"hutch/{VERSION}"
         self.broker: Broker = broker or _broker_for(settings)
-        self.fanout = NodeFanout(self.broker, settings.node_id)
+        # Whatever this node's own setting, a message another node stored on send is acked here.
+        stored_acks = functools.partial(implied_ack, login=self.broker.login)
+        self.fanout = NodeFanout(self.broker, settings.node_id, {names.CONVERSATIONS: stored_acks})
         self.registry = Registry()
         # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
@@ -101,6 +105,7 @@ class HubNode:
             self.broker,
             on_member_change=self._member_changed,
             notify=self.feeds.tell,
+            store_on_send=settings.store_on_send,
         )
         self.receipts = DeliveryReceipts(self._send_receipt)
         self.streams = UserStreams(
@@ -145,9 +150,7 @@ class HubNode:
         self.queues = QueueQuota(settings.max_queues_per_user, settings.max_queues)
         run_worker = settings.worker if settings.worker is not None else not settings.amqp_url
         self.worker = (
-            Worker(self.broker, self.stores.conversations, self.conversations, notify=self.feeds.tell)
-            if run_worker
-            else None
+            Worker(self.broker, self.stores.conversations, notify=self.feeds.tell) if run_worker else None
         )
         run_push = settings.push_bridge if settings.push_bridge is not None else not settings.amqp_url
         self.push_bridge = push_bridge_for(settings, self.broker, self.stores) if run_push else None
@@ -341,6 +344,7 @@ def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushB
         text_limit=settings.push_text_limit,
         ttl=settings.push_ttl,
         timeout=settings.push_timeout,
+        stored_on_send=settings.store_on_send,
     )
 
 

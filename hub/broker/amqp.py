@@ -78,6 +78,7 @@ class AmqpBroker:
         # Several URLs: the nodes of one cluster, tried in turn (a comma-separated string too).
         self.urls = [u.strip() for u in url.split(",") if u.strip()] if isinstance(url, str) else list(url)
         self.quorum = quorum  # durable work queues as quorum queues
+        self.login = URL(self.urls[0]).user or "guest"
         # In a cluster a node queue lives on the RabbitMQ node the hub is connected to: durable,
         # it would be unreachable while that node is down, so it is transient (it goes with its
         # node) and declared again on the next one. What was on its way to it is then lost.

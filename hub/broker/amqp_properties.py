@@ -30,6 +30,10 @@ def to_amqp(message: Message) -> aiormq.spec.Basic.Properties:
             properties["expiration"] = value  # milliseconds, in STOMP as in AMQP (checked: header_problem)
         elif name == "priority":
             properties["priority"] = int(value)
+        elif (
+            name == PUBLISHED_BY
+        ):  # the hub's own login, as RabbitMQ checks it (clients cannot set x-hutch-*)
+            properties["user_id"] = value
         else:
             headers[name] = value
     return aiormq.spec.Basic.Properties(headers=headers, **properties)

@@ -108,6 +108,9 @@ class Broker(Protocol):
     # stall behind it publishes from a task of its own.
     publish_waits: bool
     kind: str  # "memory" or "amqp", for /info and logs: no caller branches on it
+    # Who the hub's own publishes are from: RabbitMQ's login (its `user_id` check makes a message
+    # that says so the hub's), or the embedded broker's, where only the hub publishes.
+    login: str
     # Called when the node's own queues may have lost messages on their way (the hub moved to
     # another RabbitMQ node of a cluster): its clients must recover what they missed.
     on_moved: list[Callable[[], None]]

@@ -206,6 +206,7 @@ class MemoryBroker:
 
     publish_waits = False  # a publish is routed and delivered before it returns
     kind = "memory"
+    login = "hutch"
 
     def __init__(self, *, max_length: int = MAX_LENGTH, max_bytes: int = MAX_BYTES) -> None:
         self.max_length = max_length

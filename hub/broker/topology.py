@@ -8,7 +8,8 @@
     <user>.publish (topic)  where a user's clients publish; bound onward while they may
     <user>.subscribe (fanout) everything a user's devices receive
     messages (queue)        conversations "*.messages", for the worker that stores them
-    push (queue)            conversations "*.notifications", all activity and notifications, and
+    push (queue)            conversations "*.notifications" (and "*.messages" when chat messages
+                            are stored on send), all activity and notifications, and
                             hutch.direct "hutch.offline", for push bridges;
                             declared by a bridge that has a push service, so that nothing
                             piles up in it where none runs
@@ -49,9 +50,11 @@ async def declare_base(broker: Broker) -> None:
     await broker.bind_queue(MESSAGES_QUEUE, CONVERSATIONS, "*.messages")
 
 
-async def declare_push(broker: Broker) -> None:
+async def declare_push(broker: Broker, *, stored_on_send: bool = False) -> None:
     await broker.declare_queue(PUSH_QUEUE, durable=True)
     await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.notifications")
+    if stored_on_send:  # the messages themselves say they are stored: no worker's ack follows
+        await broker.bind_queue(PUSH_QUEUE, CONVERSATIONS, "*.messages")
     await broker.bind_queue(PUSH_QUEUE, ACTIVITY, "#")
     await broker.bind_queue(PUSH_QUEUE, NOTIFICATIONS, "#")
     await broker.bind_queue(PUSH_QUEUE, DIRECT, OFFLINE_KEY)

@@ -108,6 +108,13 @@ class MemoryConversationStore:
     async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
         return [await self.append(*message) for message in messages]
 
+    async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:
+        history = self._history.get(cid, deque())
+        for message in [m for m in history if m.id == message_id]:
+            history.remove(message)
+        if uuid is not None:
+            self._stored_uuids.forget(uuid)
+
     async def history(
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
     ) -> History:

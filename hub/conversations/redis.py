@@ -210,6 +210,14 @@ class RedisConversationStore:
         return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, px=self.uuid_memory_ms))
 
     @available
+    async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xdel(f"hutch:history:{cid}", message_id)
+            if uuid is not None:
+                pipe.delete(f"hutch:stored:{uuid}")
+            await pipe.execute()
+
+    @available
     async def forget_send(self, uuid: str) -> None:
         await self.redis.delete(f"hutch:sent:{uuid}")
 

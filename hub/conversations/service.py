@@ -7,19 +7,22 @@ kinds, which carry the reply they cause.
 
 from __future__ import annotations
 
-import os
+import asyncio
+import contextlib
 import time
 import uuid as uuids
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Message
+from hutch.hub.conversations.envelopes import envelope
+from hutch.hub.conversations.mentions import tell_mentioned
 from hutch.hub.conversations.model import Conversation, StoredMessage
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.conversations.stored import marks, unstorable
 from hutch.hub.errors import Forbidden, Invalid, NotFound
 from hutch.hub.messages.encoding import RULES, WIRE
 from hutch.hub.notifications.events import ADDED, Notify
@@ -50,9 +53,12 @@ class Conversations:
         broker: Broker,
         on_member_change: MemberChange | None = None,
         notify: Notify | None = None,
+        *,
+        store_on_send: bool = False,
     ):
         self.store = store
         self.broker = broker
+        self.store_on_send = store_on_send  # chat messages stored before they are published (`stored`)
         self.on_member_change = on_member_change  # the node's user streams follow membership
         self.notify = notify  # the feed of each member added
         self._membership: dict[tuple[str, str], float] = {}  # (cid, user) -> checked until
@@ -206,8 +212,39 @@ class Conversations:
         if identity.user not in conversation.members:  # routing would drop it: say so
             raise Forbidden(f"only participants post to conversation '{cid}'")
         message = envelope(identity.user, "add", "message", data, cid, uuid)
-        await self.publish(identity.user, names.message_key(cid), message)
+        key = names.message_key(cid)
+        if not self.store_on_send:
+            await self.publish(identity.user, key, message)
+            return message
+        await self.store_and_send(
+            identity.user, cid, message, lambda marked: self.publish(identity.user, key, message, marked)
+        )
         return message
+
+    async def store_and_send(
+        self,
+        sender: str,
+        cid: str,
+        message: dict[str, Any],
+        publish: Callable[[dict[str, str]], Awaitable[None]],
+    ) -> None:
+        """Store a chat message, then `publish` it with the marks that say so (`stored`). A uuid
+        stored before is a repeat (a retry after a lost receipt): neither stored nor sent again.
+        A publish that fails takes the message back out of history, so that its retry is no
+        repeat. `Invalid` if it would not read back."""
+        if (problem := unstorable(cid, message)) is not None:
+            raise Invalid(f"the message cannot be stored: {problem}")
+        uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
+        stored_id, new = await self.store.append(cid, sender, message, uuid)
+        if not new:
+            return
+        try:
+            await publish(marks(stored_id, uuid, self.broker.login))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.unstore(cid, stored_id, uuid))
+            raise
+        await tell_mentioned(self.notify, self.store, sender, cid, stored_id, message)
 
     async def publish(
         self, sender: str, key: str, message: dict[str, Any], headers: dict[str, str] | None = None
@@ -258,37 +295,3 @@ class Conversations:
             unread = await self.store.unread(cid, identity.user)
             found.append(Summary(conversation, last[0] if last else None, unread))
         return found
-
-
-def envelope(
-    user: str, action: str, kind: str, data: dict[str, Any], cid: str, uuid: str | None = None
-) -> dict[str, Any]:
-    """A MAX envelope from the hub; a fresh uuid unless it answers a message that has one."""
-    return {
-        "uuid": uuid or _fresh_uuid(),
-        "user": {"username": user},
-        "action": action,
-        "object": kind,
-        "data": data,
-        "source": "hub",
-        "published": _rfc3339(int(time.time())),
-        "destination": cid,
-    }
-
-
-_random = bytearray()
-
-
-def _fresh_uuid() -> str:
-    """32 random hex digits, as a uuid4's hex, unguessable: from a pool of the system's random
-    bytes, drawn 4 KiB at a time rather than with a system call each (one per chat message)."""
-    if not _random:
-        _random.extend(os.urandom(4096))
-    uuid = _random[-16:].hex()
-    del _random[-16:]
-    return uuid
-
-
-@lru_cache(maxsize=2)  # formatted once a second, not once a message
-def _rfc3339(second: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))

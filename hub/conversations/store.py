@@ -41,6 +41,11 @@ class ConversationStore(Protocol):
         for one the store refused (Redis took the others); the caller tries it alone."""
         ...
 
+    async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:
+        """Take back a message stored as it was sent whose publish failed: out of history and its
+        uuid forgotten, so that its retry is stored and sent."""
+        ...
+
     async def history(
         self, cid: str, *, before: str | None = None, after: str | None = None, limit: int = 50
     ) -> History:

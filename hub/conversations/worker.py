@@ -1,6 +1,7 @@
 """The worker: stores conversation messages, then tells the members they are stored.
 
-It consumes the `messages` queue (conversations `*.messages`). For each message
+It consumes the `messages` queue (conversations `*.messages`). A message a hub node stored as
+it was sent (`conversations.stored`) is only taken off the queue. For each other message
 it stores it in history (once per uuid), takes it off the queue, then publishes
 the MAX `ack` (same uuid, the stored id in `data.id`) to the sender's `.publish`
 exchange with key `<cid>.notifications`, so that every member sees the "stored"
@@ -16,17 +17,17 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.broker.errors import BrokerUnavailable
-from hutch.hub.conversations.service import Conversations, envelope
+from hutch.hub.conversations.mentions import tell_mentioned
 from hutch.hub.conversations.store import Appended, ConversationStore
-from hutch.hub.messages import payload
+from hutch.hub.conversations.stored import stored_ack, stored_on_send, unstorable
 from hutch.hub.messages.encoding import stamp_sender
-from hutch.hub.notifications.events import MENTION, Notify, mentioned
+from hutch.hub.notifications.events import Notify
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names
 
@@ -46,7 +47,6 @@ class Worker:
         self,
         broker: Broker,
         store: ConversationStore,
-        conversations: Conversations,
         *,
         prefetch: int = 20,  # also the most stored together
         notify: Notify | None = None,
@@ -54,7 +54,6 @@ class Worker:
         self.broker = broker
         self.notify = notify  # the feed of each member a stored message mentions
         self.store = store
-        self.conversations = conversations
         self.prefetch = prefetch
         self.retry_delays = RETRY_DELAYS
         self._consumer: Consumer | None = None
@@ -99,12 +98,16 @@ class Worker:
     async def handle(self, deliveries: list[Delivery]) -> None:
         storable: list[tuple[Delivery, Appended]] = []
         for delivery in deliveries:
+            if stored_on_send(delivery.message, self.broker.login) is not None:
+                await delivery.ack()  # the hub node that took it stored it, and its ack is each node's
+                self.counts["stored on send"] += 1
+                continue
             sender = names.sender_of(delivery.exchange)
             cid = names.conversation_of(delivery.routing_key)
             message = expanded(delivery.message)
             if sender:  # the sender is who routed it here, whatever the body claims
                 stamp_sender(message, sender)
-            if (refusal := _unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
+            if (refusal := unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
                 log.warning("dead-lettered a message of %r: %s", cid[:80], refusal)
                 await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)
                 self.counts["dead-lettered"] += 1
@@ -131,7 +134,7 @@ class Worker:
         await delivery.ack()  # stored: the queue is done with it
         self.counts["stored"] += 1
         if new:
-            await self._tell_mentioned(sender, cid, stored_id, message)
+            await tell_mentioned(self.notify, self.store, sender, cid, stored_id, message)
         # A repeat's ack goes out too: its first storing may have ended (a failover, a worker
         # killed) after the message was stored and before its ack was sent.
         if not self.broker.publish_waits:  # the embedded broker: delivered at once, no task needed
@@ -156,28 +159,16 @@ class Worker:
         """Append one. Only a message the store refuses is retried and dead-lettered."""
         return await _when_the_store_is_there(lambda: self.store.append(*appended))
 
-    async def _tell_mentioned(self, sender: str, cid: str, stored_id: str, message: dict[str, Any]) -> None:
-        """Each member named with `@` in the text hears of it in their feed (not the sender)."""
-        text = message.get("data", {}).get("text") if isinstance(message.get("data"), dict) else None
-        if self.notify is None or not isinstance(text, str) or "@" not in text:
-            return
-        conversation = await self.store.conversation(cid)
-        members = set(conversation.members) if conversation else set()
-        for user in mentioned(text):
-            if user in members and user != sender:
-                properties = {"target": cid, "by": sender, "message": stored_id}
-                await self.notify(user, MENTION, f"{sender} mentioned you: {text}"[:200], properties)
-
     async def _tell_stored(self, sender: str, cid: str, stored_id: str, uuid: str | None) -> None:
         """The MAX ack: every member sees the message is stored."""
-        ack = envelope(sender, "ack", "message", {"id": stored_id}, cid, uuid)
-        key = names.message_key(cid, "notifications")
+        ack = stored_ack(sender, cid, stored_id, uuid)
+        exchange, key = names.publish_exchange(sender), names.message_key(cid, "notifications")
         # Tried again while the broker is away (moving to another node, say): a member whose
         # stream was bound too late for the message learns of it from this ack alone.
         failure: Exception | None = None
         for wait in ACK_RETRIES:
             try:
-                await self.conversations.publish(sender, key, ack, {STORED: "true"})
+                await self.broker.publish(exchange, key, ack)
                 return
             except BrokerUnavailable as error:
                 failure = error
@@ -199,13 +190,3 @@ async def _when_the_store_is_there(operation: Callable[[], Awaitable[T]]) -> T:
             log.warning("storing waits for the store: %s", error)
             await asyncio.sleep(wait)
             wait = min(wait * 2, STORE_AWAY_WAITS[1])
-
-
-def _unstorable(cid: str, message: dict[str, Any]) -> str | None:
-    """Why a message cannot be stored (it would not read back), or None."""
-    try:
-        names.check_conversation(cid)
-        payload.check(message)
-    except ValueError as error:
-        return str(error)
-    return None

@@ -6,6 +6,9 @@ exchange, `hutch.node.<node>.<exchange>.<n>`, bound once per distinct binding ke
 and when a message arrives it picks the local subscriptions by the exchange's
 own matching rules and hands each the same `OutgoingMessage`, serialized once.
 Broker cost thus grows with distinct keys, not with connections.
+
+A delivery may imply another that the broker never carries: a chat message stored on send
+implies its "stored" ack (`conversations.stored`), which the node makes for its own subscribers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
@@ -30,13 +34,17 @@ class Target(Protocol):
     def deliver(self, message: LocalCopy) -> None: ...
 
 
+Implies = Callable[[Delivery], Delivery | None]  # a delivery -> the one it implies, if any
+
+
 class _Tap:
     """The node's queue on one exchange and the local subscriptions behind it."""
 
-    def __init__(self, exchange: str, exchange_type: str, queue: str):
+    def __init__(self, exchange: str, exchange_type: str, queue: str, implies: Implies | None = None):
         self.exchange = exchange
         self.type = exchange_type
         self.queue = queue
+        self.implies = implies
         self.consumer: Consumer | None = None
         self.targets: dict[str, tuple[Target, ...]] = {}  # binding key -> subscribers
         self._matched: dict[str, list[tuple[Target, ...]]] = {}  # routing key -> target groups
@@ -69,18 +77,20 @@ class _Tap:
             if len(self._matched) > 10_000:
                 self._matched.clear()
             self._matched[key] = groups
-        if not groups:
-            return
-        shared = LocalCopy.of(delivery)
-        for targets in groups:
-            for target in targets:
-                target.deliver(shared)
+        if groups:
+            shared = LocalCopy.of(delivery)
+            for targets in groups:
+                for target in targets:
+                    target.deliver(shared)
+        if self.implies is not None and (implied := self.implies(delivery)) is not None:
+            self.on_delivery(implied)
 
 
 class NodeFanout:
-    def __init__(self, broker: Broker, node_id: str):
+    def __init__(self, broker: Broker, node_id: str, implies: Mapping[str, Implies] | None = None):
         self.broker = broker
         self.node_id = node_id
+        self.implies = dict(implies or {})  # exchange -> what its deliveries imply
         self._taps: dict[str, _Tap] = {}
         self._opened = 0
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -123,7 +133,7 @@ class NodeFanout:
         queue = await self.broker.declare_queue(
             name, durable=True, expires=NODE_QUEUE_EXPIRY, node_local=True
         )
-        tap = _Tap(exchange, exchange_type, queue)
+        tap = _Tap(exchange, exchange_type, queue, self.implies.get(exchange))
         tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
         self._taps[exchange] = tap
         return tap

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from hutch.hub.broker.base import Message, header_problem
 from hutch.hub.direct.service import AUDIENCES
-from hutch.hub.errors import Refused
+from hutch.hub.errors import Invalid, Refused
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
 from hutch.protocol import SendRequested, StompError, Wording, names
 from hutch.protocol.destinations import Destination, Kind, parse_destination
@@ -55,7 +56,10 @@ class Publisher:
             headers, event.body, sender=self.session.user, max_depth=self.node.settings.max_json_depth
         )
         claimed = None  # the chat message's uuid, marked sent
-        if message is not None and names.is_chat_message(destination.exchange, destination.key):
+        chat = message is not None and names.is_chat_message(destination.exchange, destination.key)
+        # Stored on send, a repeat is known by the uuid stored; a message kept for later is not stored yet.
+        if chat and (not self.node.conversations.store_on_send or DELIVER_AT in event.headers):
+            assert message is not None
             uuid = message.get("uuid")
             if isinstance(uuid, str):
                 if not await self.node.stores.conversations.first_send(uuid):
@@ -93,7 +97,32 @@ class Publisher:
                 await self.subscriber.declare_shared(destination)
             case Kind.AMQ_QUEUE | Kind.REPLY_QUEUE:
                 await self.node.broker.declare_queue(destination.name, passive=True)
-        await self.node.broker.publish(destination.exchange, destination.key, Message(body, headers))
+        publish = self.node.broker.publish
+        chat = message is not None and names.is_chat_message(destination.exchange, destination.key)
+        if chat and self.node.conversations.store_on_send:
+            assert message is not None
+            await self._store_and_send(
+                destination,
+                message,
+                lambda marked: publish(
+                    destination.exchange, destination.key, Message(body, headers | marked)
+                ),
+            )
+            return
+        await publish(destination.exchange, destination.key, Message(body, headers))
+
+    async def _store_and_send(
+        self,
+        destination: Destination,
+        message: dict[str, Any],
+        publish: Callable[[dict[str, str]], Awaitable[None]],
+    ) -> None:
+        """Stored as the worker would store it: the sender is whose exchange it goes through."""
+        sender, cid = names.sender_of(destination.exchange), names.conversation_of(destination.key)
+        try:
+            await self.node.conversations.store_and_send(sender, cid, message, publish)
+        except Invalid as invalid:
+            raise StompError("bad message", invalid.description) from None
 
     async def _schedule(self, key: str, message: dict[str, Any] | None, deliver_at: str) -> None:
         """A chat message kept until `deliver_at`: then posted as the REST API posts it."""

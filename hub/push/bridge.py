@@ -37,6 +37,7 @@ from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.contexts.model import Notifications
 from hutch.hub.contexts.store import ContextStore
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.conversations.stored import stored_on_send
 from hutch.hub.direct.model import ADDRESS_CHANNELS, Job, Preferences
 from hutch.hub.direct.store import DirectStore
 from hutch.hub.notifications.events import mentioned
@@ -77,8 +78,10 @@ class PushBridge:
         ttl: int = 86400,
         timeout: float = 10.0,
         concurrency: int = 20,
+        stored_on_send: bool = False,
     ):
         self.broker = broker
+        self.stored_on_send = stored_on_send  # chat messages come stored, with no worker's ack after them
         self.conversations = conversations
         self.presence = presence
         self.devices = devices
@@ -101,7 +104,7 @@ class PushBridge:
         if not self.providers:  # with nothing to push to, the push queue would only fill up
             log.info("push bridge idle: no push service is configured")
             return
-        await topology.declare_push(self.broker)
+        await topology.declare_push(self.broker, stored_on_send=self.stored_on_send)
         await self.broker.declare_queue(DEAD_LETTERS, durable=True)
         for platform, provider in self.providers.items():
             await self.broker.declare_queue(job_queue(platform), durable=True)
@@ -163,14 +166,10 @@ class PushBridge:
             return await self._news_jobs(delivery)
         if delivery.exchange == names.NOTIFICATIONS:
             return await self._feed_jobs(delivery)
-        if delivery.message.headers.get(names.STORED_HEADER) != "true":
-            return []  # not a worker's "stored" ack: a member may send notifications too
-        message = expanded(delivery.message)
-        data = message.get("data") if isinstance(message.get("data"), dict) else {}
-        if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:
-            return []  # read receipts, activity: nothing to push
+        if (stored_id := self._stored_id(delivery)) is None:
+            return []
         cid = names.conversation_of(delivery.routing_key)
-        stored = await self.conversations.message(cid, str(data["id"]))
+        stored = await self.conversations.message(cid, stored_id)
         conversation = await self.conversations.conversation(cid)
         if stored is None or conversation is None:
             return []
@@ -185,6 +184,20 @@ class PushBridge:
             ttl=self.ttl,
         )
         return await self._to_offline(others, notification, target=f"conversation/{cid}")
+
+    def _stored_id(self, delivery: Delivery) -> str | None:
+        """The history id of a chat message now stored: a hub node's mark on a message stored on
+        send, or the worker's "stored" ack (what else members send, read receipts say, is not
+        pushed)."""
+        if delivery.routing_key.endswith(".messages"):
+            return stored_on_send(delivery.message, self.broker.login)
+        if delivery.message.headers.get(names.STORED_HEADER) != "true":
+            return None  # not a worker's "stored" ack: a member may send notifications too
+        message = expanded(delivery.message)
+        data = message.get("data") if isinstance(message.get("data"), dict) else {}
+        if message.get("action") != "ack" or message.get("object") != "message" or "id" not in data:
+            return None
+        return str(data["id"])
 
     async def _news_jobs(self, delivery: Delivery) -> list[PushJob]:
         """A post or comment of a context, as the store has it (what the envelope says is only

@@ -1,90 +1,31 @@
 """Conversations through REST and STOMP, on the embedded backends and on RabbitMQ + Redis."""
 
 import asyncio
-import json
 import re
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from backends import SECRET
-from hub_server import RunningHub, WsClient, hub_fixture, running_hub
+from backends import BROKERS, SECRET, hub_settings
+from chat_clients import PACKED, Api, chat_message, device, next_of, say, unpacked, wait_history
+from hub_server import RunningHub, running_hub
 from hutch.hub.auth import mint_token
 from hutch.hub.conversations.service import envelope
-from hutch.protocol import Frame
-from hutch.rules import Form, decode
-
-PACKED = {"content-type": "application/x-hutch+json; rules=max@1"}
 
 
-hub = hub_fixture(dev_mode=False, jwt_secret=SECRET, history_limit=150)
-
-
-@pytest.fixture
-def people() -> dict[str, str]:
-    run = uuid.uuid4().hex[:6]
-    return {name: f"{name}{run}" for name in ("ana", "bob", "cy", "dee")}
-
-
-class Api:
-    def __init__(self, hub: RunningHub, user: str, roles: list[str] | None = None):
-        self.user = user
-        self.http = httpx.AsyncClient(
-            base_url=f"{hub.url}/api",
-            headers={"Authorization": f"Bearer {mint_token(user, SECRET, roles=roles)}"},
-        )
-
-    async def call(self, method: str, path: str, body: object = None, status: int = 200) -> object:
-        response = await self.http.request(method, path, json=body)
-        assert response.status_code == status, response.text
-        return response.json() if response.content else None
-
-
-async def device(hub: RunningHub, user: str, **headers: str) -> WsClient:
-    client = await WsClient.open(hub, login=None)
-    await client.send(
-        "CONNECT", {"accept-version": "1.2", "login": user, "passcode": mint_token(user, SECRET), **headers}
-    )
-    assert (await client.recv()).command == "CONNECTED"
-    return client
-
-
-def chat_message(user: str, text: str) -> bytes:
-    message = {
-        "uuid": uuid.uuid4().hex,
-        "user": {"username": user},
-        "action": "add",
-        "object": "message",
-        "data": {"text": text},
-    }
-    return json.dumps(
-        {"g": message["uuid"], "u": {"u": user}, "a": "a", "o": "m", "d": message["data"]}
-    ).encode()
-
-
-async def say(client: WsClient, user: str, cid: str, text: str) -> None:
-    await client.publish(f"/exchange/{user}.publish/{cid}.messages", chat_message(user, text), **PACKED)
-
-
-def unpacked(frame: Frame) -> dict:
-    return decode(frame.body, Form.PACKED_JSON, "max@1")
-
-
-async def next_of(client: WsClient, action: str, timeout: float = 5.0) -> dict:
-    """The next message of this action ("add" for chat, "ack" for stored, "read" for read receipts)."""
-    while True:
-        message = unpacked(await client.recv(timeout))
-        if message.get("action") == action:
-            return message
-
-
-async def wait_history(api: Api, cid: str, count: int) -> list[dict]:
-    for _ in range(200):
-        found = await api.call("GET", f"/conversations/{cid}/messages?limit=200")
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"history never reached {count} messages")
+@pytest.fixture(
+    scope="module",
+    params=[(b, s) for b in BROKERS for s in (False, True)],
+    ids=lambda p: f"{p[0]}-{'store-on-send' if p[1] else 'worker-stores'}",
+)
+def hub(request: pytest.FixtureRequest) -> Iterator[RunningHub]:
+    """Each backend, with the worker storing chat messages, then with the node storing them as
+    they are sent (`HUTCH_STORE_ON_SEND`): members see the same either way."""
+    backend, store_on_send = request.param
+    settings = hub_settings(backend) | {"store_on_send": store_on_send}
+    with running_hub(**settings, dev_mode=False, jwt_secret=SECRET, history_limit=150) as running:
+        yield running
 
 
 async def test_conversations_of_two_are_reused_groups_have_owners(

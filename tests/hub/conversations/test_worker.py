@@ -5,7 +5,6 @@ from hutch.hub.broker import topology
 from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations.memory import MemoryConversationStore
-from hutch.hub.conversations.service import Conversations
 from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker, expanded
 from hutch.rules import Form, decode, encode
 
@@ -23,7 +22,7 @@ class BrokenStore(MemoryConversationStore):
 async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason() -> None:
     broker, store = MemoryBroker(), BrokenStore()
     await topology.declare_base(broker)
-    worker = Worker(broker, store, Conversations(store, broker))
+    worker = Worker(broker, store)
     worker.retry_delays = (0.01, 0.01)
     await worker.start()
     await topology.add_member(broker, "c1", "ana")
@@ -43,7 +42,7 @@ async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason(
 async def test_stored_once_and_each_copy_acked_with_the_stored_id() -> None:
     broker, store = MemoryBroker(), MemoryConversationStore()
     await topology.declare_base(broker)
-    worker = Worker(broker, store, Conversations(store, broker))
+    worker = Worker(broker, store)
     await worker.start()
     await topology.add_member(broker, "c1", "ana")
     await broker.declare_queue("ana-device")
@@ -75,7 +74,7 @@ class RefusingOneConversation(MemoryConversationStore):
 async def test_messages_stored_together_go_on_when_one_is_refused() -> None:
     broker, store = MemoryBroker(), RefusingOneConversation()
     await topology.declare_base(broker)
-    worker = Worker(broker, store, Conversations(store, broker))
+    worker = Worker(broker, store)
     worker.retry_delays = (0.01,)
     await topology.add_member(broker, "c1", "ana")
     await topology.add_member(broker, "refused", "ana")

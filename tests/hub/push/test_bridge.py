@@ -380,3 +380,33 @@ def memory_stores() -> dict[str, Any]:
         "presence": MemoryPresence(),
         "devices": MemoryDevices(),
     }
+
+
+@pytest.mark.parametrize("backend", BROKERS)
+async def test_a_message_stored_on_send_is_pushed_once(
+    backend: str, services: PushServices, push: PushServices
+) -> None:
+    """No worker's ack follows a message stored on send: the message itself is pushed, once,
+    and a member's forged ack still pushes nothing."""
+    ana, bob = fresh("ana"), fresh("bob")
+    with contextlib.ExitStack() as stack:
+        settings = hub_settings(backend) | services.settings()
+        if backend == "amqp":  # a push queue of its own, bound for stored messages
+            settings["amqp_url"] = stack.enter_context(rabbitmq_vhost())
+        hub = stack.enter_context(
+            running_hub(**settings, push_bridge=True, store_on_send=True, dev_mode=False, jwt_secret=SECRET)
+        )
+        async with api(hub, ana) as anas, api(hub, bob) as bobs:
+            cid = (await anas.create_conversation([bob]))["id"]
+            await bobs.register_device("android", token=f"fcm-{bob}")
+            await say(hub, ana, cid, "stored first")
+            await eventually(lambda: len(push.received) == 1, timeout=10)
+            [stored] = await anas.messages(cid)
+            forged = {"action": "ack", "object": "message", "data": {"id": stored["id"]}}
+            async with client(hub, ana) as forger:
+                await forger.send(
+                    f"/exchange/{ana}.publish/{cid}.notifications", forged, headers={STORED: "true"}
+                )
+        await asyncio.sleep(0.5)
+    [fcm] = push.of("fcm")
+    assert fcm.key == f"fcm-{bob}" and fcm.payload["message"]["notification"]["body"] == "stored first"

@@ -1,0 +1,92 @@
+"""The "stored" ack, and chat messages stored on send.
+
+Every member of a conversation hears that a message is stored: the MAX ack, same uuid, the
+history id in `data.id`, key `<cid>.notifications`, header `x-hutch-stored`. By default the
+worker stores and publishes that ack through RabbitMQ, a second message for every chat message.
+
+With `HUTCH_STORE_ON_SEND` the node that takes the SEND stores the message first and publishes
+it marked: its history id and uuid in `x-hutch-id` and `x-hutch-uuid`, and the hub's own broker
+login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot forge it under a
+login of its own). Each node that receives a marked message makes the ack for its own members
+from the mark, the worker takes the message off its queue without storing it again, and the
+push bridge pushes the message itself. What arrives unmarked (a bot's message over AMQP) takes
+the worker's path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hutch.hub.broker.amqp_properties import PUBLISHED_BY
+from hutch.hub.broker.base import Delivery, Message
+from hutch.hub.conversations.envelopes import envelope
+from hutch.hub.messages import payload
+from hutch.hub.messages.encoding import RULES, WIRE
+from hutch.protocol import names
+from hutch.rules import content_type, encode
+
+
+def unstorable(cid: str, message: dict[str, Any]) -> str | None:
+    """Why a chat message cannot be stored (it would not read back), or None."""
+    try:
+        names.check_conversation(cid)
+        payload.check(message)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def marks(stored_id: str, uuid: str | None, login: str) -> dict[str, str]:
+    """The headers of a message stored on send, as the node that stored it publishes it."""
+    marked = {names.STORED_ID_HEADER: stored_id, PUBLISHED_BY: login}
+    if uuid is not None:
+        marked[names.STORED_UUID_HEADER] = uuid
+    return marked
+
+
+def stored_on_send(message: Message, login: str) -> str | None:
+    """The history id a hub node stored `message` under as it was sent, else None: not marked,
+    or marked by someone who is not the hub (`login`)."""
+    headers = message.headers
+    if headers.get(PUBLISHED_BY) != login:
+        return None
+    return headers.get(names.STORED_ID_HEADER)
+
+
+def stored_ack(sender: str, cid: str, stored_id: str, uuid: str | None) -> Message:
+    """The MAX "stored" ack of a message, in the wire form, as the worker publishes it."""
+    ack = envelope(sender, "ack", "message", {"id": stored_id}, cid, uuid)
+    headers = {"content-type": content_type(WIRE, RULES), "persistent": "true", names.STORED_HEADER: "true"}
+    return Message(encode(ack, WIRE, RULES), headers)
+
+
+@dataclass(slots=True)
+class ImpliedAck:
+    """The ack a message stored on send implies, delivered by the node to its own members as
+    if RabbitMQ had: nothing to settle."""
+
+    exchange: str
+    routing_key: str
+    message: Message
+    redelivered: bool = field(default=False)
+
+    async def ack(self) -> None:
+        return None
+
+    async def nack(self, requeue: bool = True) -> None:
+        return None
+
+
+def implied_ack(delivery: Delivery, login: str) -> ImpliedAck | None:
+    """The "stored" ack of a chat message a hub node stored on send, for this node's members."""
+    stored_id = stored_on_send(delivery.message, login)
+    if stored_id is None:
+        return None
+    cid, _, kind = delivery.routing_key.partition(".")
+    sender = names.sender_of(delivery.exchange)
+    if kind != "messages" or not sender:
+        return None
+    uuid = delivery.message.headers.get(names.STORED_UUID_HEADER)
+    ack = stored_ack(sender, cid, stored_id, uuid)
+    return ImpliedAck(delivery.exchange, names.message_key(cid, "notifications"), ack)

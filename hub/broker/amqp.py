@@ -402,8 +402,15 @@ class AmqpBroker:
             # more than the publish. A Nack still raises, the confirm is still awaited.
             channel = await self._publisher.get_underlay_channel()
             # mandatory=False: an unroutable message is dropped, as RabbitMQ's STOMP plugin does.
+            # wait=False: the next publish need not wait for the socket to take this one (the
+            # confirm is what counts, and it is awaited), so publishes of one turn go out together.
             await channel.basic_publish(
-                message.body, exchange=exchange, routing_key=key, properties=to_amqp(message), mandatory=False
+                message.body,
+                exchange=exchange,
+                routing_key=key,
+                properties=to_amqp(message),
+                mandatory=False,
+                wait=False,
             )
 
         await self._run(send)

@@ -34,11 +34,11 @@ class AmqpDelivery:
 
     async def ack(self) -> None:
         if self._consumer is not None and self._consumer.settled(self):
-            await _settle(self._channel.basic_ack(self._tag))
+            await _settle(self._channel.basic_ack(self._tag, wait=False))
 
     async def nack(self, requeue: bool = True) -> None:
         if self._consumer is not None and self._consumer.settled(self):
-            await _settle(self._channel.basic_nack(self._tag, requeue=requeue))
+            await _settle(self._channel.basic_nack(self._tag, requeue=requeue, wait=False))
 
 
 async def _settle(operation: Awaitable[object]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiormq
 from aio_pika import RobustConnection
+from hutch.hub.broker.amqp_transport import CoalescingTransportFactory
 from yarl import URL
 
 MOVES_KEPT = 10
@@ -49,6 +50,7 @@ class NodesConnection(RobustConnection):
         self.before_restore: Callable[[aiormq.abc.AbstractConnection], Awaitable[None]] | None = None
         super().__init__(url, **kwargs)
         self._at = -1  # reading the URL's query in __init__ counted as an attempt
+        self.kwargs["transport_factory"] = CoalescingTransportFactory()  # passed on to aiormq
 
     @property  # type: ignore[override]
     def url(self) -> URL:

@@ -20,11 +20,21 @@ from typing import Any
 
 from hutch.hub.broker.amqp_properties import PUBLISHED_BY
 from hutch.hub.broker.base import Delivery, Message
+from hutch.hub.broker.bodies import expanded
 from hutch.hub.conversations.envelopes import envelope
 from hutch.hub.messages import payload
-from hutch.hub.messages.encoding import RULES, WIRE
+from hutch.hub.messages.encoding import RULES, WIRE, stamp_sender
 from hutch.protocol import names
 from hutch.rules import content_type, encode
+
+
+def as_stored(message: Message, sender: str) -> dict[str, Any]:
+    """What is stored of a chat message: decoded (its text as `data.text` if it is not coded),
+    the sender whose exchange it went through stamped on it."""
+    stored = expanded(message)
+    if sender:
+        stamp_sender(stored, sender)
+    return stored
 
 
 def unstorable(cid: str, message: dict[str, Any]) -> str | None:

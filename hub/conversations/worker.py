@@ -20,13 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
-from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.dead_letters import GaveUp, dead_letter, retried
 from hutch.hub.broker.errors import BrokerUnavailable
 from hutch.hub.conversations.mentions import tell_mentioned
 from hutch.hub.conversations.store import Appended, ConversationStore
-from hutch.hub.conversations.stored import stored_ack, stored_on_send, unstorable
-from hutch.hub.messages.encoding import stamp_sender
+from hutch.hub.conversations.stored import as_stored, stored_ack, stored_on_send, unstorable
 from hutch.hub.notifications.events import Notify
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names
@@ -102,11 +100,9 @@ class Worker:
                 await delivery.ack()  # the hub node that took it stored it, and its ack is each node's
                 self.counts["stored on send"] += 1
                 continue
-            sender = names.sender_of(delivery.exchange)
+            sender = names.sender_of(delivery.exchange)  # who routed it here, whatever the body claims
             cid = names.conversation_of(delivery.routing_key)
-            message = expanded(delivery.message)
-            if sender:  # the sender is who routed it here, whatever the body claims
-                stamp_sender(message, sender)
+            message = as_stored(delivery.message, sender)
             if (refusal := unstorable(cid, message)) is not None:  # a bot over AMQP, unchecked by a hub
                 log.warning("dead-lettered a message of %r: %s", cid[:80], refusal)
                 await dead_letter(self.broker, DEAD_LETTERS, delivery, refusal)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from hutch.hub.broker.base import Message, header_problem
+from hutch.hub.conversations.stored import as_stored
 from hutch.hub.direct.service import AUDIENCES
 from hutch.hub.errors import Invalid, Refused
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
@@ -98,11 +99,12 @@ class Publisher:
             case Kind.AMQ_QUEUE | Kind.REPLY_QUEUE:
                 await self.node.broker.declare_queue(destination.name, passive=True)
         publish = self.node.broker.publish
-        chat = message is not None and names.is_chat_message(destination.exchange, destination.key)
-        if chat and self.node.conversations.store_on_send:
-            assert message is not None
+        if self.node.conversations.store_on_send and names.is_chat_message(
+            destination.exchange, destination.key
+        ):
             await self._store_and_send(
                 destination,
+                Message(body, headers),
                 message,
                 lambda marked: publish(
                     destination.exchange, destination.key, Message(body, headers | marked)
@@ -114,13 +116,16 @@ class Publisher:
     async def _store_and_send(
         self,
         destination: Destination,
-        message: dict[str, Any],
+        sent: Message,
+        message: dict[str, Any] | None,
         publish: Callable[[dict[str, str]], Awaitable[None]],
     ) -> None:
-        """Stored as the worker would store it: the sender is whose exchange it goes through."""
+        """Stored as the worker would store it: the sender is whose exchange it goes through, and
+        a body that is not coded is its text (a coded one was decoded and stamped already)."""
         sender, cid = names.sender_of(destination.exchange), names.conversation_of(destination.key)
+        stored = message if message is not None else as_stored(sent, sender)
         try:
-            await self.node.conversations.store_and_send(sender, cid, message, publish)
+            await self.node.conversations.store_and_send(sender, cid, stored, publish)
         except Invalid as invalid:
             raise StompError("bad message", invalid.description) from None
 

@@ -173,3 +173,23 @@ async def test_a_message_whose_publish_failed_is_taken_back_so_its_retry_is_sent
     await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")  # the retry
     [stored] = (await store.history("c1")).messages
     assert [d.message.headers["x-hutch-id"] for d in seen] == [stored.id]
+
+
+async def test_a_plain_text_message_is_stored_as_its_text_and_acked(
+    hub: RunningHub, people: dict[str, str]
+) -> None:
+    """A body that is not coded is stored as the worker stores it: its text in `data.text`."""
+    ana_name, bob_name = people["ana"], people["bob"]
+    ana = Api(hub, ana_name)
+    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    bob_phone, sender = await device(hub, bob_name), await device(hub, ana_name)
+    await bob_phone.subscribe(f"/exchange/{bob_name}.subscribe")
+    await sender.publish(f"/exchange/{ana_name}.publish/{cid}.messages", b"just words")
+    [stored] = await wait_history(ana, cid, 1)
+    assert (stored["data"]["text"], stored["sender"]) == ("just words", ana_name)
+    message = await bob_phone.recv()
+    assert (message.body, message.headers["x-hutch-id"]) == (b"just words", stored["id"])
+    ack = unpacked(await bob_phone.recv())
+    assert (ack["action"], ack["data"]["id"]) == ("ack", stored["id"])
+    await bob_phone.close()
+    await sender.close()

@@ -3,9 +3,10 @@
 from backends import eventually
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Delivery, Message
+from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations.memory import MemoryConversationStore
-from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker, expanded
+from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker
 from hutch.rules import Form, decode, encode
 
 

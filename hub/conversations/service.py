@@ -18,6 +18,7 @@ from typing import Any
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Broker, Message
+from hutch.hub.conversations.batching import TogetherAppends
 from hutch.hub.conversations.envelopes import envelope
 from hutch.hub.conversations.mentions import tell_mentioned
 from hutch.hub.conversations.model import Conversation, StoredMessage
@@ -59,6 +60,7 @@ class Conversations:
         self.store = store
         self.broker = broker
         self.store_on_send = store_on_send  # chat messages stored before they are published (`stored`)
+        self._appends = TogetherAppends(store)
         self.on_member_change = on_member_change  # the node's user streams follow membership
         self.notify = notify  # the feed of each member added
         self._membership: dict[tuple[str, str], float] = {}  # (cid, user) -> checked until
@@ -235,7 +237,7 @@ class Conversations:
         if (problem := unstorable(cid, message)) is not None:
             raise Invalid(f"the message cannot be stored: {problem}")
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
-        stored_id, new = await self.store.append(cid, sender, message, uuid)
+        stored_id, new = await self._appends.append(cid, sender, message, uuid)
         if not new:
             return
         try:

@@ -1,0 +1,64 @@
+"""Messages sent at the same moment are stored together.
+
+Storing on send, each SEND would be a round trip to the store of its own, and on Redis most
+of its cost is the client's, not Redis's. Here an append joins those waiting: while one batch
+is on its way to the store, the next gathers, and goes as one `append_many` (one pipeline, one
+`WAIT`). Nothing waits on a timer: a lone message goes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from hutch.hub.conversations.store import Appended, ConversationStore
+
+log = logging.getLogger(__name__)
+
+MOST_TOGETHER = 100
+
+
+class TogetherAppends:
+    def __init__(self, store: ConversationStore, most: int = MOST_TOGETHER):
+        self.store = store
+        self.most = most
+        self._waiting: list[tuple[Appended, asyncio.Future[tuple[str, bool]]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def append(
+        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+    ) -> tuple[str, bool]:
+        """As `ConversationStore.append`: (its id, True), or (the id, False) for a uuid stored before."""
+        answer: asyncio.Future[tuple[str, bool]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(((cid, sender, message, uuid), answer))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        return await answer
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
+                await self._store(batch)
+        finally:
+            self._runner = None
+
+    async def _store(self, batch: list[tuple[Appended, asyncio.Future[tuple[str, bool]]]]) -> None:
+        try:
+            answers = await self.store.append_many([appended for appended, _ in batch])
+        except Exception as error:  # the store away, say: each sender hears it
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        for (appended, answer), stored in zip(batch, answers, strict=True):
+            if answer.done():  # its sender went away meanwhile
+                continue
+            if stored is not None:
+                answer.set_result(stored)
+                continue
+            try:  # refused among the others: alone, for the store's own reason
+                answer.set_result(await self.store.append(*appended))
+            except Exception as error:
+                answer.set_exception(error)

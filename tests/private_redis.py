@@ -82,6 +82,20 @@ def redis_sentinel_set() -> Iterator[SentinelSet]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def lone_redis() -> Iterator[int]:
+    """A Redis of the test's own, with nothing in it (no scripts loaded either): its port."""
+    assert Path(REDIS_SERVER).exists(), "redis-server is needed (the CI set-up installs it)"
+    base, port = Path(tempfile.mkdtemp(prefix="hutch-redis-")), free_port()
+    process = _server(base, port)
+    try:
+        yield port
+    finally:
+        process.kill()
+        process.wait(10)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _server(base: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     directory = base / str(port)
     directory.mkdir(exist_ok=True)

@@ -29,6 +29,7 @@ from hutch.hub.conversations.model import (
 from hutch.hub.conversations.store import Appended
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import UNAVAILABLE, available
+from redis.exceptions import NoScriptError
 
 # One script, one round trip: a worker that dies between claiming the uuid and adding the
 # message would leave a claim that makes the redelivered message a "repeat" never stored.
@@ -51,6 +52,11 @@ if conversation then
 end
 return {id, 1}
 """
+
+
+def _no_script(answer: object) -> bool:
+    """Redis does not have the script (NOSCRIPT): then none of the batch ran."""
+    return isinstance(answer, NoScriptError)
 
 
 class RedisConversationStore:
@@ -126,6 +132,15 @@ class RedisConversationStore:
 
     async def _append_all(self, messages: list[Appended]) -> list[tuple[str, bool] | Exception]:
         """APPEND each message, in order, in one round trip; Redis's refusal of one in its place."""
+        answers = await self._append_round(messages)
+        if any(_no_script(answer) for answer in answers):  # a Redis restarted or failed over
+            await self.redis.script_load(APPEND)
+            answers = await self._append_round(messages)
+        return answers
+
+    async def _append_round(self, messages: list[Appended]) -> list[tuple[str, bool] | Exception]:
+        # EVALSHA by the script's hash: a pipeline running a registered script would first ask
+        # Redis whether it has it (SCRIPT EXISTS), a round trip of its own each time.
         replicas, timeout = self.wait_for_replicas
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
@@ -141,7 +156,7 @@ class RedisConversationStore:
                     int(uuid is not None),
                     cid,
                 ]
-                await self._append(keys=keys, args=args, client=pipe)
+                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
             if replicas:
                 pipe.execute_command("WAIT", replicas, int(timeout * 1000))
             answers = await pipe.execute(raise_on_error=False)

@@ -10,6 +10,7 @@ from hutch.hub.conversations.model import Conversation, id_key
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.store.redis import connect
+from private_redis import lone_redis
 
 store = store_fixture(
     lambda: MemoryConversationStore(history_limit=5),
@@ -130,6 +131,23 @@ async def test_redis_refusing_one_of_several_stores_the_others() -> None:
         assert [m.message["n"] for m in (await store.history(good)).messages] == [1, 3]
     finally:
         await redis.aclose()
+
+
+async def test_messages_are_stored_on_a_redis_that_lost_its_scripts() -> None:
+    """A Redis restarted or failed over has not the append script: it is loaded, and the batch
+    stored once, in order."""
+    with lone_redis() as port:
+        redis = connect(f"redis://127.0.0.1:{port}/0")
+        store = RedisConversationStore(redis)
+        try:
+            for _ in range(2):  # the fresh Redis, then one whose scripts were flushed
+                cid = fresh("c")
+                answers = await store.append_many([(cid, "a", {"n": n}, f"{cid}-{n}") for n in range(3)])
+                assert all(answer is not None and answer[1] for answer in answers)
+                assert [m.message["n"] for m in (await store.history(cid)).messages] == [0, 1, 2]
+                await redis.script_flush()  # as a restart leaves it
+        finally:
+            await redis.aclose()
 
 
 async def test_a_send_that_did_not_go_through_is_forgotten(store: ConversationStore) -> None:

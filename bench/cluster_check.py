@@ -151,6 +151,7 @@ async def main() -> None:
     await redis.aclose()
 
     ports = [free_port(), free_port()]
+    node_ids = [f"check{uuid.uuid4().hex[:6]}" for _ in ports]  # to find each node's own queues
     hutch = Path(sys.executable).with_name("hutch")
     nodes = [
         subprocess.Popen(
@@ -167,9 +168,9 @@ async def main() -> None:
                 "--log-level",
                 "warning",
             ],
-            env=os.environ | NO_RATE_LIMITS,
+            env=os.environ | NO_RATE_LIMITS | {"HUTCH_NODE_ID": node_id},
         )
-        for p in ports
+        for p, node_id in zip(ports, node_ids, strict=True)
     ]
     try:
         for port in ports:
@@ -184,7 +185,6 @@ async def main() -> None:
         ]
         for start in range(0, len(devices), 100):
             await asyncio.gather(*(d.open() for d in devices[start : start + 100]))
-        node_ids = [httpx.get(f"http://127.0.0.1:{p}/health").json()["node"] for p in ports]
         listed = subprocess.run(
             ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"], capture_output=True, text=True
         ).stdout.split()

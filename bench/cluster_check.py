@@ -68,9 +68,13 @@ class Device:
 
     async def read(self) -> None:
         async for data in self.ws:
-            command, _, body = parse(data if isinstance(data, str) else data.decode())
-            if command == "MESSAGE":
-                self.got[body] += 1
+            text = data if isinstance(data, str) else data.decode()
+            # Frames written together share a WebSocket message (a message and its stored ack).
+            for one in text.split("\x00"):
+                if one.strip("\r\n"):
+                    command, _, body = parse(one.lstrip("\r\n"))
+                    if command == "MESSAGE":
+                        self.got[body] += 1
 
 
 async def connect(user: str, port: int) -> websockets.ClientConnection:

@@ -53,12 +53,21 @@ class TogetherAppends:
                     answer.set_exception(error)
             return
         for (appended, answer), stored in zip(batch, answers, strict=True):
-            if answer.done():  # its sender went away meanwhile
-                continue
-            if stored is not None:
+            if stored is None:  # refused among the others: alone, for the store's own reason
+                try:
+                    stored = await self.store.append(*appended)
+                except Exception as error:
+                    if not answer.done():
+                        answer.set_exception(error)
+                    continue
+            if not answer.done():
                 answer.set_result(stored)
-                continue
-            try:  # refused among the others: alone, for the store's own reason
-                answer.set_result(await self.store.append(*appended))
-            except Exception as error:
-                answer.set_exception(error)
+            elif stored[1]:  # its sender went away meanwhile: never sent, so not kept
+                await self._take_back(appended, stored[0])
+
+    async def _take_back(self, appended: Appended, stored_id: str) -> None:
+        cid, _, _, uuid = appended
+        try:
+            await self.store.unstore(cid, stored_id, uuid)
+        except Exception as error:  # kept in history then, unsent: a retry finds it stored
+            log.warning("a message stored for a SEND that went away stays in %s: %s", cid[:80], error)

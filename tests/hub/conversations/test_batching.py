@@ -1,0 +1,71 @@
+"""Appends of SENDs that arrive together go to the store together."""
+
+import asyncio
+
+import pytest
+from hutch.hub.conversations.batching import TogetherAppends
+from hutch.hub.conversations.memory import MemoryConversationStore
+from hutch.hub.store.errors import StoreUnavailable
+
+
+class CountingStore(MemoryConversationStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.refuse: set[str] = set()
+        self.away = False
+
+    async def append_many(self, messages):  # type: ignore[no-untyped-def]
+        await self.gate.wait()
+        if self.away:
+            raise StoreUnavailable("Redis is away")
+        self.batches.append(len(messages))
+        return [None if m[0] in self.refuse else await self.append(*m) for m in messages]
+
+
+async def test_appends_that_arrive_together_go_together_each_with_its_answer() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store)
+    store.gate.clear()  # the first batch is on its way while the next gather
+    first = asyncio.create_task(appends.append("c1", "ana", {"n": 0}, "u0"))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(appends.append("c1", "ana", {"n": n}, f"u{n}")) for n in range(1, 6)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    answers = [await first, *await asyncio.gather(*rest)]
+    assert store.batches == [1, 5]
+    assert all(new for _, new in answers) and len({stored_id for stored_id, _ in answers}) == 6
+    assert [m.message["n"] for m in (await store.history("c1")).messages] == [0, 1, 2, 3, 4, 5]
+    assert await appends.append("c1", "ana", {"n": 9}, "u3") == (answers[3][0], False)  # a repeat
+
+
+async def test_a_refused_one_is_tried_alone_and_a_store_away_is_told_to_each() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store)
+    store.refuse = {"refused"}
+    ok, alone = await asyncio.gather(
+        appends.append("c1", "ana", {"n": 1}, None), appends.append("refused", "ana", {"n": 2}, None)
+    )
+    assert ok[1] and alone[1]  # the store took it alone
+    store.away = True
+    results = await asyncio.gather(
+        *(appends.append("c1", "ana", {"n": n}, None) for n in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(result, StoreUnavailable) for result in results)
+
+
+async def test_a_message_whose_sender_went_away_while_it_was_stored_is_taken_back() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store)
+    store.gate.clear()
+    gone = asyncio.create_task(appends.append("c1", "ana", {"n": 1}, "u1"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await asyncio.sleep(0.01)
+    assert (await store.history("c1")).messages == []
+    assert (await appends.append("c1", "ana", {"n": 1}, "u1"))[1]  # its retry is stored, and new

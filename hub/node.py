@@ -53,6 +53,7 @@ from hutch.hub.notifications.store import FeedStore
 from hutch.hub.people.memory import MemoryPeople
 from hutch.hub.people.redis import RedisPeople
 from hutch.hub.people.store import PeopleStore
+from hutch.hub.presence.keeper import Refreshes
 from hutch.hub.presence.memory import MemoryPresence
 from hutch.hub.presence.redis import RedisPresence
 from hutch.hub.presence.store import PresenceStore
@@ -94,6 +95,7 @@ class HubNode:
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()
         self.stores = stores_for(settings)
         self.store_watch = StoreWatch(self.stores.ping)
+        self.presence_refreshes = Refreshes(self.stores.presence, settings.presence_ttl)
         self.metrics = NodeMetrics()
         self.user_flows = UserFlows(settings.user_rate())
         self.rest_limits = CallerLimits(settings.rest_rate, settings.rest_burst)

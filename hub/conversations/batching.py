@@ -46,7 +46,7 @@ class TogetherAppends:
 
     async def _store(self, batch: list[tuple[Appended, asyncio.Future[tuple[str, bool]]]]) -> None:
         try:
-            answers = await self.store.append_many([appended for appended, _ in batch])
+            answers = await self.store.append_many([appended for appended, _ in batch], members_only=True)
         except Exception as error:  # the store away, say: each sender hears it
             for _, answer in batch:
                 if not answer.done():
@@ -55,7 +55,7 @@ class TogetherAppends:
         for (appended, answer), stored in zip(batch, answers, strict=True):
             if stored is None:  # refused among the others: alone, for the store's own reason
                 try:
-                    stored = await self.store.append(*appended)
+                    stored = await self.store.append(*appended, members_only=True)
                 except Exception as error:
                     if not answer.done():
                         answer.set_exception(error)

@@ -16,7 +16,8 @@ from hutch.hub.conversations.model import (
     StoredMessage,
     id_key,
 )
-from hutch.hub.conversations.store import Appended
+from hutch.hub.conversations.store import Appended, not_a_member
+from hutch.hub.errors import Forbidden
 
 
 class Remembered:
@@ -91,8 +92,16 @@ class MemoryConversationStore:
         return f"{milliseconds}-{sequence}"
 
     async def append(
-        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+        self,
+        cid: str,
+        sender: str,
+        message: dict[str, Any],
+        uuid: str | None,
+        *,
+        members_only: bool = False,
     ) -> tuple[str, bool]:
+        if members_only and sender not in getattr(self._conversations.get(cid), "members", ()):
+            raise not_a_member(sender, cid)
         if uuid is not None and (stored_id := self._stored_uuids.get(uuid)) is not None:
             return stored_id, False
         message_id = self._next_id()
@@ -105,8 +114,16 @@ class MemoryConversationStore:
             self._stored_uuids.put(uuid, message_id)
         return message_id, True
 
-    async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
-        return [await self.append(*message) for message in messages]
+    async def append_many(
+        self, messages: list[Appended], *, members_only: bool = False
+    ) -> list[tuple[str, bool] | None]:
+        answers: list[tuple[str, bool] | None] = []
+        for message in messages:
+            try:
+                answers.append(await self.append(*message, members_only=members_only))
+            except Forbidden:
+                answers.append(None)  # refused here, as Redis refuses it in its place
+        return answers
 
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:
         history = self._history.get(cid, deque())

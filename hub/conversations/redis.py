@@ -26,32 +26,44 @@ from hutch.hub.conversations.model import (
     StoredMessage,
     id_key,
 )
-from hutch.hub.conversations.store import Appended
+from hutch.hub.conversations.store import Appended, not_a_member
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import UNAVAILABLE, available
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 # One script, one round trip: a worker that dies between claiming the uuid and adding the
 # message would leave a claim that makes the redelivered message a "repeat" never stored.
 # KEYS: the uuid's claim (unused without a uuid), the history, the conversation.
-# ARGV: claim ttl (ms), history length, sender, message, now, "1" if it has a uuid, cid.
+# ARGV: claim ttl (ms), history length, sender, message, now, "1" if it has a uuid, cid,
+# "1" if the sender must be a member.
 # The members' activity keys are named here, from the conversation: one Redis, not a cluster.
-# Returns {id, 1} once added, {id, 0} for a uuid stored before.
+# Returns {id, 1} once added, {id, 0} for a uuid stored before, NOTMEMBER for a sender that
+# must be a member and is not.
 APPEND = """
+local conversation = redis.call('GET', KEYS[3])
+local members = conversation and cjson.decode(conversation).members or {}
+if ARGV[8] == '1' then
+  local member = false
+  for _, name in ipairs(members) do
+    if name == ARGV[3] then member = true end
+  end
+  if not member then return redis.error_reply('NOTMEMBER') end
+end
 if ARGV[6] == '1' then
   local found = redis.call('GET', KEYS[1])
   if found then return {found, 0} end
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '*', 'sender', ARGV[3], 'message', ARGV[4])
 if ARGV[6] == '1' then redis.call('SET', KEYS[1], id, 'PX', ARGV[1]) end
-local conversation = redis.call('GET', KEYS[3])
-if conversation then
-  for _, member in ipairs(cjson.decode(conversation).members) do
-    redis.call('ZADD', 'hutch:user:' .. member .. ':convs', 'XX', ARGV[5], ARGV[7])
-  end
+for _, member in ipairs(members) do
+  redis.call('ZADD', 'hutch:user:' .. member .. ':convs', 'XX', ARGV[5], ARGV[7])
 end
 return {id, 1}
 """
+
+
+def _not_member(answer: object) -> bool:
+    return isinstance(answer, ResponseError) and str(answer).startswith("NOTMEMBER")
 
 
 def _no_script(answer: object) -> bool:
@@ -118,27 +130,39 @@ class RedisConversationStore:
 
     @available
     async def append(
-        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+        self,
+        cid: str,
+        sender: str,
+        message: dict[str, Any],
+        uuid: str | None,
+        *,
+        members_only: bool = False,
     ) -> tuple[str, bool]:
-        (answer,) = await self._append_all([(cid, sender, message, uuid)])
+        (answer,) = await self._append_all([(cid, sender, message, uuid)], members_only)
         if isinstance(answer, Exception):
-            raise answer
+            raise not_a_member(sender, cid) if _not_member(answer) else answer
         return answer
 
     @available
-    async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
-        answers = await self._append_all(messages)
+    async def append_many(
+        self, messages: list[Appended], *, members_only: bool = False
+    ) -> list[tuple[str, bool] | None]:
+        answers = await self._append_all(messages, members_only)
         return [None if isinstance(answer, Exception) else answer for answer in answers]
 
-    async def _append_all(self, messages: list[Appended]) -> list[tuple[str, bool] | Exception]:
+    async def _append_all(
+        self, messages: list[Appended], members_only: bool
+    ) -> list[tuple[str, bool] | Exception]:
         """APPEND each message, in order, in one round trip; Redis's refusal of one in its place."""
-        answers = await self._append_round(messages)
+        answers = await self._append_round(messages, members_only)
         if any(_no_script(answer) for answer in answers):  # a Redis restarted or failed over
             await self.redis.script_load(APPEND)
-            answers = await self._append_round(messages)
+            answers = await self._append_round(messages, members_only)
         return answers
 
-    async def _append_round(self, messages: list[Appended]) -> list[tuple[str, bool] | Exception]:
+    async def _append_round(
+        self, messages: list[Appended], members_only: bool
+    ) -> list[tuple[str, bool] | Exception]:
         # EVALSHA by the script's hash: a pipeline running a registered script would first ask
         # Redis whether it has it (SCRIPT EXISTS), a round trip of its own each time.
         replicas, timeout = self.wait_for_replicas
@@ -155,6 +179,7 @@ class RedisConversationStore:
                     now,
                     int(uuid is not None),
                     cid,
+                    int(members_only),
                 ]
                 pipe.evalsha(self._append.sha, len(keys), *keys, *args)
             if replicas:

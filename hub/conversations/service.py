@@ -31,6 +31,7 @@ from hutch.protocol import names
 from hutch.rules import content_type, encode
 
 MAX_MEMBERS = 200
+MEMBERSHIP_KEPT = 30.0  # seconds a node keeps a member's yes, at most
 
 
 MemberChange = Callable[[str, str, bool], Awaitable[None]]  # (cid, user, added)
@@ -108,13 +109,18 @@ class Conversations:
         return conversation
 
     async def is_member(self, user: str, cid: str) -> bool:
-        # Positive answers are kept a moment: a SEND checks this every time.
+        # A SEND checks this every time, so a yes is kept: until a membership change drops it
+        # (every node is told of each), at most MEMBERSHIP_KEPT. What a stale yes lets through
+        # goes nowhere: RabbitMQ routes a member's messages only, and a store that takes a
+        # message as it is sent checks membership itself (`members_only`).
         if self._membership.get((cid, user), 0.0) > time.monotonic():
             return True
         conversation = await self.store.conversation(cid)
         member = conversation is not None and user in conversation.members
         if member:
-            self._membership[(cid, user)] = time.monotonic() + 2.0
+            if len(self._membership) > 100_000:  # many gone by: start again
+                self._membership.clear()
+            self._membership[(cid, user)] = time.monotonic() + MEMBERSHIP_KEPT
         return member
 
     async def rename(self, identity: Identity, cid: str, name: str) -> Conversation:

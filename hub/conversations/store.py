@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from hutch.hub.conversations.model import Conversation, History, StoredMessage
+from hutch.hub.errors import Forbidden
 
 # (cid, sender, message, uuid): what `append` takes, one message of `append_many`
 Appended = tuple[str, str, dict[str, Any], str | None]
+
+
+def not_a_member(sender: str, cid: str) -> Forbidden:
+    return Forbidden(f"{sender} is not a participant of conversation '{cid}'")
 
 
 class ConversationStore(Protocol):
@@ -31,12 +36,22 @@ class ConversationStore(Protocol):
         ...
 
     async def append(
-        self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
+        self,
+        cid: str,
+        sender: str,
+        message: dict[str, Any],
+        uuid: str | None,
+        *,
+        members_only: bool = False,
     ) -> tuple[str, bool]:
-        """Store a message; (its id, True) or, for a uuid stored before, (that id, False)."""
+        """Store a message; (its id, True) or, for a uuid stored before, (that id, False).
+        `members_only`: `Forbidden` unless the sender is a member at this moment (a node storing
+        on send checks here, where no cached answer can be stale)."""
         ...
 
-    async def append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
+    async def append_many(
+        self, messages: list[Appended], *, members_only: bool = False
+    ) -> list[tuple[str, bool] | None]:
         """Store several messages in their order, as `append` each: one Redis round trip. None
         for one the store refused (Redis took the others); the caller tries it alone."""
         ...

@@ -13,7 +13,7 @@ import orjson
 from hutch.hub.broker.base import Message, header_problem
 from hutch.hub.conversations.stored import as_stored
 from hutch.hub.direct.service import AUDIENCES
-from hutch.hub.errors import Invalid, Refused
+from hutch.hub.errors import Forbidden, Invalid, Refused
 from hutch.hub.messages.encoding import normalize_send, with_default_rules
 from hutch.protocol import SendRequested, StompError, Wording, names
 from hutch.protocol.destinations import Destination, Kind, parse_destination
@@ -128,6 +128,8 @@ class Publisher:
             await self.node.conversations.store_and_send(sender, cid, stored, publish)
         except Invalid as invalid:
             raise StompError("bad message", invalid.description) from None
+        except Forbidden as forbidden:  # no longer a member, as the store knows at this moment
+            raise StompError("access refused", forbidden.description) from None
 
     async def _schedule(self, key: str, message: dict[str, Any] | None, deliver_at: str) -> None:
         """A chat message kept until `deliver_at`: then posted as the REST API posts it."""

@@ -275,7 +275,5 @@ class Session:
         logs.on_connection(self.id, identity.user)
         self.node.user_flows.join(self.flow, identity.user)
         self.conn.accept(self.id, time.monotonic())
-        self.presence = PresenceKeeper(
-            self.node.stores.presence, identity.user, self.id, self.node.settings.presence_ttl
-        )
+        self.presence = PresenceKeeper(self.node.presence_refreshes, identity.user, self.id)
         await self.presence.touch()

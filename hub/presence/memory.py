@@ -10,8 +10,10 @@ class MemoryPresence:
     def __init__(self) -> None:
         self._until: defaultdict[str, dict[str, float]] = defaultdict(dict)  # user -> device -> expiry
 
-    async def touch(self, user: str, device: str, ttl: float) -> None:
-        self._until[user][device] = time.monotonic() + ttl
+    async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
+        until = time.monotonic() + ttl
+        for user, device in devices:
+            self._until[user][device] = until
 
     async def drop(self, user: str, device: str) -> None:
         devices = self._until.get(user)

@@ -16,8 +16,12 @@ class RedisPresence:
         self.redis = redis
 
     @available
-    async def touch(self, user: str, device: str, ttl: float) -> None:
-        await self.redis.zadd(f"hutch:presence:{user}", {device: time.time() + ttl})
+    async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
+        until = time.time() + ttl
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, device in devices:
+                pipe.zadd(f"hutch:presence:{user}", {device: until})
+            await pipe.execute()
 
     @available
     async def drop(self, user: str, device: str) -> None:

@@ -10,8 +10,8 @@ from typing import Protocol
 
 
 class PresenceStore(Protocol):
-    async def touch(self, user: str, device: str, ttl: float) -> None:
-        """The device is online for `ttl` seconds more."""
+    async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
+        """Each (user, device) is online for `ttl` seconds more."""
         ...
 
     async def drop(self, user: str, device: str) -> None: ...

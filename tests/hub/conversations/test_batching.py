@@ -5,6 +5,8 @@ import asyncio
 import pytest
 from hutch.hub.conversations.batching import TogetherAppends
 from hutch.hub.conversations.memory import MemoryConversationStore
+from hutch.hub.conversations.model import Conversation
+from hutch.hub.errors import Forbidden
 from hutch.hub.store.errors import StoreUnavailable
 
 
@@ -16,13 +18,19 @@ class CountingStore(MemoryConversationStore):
         self.gate.set()
         self.refuse: set[str] = set()
         self.away = False
+        for cid in ("c1", "refused"):
+            self._conversations[cid] = Conversation(cid, cid, ["ana", "bo"])
 
-    async def append_many(self, messages):  # type: ignore[no-untyped-def]
+    async def append_many(self, messages, *, members_only=False):  # type: ignore[no-untyped-def]
         await self.gate.wait()
         if self.away:
             raise StoreUnavailable("Redis is away")
         self.batches.append(len(messages))
-        return [None if m[0] in self.refuse else await self.append(*m) for m in messages]
+        answers = []
+        for message in messages:
+            refused = message[0] in self.refuse
+            answers += [None] if refused else await super().append_many([message], members_only=members_only)
+        return answers
 
 
 async def test_appends_that_arrive_together_go_together_each_with_its_answer() -> None:
@@ -49,6 +57,9 @@ async def test_a_refused_one_is_tried_alone_and_a_store_away_is_told_to_each() -
         appends.append("c1", "ana", {"n": 1}, None), appends.append("refused", "ana", {"n": 2}, None)
     )
     assert ok[1] and alone[1]  # the store took it alone
+    with pytest.raises(Forbidden, match="eve is not a participant of conversation 'c1'"):
+        await appends.append("c1", "eve", {"n": 3}, None)  # stored only from a member
+    assert [m.message["n"] for m in (await store.history("c1")).messages] == [1]
     store.away = True
     results = await asyncio.gather(
         *(appends.append("c1", "ana", {"n": n}, None) for n in range(3)), return_exceptions=True

@@ -9,6 +9,7 @@ from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.model import Conversation, id_key
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.store import ConversationStore
+from hutch.hub.errors import Forbidden
 from hutch.hub.store.redis import connect
 from private_redis import lone_redis
 
@@ -115,6 +116,24 @@ async def test_several_are_stored_together_in_order_each_uuid_once(store: Conver
         (one, "a", 1),
         (two, "b", 2),
     ]
+
+
+async def test_members_only_stores_a_members_message_and_refuses_anyone_else(
+    store: ConversationStore,
+) -> None:
+    cid, gone = fresh("c"), fresh("c")
+    await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+    with pytest.raises(Forbidden, match=f"eve is not a participant of conversation '{cid}'"):
+        await store.append(cid, "eve", {"n": 0}, fresh("u"), members_only=True)
+    with pytest.raises(Forbidden, match=f"a is not a participant of conversation '{gone}'"):
+        await store.append(gone, "a", {"n": 0}, None, members_only=True)  # no such conversation
+    answers = await store.append_many(
+        [(cid, "a", {"n": 1}, None), (cid, "eve", {"n": 2}, None), (cid, "b", {"n": 3}, None)],
+        members_only=True,
+    )
+    assert answers[1] is None and answers[0] is not None and answers[2] is not None
+    await store.append(cid, "eve", {"n": 4}, None)  # what RabbitMQ routed: stored as it came
+    assert [m.message["n"] for m in (await store.history(cid)).messages] == [1, 3, 4]
 
 
 async def test_redis_refusing_one_of_several_stores_the_others() -> None:

@@ -79,6 +79,30 @@ async def test_marks_a_client_sends_are_dropped(hub: RunningHub, people: dict[st
     await forger.close()
 
 
+async def test_a_member_removed_where_this_node_did_not_hear_it_is_refused_by_the_store(
+    hub: RunningHub, people: dict[str, str]
+) -> None:
+    """A node keeps a member's yes for a while. Should it miss the news of a removal (made here
+    in the store, as another node whose announcement was lost), the store still refuses."""
+    ana_name, bob_name = people["ana"], people["bob"]
+    ana = Api(hub, ana_name)
+    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    ana_phone = await device(hub, ana_name)
+    await say(ana_phone, ana_name, cid, "before")  # the node now knows ana is a member
+    store = hub.node.stores.conversations
+    await asyncio.to_thread(hub.call, store.put_conversation(Conversation(cid, "gone", [bob_name])))
+    await ana_phone.send(
+        "SEND",
+        {"destination": f"/exchange/{ana_name}.publish/{cid}.messages", "receipt": "r", **PACKED},
+        chat_message(ana_name, "after"),
+    )
+    error = await ana_phone.error_then_close()
+    assert error.headers["message"] == "access refused"
+    assert f"{ana_name} is not a participant of conversation '{cid}'" in error.body.decode()
+    history = await asyncio.to_thread(hub.call, store.history(cid))
+    assert [m.message["data"]["text"] for m in history.messages] == ["before"]
+
+
 async def test_mentions_reach_the_feed_once(hub: RunningHub, people: dict[str, str]) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana, bob = Api(hub, ana_name), Api(hub, bob_name)

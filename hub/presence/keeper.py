@@ -1,14 +1,14 @@
 """Presence of connections: marked online at login, refreshed a third of the way into each
 time to live, dropped when the connection goes. Best effort: an entry not refreshed expires.
 
-A node's refreshes go to the store together (`Refreshes`): connections made together fall due
-together, and on Redis one round trip for all of them costs little more than one alone.
+A node's presence writes go to the store together (`Refreshes`): connections made together
+fall due together, and many go together when a network drops them all; on Redis one round
+trip for all of them costs little more than one alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -20,39 +20,54 @@ Device = tuple[str, str]  # (user, device)
 
 
 class Refreshes:
-    """The node's refreshes: those asked for while one batch is on its way go as the next."""
+    """The node's presence writes: those asked for while one batch is on its way go as the next."""
 
     def __init__(self, store: PresenceStore, ttl: float):
         self.store = store
         self.ttl = ttl
-        self._due: dict[Device, None] = {}  # an ordered set
+        self._due: dict[Device, None] = {}  # ordered sets
+        self._gone: dict[Device, None] = {}
         self._waiting: list[asyncio.Future[None]] = []
         self._runner: asyncio.Task[None] | None = None
 
     async def now(self, user: str, device: str) -> None:
         """Refreshed once this returns; a store away is logged, not raised."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append(done)
         self.later(user, device)
-        await done
+        await self._written()
 
     def later(self, user: str, device: str) -> None:
         self._due[(user, device)] = None
+        self._start()
+
+    async def drop(self, user: str, device: str) -> None:
+        """Offline once this returns (unless the store is away: then it expires)."""
+        self._due.pop((user, device), None)
+        self._gone[(user, device)] = None
+        self._start()
+        await self._written()
+
+    def _start(self) -> None:
         if self._runner is None:
             self._runner = asyncio.get_running_loop().create_task(self._run())
 
-    def forget(self, user: str, device: str) -> None:
-        self._due.pop((user, device), None)
+    async def _written(self) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        await done
 
     async def _run(self) -> None:
         try:
-            while self._due:
-                devices, self._due = list(self._due), {}
+            while self._due or self._gone:
+                due, self._due = list(self._due), {}
+                gone, self._gone = list(self._gone), {}
                 waiting, self._waiting = self._waiting, []
-                try:
-                    await self.store.touch(devices, self.ttl)
-                except Exception as error:  # presence is best effort: it expires by itself
-                    log.info("presence of %d devices not refreshed: %s", len(devices), error)
+                try:  # best effort: an entry not refreshed expires by itself
+                    if due:
+                        await self.store.touch(due, self.ttl)
+                    if gone:
+                        await self.store.drop(gone)
+                except Exception as error:
+                    log.info("presence of %d devices not written: %s", len(due) + len(gone), error)
                 for done in waiting:
                     if not done.done():
                         done.set_result(None)
@@ -81,6 +96,4 @@ class PresenceKeeper:
 
     async def drop(self) -> None:
         self.due = float("inf")
-        self.refreshes.forget(self.user, self.device)
-        with contextlib.suppress(Exception):  # presence expires by itself anyway
-            await self.refreshes.store.drop(self.user, self.device)
+        await self.refreshes.drop(self.user, self.device)

@@ -15,12 +15,13 @@ class MemoryPresence:
         for user, device in devices:
             self._until[user][device] = until
 
-    async def drop(self, user: str, device: str) -> None:
-        devices = self._until.get(user)
-        if devices is not None:
-            devices.pop(device, None)
-            if not devices:
-                del self._until[user]
+    async def drop(self, devices: list[tuple[str, str]]) -> None:
+        for user, device in devices:
+            online = self._until.get(user)
+            if online is not None:
+                online.pop(device, None)
+                if not online:
+                    del self._until[user]
 
     async def online(self, users: list[str]) -> dict[str, int]:
         now = time.monotonic()

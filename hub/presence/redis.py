@@ -24,8 +24,11 @@ class RedisPresence:
             await pipe.execute()
 
     @available
-    async def drop(self, user: str, device: str) -> None:
-        await self.redis.zrem(f"hutch:presence:{user}", device)
+    async def drop(self, devices: list[tuple[str, str]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, device in devices:
+                pipe.zrem(f"hutch:presence:{user}", device)
+            await pipe.execute()
 
     @available
     async def online(self, users: list[str]) -> dict[str, int]:

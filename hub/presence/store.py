@@ -14,7 +14,9 @@ class PresenceStore(Protocol):
         """Each (user, device) is online for `ttl` seconds more."""
         ...
 
-    async def drop(self, user: str, device: str) -> None: ...
+    async def drop(self, devices: list[tuple[str, str]]) -> None:
+        """Each (user, device) is offline."""
+        ...
 
     async def online(self, users: list[str]) -> dict[str, int]:
         """Devices online per user (entries not yet expired)."""

@@ -12,6 +12,7 @@ class CountingPresence(MemoryPresence):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[int] = []
+        self.drops: list[int] = []
         self.away = False
 
     async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
@@ -20,6 +21,11 @@ class CountingPresence(MemoryPresence):
             raise StoreUnavailable("Redis is away")
         self.calls.append(len(devices))
         await super().touch(devices, ttl)
+
+    async def drop(self, devices: list[tuple[str, str]]) -> None:
+        await asyncio.sleep(0)
+        self.drops.append(len(devices))
+        await super().drop(devices)
 
 
 async def test_connections_due_together_are_refreshed_in_one_round_trip() -> None:
@@ -38,6 +44,10 @@ async def test_connections_due_together_are_refreshed_in_one_round_trip() -> Non
     await asyncio.sleep(0.2)
     assert store.calls == [50]
     assert (await store.online(["u0", "u49"]))["u49"] == 1  # past the first time to live
+
+    await asyncio.gather(*(keeper.drop() for keeper in keepers))  # a network dropped them all
+    assert sum(store.drops) == 50 and len(store.drops) <= 2
+    assert await store.online(["u0", "u49"]) == {"u0": 0, "u49": 0}
 
 
 async def test_a_dropped_connection_is_not_refreshed_and_a_store_away_is_not_raised() -> None:

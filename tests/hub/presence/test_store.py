@@ -19,7 +19,7 @@ async def test_presence_expires(store: PresenceStore) -> None:
     ana, bo = fresh("ana"), fresh("bo")
     await store.touch([(ana, "phone"), (bo, "phone")], 60)
     await store.touch([(ana, "laptop")], 0.2)
-    await store.drop(bo, "phone")
+    await store.drop([(bo, "phone")])
     assert await store.online([ana, bo]) == {ana: 2, bo: 0}
     await asyncio.sleep(0.3)
     assert await store.online([ana]) == {ana: 1}

@@ -34,6 +34,11 @@ class Api:
         assert response.status_code == status, response.text
         return response.json() if response.content else None
 
+    async def start_with(self, *others: str) -> str:
+        """A new conversation of this user and `others`: its id."""
+        started = await self.call("POST", "/conversations", {"participants": list(others)}, status=201)
+        return started["id"]  # type: ignore[index]
+
 
 async def device(hub: RunningHub, user: str, **headers: str) -> WsClient:
     client = await WsClient.open(hub, login=None)

@@ -74,7 +74,7 @@ async def test_chat_with_stored_and_read_checks_history_and_unread(
 ) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana, bob = Api(hub, ana_name), Api(hub, bob_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     ana_phone = await device(hub, ana_name)
     await ana_phone.subscribe(f"/exchange/{ana_name}.subscribe")
     bob_phone, bob_laptop = await device(hub, bob_name), await device(hub, bob_name)
@@ -164,7 +164,7 @@ async def test_reconnect_recovers_100_missed_messages_in_order_then_live(
 ) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana, bob = Api(hub, ana_name), Api(hub, bob_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     sender = await device(hub, ana_name)
     await say(sender, ana_name, cid, "seen")
     last_seen = (await wait_history(bob, cid, 1))[-1]["id"]
@@ -204,7 +204,7 @@ async def test_a_message_stored_after_the_replay_comes_with_its_stored_ack(
     then reads the message and sends it, once."""
     ana_name, bob_name = people["ana"], people["bob"]
     ana, bob = Api(hub, ana_name), Api(hub, bob_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     sender = await device(hub, ana_name)
     await say(sender, ana_name, cid, "seen")
     last_seen = (await wait_history(bob, cid, 1))[-1]["id"]
@@ -235,7 +235,7 @@ async def test_a_message_stored_after_the_replay_comes_with_its_stored_ack(
 async def test_a_gap_older_than_history_is_said(hub: RunningHub, people: dict[str, str]) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana = Api(hub, ana_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     sender = await device(hub, ana_name)
     await say(sender, ana_name, cid, "first")
     first = (await wait_history(ana, cid, 1))[0]["id"]

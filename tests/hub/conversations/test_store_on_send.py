@@ -27,7 +27,7 @@ async def test_a_message_comes_with_its_stored_id_and_every_member_gets_the_ack(
 ) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana = Api(hub, ana_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     ana_phone, bob_phone = await device(hub, ana_name), await device(hub, bob_name)
     await ana_phone.subscribe(f"/exchange/{ana_name}.subscribe")
     await bob_phone.subscribe(f"/exchange/{bob_name}.subscribe")
@@ -64,7 +64,7 @@ async def test_marks_a_client_sends_are_dropped(hub: RunningHub, people: dict[st
     """A SEND claiming to be stored (its id, the hub's login) is stored like any other."""
     ana_name, bob_name = people["ana"], people["bob"]
     ana = Api(hub, ana_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     bob_phone, forger = await device(hub, bob_name), await device(hub, ana_name)
     await bob_phone.subscribe(f"/exchange/{bob_name}.subscribe")
     forged = {"x-hutch-id": "1-1", "x-hutch-published-by": hub.node.broker.login, "x-hutch-uuid": "u"}
@@ -86,7 +86,7 @@ async def test_a_member_removed_where_this_node_did_not_hear_it_is_refused_by_th
     in the store, as another node whose announcement was lost), the store still refuses."""
     ana_name, bob_name = people["ana"], people["bob"]
     ana = Api(hub, ana_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     ana_phone = await device(hub, ana_name)
     await say(ana_phone, ana_name, cid, "before")  # the node now knows ana is a member
     store = hub.node.stores.conversations
@@ -106,7 +106,7 @@ async def test_a_member_removed_where_this_node_did_not_hear_it_is_refused_by_th
 async def test_mentions_reach_the_feed_once(hub: RunningHub, people: dict[str, str]) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana, bob = Api(hub, ana_name), Api(hub, bob_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     sender = await device(hub, ana_name)
     body = chat_message(ana_name, f"@{bob_name} look")
     for _ in range(2):  # and a retry of it
@@ -129,7 +129,7 @@ async def test_a_bots_message_claiming_to_be_stored_is_stored_by_the_worker(peop
     with rabbitmq_vhost() as vhost, running_hub(**on_rabbitmq(vhost, store_on_send=True)) as hub:
         ana_name, bot = people["ana"], people["bob"]
         ana = Api(hub, ana_name)
-        cid = (await ana.call("POST", "/conversations", {"participants": [bot]}, status=201))["id"]
+        cid = await ana.start_with(bot)
         ana_phone = await device(hub, ana_name)
         await ana_phone.subscribe(f"/exchange/{ana_name}.subscribe")
         message = {"uuid": uuid.uuid4().hex, "user": {"username": bot}, "action": "add", "object": "message"}
@@ -157,7 +157,7 @@ async def test_a_node_that_does_not_store_on_send_acks_what_another_stored(peopl
     ):
         ana_name, bob_name = people["ana"], people["bob"]
         ana = Api(storing, ana_name)
-        cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+        cid = await ana.start_with(bob_name)
         bob_phone = await device(other, bob_name)
         await bob_phone.subscribe(f"/exchange/{bob_name}.subscribe")
         sender = await device(storing, ana_name)
@@ -205,7 +205,7 @@ async def test_a_plain_text_message_is_stored_as_its_text_and_acked(
     """A body that is not coded is stored as the worker stores it: its text in `data.text`."""
     ana_name, bob_name = people["ana"], people["bob"]
     ana = Api(hub, ana_name)
-    cid = (await ana.call("POST", "/conversations", {"participants": [bob_name]}, status=201))["id"]
+    cid = await ana.start_with(bob_name)
     bob_phone, sender = await device(hub, bob_name), await device(hub, ana_name)
     await bob_phone.subscribe(f"/exchange/{bob_name}.subscribe")
     await sender.publish(f"/exchange/{ana_name}.publish/{cid}.messages", b"just words")

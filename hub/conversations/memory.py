@@ -100,8 +100,10 @@ class MemoryConversationStore:
         *,
         members_only: bool = False,
     ) -> tuple[str, bool]:
-        if members_only and sender not in getattr(self._conversations.get(cid), "members", ()):
-            raise not_a_member(sender, cid)
+        if members_only:
+            conversation = self._conversations.get(cid)
+            if conversation is None or sender not in conversation.members:
+                raise not_a_member(sender, cid)
         if uuid is not None and (stored_id := self._stored_uuids.get(uuid)) is not None:
             return stored_id, False
         message_id = self._next_id()

@@ -12,11 +12,9 @@ import asyncio
 import logging
 import time
 
-from hutch.hub.presence.store import PresenceStore
+from hutch.hub.presence.store import Device, PresenceStore
 
 log = logging.getLogger(__name__)
-
-Device = tuple[str, str]  # (user, device)
 
 
 class Refreshes:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from hutch.hub.presence.store import Device
+
 
 class MemoryPresence:
     def __init__(self) -> None:
         self._until: defaultdict[str, dict[str, float]] = defaultdict(dict)  # user -> device -> expiry
 
-    async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
+    async def touch(self, devices: list[Device], ttl: float) -> None:
         until = time.monotonic() + ttl
         for user, device in devices:
             self._until[user][device] = until
 
-    async def drop(self, devices: list[tuple[str, str]]) -> None:
+    async def drop(self, devices: list[Device]) -> None:
         for user, device in devices:
             online = self._until.get(user)
             if online is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import redis.asyncio as aioredis
+from hutch.hub.presence.store import Device
 from hutch.hub.store.redis import available
 
 
@@ -16,7 +17,7 @@ class RedisPresence:
         self.redis = redis
 
     @available
-    async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
+    async def touch(self, devices: list[Device], ttl: float) -> None:
         until = time.time() + ttl
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, device in devices:
@@ -24,7 +25,7 @@ class RedisPresence:
             await pipe.execute()
 
     @available
-    async def drop(self, devices: list[tuple[str, str]]) -> None:
+    async def drop(self, devices: list[Device]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, device in devices:
                 pipe.zrem(f"hutch:presence:{user}", device)

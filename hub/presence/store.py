@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+Device = tuple[str, str]  # (user, device)
+
 
 class PresenceStore(Protocol):
-    async def touch(self, devices: list[tuple[str, str]], ttl: float) -> None:
+    async def touch(self, devices: list[Device], ttl: float) -> None:
         """Each (user, device) is online for `ttl` seconds more."""
         ...
 
-    async def drop(self, devices: list[tuple[str, str]]) -> None:
+    async def drop(self, devices: list[Device]) -> None:
         """Each (user, device) is offline."""
         ...
 

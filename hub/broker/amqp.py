@@ -7,10 +7,14 @@ consumers) and a few channels, each with one job:
     topology   declarations and bindings the hub needs kept: restored after a reconnect
     scratch    a short-lived channel per operation RabbitMQ may refuse (passive declares, type
                probes, first tries of declarations): a refusal closes only that channel
-    publisher  publishes with publisher confirms: `publish` returns once RabbitMQ has the message
     consumers  one channel for every consumer; each gets the prefetch it asked for with a
                per-consumer `basic.qos` just before its `basic.consume` (so the number of
                channels never grows with what clients ask)
+
+Publishes, and the consumers without acks of the node's own queues (its taps and streams),
+go on a second connection, the lane (`amqp_lane`): `publish` returns once RabbitMQ has
+confirmed the message. The lane is opened again whenever it or the robust connection was lost,
+to the RabbitMQ node the robust connection reached, once that has declared the queues again.
 
 While RabbitMQ is away every operation fails fast with `BrokerUnavailable`, so
 a client gets an ERROR, never a receipt for a message that went nowhere. The consumers
@@ -34,6 +38,7 @@ from aio_pika.abc import (
     AbstractRobustQueue,
 )
 from hutch.hub.broker.amqp_consumers import AmqpConsumer, ChannelConsumers
+from hutch.hub.broker.amqp_lane import Lane, LaneConsumer
 from hutch.hub.broker.amqp_nodes import NodesConnection, censored
 from hutch.hub.broker.amqp_properties import to_amqp
 from hutch.hub.broker.base import (
@@ -88,7 +93,9 @@ class AmqpBroker:
         self.operation_timeout = operation_timeout
         self._connection: NodesConnection | None = None
         self._topology: AbstractRobustChannel | None = None
-        self._publisher: AbstractRobustChannel | None = None
+        self._lane: Lane | None = None
+        self._lane_consumers: set[LaneConsumer] = set()  # consumed again on every lane opened
+        self._lane_reopening: asyncio.Task[None] | None = None
         self._consumer_channel: AbstractRobustChannel | None = None
         self._types: dict[str, ExchangeType] = dict(PREDECLARED)
         self._queue_flags: dict[str, tuple[bool, bool, bool, dict[str, int] | None]] = {}
@@ -122,7 +129,7 @@ class AmqpBroker:
         self._connection.close_callbacks.add(self._on_lost)
         self._restored = True
         self._topology = await self._connection.channel(publisher_confirms=False)
-        self._publisher = await self._connection.channel(publisher_confirms=True)
+        await self._open_lane()
         log.info("connected to RabbitMQ at %s", connection)
 
     def _on_lost(self, *_: Any) -> None:
@@ -136,6 +143,8 @@ class AmqpBroker:
             "reconnected to RabbitMQ at %s: topology, bindings and consumers restored", self._connection
         )
         self._restored = True
+        if self._lane is None or not self._lane.is_open:
+            self._reopen_lane(wait=0.0)
         if self.transient_node_queues:
             for callback in self.on_moved:
                 callback()
@@ -159,6 +168,42 @@ class AmqpBroker:
                     if not channel.is_closed:
                         await channel.close()
 
+    async def _open_lane(self) -> None:
+        assert self._connection is not None and self._connection.current is not None
+        lane = await Lane.open(
+            self._connection.current, timeout=self.operation_timeout, on_lost=self._reopen_lane
+        )
+        for consumer in self._lane_consumers:
+            lane.consume(consumer)
+        self._lane = lane
+
+    def _reopen_lane(self, wait: float | None = None) -> None:
+        """Open the lane again, once the robust connection is up, trying every
+        reconnect interval; a first try after `wait` seconds."""
+        if self._lane_reopening is not None and not self._lane_reopening.done():
+            if wait is None:
+                return
+            self._lane_reopening.cancel()  # the robust connection is back: no need to wait
+        self._lane_reopening = asyncio.create_task(
+            self._keep_reopening(self.reconnect_interval if wait is None else wait)
+        )
+
+    async def _keep_reopening(self, wait: float) -> None:
+        while True:
+            await asyncio.sleep(wait)
+            wait = self.reconnect_interval
+            connection = self._connection
+            if connection is None:  # closed on purpose
+                return
+            if not connection.connected.is_set():
+                continue  # `_on_reconnect` calls again, at once, when it is back
+            try:
+                await self._open_lane()
+                log.info("lane open to RabbitMQ at %s", connection)
+                return
+            except (OSError, BrokerError) as error:
+                log.warning("lane: cannot reach RabbitMQ yet: %s", error)
+
     def status(self) -> dict[str, Any]:
         """For /health: the RabbitMQ node in use and the moves between nodes."""
         connection = self._connection
@@ -179,12 +224,22 @@ class AmqpBroker:
 
     @property
     def connected(self) -> bool:
-        """Connected, with everything declared before a loss restored."""
-        return self._restored and self._connection is not None and self._connection.connected.is_set()
+        """Connected, with everything declared before a loss restored, and able to publish."""
+        return (
+            self._restored
+            and self._connection is not None
+            and self._connection.connected.is_set()
+            and self._lane is not None
+            and self._lane.is_open
+        )
 
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
+            if self._lane_reopening is not None:
+                self._lane_reopening.cancel()
+            if self._lane is not None:
+                await self._lane.close()
             connection.close_callbacks.discard(self._on_lost)  # closing on purpose: nothing was lost
             await connection.close()
 
@@ -397,21 +452,9 @@ class AmqpBroker:
             await self.exchange_type(exchange)  # NotFound before the publish can close a channel
 
         async def send() -> None:
-            assert self._publisher is not None
-            # Straight to the channel under aio-pika's: its Message and Exchange objects cost
-            # more than the publish. A Nack still raises, the confirm is still awaited.
-            channel = await self._publisher.get_underlay_channel()
-            # mandatory=False: an unroutable message is dropped, as RabbitMQ's STOMP plugin does.
-            # wait=False: the next publish need not wait for the socket to take this one (the
-            # confirm is what counts, and it is awaited), so publishes of one turn go out together.
-            await channel.basic_publish(
-                message.body,
-                exchange=exchange,
-                routing_key=key,
-                properties=to_amqp(message),
-                mandatory=False,
-                wait=False,
-            )
+            assert self._lane is not None  # `_run` checked `connected`
+            # Not mandatory: an unroutable message is dropped, as RabbitMQ's STOMP plugin does.
+            await self._lane.publish(exchange, key, to_amqp(message), message.body)
 
         await self._run(send)
 
@@ -423,8 +466,8 @@ class AmqpBroker:
         prefetch: int = 0,
         no_ack: bool = False,
         on_cancel: OnCancel | None = None,
-    ) -> AmqpConsumer:
-        async def start() -> AmqpConsumer:
+    ) -> AmqpConsumer | LaneConsumer:
+        async def start() -> AmqpConsumer | LaneConsumer:
             flags = self._queue_flags.get(queue)
             if flags is None:
                 # Not ours: it must exist. Asked on a channel of its own (a refusal closes the
@@ -434,11 +477,21 @@ class AmqpBroker:
             channel = await self._consumers_channel()
             if flags is not None and queue not in self._consumer_queues:
                 # Ours: declared on this channel too, so that aio-pika declares it again after
-                # a reconnect (an exclusive or auto-delete queue is gone with the connection).
+                # a reconnect (an exclusive or auto-delete queue is gone with the connection),
+                # before the consumer starts again.
                 durable, exclusive, auto_delete, extra = flags
                 self._consumer_queues[queue] = await channel.declare_queue(
                     queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
                 )
+            if flags is not None and no_ack and not prefetch and not (flags[1] or flags[2]):
+                # The node's own queue without acks (its taps and streams): on the lane, where
+                # every message goes. Not an exclusive queue (the robust connection's alone) nor
+                # an auto-delete one (gone when the lane is lost).
+                assert self._lane is not None  # `_run` checked `connected`
+                on_lane = LaneConsumer(queue, on_delivery, on_cancel, self._lane_consumers)
+                self._lane_consumers.add(on_lane)
+                self._lane.consume(on_lane)
+                return on_lane
             consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers, on_cancel, prefetch)
             await consumer.start(await _underlay(channel))
             self._consumers.running.add(consumer)

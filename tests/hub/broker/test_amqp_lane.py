@@ -1,0 +1,146 @@
+"""The lane on RabbitMQ: publishes with confirms and the node's own queues consumed without acks,
+on a connection of their own that is opened again when lost."""
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from backends import AMQP_URL, eventually
+from hutch.hub.broker.amqp import AmqpBroker
+from hutch.hub.broker.amqp_lane import LaneConsumer
+from hutch.hub.broker.base import Delivery, Message
+from hutch.hub.broker.errors import BrokerError, NotFound, PreconditionFailed, QueueFull
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[AmqpBroker]:
+    amqp = AmqpBroker(AMQP_URL, reconnect_interval=0.2)
+    await amqp.connect()
+    yield amqp
+    await amqp.close()
+
+
+@pytest.fixture
+async def name() -> AsyncIterator[str]:
+    name = f"test-lane-{uuid.uuid4().hex[:8]}"
+    yield name
+    connection = await aio_pika.connect(AMQP_URL)
+    await (await connection.channel()).queue_delete(name)
+    await connection.close()
+
+
+async def own_queue(broker: AmqpBroker, name: str) -> tuple[list[Delivery], LaneConsumer]:
+    """A queue of the node's own, bound to `amq.direct` with its name, consumed on the lane."""
+    received: list[Delivery] = []
+    queue = await broker.declare_queue(name, expires=60)
+    await broker.bind_queue(queue, "amq.direct", name)
+    consumer = await broker.consume(queue, received.append, no_ack=True)
+    assert isinstance(consumer, LaneConsumer)
+    return received, consumer
+
+
+async def test_a_confirmed_publish_reaches_the_queue_consumed_on_the_lane(
+    broker: AmqpBroker, name: str
+) -> None:
+    received, _ = await own_queue(broker, name)
+    await broker.publish("amq.direct", name, Message(b"hello", {"persistent": "true", "x-kind": "chat"}))
+    await broker.publish("amq.direct", name, Message(b"x" * 300_000))  # past one frame
+    await eventually(lambda: len(received) == 2)
+    first, large = received
+    assert (first.exchange, first.routing_key, first.message.body) == ("amq.direct", name, b"hello")
+    assert first.message.headers["x-kind"] == "chat" and first.message.headers["persistent"] == "true"
+    assert large.message.body == b"x" * 300_000
+
+
+async def test_a_publish_rabbitmq_refuses_raises_and_the_lane_goes_on(broker: AmqpBroker, name: str) -> None:
+    received, _ = await own_queue(broker, name)
+    # A user_id that is not the login: RabbitMQ closes the channel on it.
+    with pytest.raises(PreconditionFailed, match="user_id"):
+        await broker.publish("amq.direct", name, Message(b"forged", {"x-hutch-published-by": "mallory"}))
+    # An exchange deleted behind the broker's back, while it still knows its type.
+    await broker.declare_exchange(f"{name}-x", "direct")
+    connection = await aio_pika.connect(AMQP_URL)
+    await (await connection.channel()).exchange_delete(f"{name}-x")
+    await connection.close()
+    with pytest.raises(NotFound, match="no exchange"):
+        await broker.publish(f"{name}-x", "k", Message(b"nowhere"))
+    await broker.publish("amq.direct", name, Message(b"after"))
+    await eventually(lambda: [d.message.body for d in received] == [b"after"])
+
+
+async def test_a_name_longer_than_amqp_allows_is_refused(broker: AmqpBroker) -> None:
+    with pytest.raises(BrokerError, match="not a valid AMQP name"):
+        await broker.publish("amq.direct", "k" * 256, Message(b""))
+
+
+async def test_a_queue_at_its_limit_refuses_with_queue_full(broker: AmqpBroker, name: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    await channel.declare_queue(
+        name, auto_delete=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+    )
+    try:
+        await broker.publish("", name, Message(b"1"))
+        with pytest.raises(QueueFull):
+            await broker.publish("", name, Message(b"2"))
+    finally:
+        await channel.queue_delete(name)
+        await connection.close()
+
+
+async def test_a_queue_deleted_under_a_lane_consumer_cancels_it(broker: AmqpBroker, name: str) -> None:
+    cancelled = asyncio.Event()
+    queue = await broker.declare_queue(name)
+    await broker.consume(queue, lambda _: None, no_ack=True, on_cancel=cancelled.set)
+    connection = await aio_pika.connect(AMQP_URL)
+    await (await connection.channel()).queue_delete(name)
+    await connection.close()
+    await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_a_cancelled_lane_consumer_gets_nothing_more(broker: AmqpBroker, name: str) -> None:
+    received, consumer = await own_queue(broker, name)
+    await broker.publish("amq.direct", name, Message(b"1"))
+    await eventually(lambda: len(received) == 1)
+    await consumer.cancel()
+    await broker.publish("amq.direct", name, Message(b"2"))
+    await asyncio.sleep(0.2)
+    assert [d.message.body for d in received] == [b"1"]
+
+
+async def test_a_lost_lane_is_opened_again_and_its_consumers_consume_again(
+    broker: AmqpBroker, name: str
+) -> None:
+    received, _ = await own_queue(broker, name)
+    lost = broker._lane
+    assert lost is not None
+    pid = await asyncio.to_thread(lane_connection, lost.local_port)
+    await asyncio.to_thread(
+        subprocess.run,
+        ["rabbitmqctl", "-q", "close_connection", pid, "a test closes the lane"],
+        check=True,
+        capture_output=True,
+    )
+    await eventually(lambda: not lost.is_open)
+    await eventually(lambda: broker.connected, timeout=10)
+    assert broker._lane is not lost
+    await broker.publish("amq.direct", name, Message(b"again"))
+    await eventually(lambda: [d.message.body for d in received] == [b"again"])
+
+
+def lane_connection(port: int) -> str:
+    """The RabbitMQ pid of the connection from `port`."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "peer_port", "--no-table-headers"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in listed.splitlines():
+        pid, peer_port = line.split("\t")
+        if int(peer_port) == port:
+            return pid
+    raise AssertionError(f"no RabbitMQ connection from port {port}")

@@ -11,8 +11,8 @@ consumers) and a few channels, each with one job:
                per-consumer `basic.qos` just before its `basic.consume` (so the number of
                channels never grows with what clients ask)
 
-Publishes, and the consumers without acks of the node's own queues (its taps and streams),
-go on a second connection, the lane (`amqp_lane`): `publish` returns once RabbitMQ has
+Publishes, and the consumers of the hub's own queues (its taps, streams and work queues), go
+on a second connection, the lane (`amqp_lane`): `publish` returns once RabbitMQ has
 confirmed the message. The lane is opened again whenever it or the robust connection was lost,
 to the RabbitMQ node the robust connection reached, once that has declared the queues again.
 
@@ -483,12 +483,14 @@ class AmqpBroker:
                 self._consumer_queues[queue] = await channel.declare_queue(
                     queue, durable=durable, exclusive=exclusive, auto_delete=auto_delete, arguments=extra
                 )
-            if flags is not None and no_ack and not prefetch and not (flags[1] or flags[2]):
-                # The node's own queue without acks (its taps and streams): on the lane, where
-                # every message goes. Not an exclusive queue (the robust connection's alone) nor
-                # an auto-delete one (gone when the lane is lost).
+            if flags is not None and not (flags[1] or flags[2]):
+                # The hub's own queue (its taps, streams, work queues): on the lane, where every
+                # message goes. Not an exclusive queue (the robust connection's alone) nor an
+                # auto-delete one (gone when the lane is lost).
                 assert self._lane is not None  # `_run` checked `connected`
-                on_lane = LaneConsumer(queue, on_delivery, on_cancel, self._lane_consumers)
+                on_lane = LaneConsumer(
+                    queue, on_delivery, on_cancel, self._lane_consumers, acked=not no_ack, prefetch=prefetch
+                )
                 self._lane_consumers.add(on_lane)
                 self._lane.consume(on_lane)
                 return on_lane

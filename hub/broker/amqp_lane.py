@@ -1,11 +1,11 @@
 """The lane: a second connection of a node to RabbitMQ for what it does with every message,
-publish with confirms and consume its own queues without acks, over the sans-I/O `amqp_wire`.
+publish with confirms and consume its own queues, over the sans-I/O `amqp_wire`.
 
 A publish returns once RabbitMQ has confirmed it, as on aio-pika's channel, and raises the
 hub's broker errors otherwise: `BrokerUnavailable` when the connection is lost on its way,
 `NotFound` and the like when RabbitMQ refused it and closed the channel. A delivery is handed
 to its consumer in the turn of the event loop it arrived in. What one turn wrote goes out in
-one system call. Declarations, bindings and acked consumers stay on the robust aio-pika
+one system call. Declarations, bindings and other consumers stay on the robust aio-pika
 connection; the broker opens the lane again after either connection is lost, and consumes
 again there (`AmqpBroker`).
 """
@@ -49,48 +49,92 @@ _tags = itertools.count(1)
 
 
 class LaneDelivery:
-    """A message consumed without acks: settled as it left RabbitMQ."""
+    """A message from the lane. Consumed without acks it was settled as it left RabbitMQ;
+    otherwise `ack` and `nack` settle it once, on the channel it came on (after the lane or
+    its channel was lost RabbitMQ has put it back in the queue, and they do nothing)."""
 
-    __slots__ = ("exchange", "message", "redelivered", "routing_key")
+    __slots__ = (
+        "_consumer",
+        "_lane",
+        "_opening",
+        "_tag",
+        "exchange",
+        "message",
+        "redelivered",
+        "routing_key",
+    )
 
-    def __init__(self, delivered: Delivered):
+    def __init__(self, delivered: Delivered, lane: Lane, consumer: LaneConsumer | None):
         self.exchange = delivered.exchange
         self.routing_key = delivered.routing_key
         self.message = from_amqp(delivered.properties, delivered.body)
         self.redelivered = delivered.redelivered
+        self._lane, self._consumer = lane, consumer
+        self._tag, self._opening = delivered.delivery_tag, delivered.opening
 
     async def ack(self) -> None:
-        pass
+        if self._consumer is not None and self._consumer.settled(self):
+            self._lane.settle(self._tag, self._opening, None)
 
     async def nack(self, requeue: bool = True) -> None:
-        pass
+        if self._consumer is not None and self._consumer.settled(self):
+            self._lane.settle(self._tag, self._opening, requeue)
 
 
 class LaneConsumer:
-    """One queue consumed without acks, on whichever lane is open: the broker keeps it in
-    `running` and consumes it again on every lane it opens."""
+    """One queue consumed on whichever lane is open: the broker keeps it in `running` and
+    consumes it again on every lane it opens. `acked`, at most `prefetch` deliveries (0: no
+    limit) wait for their ack."""
 
     def __init__(
-        self, queue: str, on_delivery: OnDelivery, on_cancel: OnCancel | None, running: set[LaneConsumer]
+        self,
+        queue: str,
+        on_delivery: OnDelivery,
+        on_cancel: OnCancel | None,
+        running: set[LaneConsumer],
+        *,
+        acked: bool = False,
+        prefetch: int = 0,
     ):
         self.queue, self.on_delivery, self.on_cancel = queue, on_delivery, on_cancel
+        self.acked, self.prefetch = acked, prefetch
         self.tag = f"hutch.lane.{next(_tags)}"
         self.lane: Lane | None = None
         self._running = running
+        self._unsettled: dict[int, LaneDelivery] = {}
+
+    def deliver(self, delivered: Delivered, lane: Lane) -> None:
+        delivery = LaneDelivery(delivered, lane, self if self.acked else None)
+        if self.acked:
+            self._unsettled[id(delivery)] = delivery
+        self.on_delivery(delivery)
+
+    def settled(self, delivery: LaneDelivery) -> bool:
+        """Forget a delivery being acked or nacked; False if it was settled already."""
+        return self._unsettled.pop(id(delivery), None) is not None
+
+    def moved(self, lane: Lane) -> None:
+        """Consumed on `lane` from now: what the last one delivered unacked is back in the queue."""
+        self.lane = lane
+        self._unsettled.clear()
 
     def ended(self, text: str) -> None:
         """RabbitMQ ended it (its queue is gone)."""
         log.info("RabbitMQ ended the consumer of '%s': %s", self.queue, text)
         self._running.discard(self)
+        self._unsettled.clear()
         if self.on_cancel is not None:
             self.on_cancel()
 
     async def cancel(self) -> None:
+        """Stop, and requeue what was delivered but not acked (basic.cancel alone keeps it)."""
         self._running.discard(self)
         if self.lane is not None and self.lane.is_open:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CANCEL_WAIT):
                     await self.lane.cancel(self)
+        for delivery in list(self._unsettled.values()):
+            await delivery.nack(requeue=True)
 
 
 class Lane(asyncio.Protocol):
@@ -155,10 +199,19 @@ class Lane(asyncio.Protocol):
         await confirmed
 
     def consume(self, consumer: LaneConsumer) -> None:
-        consumer.lane = self
+        consumer.moved(self)
         self._consumers[consumer.tag] = consumer
-        self._amqp.consume(consumer.queue, consumer.tag)
+        self._amqp.consume(consumer.queue, consumer.tag, prefetch=consumer.prefetch, acked=consumer.acked)
         self._flush_soon()
+
+    def settle(self, delivery_tag: int, opening: int, requeue: bool | None) -> None:
+        """Ack a delivery (`requeue` None) or nack it."""
+        if self.is_open:
+            if requeue is None:
+                self._amqp.ack(delivery_tag, opening)
+            else:
+                self._amqp.nack(delivery_tag, opening, requeue=requeue)
+            self._flush_soon()
 
     async def cancel(self, consumer: LaneConsumer) -> None:
         """Stop consuming; what RabbitMQ sent before its cancel-ok is still delivered."""
@@ -238,7 +291,7 @@ class Lane(asyncio.Protocol):
                 consumer = self._consumers.get(tag)
                 if consumer is not None:
                     try:
-                        consumer.on_delivery(LaneDelivery(event))
+                        consumer.deliver(event, self)
                     except Exception:  # one consumer's failure is not the lane's
                         log.exception("the consumer of '%s' failed on a delivery", consumer.queue)
             case Confirmed(tag=tag, multiple=multiple, ok=ok):

@@ -9,11 +9,12 @@ event loop while new SENDs were read in one. Here a publish is three frames writ
 buffer, and a confirm or a delivery is read off the buffer in the turn it arrived. pamqp
 encodes and decodes what is not on that path (the handshake, message properties).
 
-Two channels: 1 publishes in confirm mode, 2 consumes without acks. RabbitMQ closes a channel
+Two channels: 1 publishes in confirm mode, 2 consumes (with acks or without). RabbitMQ closes a channel
 when it refuses something on it (an exchange that is gone, a `user_id` that is not the login,
 a queue that is gone): the owner is told, and the channel opens again by itself. On channel 1
 every publish not yet confirmed is lost; on channel 2 the consumer that was refused is
-dropped and the others consume again.
+dropped and the others consume again; a delivery of the channel's earlier opening is not
+acked on the new one (RabbitMQ has put it back in its queue).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _BASIC_ACK = (60, 80)
 _BASIC_NACK = (60, 120)
 _BASIC_DELIVER = (60, 60)
 _TAG_AND_BITS = struct.Struct(">QB")
+_SETTLE = struct.Struct(">HHQB")  # class, method, delivery tag, bits
 _CONTENT_HEADER_MAX = 64 * 1024  # far above any properties the hub sends
 
 
@@ -67,6 +69,8 @@ class PublishRefused:
 @dataclass(frozen=True)
 class Delivered:
     consumer: str  # its tag
+    delivery_tag: int
+    opening: int  # of the consuming channel: its delivery tags count on that opening only
     exchange: str
     routing_key: str
     redelivered: bool
@@ -101,7 +105,9 @@ class LaneConnection:
         self.heartbeat = heartbeat  # seconds, lowered to RabbitMQ's if it asks for less
         self.frame_max = 0  # what the connection's Tune sets; 0 until then
         self.next_tag = 1
-        self.consumers: dict[str, str] = {}  # tag -> queue, consumed again when channel 2 reopens
+        # tag -> (queue, prefetch, acked): consumed again whenever channel 2 reopens
+        self.consumers: dict[str, tuple[str, int, bool]] = {}
+        self.opening = 0  # of the consuming channel
         self._open_channels: set[int] = set()
         self._consuming: list[str] = []  # tags sent in Basic.Consume and not answered yet, in order
         self._incoming = bytearray()
@@ -141,11 +147,25 @@ class LaneConnection:
         tag, self.next_tag = self.next_tag, self.next_tag + 1
         return tag
 
-    def consume(self, queue: str, tag: str) -> None:
-        """Consume `queue` without acks under the consumer tag `tag` (the caller's, unique)."""
-        self.consumers[tag] = queue
+    def consume(self, queue: str, tag: str, *, prefetch: int = 0, acked: bool = False) -> None:
+        """Consume `queue` under the consumer tag `tag` (the caller's, unique); `acked`, with at
+        most `prefetch` unacked deliveries (0: no limit)."""
+        self.consumers[tag] = (queue, prefetch, acked)
         if CONSUMING in self._open_channels:
             self._send_consume(tag)
+
+    def ack(self, delivery_tag: int, opening: int) -> None:
+        if opening == self.opening and CONSUMING in self._open_channels:
+            self._outgoing.append(
+                _frame(constants.FRAME_METHOD, CONSUMING, _SETTLE.pack(60, 80, delivery_tag, 0))
+            )
+
+    def nack(self, delivery_tag: int, opening: int, *, requeue: bool) -> None:
+        if opening == self.opening and CONSUMING in self._open_channels:
+            bits = 2 if requeue else 0  # multiple is bit 0, requeue bit 1
+            self._outgoing.append(
+                _frame(constants.FRAME_METHOD, CONSUMING, _SETTLE.pack(60, 120, delivery_tag, bits))
+            )
 
     def cancel(self, tag: str) -> None:
         if self.consumers.pop(tag, None) is not None and CONSUMING in self._open_channels:
@@ -176,7 +196,7 @@ class LaneConnection:
             if kind == constants.FRAME_METHOD:
                 method = _METHOD.unpack_from(buffer, start)
                 if method == _BASIC_DELIVER:
-                    self._delivery = (_deliver(bytes(buffer[start + 4 : end])), None, [])
+                    self._delivery = (_deliver(bytes(buffer[start + 4 : end]), self.opening), None, [])
                 elif method in (_BASIC_ACK, _BASIC_NACK):
                     tag, bits = _TAG_AND_BITS.unpack_from(buffer, start + 4)
                     events.append(Confirmed(tag, bool(bits & 1), method == _BASIC_ACK))
@@ -205,6 +225,8 @@ class LaneConnection:
         events.append(
             Delivered(
                 delivered.consumer,
+                delivered.delivery_tag,
+                delivered.opening,
                 delivered.exchange,
                 delivered.routing_key,
                 delivered.redelivered,
@@ -245,6 +267,7 @@ class LaneConnection:
             case commands.Confirm.SelectOk():
                 self._opened(PUBLISHING, events)
             case commands.Channel.OpenOk():
+                self.opening += 1
                 for tag in self.consumers:
                     self._send_consume(tag)
                 self._opened(CONSUMING, events)
@@ -289,10 +312,11 @@ class LaneConnection:
             events.append(ConsumerEnded(refused, code, text))
 
     def _send_consume(self, tag: str) -> None:
+        queue, prefetch, acked = self.consumers[tag]
         self._consuming.append(tag)
-        self._send(
-            CONSUMING, commands.Basic.Consume(queue=self.consumers[tag], consumer_tag=tag, no_ack=True)
-        )
+        if acked:  # the limit of the next consumer on the channel (global_=False), as RabbitMQ has it
+            self._send(CONSUMING, commands.Basic.Qos(prefetch_count=prefetch, global_=False))
+        self._send(CONSUMING, commands.Basic.Consume(queue=queue, consumer_tag=tag, no_ack=not acked))
 
     def _send(self, channel: int, method: Frame) -> None:
         self._outgoing.append(frame.marshal(method, channel))
@@ -305,16 +329,17 @@ def _short_string(text: str) -> bytes:
     return bytes((len(encoded),)) + encoded
 
 
-def _deliver(payload: bytes) -> Delivered:
+def _deliver(payload: bytes, opening: int) -> Delivered:
     """Basic.Deliver's arguments: consumer tag, delivery tag, redelivered, exchange, key."""
     at = 1 + payload[0]
     consumer = payload[1:at].decode()
-    redelivered = bool(payload[at + 8] & 1)
+    delivery_tag, bits = _TAG_AND_BITS.unpack_from(payload, at)
     at += 9
     exchange = payload[at + 1 : at + 1 + payload[at]].decode()
     at += 1 + payload[at]
     routing_key = payload[at + 1 : at + 1 + payload[at]].decode()
-    return Delivered(consumer, exchange, routing_key, redelivered, commands.Basic.Properties(), b"")
+    properties = commands.Basic.Properties()
+    return Delivered(consumer, delivery_tag, opening, exchange, routing_key, bool(bits & 1), properties, b"")
 
 
 def _frame(kind: int, channel: int, payload: bytes) -> bytes:

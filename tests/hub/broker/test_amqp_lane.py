@@ -28,7 +28,9 @@ async def name() -> AsyncIterator[str]:
     name = f"test-lane-{uuid.uuid4().hex[:8]}"
     yield name
     connection = await aio_pika.connect(AMQP_URL)
-    await (await connection.channel()).queue_delete(name)
+    channel = await connection.channel()
+    for queue in (name, f"{name}-work"):
+        await channel.queue_delete(queue)
     await connection.close()
 
 
@@ -111,10 +113,63 @@ async def test_a_cancelled_lane_consumer_gets_nothing_more(broker: AmqpBroker, n
     assert [d.message.body for d in received] == [b"1"]
 
 
+async def test_an_acked_lane_consumer_keeps_its_prefetch_and_gets_back_what_it_did_not_ack(
+    broker: AmqpBroker, name: str
+) -> None:
+    received: list[Delivery] = []
+    queue = await broker.declare_queue(name, durable=True)
+    await broker.bind_queue(queue, "amq.direct", name)
+    consumer = await broker.consume(queue, received.append, prefetch=2)
+    assert isinstance(consumer, LaneConsumer)
+    for number in range(3):
+        await broker.publish("amq.direct", name, Message(b"%d" % number))
+    await eventually(lambda: len(received) == 2)
+    await asyncio.sleep(0.2)
+    assert [d.message.body for d in received] == [b"0", b"1"]  # the third waits for an ack
+    await received[0].ack()
+    await received[1].nack(requeue=True)
+    await received[1].ack()  # settled already: nothing more goes to RabbitMQ
+    await eventually(lambda: len(received) == 4)
+    assert sorted((d.message.body, d.redelivered) for d in received[2:]) == [(b"1", True), (b"2", False)]
+    await consumer.cancel()  # both unacked: back in the queue
+    for _ in range(50):
+        if await broker.queue_length(queue) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert await broker.queue_length(queue) == 2
+
+
+async def test_consumers_go_on_after_rabbitmq_closes_the_lanes_consuming_channel(
+    broker: AmqpBroker, name: str
+) -> None:
+    received: list[Delivery] = []
+    queue = await broker.declare_queue(name, durable=True)
+    consumer = await broker.consume(queue, received.append, prefetch=10)
+    assert isinstance(consumer, LaneConsumer) and consumer.lane is not None
+    await broker.publish("", queue, Message(b"before"))
+    await eventually(lambda: len(received) == 1)
+    consumer.lane.settle(999_999, received[0]._opening, None)  # RabbitMQ closes the channel on it
+    # Consumed again on the reopened channel: the unacked message comes back.
+    await eventually(
+        lambda: [(d.message.body, d.redelivered) for d in received] == [(b"before", False), (b"before", True)]
+    )
+    await broker.publish("", queue, Message(b"after"))
+    await eventually(lambda: [d.message.body for d in received][2:] == [b"after"])
+    for delivery in received:
+        await delivery.ack()  # the first is of the closed channel: nothing is sent for it
+    await eventually_empty(broker, queue)
+    assert broker.connected
+
+
 async def test_a_lost_lane_is_opened_again_and_its_consumers_consume_again(
     broker: AmqpBroker, name: str
 ) -> None:
     received, _ = await own_queue(broker, name)
+    unacked: list[Delivery] = []
+    work = await broker.declare_queue(f"{name}-work", durable=True)
+    await broker.consume(work, unacked.append, prefetch=1)
+    await broker.publish("", work, Message(b"job"))
+    await eventually(lambda: len(unacked) == 1)
     lost = broker._lane
     assert lost is not None
     pid = await asyncio.to_thread(lane_connection, lost.local_port)
@@ -129,6 +184,19 @@ async def test_a_lost_lane_is_opened_again_and_its_consumers_consume_again(
     assert broker._lane is not lost
     await broker.publish("amq.direct", name, Message(b"again"))
     await eventually(lambda: [d.message.body for d in received] == [b"again"])
+    await eventually(lambda: len(unacked) == 2)  # RabbitMQ gave the unacked job back
+    assert (unacked[1].message.body, unacked[1].redelivered) == (b"job", True)
+    await unacked[0].ack()  # of the lost lane: nothing to do
+    await unacked[1].ack()
+    await eventually_empty(broker, work)
+
+
+async def eventually_empty(broker: AmqpBroker, queue: str) -> None:
+    for _ in range(50):
+        if await broker.queue_length(queue) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await broker.queue_length(queue) == 0
 
 
 def lane_connection(port: int) -> str:

@@ -236,3 +236,34 @@ def test_a_frame_without_its_end_byte_is_a_protocol_error() -> None:
     data[-1] = 0
     with pytest.raises(ProtocolError):
         connection.receive(bytes(data))
+
+
+def test_an_acked_consumer_gets_its_prefetch_and_its_deliveries_are_settled_on_their_opening() -> None:
+    connection = opened()
+    connection.consume("messages", "w1", prefetch=20, acked=True)
+    (_, qos), (_, consume) = sent(connection)
+    assert (qos.prefetch_count, qos.global_) == (20, False)
+    assert (consume.queue, consume.no_ack) == ("messages", False)
+    (delivered,) = connection.receive(
+        server(
+            (CONSUMING, commands.Basic.Deliver("w1", 41, False, "conversations", "c1.messages")),
+            (CONSUMING, ContentHeader(0, 1, commands.Basic.Properties())),
+            (CONSUMING, ContentBody(b"m")),
+        )
+    )
+    assert isinstance(delivered, Delivered)
+    assert delivered.delivery_tag == 41
+    connection.ack(delivered.delivery_tag, delivered.opening)
+    connection.nack(42, delivered.opening, requeue=True)
+    connection.nack(43, delivered.opening, requeue=False)
+    ack, requeued, dropped = (value for _, value in sent(connection))
+    assert (ack.delivery_tag, ack.multiple) == (41, False)
+    assert (requeued.delivery_tag, requeued.requeue, requeued.multiple) == (42, True, False)
+    assert (dropped.delivery_tag, dropped.requeue) == (43, False)
+    # The channel closes and opens again: RabbitMQ has put tag 41's message back; acking it on
+    # the new opening would ack another message, or close the channel.
+    connection.receive(server((CONSUMING, commands.Channel.Close(406, "PRECONDITION_FAILED", 60, 80))))
+    connection.receive(server((CONSUMING, commands.Channel.OpenOk())))
+    sent(connection)
+    connection.ack(delivered.delivery_tag, delivered.opening)
+    assert sent(connection) == []

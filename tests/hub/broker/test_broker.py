@@ -110,11 +110,13 @@ async def test_expiration_is_in_milliseconds_on_rabbitmq(n: Names) -> None:
 
 async def test_consumers_go_on_after_rabbitmq_closes_their_channel(n: Names) -> None:
     """RabbitMQ closes a channel on an error (here: an ack of a tag it never gave); aio-pika
-    opens it again and the hub's consumers on it start again, acks and all."""
+    opens it again and the hub's consumers of queues it did not declare (those go on the lane
+    otherwise: test_amqp_lane) start again on it, acks and all."""
     amqp = AmqpBroker(AMQP_URL)
     await amqp.connect()
+    outside = await aio_pika.connect(AMQP_URL)
     try:
-        await amqp.declare_queue(n("q1"))
+        await (await outside.channel()).declare_queue(n("q1"))
         inbox = await consume(amqp, n("q1"), prefetch=10)
         await amqp.publish("", n("q1"), Message(b"before"))
         await eventually(lambda: inbox.bodies == [b"before"])
@@ -130,6 +132,7 @@ async def test_consumers_go_on_after_rabbitmq_closes_their_channel(n: Names) -> 
         reopened = inbox.deliveries[1]._channel  # type: ignore[attr-defined]
         assert reopened is not channel and not reopened.is_closed  # the ack's tag was the new channel's
     finally:
+        await outside.close()
         await amqp.delete_queue(n("q1"))
         await amqp.close()
 
@@ -140,8 +143,9 @@ async def test_a_queue_deleted_from_outside_does_not_stop_the_other_consumers(n:
     outside = await aio_pika.connect(AMQP_URL)
     try:
         channel = await outside.channel()
-        await channel.declare_queue(n("q"))  # not the hub's: it consumes it as it finds it
-        await amqp.declare_queue(n("q1"))
+        # Not the hub's (it consumes them as it finds them, on the robust connection).
+        await channel.declare_queue(n("q"))
+        await channel.declare_queue(n("q1"))
         await consume(amqp, n("q"), prefetch=10)
         kept = await consume(amqp, n("q1"), prefetch=10)
         await channel.queue_delete(n("q"))

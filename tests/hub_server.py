@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ T = TypeVar("T")
 # Grants like a RabbitMQ user's ".*" ".*" ".*", for the tests of destination semantics;
 # `running_hub(permissions_file=None)` gives the hub's default grants (own names only).
 OPEN_GRANTS = Path(__file__).with_name("open-permissions.toml")
+START_WAIT = 30.0  # seconds: the first hub of a run on a busy machine starts slowly
 
 
 class RunningHub:
@@ -58,11 +60,16 @@ class RunningHub:
 
     def start(self) -> RunningHub:
         self._thread.start()
-        for _ in range(500):
+        deadline = time.monotonic() + START_WAIT
+        while time.monotonic() < deadline and self._thread.is_alive():
             if self.server.started:
                 return self
             threading.Event().wait(0.01)
-        raise RuntimeError("the hub did not start")
+        # Stopped, not left running: a hub that started late would go on consuming the shared
+        # RabbitMQ's work queues (its worker the single active consumer of `messages`) under
+        # the tests that follow.
+        self.stop()
+        raise RuntimeError(f"the hub did not start within {START_WAIT:.0f} s")
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -144,7 +144,7 @@ class Lane(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}  # by delivery tag, in publishing order
         self._opened: asyncio.Future[None] = self._loop.create_future()  # the first Ready, or why not
-        self._ready = asyncio.Event()  # both channels open (one reopens after a refusal)
+        self._ready = asyncio.Event()  # the publishing channel open (it reopens after a refusal)
         self._consumers: dict[str, LaneConsumer] = {}  # by tag, until RabbitMQ ends them
         self._cancelled: dict[str, asyncio.Future[None]] = {}  # by tag, until cancel-ok
         self._writable = asyncio.Event()

@@ -300,8 +300,14 @@ def stores_for(settings: Settings) -> Stores:
         else:
             redis = connect(settings.redis_url or "")
         wait = (settings.redis_wait_replicas, settings.redis_wait_timeout)
+        conversations = RedisConversationStore(redis, settings.history_limit, wait_for_replicas=wait)
+
+        async def close() -> None:
+            await conversations.lane.close()
+            await redis.aclose()
+
         return Stores(
-            conversations=RedisConversationStore(redis, settings.history_limit, wait_for_replicas=wait),
+            conversations=conversations,
             presence=RedisPresence(redis),
             devices=RedisDevices(redis),
             people=RedisPeople(redis),
@@ -311,7 +317,7 @@ def stores_for(settings: Settings) -> Stores:
             websub=RedisWebSub(redis),
             direct=RedisDirect(redis),
             ping=redis.ping,
-            close=redis.aclose,
+            close=close,
         )
     return Stores(
         conversations=MemoryConversationStore(settings.history_limit),

@@ -39,9 +39,9 @@ class Settings(BaseSettings):
     redis_wait_timeout: float = 1.0  # seconds; fewer replicas by then: the worker tries again
     worker: bool | None = None  # run the storing worker in this process (default: on the embedded broker)
     # The node that takes a chat message stores it, and each node makes the "stored" ack for its
-    # own members: no trip through the worker and back (README, "Storing on send"). The same on
-    # every node, worker and push bridge of one hub.
-    store_on_send: bool = False
+    # own members: no trip through the worker and back (README, "Storing on send"). False is
+    # MAX's path, the worker storing. The same on every node, worker and push bridge of one hub.
+    store_on_send: bool = True
     permissions_file: Path | None = None  # TOML grants per role (README, "Security model")
     presence_ttl: float = 60.0  # seconds a device stays online without a refresh
     history_limit: int = 1000  # messages kept per conversation

@@ -11,6 +11,7 @@ hutch:read:<cid>            hash user -> id read up to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -29,6 +30,7 @@ from hutch.hub.conversations.model import (
 from hutch.hub.conversations.store import Appended, not_a_member
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import UNAVAILABLE, available
+from hutch.hub.store.redis_lane import Command, RedisLane
 from redis.exceptions import NoScriptError, ResponseError
 
 # One script, one round trip: a worker that dies between claiming the uuid and adding the
@@ -85,6 +87,7 @@ class RedisConversationStore:
         self.history_limit = history_limit
         self.uuid_memory_ms = int(uuid_memory * 1000)
         self._append = redis.register_script(APPEND)
+        self.lane = RedisLane(redis)  # every message's append: the hot path
 
     @available
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -167,27 +170,34 @@ class RedisConversationStore:
         # Redis whether it has it (SCRIPT EXISTS), a round trip of its own each time.
         replicas, timeout = self.wait_for_replicas
         now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers it
-            for cid, sender, message, uuid in messages:
-                keys = [f"hutch:stored:{uuid}", f"hutch:history:{cid}", f"hutch:conv:{cid}"]
-                text = json.dumps(message, ensure_ascii=False)
-                args = [
-                    self.uuid_memory_ms,
-                    self.history_limit,
-                    sender,
-                    text,
-                    now,
-                    int(uuid is not None),
-                    cid,
-                    int(members_only),
-                ]
-                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
-            if replicas:
-                pipe.execute_command("WAIT", replicas, int(timeout * 1000))
-            answers = await pipe.execute(raise_on_error=False)
+        commands: list[Command] = [
+            (
+                "EVALSHA",
+                self._append.sha,
+                3,
+                f"hutch:stored:{uuid}",
+                f"hutch:history:{cid}",
+                f"hutch:conv:{cid}",
+                self.uuid_memory_ms,
+                self.history_limit,
+                sender,
+                json.dumps(message, ensure_ascii=False),
+                now,
+                int(uuid is not None),
+                cid,
+                int(members_only),
+            )
+            for cid, sender, message, uuid in messages
+        ]
+        if replicas:  # on the same connection as the appends: WAIT covers them
+            commands.append(("WAIT", replicas, int(timeout * 1000)))
+        answers = await self.lane.run(commands)
         if replicas and (isinstance(waited := answers.pop(), Exception) or int(waited) < replicas):
-            # On the primary alone, a failover now could lose them. The worker does not ack them
-            # and tries again (repeats then, which wait for the replicas again).
+            # On the primary alone, a failover now could lose them. They are taken back out, so
+            # that their retry (the worker's, or the sender's after its ERROR) stores them anew
+            # and waits for the replicas again: left in, the retry would be a repeat, and a
+            # repeat stored on send is not sent.
+            await self._take_back(messages, answers)
             raise StoreUnavailable(f"the messages reached {waited} of {replicas} Redis replicas in time")
         for answer in answers:
             if isinstance(answer, UNAVAILABLE):
@@ -248,6 +258,17 @@ class RedisConversationStore:
     @available
     async def first_send(self, uuid: str) -> bool:
         return bool(await self.redis.set(f"hutch:sent:{uuid}", "1", nx=True, px=self.uuid_memory_ms))
+
+    async def _take_back(self, messages: list[Appended], answers: list[Any]) -> None:
+        """Unstore those of `messages` the batch stored anew; as far as Redis lets it."""
+        with contextlib.suppress(*UNAVAILABLE):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for (cid, _, _, uuid), answer in zip(messages, answers, strict=True):
+                    if not isinstance(answer, Exception) and int(answer[1]):
+                        pipe.xdel(f"hutch:history:{cid}", _text(answer[0]))
+                        if uuid is not None:
+                            pipe.delete(f"hutch:stored:{uuid}")
+                await pipe.execute()
 
     @available
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:

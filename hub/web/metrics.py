@@ -99,6 +99,11 @@ class NodeCollector:
             yield GaugeMetricFamily(
                 f"hutch_{backend}_latency_seconds", f"How long the {backend} took to answer", value=seconds
             )
+        yield CounterMetricFamily(
+            "hutch_messages_stored_on_send",
+            "Chat messages this node stored as they were sent",
+            value=node.conversations.stored_on_send,
+        )
         if node.worker is not None:
             yield CounterMetricFamily(
                 "hutch_worker_stored", "Messages the worker stored", value=node.worker.counts["stored"]

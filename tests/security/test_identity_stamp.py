@@ -32,10 +32,13 @@ async def test_the_sender_and_hub_headers_cannot_be_forged_over_stomp(guarded: R
     received = await chat(receiver)
     shown = decode(received.body, Form.PACKED_JSON, "max@1")  # the form a client gets by default
     assert shown["user"] == {"username": mallory, "displayname": "Bob"}
-    for header in ("x-hutch-id", "x-hutch-replay", "x-recovered", "x-replayed", "user-id"):
+    for header in ("x-hutch-replay", "x-recovered", "x-replayed", "user-id"):
         assert header not in received.headers, header
     assert received.headers["subscription"] == "stream"
     assert received.headers["x-app"] == "kept"
+    # Stored on send, the message carries its history id: the hub's, never the one sent.
+    [stored] = await Api(guarded, bob).call("GET", f"/api/conversations/{cid}/messages")
+    assert received.headers["x-hutch-id"] == stored["id"] != forged["x-hutch-id"]
     await sender.close()
     await receiver.close()
 

@@ -10,6 +10,7 @@ from hutch.hub.conversations.model import Conversation, id_key
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.store import ConversationStore
 from hutch.hub.errors import Forbidden
+from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import connect
 from private_redis import lone_redis
 
@@ -165,6 +166,26 @@ async def test_messages_are_stored_on_a_redis_that_lost_its_scripts() -> None:
                 assert all(answer is not None and answer[1] for answer in answers)
                 assert [m.message["n"] for m in (await store.history(cid)).messages] == [0, 1, 2]
                 await redis.script_flush()  # as a restart leaves it
+        finally:
+            await redis.aclose()
+
+
+async def test_messages_no_replica_took_in_time_are_taken_back_out() -> None:
+    """Stored on the primary alone, they are not kept: their retry (same uuid) is stored anew,
+    not taken for a repeat, which a node storing on send would not send."""
+    with lone_redis() as port:  # a primary with no replica: WAIT 1 times out
+        redis = connect(f"redis://127.0.0.1:{port}/0")
+        waiting = RedisConversationStore(redis, wait_for_replicas=(1, 0.05))
+        alone = RedisConversationStore(redis)
+        cid = fresh("c")
+        try:
+            await alone.append(cid, "a", {"n": 0}, f"{cid}-0")  # stored before: a repeat in the batch
+            with pytest.raises(StoreUnavailable, match="0 of 1"):
+                await waiting.append_many([(cid, "a", {"n": n}, f"{cid}-{n}") for n in range(3)])
+            assert [m.message["n"] for m in (await waiting.history(cid)).messages] == [0]
+            answers = await alone.append_many([(cid, "a", {"n": n}, f"{cid}-{n}") for n in range(3)])
+            assert [answer[1] for answer in answers if answer] == [False, True, True]
+            assert [m.message["n"] for m in (await alone.history(cid)).messages] == [0, 1, 2]
         finally:
             await redis.aclose()
 

@@ -226,15 +226,19 @@ async def main() -> None:
         await connection.close()
 
         member_of = {u: cid for cid, members in conversations.items() for u in members}
-        lost = duplicated = delivered = 0
+        lost = duplicated = delivered = acks = 0
         for device in devices:
             cid = member_of[device.user]
             expected = {b for b in receipted if b.split(":")[0] in conversations[cid] or b == f"{bot}:{cid}"}
-            delivered += sum(device.got.values())
+            for body, count in device.got.items():  # the messages' bodies are text, the acks MAX's JSON
+                acks, delivered = (
+                    (acks + count, delivered) if body.startswith("{") else (acks, delivered + count)
+                )
             lost += len(expected - set(device.got))
             duplicated += sum(c - 1 for c in device.got.values() if c > 1)
         print(
-            f"receipted {len(receipted)}, refused {dict(refused)}, delivered {delivered}, lost {lost}, duplicated {duplicated}"
+            f"receipted {len(receipted)}, refused {dict(refused)}, delivered {delivered} "
+            f"(and {acks} stored acks), lost {lost}, duplicated {duplicated}"
         )
         sys.exit(1 if lost or duplicated else 0)
     finally:

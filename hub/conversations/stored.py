@@ -1,12 +1,13 @@
 """The "stored" ack, and chat messages stored on send.
 
 Every member of a conversation hears that a message is stored: the MAX ack, same uuid, the
-history id in `data.id`, key `<cid>.notifications`, header `x-hutch-stored`. By default the
-worker stores and publishes that ack through RabbitMQ, a second message for every chat message.
+history id in `data.id`, key `<cid>.notifications`, header `x-hutch-stored`. With
+`HUTCH_STORE_ON_SEND=false` the worker stores and publishes that ack through RabbitMQ, a second
+message for every chat message.
 
-With `HUTCH_STORE_ON_SEND` the node that takes the SEND stores the message first and publishes
-it marked: its history id and uuid in `x-hutch-id` and `x-hutch-uuid`, and the hub's own broker
-login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot forge it under a
+By default (`HUTCH_STORE_ON_SEND`) the node that takes the SEND stores the message first and
+publishes it marked: its history id and uuid in `x-hutch-id` and `x-hutch-uuid`, and the hub's
+own broker login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot forge it under a
 login of its own). Each node that receives a marked message makes the ack for its own members
 from the mark, the worker takes the message off its queue without storing it again, and the
 push bridge pushes the message itself. What arrives unmarked (a bot's message over AMQP) takes

@@ -7,11 +7,11 @@ message for every chat message.
 
 By default (`HUTCH_STORE_ON_SEND`) the node that takes the SEND stores the message first and
 publishes it marked: its history id and uuid in `x-hutch-id` and `x-hutch-uuid`, and the hub's
-own broker login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot forge it under a
-login of its own). Each node that receives a marked message makes the ack for its own members
-from the mark, the worker takes the message off its queue without storing it again, and the
-push bridge pushes the message itself. What arrives unmarked (a bot's message over AMQP) takes
-the worker's path.
+own broker login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot forge
+it under a login of its own). Each node that receives a marked message makes the ack for its
+own members from the mark, the worker takes the message off its queue without storing it
+again, and the push bridge pushes the message itself. What arrives unmarked (a bot's message
+over AMQP) takes the worker's path.
 """
 
 from __future__ import annotations

@@ -155,17 +155,15 @@ class LaneConnection:
             self._send_consume(tag)
 
     def ack(self, delivery_tag: int, opening: int) -> None:
-        if opening == self.opening and CONSUMING in self._open_channels:
-            self._outgoing.append(
-                _frame(constants.FRAME_METHOD, CONSUMING, _SETTLE.pack(60, 80, delivery_tag, 0))
-            )
+        self._settle(_BASIC_ACK, delivery_tag, opening, 0)
 
     def nack(self, delivery_tag: int, opening: int, *, requeue: bool) -> None:
+        self._settle(_BASIC_NACK, delivery_tag, opening, 2 if requeue else 0)  # requeue is bit 1
+
+    def _settle(self, method: tuple[int, int], delivery_tag: int, opening: int, bits: int) -> None:
         if opening == self.opening and CONSUMING in self._open_channels:
-            bits = 2 if requeue else 0  # multiple is bit 0, requeue bit 1
-            self._outgoing.append(
-                _frame(constants.FRAME_METHOD, CONSUMING, _SETTLE.pack(60, 120, delivery_tag, bits))
-            )
+            payload = _SETTLE.pack(*method, delivery_tag, bits)
+            self._outgoing.append(_frame(constants.FRAME_METHOD, CONSUMING, payload))
 
     def cancel(self, tag: str) -> None:
         if self.consumers.pop(tag, None) is not None and CONSUMING in self._open_channels:

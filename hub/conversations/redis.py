@@ -261,14 +261,10 @@ class RedisConversationStore:
 
     async def _take_back(self, messages: list[Appended], answers: list[Any]) -> None:
         """Unstore those of `messages` the batch stored anew; as far as Redis lets it."""
-        with contextlib.suppress(*UNAVAILABLE):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for (cid, _, _, uuid), answer in zip(messages, answers, strict=True):
-                    if not isinstance(answer, Exception) and int(answer[1]):
-                        pipe.xdel(f"hutch:history:{cid}", _text(answer[0]))
-                        if uuid is not None:
-                            pipe.delete(f"hutch:stored:{uuid}")
-                await pipe.execute()
+        for (cid, _, _, uuid), answer in zip(messages, answers, strict=True):
+            if not isinstance(answer, Exception) and int(answer[1]):
+                with contextlib.suppress(StoreUnavailable):
+                    await self.unstore(cid, _text(answer[0]), uuid)
 
     @available
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:

@@ -62,7 +62,7 @@ class Conversations:
         self.broker = broker
         self.store_on_send = store_on_send  # chat messages stored before they are published (`stored`)
         self._appends = TogetherAppends(store)
-        self.stored_on_send = 0  # chat messages this node stored and sent (a metric)
+        self.stored_and_sent = 0  # chat messages this node stored on send (a metric)
         self.on_member_change = on_member_change  # the node's user streams follow membership
         self.notify = notify  # the feed of each member added
         self._membership: dict[tuple[str, str], float] = {}  # (cid, user) -> checked until
@@ -253,7 +253,7 @@ class Conversations:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.unstore(cid, stored_id, uuid))
             raise
-        self.stored_on_send += 1
+        self.stored_and_sent += 1
         await tell_mentioned(self.notify, self.store, sender, cid, stored_id, message)
 
     async def publish(

@@ -16,18 +16,16 @@ from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
+from hutch.hub.store.redis import UNAVAILABLE
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Command = tuple[str | bytes | int | float, ...]
 
 NAME = "hutch-lane"  # as CLIENT LIST shows it
-
-LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class _Replies(asyncio.Protocol):
@@ -96,7 +94,7 @@ class RedisLane:
             replies = await self._connected()
             async with asyncio.timeout(self.timeout):
                 answers = [await future for future in replies.send(commands)]
-        except LOST as error:
+        except UNAVAILABLE as error:
             self._drop(error)
             return await self._through_client(commands)
         if any(isinstance(answer, ReadOnlyError) for answer in answers):

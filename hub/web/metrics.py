@@ -102,7 +102,7 @@ class NodeCollector:
         yield CounterMetricFamily(
             "hutch_messages_stored_on_send",
             "Chat messages this node stored as they were sent",
-            value=node.conversations.stored_on_send,
+            value=node.conversations.stored_and_sent,
         )
         if node.worker is not None:
             yield CounterMetricFamily(

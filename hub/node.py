@@ -28,7 +28,7 @@ from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.redis import RedisConversationStore
 from hutch.hub.conversations.service import Conversations, envelope
 from hutch.hub.conversations.store import ConversationStore
-from hutch.hub.conversations.stored import implied_ack
+from hutch.hub.conversations.stored import as_delivered
 from hutch.hub.conversations.worker import Worker
 from hutch.hub.core.fanout import NodeFanout
 from hutch.hub.core.permissions import Grants
@@ -88,8 +88,8 @@ class HubNode:
         self.server_name = f"hutch/{VERSION}"
         self.broker: Broker = broker or _broker_for(settings)
         # Whatever this node's own setting, a message another node stored on send is acked here.
-        stored_acks = functools.partial(implied_ack, login=self.broker.login)
-        self.fanout = NodeFanout(self.broker, settings.node_id, {names.CONVERSATIONS: stored_acks})
+        read_stored = functools.partial(as_delivered, login=self.broker.login)
+        self.fanout = NodeFanout(self.broker, settings.node_id, {names.CONVERSATIONS: read_stored})
         self.registry = Registry()
         # A worker or push bridge alone takes no logins: no verifiers, and no warning of none.
         self.authenticator: Authenticator = authenticator_for(settings) if serves_clients else FirstOf()

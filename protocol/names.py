@@ -107,11 +107,13 @@ SENDS = f"{HUB_PREFIX}sends"  # topic: admin send requests of bots, key send|mul
 # them from SENDs), so an ack that has it comes from a worker: only such an ack is pushed, and
 # only such an ack moves a client's recovery cursor.
 STORED_HEADER = "x-hutch-stored"
-# On a chat message a hub node stored as it took the SEND (`HUTCH_STORE_ON_SEND`): its history id
-# and uuid. Trusted only from the hub's own broker login (`x-hutch-published-by`, RabbitMQ's
-# checked user_id), since then no worker's ack follows: each node makes it for its own members.
+# On a chat message a hub node stored as it took the SEND (`HUTCH_STORE_ON_SEND`): its history id,
+# uuid and sender (the node publishes it to `conversations` itself, past the worker's queue).
+# Trusted only from the hub's own broker login (`x-hutch-published-by`, RabbitMQ's checked
+# user_id), since then no worker's ack follows: each node makes it for its own members.
 STORED_ID_HEADER = "x-hutch-id"
 STORED_UUID_HEADER = "x-hutch-uuid"
+STORED_SENDER_HEADER = "x-hutch-sender"
 MAX_NAMES = frozenset({CONVERSATIONS, ACTIVITY, MESSAGES_QUEUE, PUSH_QUEUE, f"{MESSAGES_QUEUE}.dead"})
 
 

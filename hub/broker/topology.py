@@ -7,7 +7,9 @@
                             to every device, "hutch.offline" to the push bridges
     <user>.publish (topic)  where a user's clients publish; bound onward while they may
     <user>.subscribe (fanout) everything a user's devices receive
-    messages (queue)        conversations "*.messages", for the worker that stores them
+    messages (queue)        every <user>.publish "*.messages", for the worker that stores them
+                            (a hub node stores what it takes itself, and publishes it to
+                            `conversations` past this queue: `conversations.stored`)
     push (queue)            conversations "*.notifications" (and "*.messages" when chat messages
                             are stored on send), all activity and notifications, and
                             hutch.direct "hutch.offline", for push bridges;
@@ -16,8 +18,9 @@
 
 A member of a conversation has two exchange-to-exchange bindings with key
 "<cid>.*": `<user>.publish -> conversations` (the routing itself is the write
-permission) and `conversations -> <user>.subscribe` (delivery). Declarations are
-idempotent: every node declares the base at start.
+permission) and `conversations -> <user>.subscribe` (delivery). The worker's queue takes
+what any user publishes and stores it only from a member, as the store knows at that moment.
+Declarations are idempotent: every node declares the base at start.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ async def declare_base(broker: Broker) -> None:
     # One worker at a time stores, so history keeps the order messages were sent in; more
     # workers wait to take over.
     await broker.declare_queue(MESSAGES_QUEUE, durable=True, single_active_consumer=True)
-    await broker.bind_queue(MESSAGES_QUEUE, CONVERSATIONS, "*.messages")
+    # Where earlier hubs bound it: each message stored on send would be copied to it for nothing.
+    await broker.unbind_queue(MESSAGES_QUEUE, CONVERSATIONS, "*.messages")
 
 
 async def declare_push(broker: Broker, *, stored_on_send: bool = False) -> None:
@@ -65,6 +69,7 @@ async def declare_user(broker: Broker, user: str) -> None:
     await broker.declare_exchange(publish_exchange(user), "topic")
     await broker.declare_exchange(subscribe_exchange(user), "fanout")
     await broker.bind_exchange(subscribe_exchange(user), publish_exchange(user), INTERNAL_KEY)
+    await broker.bind_queue(MESSAGES_QUEUE, publish_exchange(user), "*.messages")
 
 
 async def add_member(broker: Broker, cid: str, user: str) -> None:

@@ -226,7 +226,10 @@ class Conversations:
             await self.publish(identity.user, key, message)
             return message
         await self.store_and_send(
-            identity.user, cid, message, lambda marked: self.publish(identity.user, key, message, marked)
+            identity.user,
+            cid,
+            message,
+            lambda marked: self.publish_to(names.CONVERSATIONS, key, message, marked),
         )
         return message
 
@@ -237,7 +240,8 @@ class Conversations:
         message: dict[str, Any],
         publish: Callable[[dict[str, str]], Awaitable[None]],
     ) -> None:
-        """Store a chat message, then `publish` it with the marks that say so (`stored`). A uuid
+        """Store a chat message, then `publish` it to `conversations` with the marks that say so
+        (`stored`): the store, not a binding, checks the sender is a member. A uuid
         stored before is a repeat (a retry after a lost receipt): neither stored nor sent again.
         A publish that fails takes the message back out of history, so that its retry is no
         repeat. `Invalid` if it would not read back."""
@@ -248,7 +252,7 @@ class Conversations:
         if not new:
             return
         try:
-            await publish(marks(stored_id, uuid, self.broker.login))
+            await publish(marks(stored_id, uuid, sender, self.broker.login))
         except BaseException:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.unstore(cid, stored_id, uuid))

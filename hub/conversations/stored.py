@@ -5,18 +5,20 @@ history id in `data.id`, key `<cid>.notifications`, header `x-hutch-stored`. Wit
 `HUTCH_STORE_ON_SEND=false` the worker stores and publishes that ack through RabbitMQ, a second
 message for every chat message.
 
-By default (`HUTCH_STORE_ON_SEND`) the node that takes the SEND stores the message first and
-publishes it marked: its history id and uuid in `x-hutch-id` and `x-hutch-uuid`, and the hub's
-own broker login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot forge
-it under a login of its own). Each node that receives a marked message makes the ack for its
-own members from the mark, the worker takes the message off its queue without storing it
-again, and the push bridge pushes the message itself. What arrives unmarked (a bot's message
-over AMQP) takes the worker's path.
+By default (`HUTCH_STORE_ON_SEND`) the node that takes the SEND stores the message first (the
+store checks the sender is a member) and publishes it to `conversations` itself, marked: its
+history id, uuid and sender in `x-hutch-id`, `x-hutch-uuid` and `x-hutch-sender`, and the
+hub's own broker login in `x-hutch-published-by` (RabbitMQ's checked `user_id`: a bot cannot
+forge it under a login of its own). So it never reaches the worker's queue, which is bound to
+the users' `.publish` exchanges. Each node that receives a marked message delivers it as if it
+had come through its sender's `.publish` exchange, as RabbitMQ shows a message a member sent,
+and makes the ack for its own members from the mark; the push bridge pushes the message itself.
+What a bot sends over AMQP takes the worker's path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hutch.hub.broker.amqp_properties import PUBLISHED_BY
@@ -48,9 +50,9 @@ def unstorable(cid: str, message: dict[str, Any]) -> str | None:
     return None
 
 
-def marks(stored_id: str, uuid: str | None, login: str) -> dict[str, str]:
+def marks(stored_id: str, uuid: str | None, sender: str, login: str) -> dict[str, str]:
     """The headers of a message stored on send, as the node that stored it publishes it."""
-    marked = {names.STORED_ID_HEADER: stored_id, PUBLISHED_BY: login}
+    marked = {names.STORED_ID_HEADER: stored_id, names.STORED_SENDER_HEADER: sender, PUBLISHED_BY: login}
     if uuid is not None:
         marked[names.STORED_UUID_HEADER] = uuid
     return marked
@@ -73,31 +75,39 @@ def stored_ack(sender: str, cid: str, stored_id: str, uuid: str | None) -> Messa
 
 
 @dataclass(slots=True)
-class ImpliedAck:
-    """The ack a message stored on send implies, delivered by the node to its own members as
-    if RabbitMQ had: nothing to settle."""
+class LocalDelivery:
+    """A delivery the node makes for its own members as if RabbitMQ had; settled as the broker's
+    delivery it stands for, if any."""
 
     exchange: str
     routing_key: str
     message: Message
-    redelivered: bool = field(default=False)
+    redelivered: bool = False
+    stands_for: Delivery | None = None
 
     async def ack(self) -> None:
-        return None
+        if self.stands_for is not None:
+            await self.stands_for.ack()
 
     async def nack(self, requeue: bool = True) -> None:
-        return None
+        if self.stands_for is not None:
+            await self.stands_for.nack(requeue)
 
 
-def implied_ack(delivery: Delivery, login: str) -> ImpliedAck | None:
-    """The "stored" ack of a chat message a hub node stored on send, for this node's members."""
-    stored_id = stored_on_send(delivery.message, login)
-    if stored_id is None:
-        return None
+def as_delivered(delivery: Delivery, login: str) -> tuple[Delivery, ...]:
+    """What this node delivers to its members for `delivery` from `conversations`: a chat message a
+    hub node stored on send as if through its sender's `.publish` exchange, then the "stored" ack
+    it implies; anything else as it came."""
+    message = delivery.message
+    stored_id = stored_on_send(message, login)
     cid, _, kind = delivery.routing_key.partition(".")
-    sender = names.sender_of(delivery.exchange)
-    if kind != "messages" or not sender:
-        return None
-    uuid = delivery.message.headers.get(names.STORED_UUID_HEADER)
-    ack = stored_ack(sender, cid, stored_id, uuid)
-    return ImpliedAck(delivery.exchange, names.message_key(cid, "notifications"), ack)
+    # A node before the sender mark published through the sender's exchange.
+    sender = message.headers.get(names.STORED_SENDER_HEADER) or names.sender_of(delivery.exchange)
+    if stored_id is None or kind != "messages" or not sender:
+        return (delivery,)
+    exchange = names.publish_exchange(sender)
+    ack = stored_ack(sender, cid, stored_id, message.headers.get(names.STORED_UUID_HEADER))
+    return (
+        LocalDelivery(exchange, delivery.routing_key, message, delivery.redelivered, delivery),
+        LocalDelivery(exchange, names.message_key(cid, "notifications"), ack),
+    )

@@ -1,8 +1,12 @@
 """The worker: stores conversation messages, then tells the members they are stored.
 
-It consumes the `messages` queue (conversations `*.messages`). A message a hub node stored as
-it was sent (`conversations.stored`) is only taken off the queue. For each other message
-it stores it in history (once per uuid), takes it off the queue, then publishes
+It consumes the `messages` queue (every user's `.publish` `*.messages`: a bot's messages over
+AMQP, and a hub node's with `HUTCH_STORE_ON_SEND=false`). A message a hub node stored as it was
+sent (`conversations.stored`) does not come here; from an earlier node it is only taken off the
+queue. The queue takes what anyone sends to any conversation: the store keeps a message only
+from a member, at that moment, and drops the others, as RabbitMQ's member bindings drop them
+on their way to the members. Each message it stores in history (once per uuid), takes off the
+queue, then publishes
 the MAX `ack` (same uuid, the stored id in `data.id`) to the sender's `.publish`
 exchange with key `<cid>.notifications`, so that every member sees the "stored"
 check; on RabbitMQ that publish overlaps the storing of the next messages. What has
@@ -25,6 +29,7 @@ from hutch.hub.broker.errors import BrokerUnavailable
 from hutch.hub.conversations.mentions import tell_mentioned
 from hutch.hub.conversations.store import Appended, ConversationStore
 from hutch.hub.conversations.stored import as_stored, stored_ack, stored_on_send, unstorable
+from hutch.hub.errors import Forbidden
 from hutch.hub.notifications.events import Notify
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.protocol import names
@@ -38,6 +43,7 @@ ACK_RETRIES = (0.2, 0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries of a store
 DEAD_LETTERS = "messages.dead"
 STORED = names.STORED_HEADER
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # then dead-letter
+NOT_A_MEMBER = ("", False)  # what `_append` answers for a sender the store refuses as no member
 
 
 class Worker:
@@ -123,6 +129,10 @@ class Worker:
                     await dead_letter(self.broker, DEAD_LETTERS, delivery, failure.reason)
                     self.counts["dead-lettered"] += 1
                     continue
+            if answer is NOT_A_MEMBER:  # neither stored nor delivered: no member binding routed it
+                await delivery.ack()
+                self.counts["not a member"] += 1
+                continue
             await self._stored(delivery, appended, *answer)
 
     async def _stored(self, delivery: Delivery, appended: Appended, stored_id: str, new: bool) -> None:
@@ -146,14 +156,18 @@ class Worker:
         """Store them together (they stay unacked and in order while the store is away). None for
         each the store refused, to be tried alone."""
         try:
-            return await _when_the_store_is_there(lambda: self.store.append_many(messages))
+            return await _when_the_store_is_there(lambda: self.store.append_many(messages, members_only=True))
         except Exception:
             log.exception("storing %d messages together failed; each is tried alone", len(messages))
             return [None] * len(messages)
 
     async def _append(self, appended: Appended) -> tuple[str, bool]:
-        """Append one. Only a message the store refuses is retried and dead-lettered."""
-        return await _when_the_store_is_there(lambda: self.store.append(*appended))
+        """Append one; NOT_A_MEMBER for a sender who is not one (not tried again). Only a message
+        the store refuses is retried and dead-lettered."""
+        try:
+            return await _when_the_store_is_there(lambda: self.store.append(*appended, members_only=True))
+        except Forbidden:
+            return NOT_A_MEMBER
 
     async def _tell_stored(self, sender: str, cid: str, stored_id: str, uuid: str | None) -> None:
         """The MAX ack: every member sees the message is stored."""

@@ -7,8 +7,9 @@ and when a message arrives it picks the local subscriptions by the exchange's
 own matching rules and hands each the same `OutgoingMessage`, serialized once.
 Broker cost thus grows with distinct keys, not with connections.
 
-A delivery may imply another that the broker never carries: a chat message stored on send
-implies its "stored" ack (`conversations.stored`), which the node makes for its own subscribers.
+An exchange's deliveries may be read before they are delivered: a chat message stored on send
+shows the exchange it was sent through and implies its "stored" ack, which the broker never
+carries (`conversations.stored`); the node makes it for its own subscribers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
@@ -34,17 +35,17 @@ class Target(Protocol):
     def deliver(self, message: LocalCopy) -> None: ...
 
 
-Implies = Callable[[Delivery], Delivery | None]  # a delivery -> the one it implies, if any
+Reads = Callable[[Delivery], Iterable[Delivery]]  # a delivery -> what the node delivers for it
 
 
 class _Tap:
     """The node's queue on one exchange and the local subscriptions behind it."""
 
-    def __init__(self, exchange: str, exchange_type: str, queue: str, implies: Implies | None = None):
+    def __init__(self, exchange: str, exchange_type: str, queue: str, reads: Reads | None = None):
         self.exchange = exchange
         self.type = exchange_type
         self.queue = queue
-        self.implies = implies
+        self.reads = reads
         self.consumer: Consumer | None = None
         self.targets: dict[str, tuple[Target, ...]] = {}  # binding key -> subscribers
         self._matched: dict[str, list[tuple[Target, ...]]] = {}  # routing key -> target groups
@@ -67,6 +68,13 @@ class _Tap:
         return True
 
     def on_delivery(self, delivery: Delivery) -> None:
+        if self.reads is None:
+            self._deliver(delivery)
+            return
+        for each in self.reads(delivery):
+            self._deliver(each)
+
+    def _deliver(self, delivery: Delivery) -> None:
         key = delivery.routing_key
         groups = self._matched.get(key)
         if groups is None:
@@ -82,15 +90,13 @@ class _Tap:
             for targets in groups:
                 for target in targets:
                     target.deliver(shared)
-        if self.implies is not None and (implied := self.implies(delivery)) is not None:
-            self.on_delivery(implied)
 
 
 class NodeFanout:
-    def __init__(self, broker: Broker, node_id: str, implies: Mapping[str, Implies] | None = None):
+    def __init__(self, broker: Broker, node_id: str, reads: Mapping[str, Reads] | None = None):
         self.broker = broker
         self.node_id = node_id
-        self.implies = dict(implies or {})  # exchange -> what its deliveries imply
+        self.reads = dict(reads or {})  # exchange -> how its deliveries are read
         self._taps: dict[str, _Tap] = {}
         self._opened = 0
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -133,7 +139,7 @@ class NodeFanout:
         queue = await self.broker.declare_queue(
             name, durable=True, expires=NODE_QUEUE_EXPIRY, node_local=True
         )
-        tap = _Tap(exchange, exchange_type, queue, self.implies.get(exchange))
+        tap = _Tap(exchange, exchange_type, queue, self.reads.get(exchange))
         tap.consumer = await self.broker.consume(queue, tap.on_delivery, no_ack=True)
         self._taps[exchange] = tap
         return tap
@@ -143,6 +149,12 @@ class NodeFanout:
         if tap.consumer is not None:
             await tap.consumer.cancel()
         await self.broker.delete_queue(tap.queue)
+
+    def read(self, delivery: Delivery) -> Iterable[Delivery]:
+        """What the node delivers for `delivery`, as deliveries of its exchange are read (for a
+        subscription's own queue: a tap reads its exchange's alone)."""
+        reads = self.reads.get(delivery.exchange)
+        return (delivery,) if reads is None else reads(delivery)
 
     def queue_count(self) -> int:
         return len(self._taps)

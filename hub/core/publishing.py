@@ -106,9 +106,7 @@ class Publisher:
                 destination,
                 Message(body, headers),
                 message,
-                lambda marked: publish(
-                    destination.exchange, destination.key, Message(body, headers | marked)
-                ),
+                lambda marked: publish(names.CONVERSATIONS, destination.key, Message(body, headers | marked)),
             )
             return
         await publish(destination.exchange, destination.key, Message(body, headers))

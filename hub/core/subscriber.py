@@ -92,7 +92,7 @@ class Subscriber:
                 queue = await self.declare_shared(destination)
             case Kind.AMQ_QUEUE:
                 queue = await broker.declare_queue(destination.name, passive=True)
-        subscription = QueueSubscription(self.session, event.id, event.ack, queue)
+        subscription = QueueSubscription(self.session, event.id, event.ack, queue, self.node.fanout.read)
         await subscription.start(broker, prefetch)
         self.session.conn.attach(event.id, subscription)
         self.session.conn.send_receipt(event.receipt)

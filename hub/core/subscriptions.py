@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
-from hutch.hub.core.fanout import NodeFanout
+from hutch.hub.core.fanout import NodeFanout, Reads
 from hutch.hub.messages.encoding import LocalCopy
 from hutch.protocol import OutgoingMessage, StompError
 from hutch.rules import Form
@@ -185,8 +185,9 @@ class LocalSubscription:
 
 
 class QueueSubscription:
-    def __init__(self, sink: MessageSink, sub_id: str, ack: str, queue: str):
+    def __init__(self, sink: MessageSink, sub_id: str, ack: str, queue: str, read: Reads | None = None):
         self.sink = sink
+        self.read = read  # what the node delivers for each delivery (`NodeFanout.read`)
         self.id = sub_id
         self.ack = ack
         self.queue = queue
@@ -218,7 +219,7 @@ class QueueSubscription:
         )
 
     def _on_delivery(self, delivery: Delivery) -> None:
-        self._waiting.append(delivery)
+        self._waiting.extend((delivery,) if self.read is None else self.read(delivery))
         self._pass_on()
 
     def release(self) -> None:

@@ -6,8 +6,16 @@ from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.bodies import expanded
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations.memory import MemoryConversationStore
+from hutch.hub.conversations.model import Conversation
 from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker
 from hutch.rules import Form, decode, encode
+
+
+async def join(broker: MemoryBroker, store: MemoryConversationStore, cid: str, *users: str) -> None:
+    """Members as the hub makes them: in the store, and bound in the broker."""
+    await store.put_conversation(Conversation(cid, cid, list(users)))
+    for user in users:
+        await topology.add_member(broker, cid, user)
 
 
 class BrokenStore(MemoryConversationStore):
@@ -26,7 +34,7 @@ async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason(
     worker = Worker(broker, store)
     worker.retry_delays = (0.01, 0.01)
     await worker.start()
-    await topology.add_member(broker, "c1", "ana")
+    await join(broker, store, "c1", "ana")
     body = encode({"uuid": "u1", "data": {"text": "poison"}}, Form.PACKED_MSGPACK, "max@1")
     headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
     await broker.publish("ana.publish", "c1.messages", Message(body, headers))
@@ -45,7 +53,7 @@ async def test_stored_once_and_each_copy_acked_with_the_stored_id() -> None:
     await topology.declare_base(broker)
     worker = Worker(broker, store)
     await worker.start()
-    await topology.add_member(broker, "c1", "ana")
+    await join(broker, store, "c1", "ana")
     await broker.declare_queue("ana-device")
     await broker.bind_queue("ana-device", "ana.subscribe")
     seen: list[Delivery] = []
@@ -77,8 +85,8 @@ async def test_messages_stored_together_go_on_when_one_is_refused() -> None:
     await topology.declare_base(broker)
     worker = Worker(broker, store)
     worker.retry_delays = (0.01,)
-    await topology.add_member(broker, "c1", "ana")
-    await topology.add_member(broker, "refused", "ana")
+    await join(broker, store, "c1", "ana")
+    await join(broker, store, "refused", "ana")
     headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
     for n, cid in enumerate(["c1", "c1", "refused", "c1"]):  # queued before the worker starts: one batch
         body = encode({"uuid": f"u{n}", "data": {"text": str(n)}}, Form.PACKED_MSGPACK, "max@1")
@@ -90,6 +98,32 @@ async def test_messages_stored_together_go_on_when_one_is_refused() -> None:
     await eventually(lambda: worker.counts["stored"] == 3 and len(dead) == 1)
     assert [m.message["data"]["text"] for m in (await store.history("c1")).messages] == ["0", "1", "3"]
     assert dead[0].message.headers["x-hutch-routing-key"] == "refused.messages"
+    await worker.stop()
+
+
+async def test_a_message_of_someone_who_is_not_a_member_is_neither_stored_nor_delivered() -> None:
+    """The worker's queue takes what anyone publishes; the store keeps it only from a member."""
+    broker, store = MemoryBroker(), MemoryConversationStore()
+    await topology.declare_base(broker)
+    worker = Worker(broker, store)
+    await worker.start()
+    await join(broker, store, "c1", "ana", "bob")
+    await topology.declare_user(broker, "eve")  # a bot of her own, over AMQP
+    await broker.declare_queue("bob-device")
+    await broker.bind_queue("bob-device", "bob.subscribe")
+    seen: list[Delivery] = []
+    await broker.consume("bob-device", seen.append, no_ack=True)
+    dead: list[Delivery] = []
+    await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
+    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
+    for sender, text in (("eve", "let me in"), ("ana", "hi")):
+        body = encode({"uuid": text, "data": {"text": text}}, Form.PACKED_MSGPACK, "max@1")
+        await broker.publish(f"{sender}.publish", "c1.messages", Message(body, headers))
+    await eventually(lambda: worker.counts["stored"] == 1 and worker.counts["not a member"] == 1)
+    assert [m.message["data"]["text"] for m in (await store.history("c1")).messages] == ["hi"]
+    assert [expanded(d.message)["data"]["text"] for d in seen if d.routing_key == "c1.messages"] == ["hi"]
+    assert dead == []  # not a poison message: dropped, as no member binding routed it
+    assert await broker.queue_length(DEAD_LETTERS) == 0
     await worker.stop()
 
 

@@ -29,7 +29,8 @@ class TogetherAppends:
     async def append(
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
     ) -> tuple[str, bool]:
-        """As `ConversationStore.append`: (its id, True), or (the id, False) for a uuid stored before."""
+        """As `ConversationStore.append` of a member's message `until_sent`: (its id, True) to be
+        sent, or (the id, False) for a uuid stored and sent before."""
         answer: asyncio.Future[tuple[str, bool]] = asyncio.get_running_loop().create_future()
         self._waiting.append(((cid, sender, message, uuid), answer))
         if self._runner is None:
@@ -46,7 +47,9 @@ class TogetherAppends:
 
     async def _store(self, batch: list[tuple[Appended, asyncio.Future[tuple[str, bool]]]]) -> None:
         try:
-            answers = await self.store.append_many([appended for appended, _ in batch], members_only=True)
+            answers = await self.store.append_many(
+                [appended for appended, _ in batch], members_only=True, until_sent=True
+            )
         except Exception as error:  # the store away, say: each sender hears it
             for _, answer in batch:
                 if not answer.done():
@@ -55,7 +58,7 @@ class TogetherAppends:
         for (appended, answer), stored in zip(batch, answers, strict=True):
             if stored is None:  # refused among the others: alone, for the store's own reason
                 try:
-                    stored = await self.store.append(*appended, members_only=True)
+                    stored = await self.store.append(*appended, members_only=True, until_sent=True)
                 except Exception as error:
                     if not answer.done():
                         answer.set_exception(error)

@@ -10,6 +10,7 @@ from typing import Any
 
 from hutch.hub.conversations.model import (
     HISTORY_LIMIT,
+    UNSENT,
     UUID_MEMORY,
     Conversation,
     History,
@@ -99,13 +100,14 @@ class MemoryConversationStore:
         uuid: str | None,
         *,
         members_only: bool = False,
+        until_sent: bool = False,
     ) -> tuple[str, bool]:
         if members_only:
             conversation = self._conversations.get(cid)
             if conversation is None or sender not in conversation.members:
                 raise not_a_member(sender, cid)
         if uuid is not None and (stored_id := self._stored_uuids.get(uuid)) is not None:
-            return stored_id, False
+            return stored_id.removeprefix(UNSENT), stored_id.startswith(UNSENT)
         message_id = self._next_id()
         history = self._history[cid]
         if history and len(history) == history.maxlen:
@@ -113,19 +115,23 @@ class MemoryConversationStore:
         history.append(StoredMessage(message_id, cid, sender, message))
         self._activity[cid] = time.time()
         if uuid is not None:
-            self._stored_uuids.put(uuid, message_id)
+            self._stored_uuids.put(uuid, UNSENT + message_id if until_sent else message_id)
         return message_id, True
 
     async def append_many(
-        self, messages: list[Appended], *, members_only: bool = False
+        self, messages: list[Appended], *, members_only: bool = False, until_sent: bool = False
     ) -> list[tuple[str, bool] | None]:
         answers: list[tuple[str, bool] | None] = []
         for message in messages:
             try:
-                answers.append(await self.append(*message, members_only=members_only))
+                answers.append(await self.append(*message, members_only=members_only, until_sent=until_sent))
             except Forbidden:
                 answers.append(None)  # refused here, as Redis refuses it in its place
         return answers
+
+    async def mark_sent(self, uuid: str, message_id: str) -> None:
+        if self._stored_uuids.get(uuid) == UNSENT + message_id:
+            self._stored_uuids.put(uuid, message_id)
 
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:
         history = self._history.get(cid, deque())

@@ -13,6 +13,7 @@ from typing import Any
 
 HISTORY_LIMIT = 1000  # messages kept per conversation
 UUID_MEMORY = 86400.0  # seconds a message uuid is remembered: a copy sent again meanwhile is not kept twice
+UNSENT = "?"  # before a stored id: the message was stored `until_sent` and is not sent yet
 
 
 @dataclass(slots=True)

@@ -4,7 +4,8 @@ hutch:conv:<cid>            the conversation, JSON
 hutch:user:<user>:convs     sorted set of the user's conversations by last activity
 hutch:pair:["<a>","<b>"]   the conversation of two people (names sorted), while it has both
 hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-ordered
-hutch:stored:<uuid>         the id a message uuid was stored under (a day)
+hutch:stored:<uuid>         the id a message uuid was stored under (a day), after "?" while a
+                            message stored `until_sent` is not sent yet
 hutch:sent:<uuid>           a message uuid was sent (a day)
 hutch:read:<cid>            hash user -> id read up to
 """
@@ -21,6 +22,7 @@ from hutch.hub.conversations.model import (
     FIRST_ID,
     HISTORY_LIMIT,
     LAST_ID,
+    UNSENT,
     UUID_MEMORY,
     Conversation,
     History,
@@ -37,10 +39,10 @@ from redis.exceptions import NoScriptError, ResponseError
 # message would leave a claim that makes the redelivered message a "repeat" never stored.
 # KEYS: the uuid's claim (unused without a uuid), the history, the conversation.
 # ARGV: claim ttl (ms), history length, sender, message, now, "1" if it has a uuid, cid,
-# "1" if the sender must be a member.
+# "1" if the sender must be a member, "?" if it is stored until sent (else "").
 # The members' activity keys are named here, from the conversation: one Redis, not a cluster.
-# Returns {id, 1} once added, {id, 0} for a uuid stored before, NOTMEMBER for a sender that
-# must be a member and is not.
+# Returns {id, 1} once added, {claim, 0} for a uuid stored before (its id, after "?" if it is
+# not sent yet), NOTMEMBER for a sender that must be a member and is not.
 APPEND = """
 local conversation = redis.call('GET', KEYS[3])
 local members = conversation and cjson.decode(conversation).members or {}
@@ -56,11 +58,15 @@ if ARGV[6] == '1' then
   if found then return {found, 0} end
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '*', 'sender', ARGV[3], 'message', ARGV[4])
-if ARGV[6] == '1' then redis.call('SET', KEYS[1], id, 'PX', ARGV[1]) end
+if ARGV[6] == '1' then redis.call('SET', KEYS[1], ARGV[9] .. id, 'PX', ARGV[1]) end
 for _, member in ipairs(members) do
   redis.call('ZADD', 'hutch:user:' .. member .. ':convs', 'XX', ARGV[5], ARGV[7])
 end
 return {id, 1}
+"""
+
+MARK_SENT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
 """
 
 
@@ -140,31 +146,32 @@ class RedisConversationStore:
         uuid: str | None,
         *,
         members_only: bool = False,
+        until_sent: bool = False,
     ) -> tuple[str, bool]:
-        (answer,) = await self._append_all([(cid, sender, message, uuid)], members_only)
+        (answer,) = await self._append_all([(cid, sender, message, uuid)], members_only, until_sent)
         if isinstance(answer, Exception):
             raise not_a_member(sender, cid) if _not_member(answer) else answer
         return answer
 
     @available
     async def append_many(
-        self, messages: list[Appended], *, members_only: bool = False
+        self, messages: list[Appended], *, members_only: bool = False, until_sent: bool = False
     ) -> list[tuple[str, bool] | None]:
-        answers = await self._append_all(messages, members_only)
+        answers = await self._append_all(messages, members_only, until_sent)
         return [None if isinstance(answer, Exception) else answer for answer in answers]
 
     async def _append_all(
-        self, messages: list[Appended], members_only: bool
+        self, messages: list[Appended], members_only: bool, until_sent: bool
     ) -> list[tuple[str, bool] | Exception]:
         """APPEND each message, in order, in one round trip; Redis's refusal of one in its place."""
-        answers = await self._append_round(messages, members_only)
+        answers = await self._append_round(messages, members_only, until_sent)
         if any(_no_script(answer) for answer in answers):  # a Redis restarted or failed over
             await self.redis.script_load(APPEND)
-            answers = await self._append_round(messages, members_only)
+            answers = await self._append_round(messages, members_only, until_sent)
         return answers
 
     async def _append_round(
-        self, messages: list[Appended], members_only: bool
+        self, messages: list[Appended], members_only: bool, until_sent: bool
     ) -> list[tuple[str, bool] | Exception]:
         # EVALSHA by the script's hash: a pipeline running a registered script would first ask
         # Redis whether it has it (SCRIPT EXISTS), a round trip of its own each time.
@@ -186,6 +193,7 @@ class RedisConversationStore:
                 int(uuid is not None),
                 cid,
                 int(members_only),
+                UNSENT if until_sent else "",
             )
             for cid, sender, message, uuid in messages
         ]
@@ -202,10 +210,7 @@ class RedisConversationStore:
         for answer in answers:
             if isinstance(answer, UNAVAILABLE):
                 raise answer  # the store is away: nothing to try alone
-        return [
-            answer if isinstance(answer, Exception) else (_text(answer[0]), bool(answer[1]))
-            for answer in answers
-        ]
+        return [answer if isinstance(answer, Exception) else _appended(answer) for answer in answers]
 
     @available
     async def history(
@@ -267,6 +272,12 @@ class RedisConversationStore:
                     await self.unstore(cid, _text(answer[0]), uuid)
 
     @available
+    async def mark_sent(self, uuid: str, message_id: str) -> None:
+        # Only the claim of this very message, with the time it has left: a claim made since by
+        # a retry (after an unstore) is not touched.
+        await self.lane.run([("EVAL", MARK_SENT, 1, f"hutch:stored:{uuid}", UNSENT + message_id, message_id)])
+
+    @available
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xdel(f"hutch:history:{cid}", message_id)
@@ -286,6 +297,13 @@ class RedisConversationStore:
             return None
         entries = await self.redis.xrange(f"hutch:history:{cid}", min=message_id, max=message_id, count=1)
         return _stored(cid, entries[0]) if entries else None
+
+
+def _appended(answer: list[Any]) -> tuple[str, bool]:
+    """(id, to be sent) of APPEND's answer: a message added now, or one stored until sent and
+    not sent yet."""
+    claim, added = _text(answer[0]), bool(answer[1])
+    return claim.removeprefix(UNSENT), added or claim.startswith(UNSENT)
 
 
 def _text(value: str | bytes) -> str:

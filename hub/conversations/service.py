@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid as uuids
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ from hutch.hub.messages.encoding import RULES, WIRE
 from hutch.hub.notifications.events import ADDED, Notify
 from hutch.protocol import names
 from hutch.rules import content_type, encode
+
+log = logging.getLogger(__name__)
 
 MAX_MEMBERS = 200
 MEMBERSHIP_KEPT = 30.0  # seconds a node keeps a member's yes, at most
@@ -242,9 +245,11 @@ class Conversations:
     ) -> None:
         """Store a chat message, then `publish` it to `conversations` with the marks that say so
         (`stored`): the store, not a binding, checks the sender is a member. A uuid
-        stored before is a repeat (a retry after a lost receipt): neither stored nor sent again.
-        A publish that fails takes the message back out of history, so that its retry is no
-        repeat. `Invalid` if it would not read back."""
+        stored and sent before is a repeat (a retry after a lost receipt): neither stored nor sent
+        again; one stored but not known to be sent (its node died before it published, or lost
+        Redis's answer and tried again) is sent now, with its stored id. A publish that fails takes
+        the message back out of history, so that its retry is no repeat. `Invalid` if it would
+        not read back."""
         if (problem := unstorable(cid, message)) is not None:
             raise Invalid(f"the message cannot be stored: {problem}")
         uuid = message.get("uuid") if isinstance(message.get("uuid"), str) else None
@@ -257,6 +262,11 @@ class Conversations:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.unstore(cid, stored_id, uuid))
             raise
+        if uuid is not None:
+            try:
+                await self.store.mark_sent(uuid, stored_id)
+            except Exception as error:  # sent, all the same: a retry would send it twice, not never
+                log.warning("message %s is sent but not marked so: %s", stored_id, error)
         self.stored_and_sent += 1
         await tell_mentioned(self.notify, self.store, sender, cid, stored_id, message)
 

@@ -43,17 +43,25 @@ class ConversationStore(Protocol):
         uuid: str | None,
         *,
         members_only: bool = False,
+        until_sent: bool = False,
     ) -> tuple[str, bool]:
         """Store a message; (its id, True) or, for a uuid stored before, (that id, False).
         `members_only`: `Forbidden` unless the sender is a member at this moment (a node storing
-        on send checks here, where no cached answer can be stale)."""
+        on send checks here, where no cached answer can be stale). `until_sent`: the message is
+        sent once stored (storing on send), and its uuid is answered (its id, True) again, to be
+        sent, until `mark_sent`: a node that stored it and then died, or lost Redis's answer,
+        has not sent it."""
         ...
 
     async def append_many(
-        self, messages: list[Appended], *, members_only: bool = False
+        self, messages: list[Appended], *, members_only: bool = False, until_sent: bool = False
     ) -> list[tuple[str, bool] | None]:
         """Store several messages in their order, as `append` each: one Redis round trip. None
         for one the store refused (Redis took the others); the caller tries it alone."""
+        ...
+
+    async def mark_sent(self, uuid: str, message_id: str) -> None:
+        """The message stored `until_sent` under `uuid` is sent: from now on its uuid is a repeat."""
         ...
 
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:

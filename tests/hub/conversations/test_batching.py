@@ -21,7 +21,7 @@ class CountingStore(MemoryConversationStore):
         for cid in ("c1", "refused"):
             self._conversations[cid] = Conversation(cid, cid, ["ana", "bo"])
 
-    async def append_many(self, messages, *, members_only=False):  # type: ignore[no-untyped-def]
+    async def append_many(self, messages, **flags):  # type: ignore[no-untyped-def]
         await self.gate.wait()
         if self.away:
             raise StoreUnavailable("Redis is away")
@@ -29,7 +29,7 @@ class CountingStore(MemoryConversationStore):
         answers = []
         for message in messages:
             refused = message[0] in self.refuse
-            answers += [None] if refused else await super().append_many([message], members_only=members_only)
+            answers += [None] if refused else await super().append_many([message], **flags)
         return answers
 
 
@@ -46,7 +46,10 @@ async def test_appends_that_arrive_together_go_together_each_with_its_answer() -
     assert store.batches == [1, 5]
     assert all(new for _, new in answers) and len({stored_id for stored_id, _ in answers}) == 6
     assert [m.message["n"] for m in (await store.history("c1")).messages] == [0, 1, 2, 3, 4, 5]
-    assert await appends.append("c1", "ana", {"n": 9}, "u3") == (answers[3][0], False)  # a repeat
+    # Stored until sent: to be sent again until it is marked sent, then a repeat.
+    assert await appends.append("c1", "ana", {"n": 9}, "u3") == (answers[3][0], True)
+    await store.mark_sent("u3", answers[3][0])
+    assert await appends.append("c1", "ana", {"n": 9}, "u3") == (answers[3][0], False)
 
 
 async def test_a_refused_one_is_tried_alone_and_a_store_away_is_told_to_each() -> None:

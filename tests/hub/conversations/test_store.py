@@ -102,6 +102,31 @@ async def test_a_uuid_is_stored_once(store: ConversationStore) -> None:
     assert await store.first_send(message_uuid) is False
 
 
+async def test_a_message_stored_until_sent_is_to_be_sent_again_until_marked_sent(
+    store: ConversationStore,
+) -> None:
+    """A node that stored a message and died before it published it, or that lost Redis's answer
+    and tried again, has not sent it: the retry hears "send it", with the id it has."""
+    cid, message_uuid, other = fresh("c"), fresh("u"), fresh("u")
+    await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+    first = await store.append(cid, "a", {"uuid": message_uuid}, message_uuid, until_sent=True)
+    assert first[1] is True
+    assert await store.append(cid, "a", {"uuid": message_uuid}, message_uuid, until_sent=True) == first
+    [together] = await store.append_many([(cid, "a", {"uuid": message_uuid}, message_uuid)], until_sent=True)
+    assert together == first
+    await store.mark_sent(message_uuid, "1-1")  # not its id: a claim made since is not touched
+    assert await store.append(cid, "a", {"uuid": message_uuid}, message_uuid, until_sent=True) == first
+    await store.mark_sent(message_uuid, first[0])
+    assert await store.append(cid, "a", {"uuid": message_uuid}, message_uuid, until_sent=True) == (
+        first[0],
+        False,
+    )
+    # Stored as the worker stores it, a uuid is sent already (RabbitMQ delivered the message).
+    stored = await store.append(cid, "b", {"uuid": other}, other)
+    assert await store.append(cid, "b", {"uuid": other}, other, until_sent=True) == (stored[0], False)
+    assert [m.id for m in (await store.history(cid)).messages] == [first[0], stored[0]]
+
+
 async def test_several_are_stored_together_in_order_each_uuid_once(store: ConversationStore) -> None:
     cid, before, again = fresh("c"), fresh("u"), fresh("u")
     await store.put_conversation(Conversation(cid, "c", ["a", "b"]))

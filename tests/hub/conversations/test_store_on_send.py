@@ -17,7 +17,8 @@ from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.model import Conversation
 from hutch.hub.conversations.service import Conversations
 from hutch.hub.notifications.events import MENTION
-from hutch.rules import Form, encode
+from hutch.hub.store.errors import StoreUnavailable
+from hutch.rules import Form, decode, encode
 
 hub = hub_fixture(dev_mode=False, jwt_secret=SECRET, history_limit=150, store_on_send=True)
 
@@ -137,6 +138,38 @@ async def test_a_member_removed_where_this_node_did_not_hear_it_is_refused_by_th
     assert [m.message["data"]["text"] for m in history.messages] == ["before"]
 
 
+async def test_a_message_stored_by_a_node_that_died_before_it_sent_it_is_sent_on_retry(
+    hub: RunningHub, people: dict[str, str]
+) -> None:
+    """Stored, then its node died (or lost Redis's answer and tried again): not sent. The client's
+    retry sends it, with the id history has; once sent, a retry is a repeat."""
+    ana_name, bob_name = people["ana"], people["bob"]
+    ana = Api(hub, ana_name)
+    cid = await ana.start_with(bob_name)
+    bob_phone, ana_phone = await device(hub, bob_name), await device(hub, ana_name)
+    await bob_phone.subscribe(f"/exchange/{bob_name}.subscribe")
+    body = chat_message(ana_name, "once, at last")
+    message = decode(body, Form.PACKED_JSON, "max@1")
+    store = hub.node.stores.conversations
+    stored_id, _ = await asyncio.to_thread(
+        hub.call,
+        store.append(cid, ana_name, message, message["uuid"], members_only=True, until_sent=True),
+    )
+    with pytest.raises(TimeoutError):
+        await bob_phone.recv(timeout=0.3)  # stored, never sent
+    for _ in range(2):  # the retry, then a retry of the retry after a lost receipt
+        await ana_phone.publish(f"/exchange/{ana_name}.publish/{cid}.messages", body, **PACKED)
+    delivered = await bob_phone.recv()
+    assert unpacked(delivered)["data"]["text"] == "once, at last"
+    assert delivered.headers["x-hutch-id"] == stored_id
+    assert (await next_of(bob_phone, "ack"))["data"]["id"] == stored_id
+    with pytest.raises(TimeoutError):
+        await bob_phone.recv(timeout=0.3)  # sent once
+    assert [m["id"] for m in await ana.call("GET", f"/conversations/{cid}/messages")] == [stored_id]
+    for client in (ana_phone, bob_phone):
+        await client.close()
+
+
 async def test_mentions_reach_the_feed_once(hub: RunningHub, people: dict[str, str]) -> None:
     ana_name, bob_name = people["ana"], people["bob"]
     ana, bob = Api(hub, ana_name), Api(hub, bob_name)
@@ -237,6 +270,38 @@ async def test_a_message_whose_publish_failed_is_taken_back_so_its_retry_is_sent
     await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")  # the retry
     [stored] = (await store.history("c1")).messages
     assert [d.message.headers["x-hutch-id"] for d in seen] == [stored.id]
+
+
+class AnswerLost(MemoryConversationStore):
+    """Stores, then loses its answer once, as a connection to Redis cut at that moment."""
+
+    lose = True
+
+    async def append_many(self, messages, **flags):  # type: ignore[no-untyped-def]
+        answers = await super().append_many(messages, **flags)
+        if self.lose:
+            self.lose = False
+            raise StoreUnavailable("the answer was lost")
+        return answers
+
+
+async def test_a_message_stored_whose_answer_was_lost_is_sent_by_its_retry() -> None:
+    store, broker = AnswerLost(), MemoryBroker()
+    await topology.declare_base(broker)
+    for user in ("ana", "bob"):
+        await topology.add_member(broker, "c1", user)
+    await store.put_conversation(Conversation("c1", "c1", ["ana", "bob"]))
+    seen = []
+    await broker.declare_queue("bob-device")
+    await broker.bind_queue("bob-device", "bob.subscribe")
+    await broker.consume("bob-device", seen.append, no_ack=True)
+    conversations = Conversations(store, broker, store_on_send=True)
+    with pytest.raises(StoreUnavailable):
+        await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")
+    await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")  # the retry: sent
+    await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")  # a repeat: not again
+    [stored] = (await store.history("c1")).messages
+    assert [d.message.headers["x-hutch-id"] for d in seen if d.routing_key == "c1.messages"] == [stored.id]
 
 
 async def test_a_plain_text_message_is_stored_as_its_text_and_acked(

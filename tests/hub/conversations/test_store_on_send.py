@@ -11,6 +11,7 @@ from chat_clients import PACKED, Api, chat_message, device, next_of, say, unpack
 from hub_server import RunningHub, hub_fixture, running_hub
 from hutch.hub.auth import Identity
 from hutch.hub.broker import topology
+from hutch.hub.broker.base import Delivery
 from hutch.hub.broker.errors import BrokerUnavailable
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations.memory import MemoryConversationStore
@@ -243,6 +244,19 @@ async def test_a_node_that_does_not_store_on_send_acks_what_another_stored(peopl
         await sender.close()
 
 
+async def ana_and_bob(store: MemoryConversationStore, broker: MemoryBroker) -> list[Delivery]:
+    """Conversation c1 of ana and bob, in the store and the broker; what bob's device gets."""
+    await topology.declare_base(broker)
+    for user in ("ana", "bob"):
+        await topology.add_member(broker, "c1", user)
+    await store.put_conversation(Conversation("c1", "c1", ["ana", "bob"]))
+    seen: list[Delivery] = []
+    await broker.declare_queue("bob-device")
+    await broker.bind_queue("bob-device", "bob.subscribe")
+    await broker.consume("bob-device", seen.append, no_ack=True)
+    return seen
+
+
 class BrokerAway(MemoryBroker):
     away = True
 
@@ -254,14 +268,7 @@ class BrokerAway(MemoryBroker):
 
 async def test_a_message_whose_publish_failed_is_taken_back_so_its_retry_is_sent() -> None:
     store, broker = MemoryConversationStore(), BrokerAway()
-    await topology.declare_base(broker)
-    for user in ("ana", "bob"):
-        await topology.add_member(broker, "c1", user)
-    await store.put_conversation(Conversation("c1", "c1", ["ana", "bob"]))
-    seen = []
-    await broker.declare_queue("bob-device")
-    await broker.bind_queue("bob-device", "bob.subscribe")
-    await broker.consume("bob-device", seen.append, no_ack=True)
+    seen = await ana_and_bob(store, broker)
     conversations = Conversations(store, broker, store_on_send=True)
     with pytest.raises(BrokerUnavailable):
         await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")
@@ -287,14 +294,7 @@ class AnswerLost(MemoryConversationStore):
 
 async def test_a_message_stored_whose_answer_was_lost_is_sent_by_its_retry() -> None:
     store, broker = AnswerLost(), MemoryBroker()
-    await topology.declare_base(broker)
-    for user in ("ana", "bob"):
-        await topology.add_member(broker, "c1", user)
-    await store.put_conversation(Conversation("c1", "c1", ["ana", "bob"]))
-    seen = []
-    await broker.declare_queue("bob-device")
-    await broker.bind_queue("bob-device", "bob.subscribe")
-    await broker.consume("bob-device", seen.append, no_ack=True)
+    seen = await ana_and_bob(store, broker)
     conversations = Conversations(store, broker, store_on_send=True)
     with pytest.raises(StoreUnavailable):
         await conversations.post(Identity("ana"), "c1", {"text": "hi"}, uuid="u1")

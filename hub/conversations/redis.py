@@ -203,8 +203,8 @@ class RedisConversationStore:
         if replicas and (isinstance(waited := answers.pop(), Exception) or int(waited) < replicas):
             # On the primary alone, a failover now could lose them. They are taken back out, so
             # that their retry (the worker's, or the sender's after its ERROR) stores them anew
-            # and waits for the replicas again: left in, the retry would be a repeat, and a
-            # repeat stored on send is not sent.
+            # and waits for the replicas again: left in, the retry would be a repeat, for which
+            # nothing waits.
             await self._take_back(messages, answers)
             raise StoreUnavailable(f"the messages reached {waited} of {replicas} Redis replicas in time")
         for answer in answers:

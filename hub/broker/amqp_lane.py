@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable
 
 from hutch.hub.broker.amqp_properties import from_amqp
@@ -138,11 +139,15 @@ class LaneConsumer:
 
 
 class Lane(asyncio.Protocol):
-    def __init__(self, amqp: LaneConnection, on_lost: Callable[[], None]):
+    def __init__(self, amqp: LaneConnection, on_lost: Callable[[], None], timeout: float = 10.0):
         self._amqp = amqp
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
+        self.timeout = timeout  # seconds RabbitMQ has to confirm a publish
         self._pending: dict[int, asyncio.Future[None]] = {}  # by delivery tag, in publishing order
+        # One timer for the lane, not one per publish: (tag, when it is overdue), in publishing order.
+        self._deadlines: deque[tuple[int, float]] = deque()
+        self._overdue_check: asyncio.TimerHandle | None = None
         self._opened: asyncio.Future[None] = self._loop.create_future()  # the first Ready, or why not
         self._ready = asyncio.Event()  # the publishing channel open (it reopens after a refusal)
         self._consumers: dict[str, LaneConsumer] = {}  # by tag, until RabbitMQ ends them
@@ -159,7 +164,7 @@ class Lane(asyncio.Protocol):
     @classmethod
     async def open(cls, url: URL, *, timeout: float, on_lost: Callable[[], None]) -> Lane:
         amqp = LaneConnection(url.user or "guest", url.password or "guest", url.path[1:] or "/")
-        lane = cls(amqp, on_lost)
+        lane = cls(amqp, on_lost, timeout)
         secure = url.scheme == "amqps"
         port = url.port or (5671 if secure else 5672)
         try:
@@ -187,16 +192,35 @@ class Lane(asyncio.Protocol):
     async def publish(
         self, exchange: str, key: str, properties: commands.Basic.Properties, body: bytes
     ) -> None:
-        if not self._writable.is_set():  # RabbitMQ is not reading: wait, as a socket write would
-            await self._writable.wait()
-        if not self._ready.is_set():  # a channel opening again after a refusal
-            await self._ready.wait()
+        if not (self._writable.is_set() and self._ready.is_set()):
+            async with asyncio.timeout(self.timeout):
+                await self._writable.wait()  # RabbitMQ is not reading: wait, as a socket write would
+                await self._ready.wait()  # a channel opening again after a refusal
         if not self.is_open:
             raise BrokerUnavailable("RabbitMQ is unreachable; retry once it is back")
         tag = self._amqp.publish(exchange, key, properties, body)
         confirmed = self._pending[tag] = self._loop.create_future()
+        self._deadlines.append((tag, self._loop.time() + self.timeout))
+        if self._overdue_check is None:
+            self._overdue_check = self._loop.call_later(self.timeout, self._fail_overdue)
         self._flush_soon()
         await confirmed
+
+    def _fail_overdue(self) -> None:
+        """Publishes RabbitMQ has not confirmed in time (a memory alarm blocks publishers, say)
+        fail with TimeoutError; the timer comes back while any is waiting."""
+        self._overdue_check = None
+        now = self._loop.time()
+        while self._deadlines:
+            tag, deadline = self._deadlines[0]
+            confirmed = self._pending.get(tag)
+            if confirmed is not None and not confirmed.done() and deadline > now:
+                self._overdue_check = self._loop.call_at(deadline, self._fail_overdue)
+                return
+            self._deadlines.popleft()
+            if confirmed is not None and not confirmed.done():
+                del self._pending[tag]
+                confirmed.set_exception(TimeoutError(f"RabbitMQ did not confirm in {self.timeout:g} s"))
 
     def consume(self, consumer: LaneConsumer) -> None:
         consumer.moved(self)
@@ -295,7 +319,8 @@ class Lane(asyncio.Protocol):
                     except Exception:  # one consumer's failure is not the lane's
                         log.exception("the consumer of '%s' failed on a delivery", consumer.queue)
             case Confirmed(tag=tag, multiple=multiple, ok=ok):
-                tags = [t for t in self._pending if t <= tag] if multiple else [tag]
+                # In publishing order: those up to `tag` are the first ones.
+                tags = list(itertools.takewhile(lambda t: t <= tag, self._pending)) if multiple else [tag]
                 for confirmed_tag in tags:
                     confirmed = self._pending.pop(confirmed_tag, None)
                     if confirmed is None or confirmed.done():  # its publisher stopped waiting
@@ -330,6 +355,11 @@ class Lane(asyncio.Protocol):
                 self._transport.close()
 
     def _fail_pending(self, error: Exception) -> None:
+        """Every publish waiting for its confirm fails (the channel reopens with tags from 1)."""
+        self._deadlines.clear()
+        if self._overdue_check is not None:
+            self._overdue_check.cancel()
+            self._overdue_check = None
         pending, self._pending = self._pending, {}
         for confirmed in pending.values():
             if not confirmed.done():

@@ -13,6 +13,9 @@ import httpx
 import pytest
 from backends import hub_settings
 from hub_server import RunningHub, WsClient, join, running_hub
+from hutch.hub.broker.amqp import AmqpBroker
+from hutch.hub.broker.base import Message
+from hutch.hub.broker.errors import BrokerUnavailable
 from private_rabbitmq import PrivateRabbitMQ, private_rabbitmq
 
 
@@ -45,6 +48,37 @@ async def connected(hub: RunningHub, user: str) -> WsClient | None:
         return client
     await client.close()
     return None
+
+
+def memory_alarm(rabbit: PrivateRabbitMQ, on: bool) -> None:
+    """RabbitMQ's memory alarm, which blocks every connection that publishes, raised or cleared."""
+    rabbit.ctl("set_vm_memory_high_watermark", "0.000001" if on else "0.4")
+    deadline = time.monotonic() + 30
+    while ("memory" in rabbit.ctl("eval", "rabbit_alarm:get_alarms().")) != on:
+        assert time.monotonic() < deadline, "the memory alarm did not change"
+        time.sleep(0.2)
+
+
+async def test_a_publish_rabbitmq_does_not_confirm_in_time_fails_and_the_next_goes_through(
+    rabbit: PrivateRabbitMQ,
+) -> None:
+    """Blocked by a memory alarm, RabbitMQ reads nothing more from the lane, so no confirm comes:
+    the publish fails after the timeout (a SEND's ERROR `broker unavailable`), not never."""
+    broker = AmqpBroker(rabbit.url, operation_timeout=1.0, reconnect_interval=0.2)
+    await broker.connect()
+    try:
+        await broker.publish("amq.topic", "k", Message(b"before"))
+        await asyncio.to_thread(memory_alarm, rabbit, True)
+        try:
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable, match="did not confirm"):
+                await broker.publish("amq.topic", "k", Message(b"blocked"))
+            assert 0.9 < time.monotonic() - started < 5
+        finally:
+            await asyncio.to_thread(memory_alarm, rabbit, False)
+        await broker.publish("amq.topic", "k", Message(b"after"))  # the lane reads again
+    finally:
+        await broker.close()
 
 
 async def test_rabbitmq_restart_under_traffic(hub: RunningHub, rabbit: PrivateRabbitMQ) -> None:

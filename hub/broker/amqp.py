@@ -262,8 +262,7 @@ class AmqpBroker:
 
     async def _run(self, operation: Callable[[], Awaitable[T]], *, timed: bool = True) -> T:
         """One operation, with its failure mapped to the hub's broker errors; `timed` False for
-        one that keeps its own time (the lane's publishes: a timer per publish cost the node more
-        than the rest of the call).
+        one that keeps its own time (the lane's publishes: one timer for all, not one each).
 
         A channel that RabbitMQ closed on a refusal is reopened by aio-pika in the
         background; an operation that meets it closed waits a moment and tries again.

@@ -117,6 +117,7 @@ class HubNode:
             settings.node_id,
             contexts=self.stores.contexts,
             on_change=self.conversations.forget_member,
+            on_listed=self.conversations.remember_member,
             receipts=self.receipts,
         )
         self.contexts = Contexts(self.stores.contexts, on_change=self.streams.announce_context)

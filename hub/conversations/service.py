@@ -122,10 +122,18 @@ class Conversations:
         conversation = await self.store.conversation(cid)
         member = conversation is not None and user in conversation.members
         if member:
-            if len(self._membership) > 100_000:  # many gone by: start again
-                self._membership.clear()
-            self._membership[(cid, user)] = time.monotonic() + MEMBERSHIP_KEPT
+            self.remember_member(user, [cid])
         return member
+
+    def remember_member(self, user: str, cids: list[str]) -> None:
+        """The store said just now that `user` is in `cids`: SENDs there need not ask again. A
+        stream that opens says so of all the user's conversations, so that the first SENDs of
+        many users at once do not each wait for the store."""
+        if len(self._membership) > 100_000:  # many gone by: start again
+            self._membership.clear()
+        until = time.monotonic() + MEMBERSHIP_KEPT
+        for cid in cids:
+            self._membership[(cid, user)] = until
 
     async def rename(self, identity: Identity, cid: str, name: str) -> Conversation:
         conversation = await self.get(identity, cid)

@@ -49,11 +49,16 @@ class _Tap:
         self.consumer: Consumer | None = None
         self.targets: dict[str, tuple[Target, ...]] = {}  # binding key -> subscribers
         self._matched: dict[str, list[tuple[Target, ...]]] = {}  # routing key -> target groups
+        # A topic binding can only match keys of its own first word, unless that word is a
+        # wildcard (None): a new routing key is matched against those, not against every
+        # conversation of the node's users.
+        self._by_word: defaultdict[str | None, dict[str, None]] = defaultdict(dict)
 
     def add(self, key: str, target: Target) -> bool:
         """Register a target; True when the key is new and needs a broker binding."""
         known = key in self.targets
         self.targets[key] = (*self.targets.get(key, ()), target)
+        self._by_word[_first_word(key)][key] = None
         self._matched.clear()
         return not known
 
@@ -65,6 +70,10 @@ class _Tap:
             self.targets[key] = remaining
             return False
         self.targets.pop(key, None)
+        if (same_word := self._by_word.get(_first_word(key))) is not None:
+            same_word.pop(key, None)
+            if not same_word:
+                del self._by_word[_first_word(key)]
         return True
 
     def on_delivery(self, delivery: Delivery) -> None:
@@ -79,9 +88,8 @@ class _Tap:
         groups = self._matched.get(key)
         if groups is None:
             groups = [
-                targets for binding, targets in self.targets.items()
-                if binding_matches(self.type if self.type != "headers" else "fanout", binding, key)
-            ]  # fmt: skip
+                self.targets[binding] for binding in self._candidates(key) if self._matches(binding, key)
+            ]
             if len(self._matched) > 10_000:
                 self._matched.clear()
             self._matched[key] = groups
@@ -90,6 +98,22 @@ class _Tap:
             for targets in groups:
                 for target in targets:
                     target.deliver(shared)
+
+    def _candidates(self, key: str) -> Iterable[str]:
+        """The bindings that may match `key`."""
+        if self.type == "direct":
+            return (key,) if key in self.targets else ()
+        if self.type == "topic":
+            return (*self._by_word.get(key.partition(".")[0], ()), *self._by_word.get(None, ()))
+        return self.targets
+
+    def _matches(self, binding: str, key: str) -> bool:
+        return binding_matches(self.type if self.type != "headers" else "fanout", binding, key)
+
+
+def _first_word(binding: str) -> str | None:
+    word = binding.partition(".")[0]
+    return None if word in ("*", "#") else word
 
 
 class NodeFanout:

@@ -63,14 +63,18 @@ class UserStreams:
         *,
         contexts: ContextStore | None = None,
         on_change: Callable[[str, str], None] = lambda cid, user: None,
+        on_listed: Callable[[str, list[str]], None] = lambda user, cids: None,
         receipts: DeliveryReceipts | None = None,
     ):
-        """`on_change(cid, user)` is told of every membership change applied here (caches to drop)."""
+        """`on_change(cid, user)` is told of every membership change applied here (caches to drop),
+        `on_listed(user, cids)` of the conversations the store listed for a user whose stream opens
+        (caches to fill)."""
         self.broker = broker
         self.fanout = fanout
         self.store = store
         self.queue = f"{names.HUB_PREFIX}node.{node_id}.streams"
         self.on_change = on_change
+        self.on_listed = on_listed
         self.contexts = contexts  # None: no activity streams on this node
         self.receipts = receipts  # told of each chat message a member's device has
         self._open: defaultdict[str, set[LocalSubscription]] = defaultdict(set)  # user -> subscriptions
@@ -108,7 +112,9 @@ class UserStreams:
         self._owner[subscription] = user
         self._tell_receipts(subscription, user)
         subscription.on_cancel(lambda: self.forget(subscription))
-        for cid in await self.store.conversations_of(user):
+        conversations = await self.store.conversations_of(user)
+        self.on_listed(user, conversations)
+        for cid in conversations:
             await subscription.attach(self.fanout, names.CONVERSATIONS, names.conversation_key(cid))
         for hash in await self._live_contexts(user):
             await subscription.attach(self.fanout, names.ACTIVITY, hash)

@@ -56,3 +56,34 @@ async def test_a_binding_the_broker_refuses_leaves_nothing_behind() -> None:
     with pytest.raises(NotFound):
         await fanout.attach("no-such-exchange", "k", Target())
     assert fanout.queue_count() == 0
+
+
+async def test_a_message_reaches_exactly_the_bindings_that_match_it_as_bindings_come_and_go() -> None:
+    broker = MemoryBroker()
+    await broker.declare_exchange("news", "topic")
+    await broker.declare_exchange("desk", "direct")
+    fanout = NodeFanout(broker, "n1")
+    bindings = ["sport.*", "sport.#", "#.tennis", "*.tennis", "#", "weather", "sports.tennis"]
+    targets = {binding: Target() for binding in bindings}
+    for binding, target in targets.items():
+        await fanout.attach("news", binding, target)
+    exact = Target()
+    await fanout.attach("desk", "sport.tennis", exact)
+
+    await broker.publish("news", "sport.tennis", Message(b"ace"))
+    await broker.publish("desk", "sport.tennis", Message(b"desk"))
+    await broker.publish("desk", "sport", Message(b"nobody"))
+    await fanout.detach("news", "sport.#", targets["sport.#"])
+    await fanout.detach("news", "#", targets["#"])
+    await broker.publish("news", "sport.golf", Message(b"putt"))  # a key first seen after the change
+
+    expected = {
+        "sport.*": [b"ace", b"putt"],
+        "sport.#": [b"ace"],
+        "#.tennis": [b"ace"],
+        "*.tennis": [b"ace"],
+        "#": [b"ace"],
+        "weather": [],
+        "sports.tennis": [],
+    }
+    await eventually(lambda: {b: t.got for b, t in targets.items()} == expected and exact.got == [b"desk"])

@@ -7,6 +7,7 @@ from hutch.hub.broker.base import Message
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.model import Conversation
+from hutch.hub.conversations.service import Conversations
 from hutch.hub.core.fanout import NodeFanout
 from hutch.hub.core.streams import UserStreams
 from hutch.hub.core.subscriptions import LocalSubscription
@@ -76,3 +77,40 @@ async def test_a_cancelled_subscription_is_forgotten() -> None:
     await streams.open(subscription, "ana")
     await subscription.cancel()
     assert not streams._open and not streams._owner
+
+
+class CountingStore(MemoryConversationStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    async def conversation(self, cid: str) -> Conversation | None:
+        self.asked += 1
+        return await super().conversation(cid)
+
+
+async def test_a_stream_that_opens_answers_its_users_membership_until_it_changes() -> None:
+    broker, store = MemoryBroker(), CountingStore()
+    await topology.declare_base(broker)
+    await topology.declare_user(broker, "ana")
+    conversations = Conversations(store, broker)
+    streams = UserStreams(
+        broker,
+        NodeFanout(broker, "n1"),
+        store,
+        "n1",
+        on_change=conversations.forget_member,
+        on_listed=conversations.remember_member,
+    )
+    await streams.start()
+    await store.put_conversation(Conversation("c1", "c1", ["ana", "bo"]))
+    await store.put_conversation(Conversation("c2", "c2", ["bo", "cy"]))
+    await streams.open(LocalSubscription(Sink(), "s", "auto", 0, 100), "ana")  # type: ignore[arg-type]
+
+    assert await conversations.is_member("ana", "c1")
+    assert store.asked == 0  # the stream's list said so: a first SEND need not wait for the store
+    assert not await conversations.is_member("ana", "c2")
+
+    await store.put_conversation(Conversation("c1", "c1", ["bo"]))  # ana is removed on another node
+    await streams.member_changed("c1", "ana")
+    assert not await conversations.is_member("ana", "c1")

@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from hutch.hub.conversations.model import (
     FIRST_ID,
@@ -188,7 +189,7 @@ class RedisConversationStore:
                 self.uuid_memory_ms,
                 self.history_limit,
                 sender,
-                json.dumps(message, ensure_ascii=False),
+                orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS),  # every message: the fast coder
                 now,
                 int(uuid is not None),
                 cid,

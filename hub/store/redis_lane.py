@@ -29,13 +29,17 @@ NAME = "hutch-lane"  # as CLIENT LIST shows it
 
 
 class _Replies(asyncio.Protocol):
-    """Commands out, replies in, in the order they were sent."""
+    """Commands out, replies in, in the order they were sent. A batch not answered within
+    `timeout` seconds fails them all: one timer for the connection, not one per batch."""
 
-    def __init__(self, encoding: str | None) -> None:
+    def __init__(self, encoding: str | None, timeout: float) -> None:
         self.reader = hiredis.Reader(encoding=encoding) if encoding else hiredis.Reader()
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
+        self.timeout = timeout
+        self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()  # (when, a batch's last)
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not asyncio's class
@@ -62,11 +66,31 @@ class _Replies(asyncio.Protocol):
         futures = [loop.create_future() for _ in commands]
         self.waiting.extend(futures)
         self.transport.write(b"".join(hiredis.pack_command(command) for command in commands))
+        self._deadlines.append((loop.time() + self.timeout, futures[-1]))
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadlines[0][0], self._fail_overdue)
         return futures
+
+    def _fail_overdue(self) -> None:
+        self._timer = None
+        while self._deadlines and self._deadlines[0][1].done():
+            self._deadlines.popleft()
+        if not self._deadlines:
+            return
+        when = self._deadlines[0][0]
+        loop = asyncio.get_running_loop()
+        if when <= loop.time():
+            self.close(TimeoutError(f"Redis did not answer in {self.timeout:g} s"))
+        else:
+            self._timer = loop.call_at(when, self._fail_overdue)
 
     def close(self, why: Exception) -> None:
         if self.lost is None:
             self.lost = why
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadlines.clear()
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.done():
@@ -92,8 +116,7 @@ class RedisLane:
             return await self._through_client(commands)
         try:
             replies = await self._connected()
-            async with asyncio.timeout(self.timeout):
-                answers = [await future for future in replies.send(commands)]
+            answers = [await future for future in replies.send(commands)]
         except UNAVAILABLE as error:
             self._drop(error)
             return await self._through_client(commands)
@@ -139,7 +162,7 @@ class RedisLane:
         encoding = options.get("encoding", "utf-8") if options.get("decode_responses") else None
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.timeout):
-            _, replies = await loop.create_connection(lambda: _Replies(encoding), host, port)
+            _, replies = await loop.create_connection(lambda: _Replies(encoding, self.timeout), host, port)
             setup: list[Command] = []
             if password := options.get("password"):
                 username = options.get("username")

@@ -116,3 +116,31 @@ def test_a_wrong_password_is_refused_as_the_client_refuses_it(run: Run) -> None:
 def test_redis_away_raises_the_clients_connection_error(run: Run) -> None:
     with pytest.raises(redis.exceptions.ConnectionError):
         run(on_lane(f"redis://127.0.0.1:{free_port()}/0", lambda lane: lane.run([("ECHO", "anyone?")])))
+
+
+def test_a_batch_redis_does_not_answer_in_time_goes_through_the_client_on_a_new_lane(run: Run) -> None:
+    with lone_redis() as port:
+        admin = redis.Redis(port=port, decode_responses=True)
+
+        async def paused(lane: RedisLane) -> tuple[int, list[Any], int]:
+            assert await lane.run([("ECHO", "before")]) == ["before"]
+            (first,) = lane_ids(admin)
+            admin.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # answers nobody for 1.5 s
+            answers = await lane.run([("ECHO", "paused")])  # the client's way, once the lane gave up
+            assert await lane.run([("ECHO", "after")]) == ["after"]
+            (second,) = lane_ids(admin)
+            return first, answers, second
+
+        client = connect(f"redis://127.0.0.1:{port}/0")
+        lane = RedisLane(client, timeout=0.3)
+
+        async def use() -> tuple[int, list[Any], int]:
+            try:
+                return await paused(lane)
+            finally:
+                await lane.close()
+                await client.aclose()
+
+        first, answers, second = run(use())
+    assert answers == ["paused"]
+    assert second != first  # the connection that kept the batch waiting was dropped

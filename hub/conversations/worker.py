@@ -5,11 +5,11 @@ AMQP, and a hub node's with `HUTCH_STORE_ON_SEND=false`). A message a hub node s
 sent (`conversations.stored`) does not come here; from an earlier node it is only taken off the
 queue. The queue takes what anyone sends to any conversation: the store keeps a message only
 from a member, at that moment, and drops the others, as RabbitMQ's member bindings drop them
-on their way to the members. Each message it stores in history (once per uuid), takes off the
-queue, then publishes
+on their way to the members. Each message it stores in history (once per uuid), publishes
 the MAX `ack` (same uuid, the stored id in `data.id`) to the sender's `.publish`
 exchange with key `<cid>.notifications`, so that every member sees the "stored"
-check; on RabbitMQ that publish overlaps the storing of the next messages. What has
+check, then takes it off the queue; on RabbitMQ that publish overlaps the storing of the next
+messages. What has
 arrived while the worker stored is stored together, in one round trip to the store. A message
 that cannot be stored is retried a few times with backoff, then dead-lettered
 to `messages.dead` with the reason in `x-hutch-dead-reason`; it never loops.
@@ -137,20 +137,27 @@ class Worker:
 
     async def _stored(self, delivery: Delivery, appended: Appended, stored_id: str, new: bool) -> None:
         cid, sender, message, uuid = appended
-        await delivery.ack()  # stored: the queue is done with it
         self.counts["stored"] += 1
         if new:
             await tell_mentioned(self.notify, self.store, sender, cid, stored_id, message)
         # A repeat's ack goes out too: its first storing may have ended (a failover, a worker
-        # killed) after the message was stored and before its ack was sent.
+        # killed) after the message was stored and before its ack was sent. So the message
+        # leaves the queue only once its ack is out: the next worker gets it again, as a repeat.
         if not self.broker.publish_waits:  # the embedded broker: delivered at once, no task needed
-            await self._tell_stored(sender, cid, stored_id, uuid)
+            await self._tell_then_take(delivery, sender, cid, stored_id, uuid)
             return
         # The members' ack goes out while the next messages are stored: on RabbitMQ its
         # publish confirm is a round trip.
-        task = asyncio.get_running_loop().create_task(self._tell_stored(sender, cid, stored_id, uuid))
+        telling = self._tell_then_take(delivery, sender, cid, stored_id, uuid)
+        task = asyncio.get_running_loop().create_task(telling)
         self._telling.add(task)
         task.add_done_callback(self._telling.discard)
+
+    async def _tell_then_take(
+        self, delivery: Delivery, sender: str, cid: str, stored_id: str, uuid: str | None
+    ) -> None:
+        await self._tell_stored(sender, cid, stored_id, uuid)
+        await delivery.ack()
 
     async def _append_many(self, messages: list[Appended]) -> list[tuple[str, bool] | None]:
         """Store them together (they stay unacked and in order while the store is away). None for

@@ -1,5 +1,7 @@
 """The worker: stored once, a poison message dead-lettered after bounded retries."""
 
+import asyncio
+
 from backends import eventually
 from hutch.hub.broker import topology
 from hutch.hub.broker.base import Delivery, Message
@@ -132,3 +134,40 @@ def test_what_is_stored_of_a_body_without_a_rule_set() -> None:
     assert expanded(Message(b"12:plain words")) == {"data": {"text": "12:plain words"}}
     assert expanded(Message(b"[1, 2]")) == {"data": {"text": "[1, 2]"}}
     assert expanded(Message(b"{not json")) == {"data": {"text": "{not json"}}
+
+
+class StalledAcks(MemoryBroker):
+    """The worker's "stored" acks do not go out while `stalled`: a worker stopped then never sends them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = True
+
+    async def publish(self, exchange: str, key: str, message: Message) -> None:
+        if self.stalled and key.endswith(".notifications"):
+            await asyncio.Event().wait()
+        await super().publish(exchange, key, message)
+
+
+async def test_a_worker_stopped_before_its_stored_ack_went_out_leaves_the_ack_to_the_next() -> None:
+    broker, store = StalledAcks(), MemoryConversationStore()
+    await topology.declare_base(broker)
+    first = Worker(broker, store)
+    await first.start()
+    await join(broker, store, "c1", "ana")
+    await broker.declare_queue("ana-device")
+    await broker.bind_queue("ana-device", "ana.subscribe")
+    seen: list[Delivery] = []
+    await broker.consume("ana-device", seen.append, no_ack=True)
+    body = encode({"uuid": "u3", "data": {"text": "hi"}}, Form.PACKED_MSGPACK, "max@1")
+    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
+    await broker.publish("ana.publish", "c1.messages", Message(body, headers))
+    await eventually(lambda: first.counts["stored"] == 1)
+
+    await first.stop()  # stored, its ack not out yet: a worker killed, or a node shut down
+    broker.stalled = False
+    second = Worker(broker, store)
+    await second.start()
+    await eventually(lambda: [d.routing_key for d in seen] == ["c1.messages", "c1.notifications"])
+    assert len((await store.history("c1")).messages) == 1
+    await second.stop()

@@ -39,14 +39,21 @@ class PrivateRabbitMQ:
         ).stdout
 
 
-def _wait_started(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes]) -> None:
+START_TRIES = 3  # a port picked free can be taken before the node binds it: then it exits
+
+
+def _wait_started(rabbit: PrivateRabbitMQ, process: subprocess.Popen[bytes], last_try: bool) -> bool:
+    """True once the node is up; False if it exited and may be started again."""
     deadline = time.monotonic() + 90
     while True:
         try:
             rabbit.ctl("await_startup", "--timeout", "10", timeout=30)
-            return
+            return True
         except subprocess.CalledProcessError:  # not up far enough to answer yet
-            if process.poll() is not None or time.monotonic() > deadline:
+            exited = process.poll() is not None
+            if exited and not last_try:
+                return False
+            if exited or time.monotonic() > deadline:
                 logs = "\n".join(p.read_text()[-2000:] for p in (rabbit.base / "log").glob("*.log"))
                 raise RuntimeError(f"the private RabbitMQ node did not start:\n{logs}") from None
             time.sleep(0.5)
@@ -70,10 +77,14 @@ def rabbitmq_cluster(size: int = 3) -> Iterator[list[PrivateRabbitMQ]]:
     cookie.write_text(uuid.uuid4().hex)
     cookie.chmod(0o400)
     cluster = f"hutch-test-{uuid.uuid4().hex[:8]}"
-    started = [_start(base / str(n), f"{cluster}-{n}@localhost", home) for n in range(1, size + 1)]
+    started = [_start(base / f"{n}-1", f"{cluster}-{n}-1@localhost", home) for n in range(1, size + 1)]
     try:
-        for rabbit, process in started:
-            _wait_started(rabbit, process)
+        for n, (rabbit, process) in enumerate(started):
+            tries = 1
+            while not _wait_started(rabbit, process, last_try=tries == START_TRIES):
+                tries += 1
+                name = f"{n + 1}-{tries}"
+                rabbit, process = started[n] = _start(base / name, f"{cluster}-{name}@localhost", home)
         first = started[0][0]
         for rabbit, _ in started[1:]:
             rabbit.ctl("stop_app")
@@ -104,13 +115,15 @@ def _start(base: Path, node: str, home: Path) -> tuple[PrivateRabbitMQ, subproce
         "RABBITMQ_PID_FILE": str(base / "pid"),
         "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),  # not the machine's
     }
-    process = subprocess.Popen(
-        [str(SCRIPTS / "rabbitmq-server")],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    (base / "log").mkdir()
+    with open(base / "log" / "console.log", "wb") as console:  # why it stopped, if it does at start
+        process = subprocess.Popen(
+            [str(SCRIPTS / "rabbitmq-server")],
+            env=environment,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return PrivateRabbitMQ(node, f"amqp://guest:guest@127.0.0.1:{port}/", environment, base), process
 
 

@@ -52,13 +52,17 @@ class Worker:
         broker: Broker,
         store: ConversationStore,
         *,
-        prefetch: int = 20,  # also the most stored together
+        # Messages wait unacked until their stored ack is out: room for several batches, so
+        # that storing goes on while the acks of the last ones wait for their confirms.
+        prefetch: int = 100,
+        batch: int = 20,  # the most stored together
         notify: Notify | None = None,
     ):
         self.broker = broker
         self.notify = notify  # the feed of each member a stored message mentions
         self.store = store
         self.prefetch = prefetch
+        self.batch = batch
         self.retry_delays = RETRY_DELAYS
         self._consumer: Consumer | None = None
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -92,7 +96,7 @@ class Worker:
         arrived meanwhile is stored together, in one round trip to the store."""
         while True:
             batch = [await self._inbox.get()]
-            while len(batch) < self.prefetch and not self._inbox.empty():
+            while len(batch) < self.batch and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
             try:
                 await self.handle(batch)

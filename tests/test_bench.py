@@ -100,6 +100,12 @@ def test_topic_match_bench_prints_the_hostile_cases() -> None:
     assert printed.count("µs per match") == 4
 
 
+def test_fanout_churn_bench_prints_its_stalls() -> None:
+    printed = output_of("-m", "bench.fanout_churn", "--subscribers", "50", "--conversations", "50")
+    assert "50 subscribers on one key: attached in" in printed
+    assert "50 conversations, the first message of each routed in" in printed
+
+
 def test_the_soak_runs_its_faults_and_counts_nothing_lost() -> None:
     """A short soak (the 30-minute figures are in the README): the slow consumer is cut, the
     flooder refused, and every receipted chat message is stored and heard once."""

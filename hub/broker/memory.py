@@ -33,7 +33,7 @@ from hutch.hub.broker.base import (
     fresh_queue_name,
 )
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed, QueueFull
-from hutch.hub.broker.routing import binding_matches
+from hutch.hub.broker.routing import BindingIndex, binding_matches
 
 ROUTES_KEPT = 100_000  # routes remembered before the memory of them starts again
 MAX_LENGTH = 100_000  # ready messages in one queue
@@ -54,7 +54,16 @@ class _Exchange:
     type: ExchangeType
     durable: bool
     auto_delete: bool
-    bindings: dict[_Binding, None] = field(default_factory=dict)  # ordered set
+    bindings: BindingIndex[_Binding] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bindings = BindingIndex(self.type)
+
+    def bind(self, binding: _Binding) -> None:
+        self.bindings.add(binding.key, binding)
+
+    def unbind(self, binding: _Binding) -> None:
+        self.bindings.discard(binding.key, binding)
 
 
 @dataclass(slots=True)
@@ -256,7 +265,7 @@ class MemoryBroker:
         self._topology_changed()
         for exchange in self._exchanges.values():
             for binding in [b for b in exchange.bindings if b.destination == name and not b.to_queue]:
-                del exchange.bindings[binding]
+                exchange.unbind(binding)
 
     # -- queues --------------------------------------------------------------
 
@@ -295,7 +304,7 @@ class MemoryBroker:
         name = name or fresh_queue_name()
         self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete, single_active_consumer)
         # Every queue is bound to the default exchange by its name.
-        self._exchanges[""].bindings[_Binding(name, True, name)] = None
+        self._exchanges[""].bind(_Binding(name, True, name))
         self._topology_changed()
         return name
 
@@ -323,7 +332,7 @@ class MemoryBroker:
         self._topology_changed()
         for exchange in self._exchanges.values():
             for binding in [b for b in exchange.bindings if b.destination == name and b.to_queue]:
-                del exchange.bindings[binding]
+                exchange.unbind(binding)
 
     # -- bindings ------------------------------------------------------------
 
@@ -331,7 +340,7 @@ class MemoryBroker:
         self, queue: str, exchange: str, key: str = "", arguments: Arguments | None = None
     ) -> None:
         self._queue(queue)
-        self._exchange(exchange).bindings[_binding(queue, True, key, arguments)] = None
+        self._exchange(exchange).bind(_binding(queue, True, key, arguments))
         self._topology_changed()
 
     async def unbind_queue(
@@ -339,14 +348,14 @@ class MemoryBroker:
     ) -> None:
         self._check_open()
         if exchange in self._exchanges:
-            self._exchanges[exchange].bindings.pop(_binding(queue, True, key, arguments), None)
+            self._exchanges[exchange].unbind(_binding(queue, True, key, arguments))
         self._topology_changed()
 
     async def bind_exchange(
         self, destination: str, source: str, key: str = "", arguments: Arguments | None = None
     ) -> None:
         self._exchange(destination)
-        self._exchange(source).bindings[_binding(destination, False, key, arguments)] = None
+        self._exchange(source).bind(_binding(destination, False, key, arguments))
         self._topology_changed()
 
     async def unbind_exchange(
@@ -354,7 +363,7 @@ class MemoryBroker:
     ) -> None:
         self._check_open()
         if source in self._exchanges:
-            self._exchanges[source].bindings.pop(_binding(destination, False, key, arguments), None)
+            self._exchanges[source].unbind(_binding(destination, False, key, arguments))
         self._topology_changed()
 
     # -- messages ------------------------------------------------------------
@@ -382,7 +391,7 @@ class MemoryBroker:
         while pending:
             exchange = pending.pop()
             by_key_alone = by_key_alone and exchange.type != "headers"
-            for binding in exchange.bindings:
+            for binding in exchange.bindings.candidates(key):
                 arguments = dict(binding.arguments) if binding.arguments else None
                 if not binding_matches(exchange.type, binding.key, key, arguments, headers):
                     continue

@@ -6,8 +6,11 @@ the subscriptions a message is for by exactly the broker's rules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from functools import lru_cache
+from typing import Generic, TypeVar
+
+B = TypeVar("B", bound=Hashable)
 
 
 def binding_matches(
@@ -83,3 +86,49 @@ def headers_match(arguments: Mapping[str, str], headers: Mapping[str, str]) -> b
     if arguments.get("x-match", "all") == "any":
         return any(headers.get(k) == v for k, v in wanted.items())
     return all(headers.get(k) == v for k, v in wanted.items())
+
+
+class BindingIndex(Generic[B]):
+    """An exchange's bindings, found by what a routing key must share with one to match it: the
+    whole key (direct), the first word unless that is a wildcard (topic). A routing key is then
+    matched against those alone, not against every conversation's binding."""
+
+    def __init__(self, exchange_type: str):
+        self.type = exchange_type
+        self._all: dict[B, None] = {}  # ordered sets
+        self._by_slot: dict[str | None, dict[B, None]] = {}  # None: may match any key
+
+    def __iter__(self) -> Iterator[B]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def add(self, binding_key: str, binding: B) -> None:
+        self._all[binding] = None
+        self._by_slot.setdefault(self._slot(binding_key), {})[binding] = None
+
+    def discard(self, binding_key: str, binding: B) -> None:
+        self._all.pop(binding, None)
+        slot = self._slot(binding_key)
+        if (same := self._by_slot.get(slot)) is not None:
+            same.pop(binding, None)
+            if not same:
+                del self._by_slot[slot]
+
+    def candidates(self, routing_key: str) -> Iterable[B]:
+        """The bindings that may match `routing_key` (the exchange's rules decide)."""
+        if self.type == "direct":
+            return self._by_slot.get(routing_key, ())
+        if self.type == "topic":
+            first = self._by_slot.get(routing_key.partition(".")[0], {})
+            return (*first, *self._by_slot.get(None, ()))
+        return self._all
+
+    def _slot(self, binding_key: str) -> str | None:
+        if self.type == "direct":
+            return binding_key
+        if self.type == "topic":
+            word = binding_key.partition(".")[0]
+            return None if word in ("*", "#") else word
+        return None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from hutch.hub.broker.base import Broker, Consumer, Delivery
-from hutch.hub.broker.routing import binding_matches
+from hutch.hub.broker.routing import BindingIndex, binding_matches
 from hutch.hub.messages.encoding import LocalCopy
 
 log = logging.getLogger(__name__)
@@ -47,33 +47,32 @@ class _Tap:
         self.queue = queue
         self.reads = reads
         self.consumer: Consumer | None = None
-        self.targets: dict[str, tuple[Target, ...]] = {}  # binding key -> subscribers
+        # binding key -> its subscribers, an ordered set: thousands on one key come and go in
+        # constant time each (a network drop ends them all at once)
+        self.targets: dict[str, dict[Target, None]] = {}
         self._matched: dict[str, list[tuple[Target, ...]]] = {}  # routing key -> target groups
-        # A topic binding can only match keys of its own first word, unless that word is a
-        # wildcard (None): a new routing key is matched against those, not against every
-        # conversation of the node's users.
-        self._by_word: defaultdict[str | None, dict[str, None]] = defaultdict(dict)
+        self._bindings: BindingIndex[str] = BindingIndex(exchange_type)
 
     def add(self, key: str, target: Target) -> bool:
         """Register a target; True when the key is new and needs a broker binding."""
-        known = key in self.targets
-        self.targets[key] = (*self.targets.get(key, ()), target)
-        self._by_word[_first_word(key)][key] = None
+        targets = self.targets.get(key)
+        new = targets is None
+        if targets is None:
+            targets = self.targets[key] = {}
+            self._bindings.add(key, key)
+        targets[target] = None
         self._matched.clear()
-        return not known
+        return new
 
     def remove(self, key: str, target: Target) -> bool:
         """Forget a target; True when it was the key's last and the binding can go."""
-        remaining = tuple(t for t in self.targets.get(key, ()) if t is not target)
+        remaining = self.targets.get(key, {})
+        remaining.pop(target, None)
         self._matched.clear()
         if remaining:
-            self.targets[key] = remaining
             return False
         self.targets.pop(key, None)
-        if (same_word := self._by_word.get(_first_word(key))) is not None:
-            same_word.pop(key, None)
-            if not same_word:
-                del self._by_word[_first_word(key)]
+        self._bindings.discard(key, key)
         return True
 
     def on_delivery(self, delivery: Delivery) -> None:
@@ -88,8 +87,10 @@ class _Tap:
         groups = self._matched.get(key)
         if groups is None:
             groups = [
-                self.targets[binding] for binding in self._candidates(key) if self._matches(binding, key)
-            ]
+                tuple(self.targets[binding])
+                for binding in self._bindings.candidates(key)
+                if binding_matches(self.type if self.type != "headers" else "fanout", binding, key)
+            ]  # a snapshot: delivering may end a subscription
             if len(self._matched) > 10_000:
                 self._matched.clear()
             self._matched[key] = groups
@@ -98,22 +99,6 @@ class _Tap:
             for targets in groups:
                 for target in targets:
                     target.deliver(shared)
-
-    def _candidates(self, key: str) -> Iterable[str]:
-        """The bindings that may match `key`."""
-        if self.type == "direct":
-            return (key,) if key in self.targets else ()
-        if self.type == "topic":
-            return (*self._by_word.get(key.partition(".")[0], ()), *self._by_word.get(None, ()))
-        return self.targets
-
-    def _matches(self, binding: str, key: str) -> bool:
-        return binding_matches(self.type if self.type != "headers" else "fanout", binding, key)
-
-
-def _first_word(binding: str) -> str | None:
-    word = binding.partition(".")[0]
-    return None if word in ("*", "#") else word
 
 
 class NodeFanout:

@@ -11,8 +11,22 @@ from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed
 from hutch.hub.broker.memory import MemoryBroker
+from topic_shapes import AFTER, BEFORE, EXPECTED, GONE, SHAPES
 
-QUEUES = ("q1", "later", "q-t", "q-d", "q-f", "q-h", "bob", "work", "shared", "q", "ordered")
+QUEUES = (
+    "q1",
+    "later",
+    "q-t",
+    "q-d",
+    "q-f",
+    "q-h",
+    "bob",
+    "work",
+    "shared",
+    "q",
+    "ordered",
+    *(f"shape-{i}" for i in range(len(SHAPES))),
+)
 EXCHANGES = ("t", "d", "f", "h", "alice.publish", "conversations", "bob.subscribe", "x")
 
 
@@ -189,6 +203,22 @@ async def test_exchange_types(broker: Broker, n: Names) -> None:
     await broker.publish(n("h"), "", Message(b"h2", {"kind": "other"}))
     expected = {"t": [b"t1"], "d": [b"d1"], "f": [b"f1"], "h": [b"h1"]}
     await eventually(lambda: {name: inbox.bodies for name, inbox in inboxes.items()} == expected)
+
+
+async def test_topic_bindings_of_every_shape_route_as_they_come_and_go(broker: Broker, n: Names) -> None:
+    await broker.declare_exchange(n("t"), "topic")
+    inboxes = {}
+    for i, shape in enumerate(SHAPES):  # a queue per binding
+        await broker.declare_queue(n(f"shape-{i}"))
+        await broker.bind_queue(n(f"shape-{i}"), n("t"), shape)
+        inboxes[shape] = await consume(broker, n(f"shape-{i}"), no_ack=True)
+    for key, body in BEFORE:
+        await broker.publish(n("t"), key, Message(body))
+    for shape in GONE:
+        await broker.unbind_queue(n(f"shape-{SHAPES.index(shape)}"), n("t"), shape)
+    for key, body in AFTER:
+        await broker.publish(n("t"), key, Message(body))
+    await eventually(lambda: {shape: inbox.bodies for shape, inbox in inboxes.items()} == EXPECTED)
 
 
 async def test_exchange_to_exchange_gives_one_copy_per_queue(broker: Broker, n: Names) -> None:

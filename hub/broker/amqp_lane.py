@@ -17,7 +17,6 @@ import contextlib
 import itertools
 import logging
 import ssl
-from collections import deque
 from collections.abc import Callable
 
 from hutch.hub.broker.amqp_properties import from_amqp
@@ -34,6 +33,7 @@ from hutch.hub.broker.amqp_wire import (
 )
 from hutch.hub.broker.base import OnCancel, OnDelivery
 from hutch.hub.broker.errors import BrokerError, BrokerUnavailable, NotFound, PreconditionFailed, QueueFull
+from hutch.hub.deadlines import Deadlines
 from pamqp import commands
 from yarl import URL
 
@@ -145,9 +145,7 @@ class Lane(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.timeout = timeout  # seconds RabbitMQ has to confirm a publish
         self._pending: dict[int, asyncio.Future[None]] = {}  # by delivery tag, in publishing order
-        # One timer for the lane, not one per publish: (tag, when it is overdue), in publishing order.
-        self._deadlines: deque[tuple[int, float]] = deque()
-        self._overdue_check: asyncio.TimerHandle | None = None
+        self._deadlines: Deadlines[int] = Deadlines(timeout, self._confirmed, self._not_confirmed)
         self._opened: asyncio.Future[None] = self._loop.create_future()  # the first Ready, or why not
         self._ready = asyncio.Event()  # the publishing channel open (it reopens after a refusal)
         self._consumers: dict[str, LaneConsumer] = {}  # by tag, until RabbitMQ ends them
@@ -200,27 +198,18 @@ class Lane(asyncio.Protocol):
             raise BrokerUnavailable("RabbitMQ is unreachable; retry once it is back")
         tag = self._amqp.publish(exchange, key, properties, body)
         confirmed = self._pending[tag] = self._loop.create_future()
-        self._deadlines.append((tag, self._loop.time() + self.timeout))
-        if self._overdue_check is None:
-            self._overdue_check = self._loop.call_later(self.timeout, self._fail_overdue)
+        self._deadlines.add(tag)
         self._flush_soon()
         await confirmed
 
-    def _fail_overdue(self) -> None:
-        """Publishes RabbitMQ has not confirmed in time (a memory alarm blocks publishers, say)
-        fail with TimeoutError; the timer comes back while any is waiting."""
-        self._overdue_check = None
-        now = self._loop.time()
-        while self._deadlines:
-            tag, deadline = self._deadlines[0]
-            confirmed = self._pending.get(tag)
-            if confirmed is not None and not confirmed.done() and deadline > now:
-                self._overdue_check = self._loop.call_at(deadline, self._fail_overdue)
-                return
-            self._deadlines.popleft()
-            if confirmed is not None and not confirmed.done():
-                del self._pending[tag]
-                confirmed.set_exception(TimeoutError(f"RabbitMQ did not confirm in {self.timeout:g} s"))
+    def _confirmed(self, tag: int) -> bool:
+        confirmed = self._pending.get(tag)
+        return confirmed is None or confirmed.done()
+
+    def _not_confirmed(self, tag: int) -> None:
+        """A publish RabbitMQ has not confirmed in time (a memory alarm blocks publishers, say)."""
+        confirmed = self._pending.pop(tag)
+        confirmed.set_exception(TimeoutError(f"RabbitMQ did not confirm in {self.timeout:g} s"))
 
     def consume(self, consumer: LaneConsumer) -> None:
         consumer.moved(self)
@@ -357,9 +346,6 @@ class Lane(asyncio.Protocol):
     def _fail_pending(self, error: Exception) -> None:
         """Every publish waiting for its confirm fails (the channel reopens with tags from 1)."""
         self._deadlines.clear()
-        if self._overdue_check is not None:
-            self._overdue_check.cancel()
-            self._overdue_check = None
         pending, self._pending = self._pending, {}
         for confirmed in pending.values():
             if not confirmed.done():

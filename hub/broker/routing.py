@@ -101,9 +101,6 @@ class BindingIndex(Generic[B]):
     def __iter__(self) -> Iterator[B]:
         return iter(self._all)
 
-    def __len__(self) -> int:
-        return len(self._all)
-
     def add(self, binding_key: str, binding: B) -> None:
         self._all[binding] = None
         self._by_slot.setdefault(self._slot(binding_key), {})[binding] = None

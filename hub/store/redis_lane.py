@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
+from hutch.hub.deadlines import Deadlines
 from hutch.hub.store.redis import UNAVAILABLE
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import Connection
@@ -37,9 +38,11 @@ class _Replies(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
-        self.timeout = timeout
-        self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()  # (when, a batch's last)
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadlines: Deadlines[asyncio.Future[Any]] = Deadlines(  # a batch's last reply
+            timeout,
+            lambda reply: reply.done(),
+            lambda _: self.close(TimeoutError(f"Redis did not answer in {timeout:g} s")),
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not asyncio's class
@@ -66,30 +69,12 @@ class _Replies(asyncio.Protocol):
         futures = [loop.create_future() for _ in commands]
         self.waiting.extend(futures)
         self.transport.write(b"".join(hiredis.pack_command(command) for command in commands))
-        self._deadlines.append((loop.time() + self.timeout, futures[-1]))
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadlines[0][0], self._fail_overdue)
+        self._deadlines.add(futures[-1])
         return futures
-
-    def _fail_overdue(self) -> None:
-        self._timer = None
-        while self._deadlines and self._deadlines[0][1].done():
-            self._deadlines.popleft()
-        if not self._deadlines:
-            return
-        when = self._deadlines[0][0]
-        loop = asyncio.get_running_loop()
-        if when <= loop.time():
-            self.close(TimeoutError(f"Redis did not answer in {self.timeout:g} s"))
-        else:
-            self._timer = loop.call_at(when, self._fail_overdue)
 
     def close(self, why: Exception) -> None:
         if self.lost is None:
             self.lost = why
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._deadlines.clear()
         while self.waiting:
             waiter = self.waiting.popleft()

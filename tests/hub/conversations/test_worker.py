@@ -13,6 +13,21 @@ from hutch.hub.conversations.worker import DEAD_LETTERS, STORED, Worker
 from hutch.rules import Form, decode, encode
 
 
+def coded(uuid: str, text: str) -> Message:
+    """A chat message as a MAX client packs it."""
+    body = encode({"uuid": uuid, "data": {"text": text}}, Form.PACKED_MSGPACK, "max@1")
+    return Message(body, {"content-type": "application/x-hutch+msgpack; rules=max@1"})
+
+
+async def device(broker: MemoryBroker, user: str) -> list[Delivery]:
+    """What a device of `user` receives on the user's stream."""
+    await broker.declare_queue(f"{user}-device")
+    await broker.bind_queue(f"{user}-device", f"{user}.subscribe")
+    seen: list[Delivery] = []
+    await broker.consume(f"{user}-device", seen.append, no_ack=True)
+    return seen
+
+
 async def join(broker: MemoryBroker, store: MemoryConversationStore, cid: str, *users: str) -> None:
     """Members as the hub makes them: in the store, and bound in the broker."""
     await store.put_conversation(Conversation(cid, cid, list(users)))
@@ -37,9 +52,7 @@ async def test_a_message_that_cannot_be_stored_is_dead_lettered_with_its_reason(
     worker.retry_delays = (0.01, 0.01)
     await worker.start()
     await join(broker, store, "c1", "ana")
-    body = encode({"uuid": "u1", "data": {"text": "poison"}}, Form.PACKED_MSGPACK, "max@1")
-    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
-    await broker.publish("ana.publish", "c1.messages", Message(body, headers))
+    await broker.publish("ana.publish", "c1.messages", coded("u1", "poison"))
 
     dead: list[Delivery] = []
     await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
@@ -56,14 +69,9 @@ async def test_stored_once_and_each_copy_acked_with_the_stored_id() -> None:
     worker = Worker(broker, store)
     await worker.start()
     await join(broker, store, "c1", "ana")
-    await broker.declare_queue("ana-device")
-    await broker.bind_queue("ana-device", "ana.subscribe")
-    seen: list[Delivery] = []
-    await broker.consume("ana-device", seen.append, no_ack=True)
-    body = encode({"uuid": "u2", "data": {"text": "hi"}}, Form.PACKED_MSGPACK, "max@1")
-    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
+    seen = await device(broker, "ana")
     for _ in range(2):
-        await broker.publish("ana.publish", "c1.messages", Message(body, headers))
+        await broker.publish("ana.publish", "c1.messages", coded("u2", "hi"))
     # The repeat is acked too, with the same id: its first storing may have ended before its ack.
     await eventually(lambda: len([d for d in seen if d.routing_key == "c1.notifications"]) == 2)
     history = await store.history("c1")
@@ -89,10 +97,8 @@ async def test_messages_stored_together_go_on_when_one_is_refused() -> None:
     worker.retry_delays = (0.01,)
     await join(broker, store, "c1", "ana")
     await join(broker, store, "refused", "ana")
-    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
     for n, cid in enumerate(["c1", "c1", "refused", "c1"]):  # queued before the worker starts: one batch
-        body = encode({"uuid": f"u{n}", "data": {"text": str(n)}}, Form.PACKED_MSGPACK, "max@1")
-        await broker.publish("ana.publish", f"{cid}.messages", Message(body, headers))
+        await broker.publish("ana.publish", f"{cid}.messages", coded(f"u{n}", str(n)))
     dead: list[Delivery] = []
     await broker.declare_queue(DEAD_LETTERS, durable=True)
     await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
@@ -117,10 +123,8 @@ async def test_a_message_of_someone_who_is_not_a_member_is_neither_stored_nor_de
     await broker.consume("bob-device", seen.append, no_ack=True)
     dead: list[Delivery] = []
     await broker.consume(DEAD_LETTERS, dead.append, no_ack=True)
-    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
     for sender, text in (("eve", "let me in"), ("ana", "hi")):
-        body = encode({"uuid": text, "data": {"text": text}}, Form.PACKED_MSGPACK, "max@1")
-        await broker.publish(f"{sender}.publish", "c1.messages", Message(body, headers))
+        await broker.publish(f"{sender}.publish", "c1.messages", coded(text, text))
     await eventually(lambda: worker.counts["stored"] == 1 and worker.counts["not a member"] == 1)
     assert [m.message["data"]["text"] for m in (await store.history("c1")).messages] == ["hi"]
     assert [expanded(d.message)["data"]["text"] for d in seen if d.routing_key == "c1.messages"] == ["hi"]
@@ -155,13 +159,8 @@ async def test_a_worker_stopped_before_its_stored_ack_went_out_leaves_the_ack_to
     first = Worker(broker, store)
     await first.start()
     await join(broker, store, "c1", "ana")
-    await broker.declare_queue("ana-device")
-    await broker.bind_queue("ana-device", "ana.subscribe")
-    seen: list[Delivery] = []
-    await broker.consume("ana-device", seen.append, no_ack=True)
-    body = encode({"uuid": "u3", "data": {"text": "hi"}}, Form.PACKED_MSGPACK, "max@1")
-    headers = {"content-type": "application/x-hutch+msgpack; rules=max@1"}
-    await broker.publish("ana.publish", "c1.messages", Message(body, headers))
+    seen = await device(broker, "ana")
+    await broker.publish("ana.publish", "c1.messages", coded("u3", "hi"))
     await eventually(lambda: first.counts["stored"] == 1)
 
     await first.stop()  # stored, its ack not out yet: a worker killed, or a node shut down

@@ -304,7 +304,7 @@ def stores_for(settings: Settings) -> Stores:
         conversations = RedisConversationStore(redis, settings.history_limit, wait_for_replicas=wait)
 
         async def close() -> None:
-            await conversations.lane.close()
+            await conversations.close()
             await redis.aclose()
 
         return Stores(

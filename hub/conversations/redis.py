@@ -12,8 +12,10 @@ hutch:read:<cid>            hash user -> id read up to
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 
@@ -35,6 +37,10 @@ from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import UNAVAILABLE, available
 from hutch.hub.store.redis_lane import Command, RedisLane
 from redis.exceptions import NoScriptError, ResponseError
+
+log = logging.getLogger(__name__)
+
+MARK_WAIT = 0.01  # seconds a "sent" mark may wait for appends to go with
 
 # One script, one round trip: a worker that dies between claiming the uuid and adding the
 # message would leave a claim that makes the redelivered message a "repeat" never stored.
@@ -75,6 +81,12 @@ def _not_member(answer: object) -> bool:
     return isinstance(answer, ResponseError) and str(answer).startswith("NOTMEMBER")
 
 
+def _check_marks(answers: list[Any]) -> None:
+    for answer in answers:
+        if isinstance(answer, Exception):
+            log.warning("a message is sent but not marked so: %s", answer)
+
+
 def _no_script(answer: object) -> bool:
     """Redis does not have the script (NOSCRIPT): then none of the batch ran."""
     return isinstance(answer, NoScriptError)
@@ -95,6 +107,15 @@ class RedisConversationStore:
         self.uuid_memory_ms = int(uuid_memory * 1000)
         self._append = redis.register_script(APPEND)
         self.lane = RedisLane(redis)  # every message's append: the hot path
+        self._marks: list[Command] = []  # "sent" marks that wait for a round trip
+        self._marks_due: asyncio.TimerHandle | None = None
+        self._marking: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Send the marks that wait, then close the lane."""
+        await self._send_marks(self._take_marks())
+        await asyncio.gather(*self._marking, return_exceptions=True)
+        await self.lane.close()
 
     @available
     async def put_conversation(self, conversation: Conversation) -> None:
@@ -200,7 +221,15 @@ class RedisConversationStore:
         ]
         if replicas:  # on the same connection as the appends: WAIT covers them
             commands.append(("WAIT", replicas, int(timeout * 1000)))
-        answers = await self.lane.run(commands)
+        # Marks first: a retry among these appends of a message marked sent is then a repeat.
+        marks = self._take_marks()
+        try:
+            answers = await self.lane.run([*marks, *commands])
+        except BaseException:
+            self._wait_marks(marks)  # they may not have run: they go again, as they change nothing twice
+            raise
+        _check_marks(answers[: len(marks)])
+        answers = answers[len(marks) :]
         if replicas and (isinstance(waited := answers.pop(), Exception) or int(waited) < replicas):
             # On the primary alone, a failover now could lose them. They are taken back out, so
             # that their retry (the worker's, or the sender's after its ERROR) stores them anew
@@ -272,11 +301,37 @@ class RedisConversationStore:
                 with contextlib.suppress(StoreUnavailable):
                     await self.unstore(cid, _text(answer[0]), uuid)
 
-    @available
     async def mark_sent(self, uuid: str, message_id: str) -> None:
-        # Only the claim of this very message, with the time it has left: a claim made since by
-        # a retry (after an unstore) is not touched.
-        await self.lane.run([("EVAL", MARK_SENT, 1, f"hutch:stored:{uuid}", UNSENT + message_id, message_id)])
+        # Nothing waits for the mark, and it costs no round trip of its own under load: it goes
+        # with the next appends, or alone MARK_WAIT later. Only the claim of this very message
+        # is marked, with the time it has left: a claim made since by a retry is not touched.
+        self._wait_marks([("EVAL", MARK_SENT, 1, f"hutch:stored:{uuid}", UNSENT + message_id, message_id)])
+
+    def _wait_marks(self, marks: list[Command]) -> None:
+        self._marks[:0] = marks
+        if self._marks and self._marks_due is None:
+            self._marks_due = asyncio.get_running_loop().call_later(MARK_WAIT, self._marks_waited)
+
+    def _take_marks(self) -> list[Command]:
+        marks, self._marks = self._marks, []
+        if self._marks_due is not None:
+            self._marks_due.cancel()
+            self._marks_due = None
+        return marks
+
+    def _marks_waited(self) -> None:
+        self._marks_due = None
+        task = asyncio.get_running_loop().create_task(self._send_marks(self._take_marks()))
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    async def _send_marks(self, marks: list[Command]) -> None:
+        if not marks:
+            return
+        try:
+            _check_marks(await self.lane.run(marks))
+        except UNAVAILABLE as error:  # sent all the same: a retry would send them twice, not never
+            log.warning("%d messages are sent but not marked so: %s", len(marks), error)
 
     @available
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:

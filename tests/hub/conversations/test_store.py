@@ -178,6 +178,45 @@ async def test_redis_refusing_one_of_several_stores_the_others() -> None:
         await redis.aclose()
 
 
+async def test_a_sent_mark_on_redis_goes_with_the_next_appends_or_alone_soon_after() -> None:
+    """A mark costs no round trip of its own when appends follow: it goes ahead of them, so a
+    retry among them is a repeat. With none, it goes alone within moments; on close, at once."""
+    redis = connect(REDIS_URL)
+    store = RedisConversationStore(redis)
+    rounds = []
+    run = store.lane.run
+
+    async def counted(commands: list) -> list:
+        rounds.append(len(commands))
+        return await run(commands)
+
+    store.lane.run = counted  # type: ignore[method-assign]
+    try:
+        cid, sent, alone, last = fresh("c"), fresh("u"), fresh("u"), fresh("u")
+        await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+        [first, second, third] = await store.append_many(
+            [(cid, "a", {"n": n}, uuid) for n, uuid in enumerate([sent, alone, last])], until_sent=True
+        )
+        assert first and second and third
+        rounds.clear()
+        await store.mark_sent(sent, first[0])
+        assert await store.append(cid, "a", {"n": 9}, sent, until_sent=True) == (first[0], False)
+        assert rounds == [2]  # the mark and the retry, in one round trip
+
+        await store.mark_sent(alone, second[0])
+        for _ in range(100):  # a moment later, with no append to go with
+            if await redis.get(f"hutch:stored:{alone}") == second[0]:
+                break
+            await asyncio.sleep(0.01)
+        assert await redis.get(f"hutch:stored:{alone}") == second[0]
+
+        await store.mark_sent(last, third[0])
+        await store.close()
+        assert await redis.get(f"hutch:stored:{last}") == third[0]
+    finally:
+        await redis.aclose()
+
+
 async def test_messages_are_stored_on_a_redis_that_lost_its_scripts() -> None:
     """A Redis restarted or failed over has not the append script: it is loaded, and the batch
     stored once, in order."""

@@ -95,7 +95,6 @@ class Session:
     # -- from the transport --------------------------------------------------
 
     async def receive(self, data: bytes) -> None:
-        self._next_tick = 0.0  # what the client sent may change any deadline: look again
         now = time.monotonic()
         events = self.conn.receive_data(data, now)
         if (too_fast := self.flow.refusal(len(events), len(data), now)) is not None:
@@ -276,4 +275,7 @@ class Session:
         self.node.user_flows.join(self.flow, identity.user)
         self.conn.accept(self.id, time.monotonic())
         self.presence = PresenceKeeper(self.node.presence_refreshes, identity.user, self.id)
+        # The login set the deadlines (heart-beats, presence, expiry): the next tick looks again.
+        # Nothing a client sends makes one sooner (it moves them later), so ticks stay cheap.
+        self._next_tick = 0.0
         await self.presence.touch()

@@ -1,6 +1,7 @@
 """A session without a socket: bytes in, frames in its outbox, on a node with the embedded backends."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -118,3 +119,24 @@ async def test_a_disconnect_ends_every_subscription(node: HubNode) -> None:
     await session.receive(stomp("DISCONNECT", receipt="bye"))
     assert all(s.cancelled for s in subscriptions)
     assert [f.command for f in taken(session)][-1] == "RECEIPT"
+
+
+async def test_the_clock_sends_heart_beats_on_time_and_skips_clients_with_nothing_due(node: HubNode) -> None:
+    """A login sets the deadlines, even when the clock looked at the session just before it;
+    after that, what the client sends costs the clock nothing until a deadline comes."""
+    session = node.open_session("test ana")
+    start = time.monotonic()
+    session.tick(start)  # before the login: only the login timeout (seconds away) is due
+    await session.receive(stomp("CONNECT", accept_version="1.2", host="/", login="ana", heart_beat="0,1000"))
+    assert [f.command for f in taken(session)] == ["CONNECTED"]
+    session.tick(start + 0.8)  # the hub beats every 1,000 ms, a little early
+    assert session.outbox.take() == [b"\n"]
+
+    looked: list[float] = []
+    session.conn.tick = looked.append  # type: ignore[method-assign]
+    await session.receive(stomp("SUBSCRIBE", id="s", destination="/topic/news", receipt="r"))
+    taken(session)
+    session.tick(start + 0.5)  # the beat went out at the real time, just after `start`
+    assert looked == []  # the next one is not due: nothing to look at
+    session.tick(start + 1.6)
+    assert looked == [start + 1.6]

@@ -226,7 +226,7 @@ class RedisConversationStore:
         try:
             answers = await self.lane.run([*marks, *commands])
         except BaseException:
-            self._wait_marks(marks)  # they may not have run: they go again, as they change nothing twice
+            self._wait_marks(marks)  # they may not have run: they go again
             raise
         _check_marks(answers[: len(marks)])
         answers = answers[len(marks) :]
@@ -308,7 +308,7 @@ class RedisConversationStore:
         self._wait_marks([("EVAL", MARK_SENT, 1, f"hutch:stored:{uuid}", UNSENT + message_id, message_id)])
 
     def _wait_marks(self, marks: list[Command]) -> None:
-        self._marks[:0] = marks
+        self._marks += marks  # in any order: each concerns its own uuid, and changes nothing twice
         if self._marks and self._marks_due is None:
             self._marks_due = asyncio.get_running_loop().call_later(MARK_WAIT, self._marks_waited)
 
@@ -330,7 +330,7 @@ class RedisConversationStore:
             return
         try:
             _check_marks(await self.lane.run(marks))
-        except UNAVAILABLE as error:  # sent all the same: a retry would send them twice, not never
+        except Exception as error:  # sent all the same: a retry would send them twice, not never
             log.warning("%d messages are sent but not marked so: %s", len(marks), error)
 
     @available

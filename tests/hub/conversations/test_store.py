@@ -13,6 +13,7 @@ from hutch.hub.errors import Forbidden
 from hutch.hub.store.errors import StoreUnavailable
 from hutch.hub.store.redis import connect
 from private_redis import lone_redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 store = store_fixture(
     lambda: MemoryConversationStore(history_limit=5),
@@ -214,6 +215,35 @@ async def test_a_sent_mark_on_redis_goes_with_the_next_appends_or_alone_soon_aft
         await store.close()
         assert await redis.get(f"hutch:stored:{last}") == third[0]
     finally:
+        await redis.aclose()
+
+
+async def test_sent_marks_whose_round_trip_failed_go_again() -> None:
+    redis = connect(REDIS_URL)
+    store = RedisConversationStore(redis)
+    try:
+        cid, sent = fresh("c"), fresh("u")
+        await store.put_conversation(Conversation(cid, "c", ["a", "b"]))
+        [stored] = await store.append_many([(cid, "a", {"n": 1}, sent)], until_sent=True)
+        assert stored is not None
+        await store.mark_sent(sent, stored[0])
+        run = store.lane.run
+
+        async def lost_once(commands: list) -> list:
+            store.lane.run = run  # type: ignore[method-assign]
+            raise RedisConnectionError("the connection to Redis was lost")
+
+        store.lane.run = lost_once  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailable):
+            await store.append(cid, "a", {"n": 2}, None)  # the mark went with it, and was lost
+        for _ in range(100):
+            if await redis.get(f"hutch:stored:{sent}") == stored[0]:
+                break
+            await asyncio.sleep(0.01)
+        assert await redis.get(f"hutch:stored:{sent}") == stored[0]
+        assert await store.append(cid, "a", {"n": 1}, sent, until_sent=True) == (stored[0], False)
+    finally:
+        await store.close()
         await redis.aclose()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import uuid as uuids
 from collections.abc import Awaitable, Callable
@@ -30,8 +29,6 @@ from hutch.hub.messages.encoding import RULES, WIRE
 from hutch.hub.notifications.events import ADDED, Notify
 from hutch.protocol import names
 from hutch.rules import content_type, encode
-
-log = logging.getLogger(__name__)
 
 MAX_MEMBERS = 200
 MEMBERSHIP_KEPT = 30.0  # seconds a node keeps a member's yes, at most
@@ -271,10 +268,7 @@ class Conversations:
                 await asyncio.shield(self.store.unstore(cid, stored_id, uuid))
             raise
         if uuid is not None:
-            try:
-                await self.store.mark_sent(uuid, stored_id)
-            except Exception as error:  # sent, all the same: a retry would send it twice, not never
-                log.warning("message %s is sent but not marked so: %s", stored_id, error)
+            await self.store.mark_sent(uuid, stored_id)
         self.stored_and_sent += 1
         await tell_mentioned(self.notify, self.store, sender, cid, stored_id, message)
 

@@ -63,7 +63,8 @@ class ConversationStore(Protocol):
     async def mark_sent(self, uuid: str, message_id: str) -> None:
         """The message stored `until_sent` under `uuid` is sent: its uuid is a repeat for appends
         made after this on the same store, and for any other a moment later (Redis: the mark
-        waits up to `MARK_WAIT` to go with appends)."""
+        waits up to `MARK_WAIT` to go with appends). It does not fail: a mark the store cannot
+        write is logged, and a retry would then send the message twice, never not at all."""
         ...
 
     async def unstore(self, cid: str, message_id: str, uuid: str | None) -> None:

@@ -1,7 +1,8 @@
 """The `ConversationStore` on Redis (`HUTCH_REDIS_URL`).
 
 hutch:conv:<cid>            the conversation, JSON
-hutch:user:<user>:convs     sorted set of the user's conversations by last activity
+hutch:user:<user>:convs     sorted set of the user's conversations (scored by when they joined)
+hutch:active:<cid>          when the conversation last had a message (or was made): orders the lists
 hutch:pair:["<a>","<b>"]   the conversation of two people (names sorted), while it has both
 hutch:history:<cid>         a stream capped at HISTORY_LIMIT: ids are time-ordered
 hutch:stored:<uuid>         the id a message uuid was stored under (a day), after "?" while a
@@ -44,16 +45,15 @@ MARK_WAIT = 0.01  # seconds a "sent" mark may wait for appends to go with
 
 # One script, one round trip: a worker that dies between claiming the uuid and adding the
 # message would leave a claim that makes the redelivered message a "repeat" never stored.
-# KEYS: the uuid's claim (unused without a uuid), the history, the conversation.
-# ARGV: claim ttl (ms), history length, sender, message, now, "1" if it has a uuid, cid,
+# KEYS: the uuid's claim (unused without a uuid), the history, the conversation, its last activity.
+# ARGV: claim ttl (ms), history length, sender, message, now, "1" if it has a uuid,
 # "1" if the sender must be a member, "?" if it is stored until sent (else "").
-# The members' activity keys are named here, from the conversation: one Redis, not a cluster.
 # Returns {id, 1} once added, {claim, 0} for a uuid stored before (its id, after "?" if it is
 # not sent yet), NOTMEMBER for a sender that must be a member and is not.
 APPEND = """
-local conversation = redis.call('GET', KEYS[3])
-local members = conversation and cjson.decode(conversation).members or {}
-if ARGV[8] == '1' then
+if ARGV[7] == '1' then
+  local conversation = redis.call('GET', KEYS[3])
+  local members = conversation and cjson.decode(conversation).members or {}
   local member = false
   for _, name in ipairs(members) do
     if name == ARGV[3] then member = true end
@@ -65,16 +65,19 @@ if ARGV[6] == '1' then
   if found then return {found, 0} end
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '*', 'sender', ARGV[3], 'message', ARGV[4])
-if ARGV[6] == '1' then redis.call('SET', KEYS[1], ARGV[9] .. id, 'PX', ARGV[1]) end
-for _, member in ipairs(members) do
-  redis.call('ZADD', 'hutch:user:' .. member .. ':convs', 'XX', ARGV[5], ARGV[7])
-end
+if ARGV[6] == '1' then redis.call('SET', KEYS[1], ARGV[8] .. id, 'PX', ARGV[1]) end
+redis.call('SET', KEYS[4], ARGV[5])
 return {id, 1}
 """
 
 MARK_SENT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
 """
+
+
+def _active_key(cid: str) -> str:
+    """When the conversation last had a message (or was made): what orders a user's list."""
+    return f"hutch:active:{cid}"
 
 
 def _not_member(answer: object) -> bool:
@@ -125,6 +128,7 @@ class RedisConversationStore:
         now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(conversation.to_json()))
+            pipe.set(_active_key(conversation.id), conversation.created or now, nx=True)
             for member in conversation.members:
                 pipe.zadd(f"hutch:user:{member}:convs", {conversation.id: now}, nx=True)
             for member in gone:
@@ -144,7 +148,7 @@ class RedisConversationStore:
     async def delete_conversation(self, cid: str) -> None:
         conversation = await self.conversation(cid)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"hutch:conv:{cid}", f"hutch:history:{cid}", f"hutch:read:{cid}")
+            pipe.delete(f"hutch:conv:{cid}", f"hutch:history:{cid}", f"hutch:read:{cid}", _active_key(cid))
             for member in conversation.members if conversation else []:
                 pipe.zrem(f"hutch:user:{member}:convs", cid)
             if conversation is not None and _is_pair(conversation):
@@ -153,7 +157,10 @@ class RedisConversationStore:
 
     @available
     async def conversations_of(self, user: str) -> list[str]:
-        return list(await self.redis.zrevrange(f"hutch:user:{user}:convs", 0, -1))
+        # Most recently active first. One activity per conversation, not per member: a message
+        # then writes one key, whatever the size of the group. SORT reads keys it is not given
+        # (one Redis, not a cluster).
+        return list(await self.redis.sort(f"hutch:user:{user}:convs", by=_active_key("*"), desc=True))
 
     @available
     async def pair(self, a: str, b: str) -> str | None:
@@ -203,17 +210,17 @@ class RedisConversationStore:
             (
                 "EVALSHA",
                 self._append.sha,
-                3,
+                4,
                 f"hutch:stored:{uuid}",
                 f"hutch:history:{cid}",
                 f"hutch:conv:{cid}",
+                _active_key(cid),
                 self.uuid_memory_ms,
                 self.history_limit,
                 sender,
                 orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS),  # every message: the fast coder
                 now,
                 int(uuid is not None),
-                cid,
                 int(members_only),
                 UNSENT if until_sent else "",
             )

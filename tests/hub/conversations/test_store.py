@@ -27,7 +27,7 @@ def fresh(prefix: str) -> str:
 
 async def test_conversations_by_member_newest_first_and_pairs(store: ConversationStore) -> None:
     ana, bo, cy = fresh("ana"), fresh("bo"), fresh("cy")
-    one, two = fresh("c"), fresh("c")
+    one, two = fresh("c-b"), fresh("c-a")  # the newer one sorts first by time only, not by name
     await store.put_conversation(Conversation(one, "ana+bo", [ana, bo]))
     await asyncio.sleep(0.01)
     await store.put_conversation(Conversation(two, "group", [ana, bo, cy], owner=ana, group=True))

@@ -3,7 +3,7 @@
     python -m bench [--quick] [--scenarios fanout,chat,connections,activity,notifications,websub,direct]
                     [--targets hutch,hutch-rabbitmq,webstomp] [--subscribers 1000] [--publishers 4]
                     [--users 500] [--group 5] [--connections 10000] [--heartbeat 10000] [--hold 30]
-                    [--messages 200] [--rate 0] [--processes 4]
+                    [--messages 200] [--rate 0] [--processes 4] [--coded]
 
 Scenarios "activity", "notifications", "websub" and "direct" measure what only hutch does (see
 bench/activity.py, bench/notifications.py, bench/websub.py and bench/direct.py). Scenario "fanout": S subscribers on one topic, P publishers. Scenario "chat": U users in
@@ -11,7 +11,8 @@ conversations of G members on the MAX topology, each subscribed to its own
 `<user>.subscribe` and publishing to `<user>.publish/<cid>.messages` (on Web-STOMP the
 bench declares that topology itself, in a vhost of its own). Scenario "connections": many
 subscribers with heart-beats held idle, then one publisher; none may be dropped, nothing
-lost. Burst mode (--rate 0, each publisher sends as fast as its receipts return) or a fixed
+lost. With --coded, chat messages are MAX messages with a uuid in packed JSON, as the widget
+sends them (checked, packed and stored under their uuid by hutch), instead of plain text. Burst mode (--rate 0, each publisher sends as fast as its receipts return) or a fixed
 rate per publisher.
 For each target it prints deliveries per second, latency p50/p99/max, lost and
 duplicated messages, the server's CPU time per delivery (its whole process tree,
@@ -251,7 +252,8 @@ def chat_plan(target: Target, args: argparse.Namespace) -> Plan:
         asyncio.run(declare_max_topology(f"{AMQP.rstrip('/')}/{vhost}", list(zip(cids, groups, strict=True))))
         cleanup.append(f"delete_vhost {vhost}")
     return Plan(
-        f"chat: {args.users} users in conversations of {args.group}, each sending {args.messages} messages",
+        f"chat: {args.users} users in conversations of {args.group}, each sending {args.messages}"
+        + (" MAX messages with uuids" if args.coded else " messages"),
         [(target.login_for(user), f"/exchange/{user}.subscribe") for user in users],
         [
             (target.login_for(user), f"/exchange/{user}.publish/{cid}.messages", index * args.messages)
@@ -329,6 +331,7 @@ def run(target: Target, plan: Plan, args: argparse.Namespace) -> Result:
             url=target.url, host=target.host, login=target.login, passcode=target.passcode,
             subscribers=plan.subscribers[index::processes], publishers=plan.publishers[index::processes],
             messages=args.messages, rate=args.rate, expected=plan.expected, acks=plan.acks, size=args.size,
+            coded=args.coded,
             heartbeat=plan.heartbeat, hold=plan.hold,
         )
         for index in range(processes)
@@ -477,6 +480,7 @@ def main() -> None:
     parser.add_argument("--rates", default="", help="several fixed rates, one run each: latency against load")
     parser.add_argument("--json", type=Path, help="append every result to this JSON file (for bench/plot.py)")
     parser.add_argument("--size", type=int, default=100, help="body bytes")
+    parser.add_argument("--coded", action="store_true", help="chat: MAX messages with uuids, not plain text")
     parser.add_argument("--processes", type=int, default=4, help="load generator processes")
     parser.add_argument("--quick", action="store_true", help="a small run that proves the bench works")
     args = parser.parse_args()

@@ -26,6 +26,17 @@ def test_bench_quick_mode() -> None:
     assert "Web-STOMP's" in table
 
 
+def test_bench_chat_with_max_messages_counts_every_one_and_its_stored_ack() -> None:
+    # The run fails (exit 1) when a message is lost or duplicated or a "stored" ack is missing.
+    table = output_of(
+        "-m", "bench", "--quick", "--scenarios", "chat", "--targets", "hutch,hutch-rabbitmq,webstomp", "--coded",
+        timeout=300,
+    )  # fmt: skip
+    assert "MAX messages with uuids" in table
+    for target in ("hutch ", "hutch-rabbitmq", "webstomp"):
+        assert target in table
+
+
 def test_codec_bench_prints_its_figures() -> None:
     printed = output_of("bench/codec.py", "--seconds", "0.05")
     assert "pack (compiled)" in printed and "packed msgpack" in printed

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from hutch.hub import VERSION
 from hutch.hub.activity.memory import MemoryActivities
@@ -18,7 +17,7 @@ from hutch.hub.activity.store import ActivityStore
 from hutch.hub.auth import Authenticator, FirstOf, Identity, authenticator_for
 from hutch.hub.broker import topology
 from hutch.hub.broker.amqp import AmqpBroker
-from hutch.hub.broker.base import Broker
+from hutch.hub.broker.base import Broker, Message
 from hutch.hub.broker.memory import MemoryBroker
 from hutch.hub.contexts.memory import MemoryContexts
 from hutch.hub.contexts.redis import RedisContexts
@@ -109,7 +108,7 @@ class HubNode:
             notify=self.feeds.tell,
             store_on_send=settings.store_on_send,
         )
-        self.receipts = DeliveryReceipts(self._send_receipt)
+        self.receipts = DeliveryReceipts(self._send_receipts, self.broker.login)
         self.streams = UserStreams(
             self.broker,
             self.fanout,
@@ -259,10 +258,9 @@ class HubNode:
         await self.conversations.publish_to(names.publish_exchange(user), names.INTERNAL_KEY, message)
         await self.conversations.publish_to(names.NOTIFICATIONS, user, message)
 
-    async def _send_receipt(self, sender: str, data: dict[str, Any]) -> None:
-        """Delivery receipts, to the sender's own devices only."""
-        message = envelope(sender, "delivered", "receipt", data, "")
-        await self.conversations.publish_to(names.DIRECT, names.broker_name(sender), message)
+    async def _send_receipts(self, batch: Message) -> None:
+        """This node's delivery receipts, to every node: each hands them to the senders' devices."""
+        await self.broker.publish(names.RECEIPTS, "", batch)
 
     async def _member_changed(self, cid: str, user: str, added: bool) -> None:
         await self.streams.announce(cid, user, added)

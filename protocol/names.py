@@ -102,6 +102,7 @@ NOTIFICATIONS = f"{HUB_PREFIX}notifications"  # topic, key "<user>": new notific
 DIRECT = f"{HUB_PREFIX}direct"  # topic: admin sends to a user's devices, key "<broker name>"
 EVERYONE_KEY = f"{HUB_PREFIX}everyone"  # ... to every device on every node (no user's name)
 OFFLINE_KEY = f"{HUB_PREFIX}offline"  # ... to the push bridges, for recipients who are away
+RECEIPTS = f"{HUB_PREFIX}receipts"  # fanout: each node's batch of delivery receipts, to every node
 SENDS = f"{HUB_PREFIX}sends"  # topic: admin send requests of bots, key send|multicast|broadcast
 # On the "stored" ack a worker sends: a client cannot set x-hutch-* headers (the hub strips
 # them from SENDs), so an ack that has it comes from a worker: only such an ack is pushed, and

@@ -2,13 +2,17 @@
 
 A message counts as delivered to a device when the hub has written it to the device's
 connection (`ack:auto` subscriptions: written, not yet seen) or when the device ACKed it
-(`ack:client` and `client-individual`). Receipts are batched per sender: every `interval`
-a node sends each sender one message holding all that was delivered on it meanwhile, to
-the sender's devices only (`hutch.direct`, key "<sender>"), so a message to a group of 200
-costs the sender one frame per node, not 200:
+(`ack:client` and `client-individual`). Receipts are batched: every `interval` a node
+publishes all that was delivered on it meanwhile, for every sender, in one message to every
+node (`hutch.receipts`, fanout), and each node hands each sender's share to that sender's
+devices open on it, as one message:
 
     {"action": "delivered", "object": "receipt",
      "data": {"delivered": [{"conversation", "uuid", "user", "device"}, ...]}}
+
+So a message to a group of 200 costs the sender one frame per node, not 200, and receipts
+cost the broker one message per node and interval, not one per sender: a chat where everyone
+talks would otherwise route a receipt for every message sent.
 """
 
 from __future__ import annotations
@@ -16,22 +20,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
 
-from hutch.hub.messages.encoding import LocalCopy
+import orjson
+from hutch.hub.broker.amqp_properties import PUBLISHED_BY
+from hutch.hub.broker.base import Message
+from hutch.hub.conversations.envelopes import envelope
+from hutch.hub.messages.encoding import RULES, WIRE, LocalCopy
+from hutch.protocol import names
+from hutch.protocol.destinations import destination_of
+from hutch.rules import content_type, encode
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, dict[str, Any]], Awaitable[None]]  # (sender, receipt data)
+Delivered = list[dict[str, str]]  # [{"conversation", "uuid", "user", "device"}, ...]
+Publish = Callable[[Message], Awaitable[None]]  # a node's batch, to every node
 MAX_WAITING = 10_000  # receipts held for one sender between flushes; more are dropped
+BATCH_RECEIPTS = 10_000  # receipts in one message to the nodes (of several senders, whole)
+_FIELDS = ("conversation", "uuid", "user", "device")
 
 
 class DeliveryReceipts:
-    def __init__(self, publish: Publish, interval: float = 0.25):
+    def __init__(self, publish: Publish, login: str, interval: float = 0.25):
         self.publish = publish
+        self.login = login  # the hub's broker login: what makes a batch the hub's
         self.interval = interval
-        self._waiting: defaultdict[str, list[dict[str, str]]] = defaultdict(list)
+        self._waiting: defaultdict[str, Delivered] = defaultdict(list)
         self._flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -54,13 +68,66 @@ class DeliveryReceipts:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, batches: dict[str, list[dict[str, str]]]) -> None:
-        for sender, delivered in batches.items():
+    async def _publish(self, batches: dict[str, Delivered]) -> None:
+        for part in _parts(batches):
+            message = Message(
+                orjson.dumps(part), {"content-type": "application/json", PUBLISHED_BY: self.login}
+            )
             try:
-                await self.publish(sender, {"delivered": delivered})
+                await self.publish(message)
             except Exception as error:  # the broker is away: these receipts are lost, not the messages
-                log.info("delivery receipts for %s not sent: %s", sender, error)
+                log.info("delivery receipts of %d senders not sent: %s", len(part), error)
 
     def stop(self) -> None:
         if self._flush is not None:
             self._flush.cancel()
+            self._flush = None
+
+
+def _parts(batches: dict[str, Delivered]) -> Iterator[dict[str, Delivered]]:
+    """The batches in messages of at most BATCH_RECEIPTS receipts (a sender's are never split)."""
+    part: dict[str, Delivered] = {}
+    count = 0
+    for sender, delivered in batches.items():
+        if part and count + len(delivered) > BATCH_RECEIPTS:
+            yield part
+            part, count = {}, 0
+        part[sender] = delivered
+        count += len(delivered)
+    if part:
+        yield part
+
+
+def batch_of(message: Message, login: str) -> dict[str, Delivered]:
+    """The receipts of a node's batch by sender: none unless the hub's own login published it
+    (RabbitMQ checks the user_id) and it is well formed."""
+    if message.headers.get(PUBLISHED_BY) != login:
+        log.warning("ignored delivery receipts not published by the hub")
+        return {}
+    try:
+        batch = orjson.loads(message.body)
+        if isinstance(batch, dict) and all(
+            isinstance(sender, str)
+            and isinstance(delivered, list)
+            and all(
+                isinstance(item, dict) and all(isinstance(item.get(f), str) for f in _FIELDS)
+                for item in delivered
+            )
+            for sender, delivered in batch.items()
+        ):
+            return batch
+    except orjson.JSONDecodeError:
+        pass
+    log.warning("ignored malformed delivery receipts: %r", message.body[:200])
+    return {}
+
+
+def receipt_for(sender: str, delivered: Delivered) -> LocalCopy:
+    """What `sender`'s devices receive: one MAX message for all their receipts in a batch, as if
+    sent to them through `hutch.direct`."""
+    message = envelope(sender, "delivered", "receipt", {"delivered": delivered}, "")
+    return LocalCopy(
+        destination_of(names.DIRECT, names.broker_name(sender)),
+        {"content-type": content_type(WIRE, RULES)},
+        encode(message, WIRE, RULES),
+    )

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from hutch.hub.broker.base import Broker, Delivery, Message
 from hutch.hub.core.fanout import NODE_QUEUE_EXPIRY, NodeFanout
-from hutch.hub.core.receipts import DeliveryReceipts
+from hutch.hub.core.receipts import DeliveryReceipts, batch_of, receipt_for
 from hutch.hub.core.subscriptions import LocalSubscription
 from hutch.hub.messages.encoding import LocalCopy
 from hutch.protocol import names
@@ -88,11 +88,16 @@ class UserStreams:
         await self.fanout.attach(CONTROL, "", _ControlTarget(self))
         await self.broker.declare_queue(self.queue, durable=True, expires=NODE_QUEUE_EXPIRY, node_local=True)
         await self.broker.bind_queue(self.queue, names.DIRECT, names.EVERYONE_KEY)
+        await self.broker.declare_exchange(names.RECEIPTS, "fanout")
+        await self.broker.bind_queue(self.queue, names.RECEIPTS, "")
         await self.broker.consume(self.queue, self._on_internal, no_ack=True)
 
     def _on_internal(self, delivery: Delivery) -> None:
         """A user's own devices talking to each other (`<user>.publish`, key internal), an
-        admin's send to one user, or a broadcast to all (`hutch.direct`)."""
+        admin's send to one user, a broadcast to all (`hutch.direct`), or a node's delivery receipts."""
+        if delivery.exchange == names.RECEIPTS:
+            self._hand_receipts(delivery.message)
+            return
         shared = LocalCopy.of(delivery)
         if delivery.exchange != names.DIRECT:
             streams = self._open.get(names.sender_of(delivery.exchange), ())
@@ -102,6 +107,15 @@ class UserStreams:
             streams = self._open.get(names.user_of_broker_name(delivery.routing_key), ())
         for subscription in list(streams):
             subscription.deliver(shared)
+
+    def _hand_receipts(self, batch: Message) -> None:
+        """Each sender with a stream open here gets their share of a node's batch."""
+        for sender, delivered in batch_of(batch, self.broker.login).items():
+            streams = self._open.get(sender)
+            if streams:
+                receipt = receipt_for(sender, delivered)
+                for subscription in list(streams):
+                    subscription.deliver(receipt)
 
     async def open(self, subscription: LocalSubscription, user: str) -> None:
         """Serve `subscription` with the user's stream; returns once every binding is in place."""

@@ -3,11 +3,15 @@
 recipient; no one else hears of them, and no client can send one."""
 
 import time
+from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
-from backends import SECRET
-from hub_server import RunningHub, WsClient, hub_fixture
+import aio_pika
+import orjson
+import pytest
+from backends import AMQP_URL, SECRET, hub_settings
+from hub_server import RunningHub, WsClient, hub_fixture, running_hub
 from hutch.protocol import Frame, names
 from hutch.rules import Form, decode
 from security.helpers import Api, fresh, refused, signed_in
@@ -78,10 +82,87 @@ async def test_a_message_to_forty_devices_costs_the_sender_one_receipt_frame(hub
 async def test_no_client_sends_a_receipt_or_writes_to_another_users_direct_stream(hub: RunningHub) -> None:
     ana, eve = fresh("ana", "eve")
     forged = b'{"a": "delivered", "o": "receipt", "d": {"delivered": []}}'
-    for destination in (f"/exchange/{names.DIRECT}/{ana}", f"/exchange/{names.DIRECT}/{names.EVERYONE_KEY}"):
+    for destination in (
+        f"/exchange/{names.DIRECT}/{ana}",
+        f"/exchange/{names.DIRECT}/{names.EVERYONE_KEY}",
+        f"/exchange/{names.RECEIPTS}",
+        f"/exchange/{names.RECEIPTS}/{ana}",
+    ):
         eves = await signed_in(hub, eve, stream="auto")
         error = await refused(eves, "SEND", {"destination": destination, **PACKED}, forged)
         assert error.headers["message"] == "access refused"
         eves = await signed_in(hub, eve, stream="auto")
         error = await refused(eves, "SUBSCRIBE", {"destination": destination, "id": "spy"})
         assert error.headers["message"] == "access refused"
+
+
+@pytest.fixture(scope="module")
+def two_nodes() -> Iterator[tuple[RunningHub, RunningHub]]:
+    settings = hub_settings("amqp") | {"dev_mode": False, "jwt_secret": SECRET}
+    with running_hub(**settings) as a, running_hub(**settings) as b:
+        yield a, b
+
+
+async def test_receipts_from_every_node_reach_the_senders_devices_on_every_node(
+    two_nodes: tuple[RunningHub, RunningHub],
+) -> None:
+    a, b = two_nodes
+    ana, bob, cy = fresh("ana", "bob", "cy")
+    cid = (await Api(a, ana).call("POST", "/api/conversations", {"participants": [bob, cy]}, status=201))[
+        "id"
+    ]
+    bob_on_b, cy_on_a = await signed_in(b, bob, stream="auto"), await signed_in(a, cy, stream="auto")
+    ana_on_a, ana_on_b = await signed_in(a, ana, stream="auto"), await signed_in(b, ana, stream="auto")
+    uuid = uuid4().hex
+    await say(ana_on_a, ana, cid, "hello both", uuid)
+
+    for device in (ana_on_a, ana_on_b):  # one batch from each node that delivered
+        delivered = [item for batch in receipts(await frames(device, 1.5)) for item in batch]
+        assert sorted((item["user"], item["uuid"]) for item in delivered) == sorted([(bob, uuid), (cy, uuid)])
+    for other in (bob_on_b, cy_on_a):
+        assert receipts(await frames(other, 0.3)) == []
+    for client in (bob_on_b, cy_on_a, ana_on_a, ana_on_b):
+        await client.close()
+
+
+async def test_a_batch_the_hub_did_not_publish_or_cannot_read_is_ignored(
+    two_nodes: tuple[RunningHub, RunningHub],
+) -> None:
+    """A bot with AMQP access reaches `hutch.receipts`; only RabbitMQ's checked user_id of the
+    hub's own login makes a batch count, and a malformed one from it harms nothing."""
+    a, _ = two_nodes
+    ana, bob = fresh("ana", "bob")
+    cid = (await Api(a, ana).call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
+    anas, bobs = await signed_in(a, ana, stream="auto"), await signed_in(a, bob, stream="auto")
+    item = {"conversation": cid, "uuid": "forged", "user": bob, "device": "d"}
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        exchange = await (await connection.channel()).get_exchange(names.RECEIPTS)
+        for body, headers, user_id in (
+            ({ana: [item]}, {"x-hutch-published-by": a.node.broker.login}, None),  # a header is no login
+            ({ana: [item | {"user": 7}]}, {}, a.node.broker.login),
+            ({ana: "all of them"}, {}, a.node.broker.login),
+            ([item], {}, a.node.broker.login),
+        ):
+            await exchange.publish(aio_pika.Message(orjson.dumps(body), headers=headers, user_id=user_id), "")
+        assert receipts(await frames(anas, 0.8)) == []
+        uuid = uuid4().hex
+        await say(anas, ana, cid, "still counted", uuid)
+        [[real]] = receipts(await frames(anas, 1.5))
+        assert (real["user"], real["uuid"]) == (bob, uuid)
+    finally:
+        await connection.close()
+        for client in (anas, bobs):
+            await client.close()
+
+
+def test_a_large_batch_goes_in_parts_of_whole_senders_with_nothing_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hutch.hub.core import receipts as module
+
+    monkeypatch.setattr(module, "BATCH_RECEIPTS", 3)
+    item = {"conversation": "c", "uuid": "u", "user": "x", "device": "d"}
+    batches = {"ana": [item] * 2, "bob": [item] * 2, "cy": [item] * 4, "dee": [item]}
+    parts = list(module._parts(batches))
+    assert parts == [{"ana": [item] * 2}, {"bob": [item] * 2}, {"cy": [item] * 4}, {"dee": [item]}]

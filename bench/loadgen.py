@@ -153,11 +153,14 @@ class Subscriber:
             if not frame.startswith(b"MESSAGE"):
                 continue
             body = frame[frame.index(b"\n\n") + 2 :]
-            if body[:1] == b"{":  # a coded message: the bench's text is its data.text
+            if body[:1] == b"{":  # coded: a bench message (its text in data.text), or the hub's
                 at = body.find(b'"text":"')
-                body = body[at + 8 :] if at >= 0 else b""
+                if at < 0:
+                    # in a chat on hutch, a "stored" ack (packed JSON: action "k"), else a delivery receipt
+                    self.report.acks += b'"a":"k"' in body
+                    continue
+                body = body[at + 8 :]
             if not body[:1].isdigit():
-                self.report.acks += 1  # not a bench message: in a chat on hutch, a "stored" ack
                 continue
             sequence, _, sent = body.partition(b":")
             number = int(sequence)

@@ -16,8 +16,6 @@ Messages delivered and not yet acked do not count, as in RabbitMQ.
 
 from __future__ import annotations
 
-import itertools
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +31,7 @@ from hutch.hub.broker.base import (
     fresh_queue_name,
 )
 from hutch.hub.broker.errors import BrokerUnavailable, NotFound, PreconditionFailed, QueueFull
+from hutch.hub.broker.memory_queues import Consumer, Queue, Queued
 from hutch.hub.broker.routing import BindingIndex, binding_matches
 
 ROUTES_KEPT = 100_000  # routes remembered before the memory of them starts again
@@ -66,150 +65,6 @@ class _Exchange:
         self.bindings.discard(binding.key, binding)
 
 
-@dataclass(slots=True)
-class _Queued:
-    message: Message
-    exchange: str
-    routing_key: str
-    redelivered: bool = False
-
-
-class MemoryDelivery:
-    __slots__ = ("_consumer", "_queued", "exchange", "message", "redelivered", "routing_key", "tag")
-
-    def __init__(self, consumer: _Consumer, queued: _Queued, tag: int):
-        self._consumer = consumer
-        self._queued = queued
-        self.tag = tag
-        self.exchange = queued.exchange
-        self.routing_key = queued.routing_key
-        self.message = queued.message
-        self.redelivered = queued.redelivered
-
-    async def ack(self) -> None:
-        self._consumer.settle(self.tag, requeue=None)
-
-    async def nack(self, requeue: bool = True) -> None:
-        self._consumer.settle(self.tag, requeue=requeue)
-
-
-class _Consumer:
-    def __init__(
-        self, queue: _Queue, on_delivery: OnDelivery, prefetch: int, no_ack: bool, on_cancel: OnCancel | None
-    ):
-        self.queue = queue
-        self.on_delivery = on_delivery
-        self.on_cancel = on_cancel
-        self.prefetch = prefetch
-        self.no_ack = no_ack
-        self.unacked: dict[int, _Queued] = {}
-        self.active = True
-        self._tags = itertools.count(1)
-
-    @property
-    def ready(self) -> bool:
-        return self.active and (self.no_ack or not self.prefetch or len(self.unacked) < self.prefetch)
-
-    def deliver(self, queued: _Queued) -> None:
-        tag = next(self._tags)
-        if not self.no_ack:
-            self.unacked[tag] = queued
-        self.on_delivery(MemoryDelivery(self, queued, tag))
-
-    def settle(self, tag: int, requeue: bool | None) -> None:
-        queued = self.unacked.pop(tag, None)
-        if queued is None:
-            return  # already settled, or requeued when the consumer was cancelled
-        if requeue:
-            queued.redelivered = True
-            self.queue.requeue(queued)
-        self.queue.dispatch()
-
-    async def cancel(self) -> None:
-        if not self.active:
-            return
-        self.active = False
-        self.queue.remove_consumer(self)
-
-
-class _Queue:
-    def __init__(
-        self,
-        broker: MemoryBroker,
-        name: str,
-        durable: bool,
-        exclusive: bool,
-        auto_delete: bool,
-        single_active_consumer: bool = False,
-    ):
-        self.broker = broker
-        self.single_active_consumer = single_active_consumer
-        self.name = name
-        self.durable = durable
-        self.exclusive = exclusive
-        self.auto_delete = auto_delete
-        self.messages: deque[_Queued] = deque()
-        self.bytes = 0  # of the bodies in `messages`
-        self.consumers: list[_Consumer] = []
-        self._next = 0  # round-robin position
-        self._dispatching = False
-
-    def put(self, queued: _Queued) -> bool:
-        """Take a new message; False when the queue is at a limit (reject-publish)."""
-        size = len(queued.message.body)
-        if len(self.messages) >= self.broker.max_length or self.bytes + size > self.broker.max_bytes:
-            return False
-        self.messages.append(queued)
-        self.bytes += size
-        self.dispatch()
-        return True
-
-    def requeue(self, queued: _Queued) -> None:
-        """A message back at the head (nacked, or its consumer gone): never refused."""
-        self.messages.appendleft(queued)
-        self.bytes += len(queued.message.body)
-
-    def dispatch(self) -> None:
-        # A consumer may publish, ack or cancel from inside its callback: no re-entry.
-        if self._dispatching:
-            return
-        self._dispatching = True
-        try:
-            while self.messages:
-                consumer = self._next_ready()
-                if consumer is None:
-                    break
-                queued = self.messages.popleft()
-                self.bytes -= len(queued.message.body)
-                consumer.deliver(queued)
-        finally:
-            self._dispatching = False
-
-    def _next_ready(self) -> _Consumer | None:
-        count = len(self.consumers)
-        if count <= 1 or self.single_active_consumer:  # alone, or the oldest is the active one
-            first = self.consumers[0] if count else None
-            return first if first is not None and first.ready else None
-        for offset in range(count):
-            consumer = self.consumers[(self._next + offset) % count]
-            if consumer.ready:
-                self._next = (self._next + offset + 1) % count
-                return consumer
-        return None
-
-    def remove_consumer(self, consumer: _Consumer) -> None:
-        self.consumers.remove(consumer)
-        # "Unacknowledged messages are requeued when their consumer goes away", in order.
-        for queued in reversed(list(consumer.unacked.values())):
-            queued.redelivered = True
-            self.requeue(queued)
-        consumer.unacked.clear()
-        if self.auto_delete and not self.consumers:
-            self.broker.drop_queue(self.name)
-        else:
-            self.dispatch()
-
-
 class MemoryBroker:
     """The `Broker` protocol, in process. One instance is one broker connection."""
 
@@ -223,9 +78,9 @@ class MemoryBroker:
         self._exchanges: dict[str, _Exchange] = {
             name: _Exchange(name, kind, durable=True, auto_delete=False) for name, kind in PREDECLARED.items()
         }
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, Queue] = {}
         # (exchange, routing key) -> the queues it reaches; forgotten at any change of topology.
-        self._routes: dict[tuple[str, str], list[_Queue]] = {}
+        self._routes: dict[tuple[str, str], list[Queue]] = {}
         self._closed = False
         self.on_moved: list[Callable[[], None]] = []  # one process: it never moves
 
@@ -302,7 +157,7 @@ class MemoryBroker:
                 )
             return name
         name = name or fresh_queue_name()
-        self._queues[name] = _Queue(self, name, durable, exclusive, auto_delete, single_active_consumer)
+        self._queues[name] = Queue(self, name, durable, exclusive, auto_delete, single_active_consumer)
         # Every queue is bound to the default exchange by its name.
         self._exchanges[""].bind(_Binding(name, True, name))
         self._topology_changed()
@@ -314,7 +169,7 @@ class MemoryBroker:
             if consumer.on_cancel is not None:
                 consumer.on_cancel()
 
-    def _remove_queue(self, name: str) -> list[_Consumer]:
+    def _remove_queue(self, name: str) -> list[Consumer]:
         """Delete the queue; returns the consumers it had, stopped."""
         queue = self._queues.get(name)
         if queue is None:
@@ -374,7 +229,7 @@ class MemoryBroker:
             queues = self._route(self._exchange(exchange), key, message.headers)
         full = None
         for queue in queues:
-            if not queue.put(_Queued(message, exchange, key)):
+            if not queue.put(Queued(message, exchange, key)):
                 full = queue.name
         if full is not None:
             raise QueueFull(
@@ -382,9 +237,9 @@ class MemoryBroker:
                 "the message was not taken by it"
             )
 
-    def _route(self, start: _Exchange, key: str, headers: dict[str, str]) -> list[_Queue]:
+    def _route(self, start: _Exchange, key: str, headers: dict[str, str]) -> list[Queue]:
         """Every queue the message reaches, once each, through exchange-to-exchange bindings."""
-        queues: dict[str, _Queue] = {}
+        queues: dict[str, Queue] = {}
         seen = {start.name}
         pending = [start]
         by_key_alone = True  # no headers exchange on the way: the route can be kept
@@ -418,9 +273,9 @@ class MemoryBroker:
         prefetch: int = 0,
         no_ack: bool = False,
         on_cancel: OnCancel | None = None,
-    ) -> _Consumer:
+    ) -> Consumer:
         target = self._queue(queue)
-        consumer = _Consumer(target, on_delivery, prefetch, no_ack, on_cancel)
+        consumer = Consumer(target, on_delivery, prefetch, no_ack, on_cancel)
         target.consumers.append(consumer)
         target.dispatch()
         return consumer
@@ -445,7 +300,7 @@ class MemoryBroker:
             raise NotFound(f"NOT_FOUND - no exchange '{name}' in vhost '/'")
         return exchange
 
-    def _queue(self, name: str) -> _Queue:
+    def _queue(self, name: str) -> Queue:
         self._check_open()
         queue = self._queues.get(name)
         if queue is None:

@@ -11,7 +11,9 @@ streams of all its online users from two queues, whatever their number:
     hutch.node.<node>.streams     bound to "<user>.publish" with key "internal" and to
                                   `hutch.direct` with key "<user>" for each online user: what a
                                   user's devices send each other, and admin sends; and to
-                                  `hutch.direct` "hutch.everyone": broadcasts, for every stream
+                                  `hutch.direct` "hutch.everyone": broadcasts, for every stream;
+                                  and to `hutch.receipts`: every node's delivery receipts, each
+                                  sender's share handed to their streams open here
 
 Membership changes (of conversations and of contexts) reach every node on the `hutch.control` fanout exchange (and the
 node that made them at once), so a removed member stops receiving, an added one starts.

@@ -98,36 +98,35 @@ def _parts(batches: dict[str, Delivered]) -> Iterator[dict[str, Delivered]]:
         yield part
 
 
-def batch_of(message: Message, login: str) -> dict[str, Delivered]:
-    """The receipts of a node's batch by sender: none unless the hub's own login published it
-    (RabbitMQ checks the user_id) and it is well formed."""
+def batch_of(message: Message, login: str) -> dict[str, object]:
+    """A node's batch, each sender's part as sent (`receipt_for` checks the part it hands on):
+    empty unless the hub's own login published it (RabbitMQ checks the user_id) as a JSON object."""
     if message.headers.get(PUBLISHED_BY) != login:
         log.warning("ignored delivery receipts not published by the hub")
         return {}
     try:
         batch = orjson.loads(message.body)
-        if isinstance(batch, dict) and all(
-            isinstance(sender, str)
-            and isinstance(delivered, list)
-            and all(
-                isinstance(item, dict) and all(isinstance(item.get(f), str) for f in _FIELDS)
-                for item in delivered
-            )
-            for sender, delivered in batch.items()
-        ):
-            return batch
     except orjson.JSONDecodeError:
-        pass
-    log.warning("ignored malformed delivery receipts: %r", message.body[:200])
-    return {}
+        batch = None
+    if not isinstance(batch, dict):
+        log.warning("ignored malformed delivery receipts: %r", message.body[:200])
+        return {}
+    return batch
 
 
-def receipt_for(sender: str, delivered: Delivered) -> LocalCopy:
-    """What `sender`'s devices receive: one MAX message for all their receipts in a batch, as if
-    sent to them through `hutch.direct`."""
+def receipt_for(sender: str, delivered: object) -> LocalCopy | None:
+    """What `sender`'s devices receive for their part of a batch: one MAX message for all their
+    receipts, as if sent to them through `hutch.direct`; None for a part that is not receipts."""
+    if not (isinstance(delivered, list) and all(map(_is_receipt, delivered))):
+        log.warning("ignored malformed delivery receipts for %s: %r", sender, delivered)
+        return None
     message = envelope(sender, "delivered", "receipt", {"delivered": delivered}, "")
     return LocalCopy(
         destination_of(names.DIRECT, names.broker_name(sender)),
         {"content-type": content_type(WIRE, RULES)},
         encode(message, WIRE, RULES),
     )
+
+
+def _is_receipt(item: object) -> bool:
+    return isinstance(item, dict) and all(type(item.get(field)) is str for field in _FIELDS)

@@ -114,8 +114,7 @@ class UserStreams:
         """Each sender with a stream open here gets their share of a node's batch."""
         for sender, delivered in batch_of(batch, self.broker.login).items():
             streams = self._open.get(sender)
-            if streams:
-                receipt = receipt_for(sender, delivered)
+            if streams and (receipt := receipt_for(sender, delivered)) is not None:
                 for subscription in list(streams):
                     subscription.deliver(receipt)
 

@@ -2,6 +2,7 @@
 `ack:auto` device, acked by an `ack:client` one), in one batch per sender, not one frame per
 recipient; no one else hears of them, and no client can send one."""
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -126,10 +127,12 @@ async def test_receipts_from_every_node_reach_the_senders_devices_on_every_node(
 
 
 async def test_a_batch_the_hub_did_not_publish_or_cannot_read_is_ignored(
-    two_nodes: tuple[RunningHub, RunningHub],
+    two_nodes: tuple[RunningHub, RunningHub], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bot with AMQP access reaches `hutch.receipts`; only RabbitMQ's checked user_id of the
-    hub's own login makes a batch count, and a malformed one from it harms nothing."""
+    hub's own login makes a batch count, and a malformed one from it harms nothing: each is
+    ignored with a warning, none fails a node's consumer."""
+    caplog.set_level(logging.WARNING)
     a, _ = two_nodes
     ana, bob = fresh("ana", "bob")
     cid = (await Api(a, ana).call("POST", "/api/conversations", {"participants": [bob]}, status=201))["id"]
@@ -146,6 +149,15 @@ async def test_a_batch_the_hub_did_not_publish_or_cannot_read_is_ignored(
         ):
             await exchange.publish(aio_pika.Message(orjson.dumps(body), headers=headers, user_id=user_id), "")
         assert receipts(await frames(anas, 0.8)) == []
+        warned = {
+            record.getMessage().partition(":")[0] for record in caplog.records if "receipts" in record.name
+        }
+        assert warned == {
+            "ignored delivery receipts not published by the hub",
+            f"ignored malformed delivery receipts for {ana}",
+            "ignored malformed delivery receipts",
+        }
+        assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
         uuid = uuid4().hex
         await say(anas, ana, cid, "still counted", uuid)
         [[real]] = receipts(await frames(anas, 1.5))

@@ -160,7 +160,22 @@ class RedisConversationStore:
         # Most recently active first. One activity per conversation, not per member: a message
         # then writes one key, whatever the size of the group. SORT reads keys it is not given
         # (one Redis, not a cluster).
-        return list(await self.redis.sort(f"hutch:user:{user}:convs", by=_active_key("*"), desc=True))
+        key = f"hutch:user:{user}:convs"
+        listed = await self.redis.sort(
+            key, by=_active_key("*"), get=["#", _active_key("*")], desc=True, groups=True
+        )
+        unkeyed = [cid for cid, active in listed if active is None]
+        if not unkeyed:
+            return [cid for cid, _ in listed]
+        # Made before activity had a key of its own: the score in the list was its activity then.
+        scores = await self.redis.zmscore(key, unkeyed)
+        found = {cid: score for cid, score in zip(unkeyed, scores, strict=True) if score is not None}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid, score in found.items():
+                pipe.set(_active_key(cid), score, nx=True)
+            await pipe.execute()
+        activity = {cid: float(active) for cid, active in listed if active is not None} | found
+        return sorted(activity, key=activity.__getitem__, reverse=True)
 
     @available
     async def pair(self, a: str, b: str) -> str | None:

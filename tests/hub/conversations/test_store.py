@@ -179,6 +179,26 @@ async def test_redis_refusing_one_of_several_stores_the_others() -> None:
         await redis.aclose()
 
 
+async def test_conversations_from_before_activity_keys_keep_their_order_on_redis() -> None:
+    """A hub upgraded from one that ordered each member's list by its own scores: the first
+    read orders by those scores and keeps them as the conversations' activity."""
+    redis = connect(REDIS_URL)
+    store = RedisConversationStore(redis)
+    try:
+        ana, bo = fresh("ana"), fresh("bo")
+        older, newer, keyed = fresh("c-b"), fresh("c-a"), fresh("c-c")  # names sort against age
+        for cid in (older, newer, keyed):
+            await store.put_conversation(Conversation(cid, cid, [ana, bo], created=150.0))
+        await redis.delete(f"hutch:active:{older}", f"hutch:active:{newer}")  # as before the keys
+        await redis.zadd(f"hutch:user:{ana}:convs", {older: 100.0, newer: 200.0})
+        assert await store.conversations_of(ana) == [newer, keyed, older]
+        assert await redis.get(f"hutch:active:{newer}") == "200.0"
+        await store.append(older, bo, {"data": {"text": "back"}}, None)
+        assert await store.conversations_of(bo) == [older, newer, keyed]
+    finally:
+        await redis.aclose()
+
+
 async def test_a_sent_mark_on_redis_goes_with_the_next_appends_or_alone_soon_after() -> None:
     """A mark costs no round trip of its own when appends follow: it goes ahead of them, so a
     retry among them is a repeat. With none, it goes alone within moments; on close, at once."""

@@ -23,6 +23,7 @@ from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 from hutch.hub.transport.ws import websocket_protocol
 from hutch.rules import RuleSet, builtin_rule_sets, load_rule_set
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
 GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
@@ -165,6 +166,18 @@ def warn_of_a_store_of_its_own(settings: Settings, command: str) -> None:
         )
 
 
+def settings_for(command: str, overrides: dict[str, Any]) -> Settings:
+    """The settings, or the command's exit naming each one that is wrong (no traceback)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        wrong = "; ".join(
+            f"HUTCH_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        sys.exit(f"hutch {command}: {wrong}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hutch", description="hutch, a realtime messaging hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -220,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "rules":
         sys.exit(rules_command(args))
     if args.command == "token":
-        secret = Settings().jwt_secret
+        secret = settings_for("token", {}).jwt_secret
         if not secret:
             sys.exit("hutch token: set HUTCH_JWT_SECRET, the secret the hub verifies tokens with")
         print(mint_token(args.user, secret, ttl=args.ttl, roles=args.role))
@@ -229,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides = {
             name: value for name in ("amqp_url", "redis_url") if (value := getattr(args, name)) is not None
         }
-        settings = Settings(**overrides)
+        settings = settings_for(args.command, overrides)
         logs.configure(args.log_level, settings.log_format, settings.node_id)
         warn_of_a_store_of_its_own(settings, args.command)
         asyncio.run(run_alone(settings, args.command))
@@ -240,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in ("host", "port", "tcp_port", "amqp_url", "redis_url", "dev_mode", "tokens_file")
             if (value := getattr(args, name)) is not None
         }
-        settings = Settings(**overrides)
+        settings = settings_for("serve", overrides)
         logs.configure(args.log_level, settings.log_format, settings.node_id)
         check_tcp_port(settings)
         warn_of_a_store_of_its_own(settings, "serve")

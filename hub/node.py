@@ -107,6 +107,7 @@ class HubNode:
             on_member_change=self._member_changed,
             notify=self.feeds.tell,
             store_on_send=settings.store_on_send,
+            store_linger=settings.store_linger,
         )
         self.receipts = DeliveryReceipts(self._send_receipts, self.broker.login)
         self.streams = UserStreams(

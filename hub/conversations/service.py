@@ -57,11 +57,12 @@ class Conversations:
         notify: Notify | None = None,
         *,
         store_on_send: bool = False,
+        store_linger: float = 0.0,
     ):
         self.store = store
         self.broker = broker
         self.store_on_send = store_on_send  # chat messages stored before they are published (`stored`)
-        self._appends = TogetherAppends(store)
+        self._appends = TogetherAppends(store, linger=store_linger)
         self.stored_and_sent = 0  # chat messages this node stored on send (a metric)
         self.on_member_change = on_member_change  # the node's user streams follow membership
         self.notify = notify  # the feed of each member added

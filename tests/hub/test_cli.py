@@ -34,3 +34,14 @@ def test_a_taken_stomp_port_is_said_plainly() -> None:
 def test_a_worker_on_rabbitmq_without_redis_refuses_to_start() -> None:
     result = hutch("worker", env={"HUTCH_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/"})
     assert result.returncode != 0 and "HUTCH_REDIS_URL" in result.stderr
+
+
+def test_a_wrong_setting_is_named_without_a_traceback() -> None:
+    result = hutch("serve", "--port", "0", env={"HUTCH_STORE_LINGER": "-1"})
+    assert result.returncode != 0
+    assert "HUTCH_STORE_LINGER: Input should be greater than or equal to 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = hutch("worker", env={"HUTCH_STORE_LINGER": "2"})
+    assert (
+        result.returncode != 0 and "hutch worker: HUTCH_STORE_LINGER: Input should be less" in result.stderr
+    )

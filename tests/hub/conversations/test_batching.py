@@ -83,3 +83,25 @@ async def test_a_message_whose_sender_went_away_while_it_was_stored_is_taken_bac
     await asyncio.sleep(0.01)
     assert (await store.history("c1")).messages == []
     assert (await appends.append("c1", "ana", {"n": 1}, "u1"))[1]  # its retry is stored, and new
+
+
+async def test_a_message_close_behind_another_waits_for_those_after_it_and_goes_with_them() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store, linger=10.0)
+    await appends.append("c1", "ana", {"n": 0}, None)  # after a quiet moment: at once
+    close_behind = asyncio.create_task(appends.append("c1", "bo", {"n": 1}, None))
+    await asyncio.sleep(0.05)
+    assert not close_behind.done() and store.batches == [1]  # it lingers for those after it
+    rest = [asyncio.create_task(appends.append("c1", "ana", {"n": n}, None)) for n in range(2, 17)]
+    await asyncio.wait_for(asyncio.gather(close_behind, *rest), 1.0)  # 16 waiting: they go
+    assert store.batches == [1, 16]
+    assert [m.message["n"] for m in (await store.history("c1")).messages] == list(range(17))
+
+
+async def test_a_message_after_a_quiet_moment_goes_at_once() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store, linger=1.0)
+    await appends.append("c1", "ana", {"n": 0}, None)
+    await asyncio.sleep(1.05)  # longer than the linger: nothing more is coming
+    await asyncio.wait_for(appends.append("c1", "bo", {"n": 1}, None), 0.5)
+    assert store.batches == [1, 1]

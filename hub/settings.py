@@ -42,9 +42,9 @@ class Settings(BaseSettings):
     # own members: no trip through the worker and back (README, "Storing on send"). False is
     # MAX's path, the worker storing. The same on every node, worker and push bridge of one hub.
     store_on_send: bool = True
-    # Seconds a message stored on send may wait for those sent right after it, so that at a
-    # steady rate they share round trips to Redis and RabbitMQ; only when another came less
-    # than this before it (README, "Storing on send"). 0: each goes at once.
+    # Seconds a message stored on send may wait for those of the other senders heard from
+    # lately, so that at a steady rate they share round trips to Redis and RabbitMQ (README,
+    # "Storing on send"). 0: each goes at once.
     store_linger: float = Field(default=0.01, ge=0, le=1)
     permissions_file: Path | None = None  # TOML grants per role (README, "Security model")
     presence_ttl: float = 60.0  # seconds a device stays online without a refresh

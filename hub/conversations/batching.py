@@ -5,17 +5,18 @@ of its cost is the client's, not Redis's. Here an append joins those waiting: wh
 is on its way to the store, the next gathers, and goes as one `append_many` (one pipeline, one
 `WAIT`), and their publishes, confirms and deliveries share RabbitMQ's reads and writes too.
 
-With a `linger`, a message that comes less than the linger after the one before it (a busy
-hub: more are on their way) waits up to that long for them, or until `ENOUGH` wait, so that
-messages sent at a steady rate share round trips as a burst's do. A message after a quiet
-moment goes at once.
+With a `linger`, messages sent at a steady rate share round trips as a burst's do: a message
+waits up to the linger for those of the other senders heard from lately (the last `RECENT`
+lingers), until each of them, or `ENOUGH` senders, have one waiting. A message after a quiet
+moment goes at once, and so does one whose sender is the only one lately: a sender that
+waits for each receipt before its next SEND (a bot, a test) would wait for nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
+from collections import OrderedDict
 from typing import Any
 
 from hutch.hub.conversations.store import Appended, ConversationStore
@@ -23,7 +24,8 @@ from hutch.hub.conversations.store import Appended, ConversationStore
 log = logging.getLogger(__name__)
 
 MOST_TOGETHER = 100
-ENOUGH = 16  # a lingering batch goes once this many wait: more would save little more
+ENOUGH = 16  # a lingering batch goes once this many senders wait: more would save little more
+RECENT = 10  # lingers: a sender heard from within this many is expected to send again
 
 
 class TogetherAppends:
@@ -34,7 +36,8 @@ class TogetherAppends:
         self._waiting: list[tuple[Appended, asyncio.Future[tuple[str, bool]]]] = []
         self._runner: asyncio.Task[None] | None = None
         self._gathered: asyncio.Future[None] | None = None  # done when a lingering batch goes
-        self._last_arrival = -math.inf
+        self._gathering: set[str] = set()  # the senders a lingering batch has
+        self._recent: OrderedDict[str, float] = OrderedDict()  # sender -> last heard, oldest first
 
     async def append(
         self, cid: str, sender: str, message: dict[str, Any], uuid: str | None
@@ -44,20 +47,31 @@ class TogetherAppends:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[tuple[str, bool]] = loop.create_future()
         self._waiting.append(((cid, sender, message, uuid), answer))
-        now = loop.time()
-        busy, self._last_arrival = now - self._last_arrival < self.linger, now
+        if self.linger:
+            self._heard(sender, loop.time())
         if self._runner is None:
-            self._runner = asyncio.create_task(self._run(self.linger if busy else 0.0))
-        elif self._gathered is not None and len(self._waiting) >= ENOUGH:
-            _settle(self._gathered)
+            self._gathering = {sender}
+            if len(self._recent) > 1:  # others are likely to send within the linger
+                self._gathered = loop.create_future()
+            self._runner = asyncio.create_task(self._run())
+        elif self._gathered is not None:
+            self._gathering.add(sender)
+            if len(self._gathering) >= min(ENOUGH, len(self._recent)):
+                _settle(self._gathered)
         return await answer
 
-    async def _run(self, linger: float) -> None:
+    def _heard(self, sender: str, now: float) -> None:
+        recent = self._recent
+        recent[sender] = now
+        recent.move_to_end(sender)
+        horizon = now - RECENT * self.linger
+        while recent[oldest := next(iter(recent))] < horizon:
+            del recent[oldest]
+
+    async def _run(self) -> None:
         try:
-            if linger:
-                loop = asyncio.get_running_loop()
-                self._gathered = gathered = loop.create_future()
-                timer = loop.call_later(linger, _settle, gathered)
+            if gathered := self._gathered:
+                timer = asyncio.get_running_loop().call_later(self.linger, _settle, gathered)
                 await gathered
                 timer.cancel()
                 self._gathered = None

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from hutch.hub.conversations import batching
 from hutch.hub.conversations.batching import TogetherAppends
 from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.model import Conversation
@@ -85,23 +86,45 @@ async def test_a_message_whose_sender_went_away_while_it_was_stored_is_taken_bac
     assert (await appends.append("c1", "ana", {"n": 1}, "u1"))[1]  # its retry is stored, and new
 
 
-async def test_a_message_close_behind_another_waits_for_those_after_it_and_goes_with_them() -> None:
+async def test_a_message_waits_for_the_other_senders_heard_from_lately_and_goes_with_them() -> None:
     store = CountingStore()
     appends = TogetherAppends(store, linger=10.0)
-    await appends.append("c1", "ana", {"n": 0}, None)  # after a quiet moment: at once
-    close_behind = asyncio.create_task(appends.append("c1", "bo", {"n": 1}, None))
+    await appends.append("c1", "ana", {"n": 0}, None)  # nobody else lately: at once
+    bo = asyncio.create_task(appends.append("c1", "bo", {"n": 1}, None))
     await asyncio.sleep(0.05)
-    assert not close_behind.done() and store.batches == [1]  # it lingers for those after it
-    rest = [asyncio.create_task(appends.append("c1", "ana", {"n": n}, None)) for n in range(2, 17)]
-    await asyncio.wait_for(asyncio.gather(close_behind, *rest), 1.0)  # 16 waiting: they go
-    assert store.batches == [1, 16]
-    assert [m.message["n"] for m in (await store.history("c1")).messages] == list(range(17))
+    assert not bo.done() and store.batches == [1]  # it lingers for ana's next
+    await asyncio.wait_for(asyncio.gather(bo, appends.append("c1", "ana", {"n": 2}, None)), 1.0)
+    assert store.batches == [1, 2]
+    assert [m.message["n"] for m in (await store.history("c1")).messages] == [0, 1, 2]
 
 
-async def test_a_message_after_a_quiet_moment_goes_at_once() -> None:
+async def test_a_lingering_batch_goes_once_enough_senders_wait() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store, linger=10.0)
+    senders = [f"u{n}" for n in range(20)]
+    store._conversations["c1"].members += senders
+    await asyncio.gather(*(appends.append("c1", user, {"n": 0}, None) for user in senders))
+    assert store.batches == [20]  # at once: nobody was heard from before
+    await asyncio.wait_for(
+        asyncio.gather(*(appends.append("c1", user, {"n": 1}, None) for user in senders[:16])), 1.0
+    )
+    assert store.batches == [20, 16]  # 16 of the 20 heard from lately: enough
+
+
+async def test_a_lone_sender_waiting_for_each_answer_never_lingers() -> None:
+    store = CountingStore()
+    appends = TogetherAppends(store, linger=10.0)
+    for n in range(5):
+        await asyncio.wait_for(appends.append("c1", "ana", {"n": n}, None), 0.5)
+    assert store.batches == [1, 1, 1, 1, 1]
+
+
+async def test_a_message_after_a_quiet_moment_goes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batching, "RECENT", 1)  # lately: within one linger
     store = CountingStore()
     appends = TogetherAppends(store, linger=1.0)
     await appends.append("c1", "ana", {"n": 0}, None)
-    await asyncio.sleep(1.05)  # longer than the linger: nothing more is coming
-    await asyncio.wait_for(appends.append("c1", "bo", {"n": 1}, None), 0.5)
-    assert store.batches == [1, 1]
+    await asyncio.wait_for(appends.append("c1", "bo", {"n": 1}, None), 1.5)  # lingers for ana
+    await asyncio.sleep(1.05)  # ana is not heard from within the linger
+    await asyncio.wait_for(appends.append("c1", "bo", {"n": 2}, None), 0.5)
+    assert store.batches == [1, 1, 1]

@@ -107,7 +107,7 @@ class HubNode:
             on_member_change=self._member_changed,
             notify=self.feeds.tell,
             store_on_send=settings.store_on_send,
-            store_linger=settings.store_linger,
+            store_linger=store_linger(settings),
         )
         self.receipts = DeliveryReceipts(self._send_receipts, self.broker.login)
         self.streams = UserStreams(
@@ -354,6 +354,14 @@ def push_bridge_for(settings: Settings, broker: Broker, stores: Stores) -> PushB
         timeout=settings.push_timeout,
         stored_on_send=settings.store_on_send,
     )
+
+
+def store_linger(settings: Settings) -> float:
+    """The linger of messages stored on send: as set, or 10 ms when RabbitMQ's round trips
+    are there to share."""
+    if settings.store_linger is not None:
+        return settings.store_linger
+    return 0.01 if settings.amqp_url else 0.0
 
 
 def _broker_for(settings: Settings) -> Broker:

@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     store_on_send: bool = True
     # Seconds a message stored on send may wait for those of the other senders heard from
     # lately, so that at a steady rate they share round trips to Redis and RabbitMQ (README,
-    # "Storing on send"). 0: each goes at once.
-    store_linger: float = Field(default=0.01, ge=0, le=1)
+    # "Storing on send"). 0: each goes at once. Unset: 0.01 on RabbitMQ, 0 on the embedded
+    # broker, where a round trip costs too little to wait for.
+    store_linger: float | None = Field(default=None, ge=0, le=1)
     permissions_file: Path | None = None  # TOML grants per role (README, "Security model")
     presence_ttl: float = 60.0  # seconds a device stays online without a refresh
     history_limit: int = 1000  # messages kept per conversation

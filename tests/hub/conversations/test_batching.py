@@ -8,6 +8,8 @@ from hutch.hub.conversations.batching import TogetherAppends
 from hutch.hub.conversations.memory import MemoryConversationStore
 from hutch.hub.conversations.model import Conversation
 from hutch.hub.errors import Forbidden
+from hutch.hub.node import store_linger
+from hutch.hub.settings import Settings
 from hutch.hub.store.errors import StoreUnavailable
 
 
@@ -128,3 +130,11 @@ async def test_a_message_after_a_quiet_moment_goes_at_once(monkeypatch: pytest.M
     await asyncio.sleep(1.05)  # ana is not heard from within the linger
     await asyncio.wait_for(appends.append("c1", "bo", {"n": 2}, None), 0.5)
     assert store.batches == [1, 1, 1]
+
+
+def test_the_linger_is_10_ms_on_rabbitmq_and_off_on_the_embedded_broker_unless_set() -> None:
+    amqp = "amqp://guest:guest@127.0.0.1:5672/"
+    assert store_linger(Settings(amqp_url=None, store_linger=None)) == 0.0
+    assert store_linger(Settings(amqp_url=amqp, store_linger=None)) == 0.01
+    assert store_linger(Settings(amqp_url=amqp, store_linger=0)) == 0.0
+    assert store_linger(Settings(amqp_url=None, store_linger=0.002)) == 0.002

@@ -39,7 +39,7 @@ def test_unsubscribe_with_persistent_true_ends_a_durable_subscription(hub: Runni
     conn.subscribe(topic, id="news", headers=legacy)
     events.receipt()
     conn.unsubscribe("news", headers={"persistent": "true", "receipt": "u"})
-    events.receipt()
+    events.receipt(timeout=20)  # RabbitMQ deletes the queue first: slow on a loaded machine
     conn.disconnect()
     sender, sent = stomp_py(hub, "tcp", "sam")
     sender.send(topic, "after the end", headers={"receipt": "p"})

@@ -495,7 +495,7 @@ class AmqpBroker:
                     queue, on_delivery, on_cancel, self._lane_consumers, acked=not no_ack, prefetch=prefetch
                 )
                 self._lane_consumers.add(on_lane)
-                self._lane.consume(on_lane)
+                await self._lane.start(on_lane)
                 return on_lane
             consumer = AmqpConsumer(queue, on_delivery, no_ack, self._consumers, on_cancel, prefetch)
             await consumer.start(await _underlay(channel))

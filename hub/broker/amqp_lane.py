@@ -24,6 +24,7 @@ from hutch.hub.broker.amqp_wire import (
     Confirmed,
     ConnectionClosed,
     ConsumerEnded,
+    Consuming,
     Delivered,
     Event,
     LaneConnection,
@@ -103,8 +104,13 @@ class LaneConsumer:
         self.lane: Lane | None = None
         self._running = running
         self._unsettled: dict[int, LaneDelivery] = {}
+        self._abandoned = False
 
     def deliver(self, delivered: Delivered, lane: Lane) -> None:
+        if self._abandoned:
+            if self.acked:
+                lane.settle(delivered.delivery_tag, delivered.opening, requeue=True)
+            return
         delivery = LaneDelivery(delivered, lane, self if self.acked else None)
         if self.acked:
             self._unsettled[id(delivery)] = delivery
@@ -126,6 +132,14 @@ class LaneConsumer:
         self._unsettled.clear()
         if self.on_cancel is not None:
             self.on_cancel()
+
+    def abandon(self) -> None:
+        """Its subscriber gave up before RabbitMQ started it: stop it, and put back in the
+        queue whatever still comes."""
+        self._running.discard(self)
+        self._abandoned = True
+        if self.lane is not None:
+            self.lane.stop(self)
 
     async def cancel(self) -> None:
         """Stop, and requeue what was delivered but not acked (basic.cancel alone keeps it)."""
@@ -149,6 +163,7 @@ class Lane(asyncio.Protocol):
         self._opened: asyncio.Future[None] = self._loop.create_future()  # the first Ready, or why not
         self._ready = asyncio.Event()  # the publishing channel open (it reopens after a refusal)
         self._consumers: dict[str, LaneConsumer] = {}  # by tag, until RabbitMQ ends them
+        self._starting: dict[str, asyncio.Future[None]] = {}  # by tag, until consume-ok
         self._cancelled: dict[str, asyncio.Future[None]] = {}  # by tag, until cancel-ok
         self._writable = asyncio.Event()
         self._writable.set()
@@ -217,6 +232,20 @@ class Lane(asyncio.Protocol):
         self._amqp.consume(consumer.queue, consumer.tag, prefetch=consumer.prefetch, acked=consumer.acked)
         self._flush_soon()
 
+    async def start(self, consumer: LaneConsumer) -> None:
+        """Consume, and wait until RabbitMQ has started the consumer: a SUBSCRIBE's receipt
+        means that a message sent after it reaches this consumer too. Lost with the lane, it
+        is consumed again on the next one."""
+        started = self._starting[consumer.tag] = self._loop.create_future()
+        self.consume(consumer)
+        try:
+            await started
+        except BaseException:  # refused, or its subscriber stopped waiting
+            consumer.abandon()
+            raise
+        finally:
+            self._starting.pop(consumer.tag, None)
+
     def settle(self, delivery_tag: int, opening: int, requeue: bool | None) -> None:
         """Ack a delivery (`requeue` None) or nack it."""
         if self.is_open:
@@ -224,6 +253,12 @@ class Lane(asyncio.Protocol):
                 self._amqp.ack(delivery_tag, opening)
             else:
                 self._amqp.nack(delivery_tag, opening, requeue=requeue)
+            self._flush_soon()
+
+    def stop(self, consumer: LaneConsumer) -> None:
+        """Cancel without waiting for RabbitMQ's cancel-ok."""
+        if self.is_open and self._consumers.get(consumer.tag) is consumer:
+            self._amqp.cancel(consumer.tag)
             self._flush_soon()
 
     async def cancel(self, consumer: LaneConsumer) -> None:
@@ -290,9 +325,9 @@ class Lane(asyncio.Protocol):
             self._gone.set_result(None)
         self._writable.set()  # publishes waiting find the lane gone
         self._ready.set()
-        for cancelled in self._cancelled.values():
-            if not cancelled.done():
-                cancelled.set_result(None)
+        for waiting in (*self._starting.values(), *self._cancelled.values()):
+            if not waiting.done():
+                waiting.set_result(None)
         if not self._closing:
             self.on_lost()
 
@@ -328,11 +363,18 @@ class Lane(asyncio.Protocol):
                 self._ready.clear()
                 log.info("RabbitMQ refused a publish (%s %s); the lane's channel opens again", code, text)
                 self._fail_pending(_refusal(code, text))
+            case Consuming(tag=tag):
+                if (started := self._starting.get(tag)) is not None and not started.done():
+                    started.set_result(None)
             case ConsumerEnded(tag=tag, code=200):
+                self._consumers.pop(tag, None)
                 if (cancelled := self._cancelled.get(tag)) is not None and not cancelled.done():
                     cancelled.set_result(None)
-            case ConsumerEnded(tag=tag, text=text):
-                if (consumer := self._consumers.pop(tag, None)) is not None:
+            case ConsumerEnded(tag=tag, code=code, text=text):
+                consumer = self._consumers.pop(tag, None)
+                if (started := self._starting.get(tag)) is not None and not started.done():
+                    started.set_exception(_refusal(code, text))  # its subscriber is told, not cancelled
+                elif consumer is not None:
                     consumer.ended(text)
             case ConnectionClosed(code=code, text=text):
                 refusal = BrokerUnavailable(f"RabbitMQ closed the connection: {code} {text}")

@@ -79,6 +79,13 @@ class Delivered:
 
 
 @dataclass(frozen=True)
+class Consuming:
+    """RabbitMQ started the consumer `tag`: the queue's messages go to it from now on."""
+
+    tag: str
+
+
+@dataclass(frozen=True)
 class ConsumerEnded:
     """The consumer `tag` gets nothing more: RabbitMQ refused it, cancelled it (its queue was
     deleted) or confirmed our cancel (`code` 200)."""
@@ -96,7 +103,7 @@ class ConnectionClosed:
     text: str
 
 
-Event = Ready | Confirmed | PublishRefused | Delivered | ConsumerEnded | ConnectionClosed
+Event = Ready | Confirmed | PublishRefused | Delivered | Consuming | ConsumerEnded | ConnectionClosed
 
 
 class LaneConnection:
@@ -270,7 +277,7 @@ class LaneConnection:
                     self._send_consume(tag)
                 self._opened(CONSUMING, events)
             case commands.Basic.ConsumeOk():
-                self._consuming.pop(0)
+                events.append(Consuming(self._consuming.pop(0)))
             case commands.Basic.CancelOk(consumer_tag=tag):
                 events.append(ConsumerEnded(tag, 200, "cancelled"))
             case commands.Basic.Cancel(consumer_tag=tag):  # its queue is gone

@@ -10,9 +10,13 @@ import aio_pika
 import pytest
 from backends import AMQP_URL, eventually
 from hutch.hub.broker.amqp import AmqpBroker
-from hutch.hub.broker.amqp_lane import LaneConsumer
+from hutch.hub.broker.amqp_lane import Lane, LaneConsumer
+from hutch.hub.broker.amqp_wire import CONSUMING, PUBLISHING, LaneConnection
 from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.errors import BrokerError, NotFound, PreconditionFailed, QueueFull
+from pamqp import commands, frame
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
 
 
 @pytest.fixture
@@ -55,6 +59,94 @@ async def test_a_confirmed_publish_reaches_the_queue_consumed_on_the_lane(
     assert (first.exchange, first.routing_key, first.message.body) == ("amq.direct", name, b"hello")
     assert first.message.headers["x-kind"] == "chat" and first.message.headers["persistent"] == "true"
     assert large.message.body == b"x" * 300_000
+
+
+class Wire(asyncio.Transport):
+    """Where the lane writes, for a test that plays RabbitMQ's side itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def rabbitmq(*frames: tuple[int, object]) -> bytes:
+    return b"".join(frame.marshal(value, channel) for channel, value in frames)  # type: ignore[arg-type]
+
+
+def opened_lane() -> tuple[Lane, Wire]:
+    """A lane past its handshake with a RabbitMQ the test plays."""
+    lane, wire = Lane(LaneConnection("guest", "guest", "/", heartbeat=0), on_lost=lambda: None), Wire()
+    lane.connection_made(wire)
+    lane.data_received(
+        rabbitmq(
+            (0, commands.Connection.Start()),
+            (0, commands.Connection.Tune(frame_max=4096)),
+            (0, commands.Connection.OpenOk()),
+            (PUBLISHING, commands.Channel.OpenOk()),
+            (PUBLISHING, commands.Confirm.SelectOk()),
+            (CONSUMING, commands.Channel.OpenOk()),
+        )
+    )
+    return lane, wire
+
+
+def written(wire: Wire) -> list[object]:
+    data, frames = bytes(wire.written), []
+    wire.written.clear()
+    while data:
+        used, _, value = frame.unmarshal(data)
+        frames.append(value)
+        data = data[used:]
+    return frames
+
+
+async def test_a_lane_consumer_starts_only_once_rabbitmq_has_started_it() -> None:
+    # What a SUBSCRIBE's receipt promises: a message sent after it, by anyone, reaches it.
+    lane, _ = opened_lane()
+    started, refused = (LaneConsumer(queue, print, None, set()) for queue in ("work", "gone"))
+    starting = asyncio.ensure_future(lane.start(started))
+    failing = asyncio.ensure_future(lane.start(refused))
+    await asyncio.sleep(0.05)
+    assert not starting.done() and not failing.done()
+    lane.data_received(rabbitmq((CONSUMING, commands.Basic.ConsumeOk(started.tag))))
+    await asyncio.wait_for(starting, 1)
+    assert not failing.done()
+    lane.data_received(
+        rabbitmq((CONSUMING, commands.Channel.Close(404, "NOT_FOUND - no queue 'gone'", 60, 20)))
+    )
+    with pytest.raises(NotFound, match="no queue 'gone'"):
+        await asyncio.wait_for(failing, 1)
+
+
+async def test_a_consumer_given_up_on_before_it_started_is_cancelled_and_requeues_what_comes() -> None:
+    lane, wire = opened_lane()
+    running: set[LaneConsumer] = set()
+    received: list[Delivery] = []
+    consumer = LaneConsumer("work", received.append, None, running, acked=True, prefetch=5)
+    running.add(consumer)
+    with pytest.raises(TimeoutError):  # RabbitMQ is slow to answer: the subscriber gives up
+        await asyncio.wait_for(lane.start(consumer), 0.05)
+    await asyncio.sleep(0)
+    assert running == set()
+    assert [type(value) for value in written(wire)][-1] == commands.Basic.Cancel
+    lane.data_received(
+        rabbitmq(
+            (CONSUMING, commands.Basic.ConsumeOk(consumer.tag)),
+            (CONSUMING, commands.Basic.Deliver(consumer.tag, 7, False, "", "work")),
+            (CONSUMING, ContentHeader(body_size=3)),
+            (CONSUMING, ContentBody(b"job")),
+        )
+    )
+    await asyncio.sleep(0)
+    assert received == []
+    (nack,) = written(wire)
+    assert isinstance(nack, commands.Basic.Nack) and (nack.delivery_tag, nack.requeue) == (7, True)
 
 
 async def test_a_publish_rabbitmq_refuses_raises_and_the_lane_goes_on(broker: AmqpBroker, name: str) -> None:

@@ -7,6 +7,7 @@ from hutch.hub.broker.amqp_wire import (
     Confirmed,
     ConnectionClosed,
     ConsumerEnded,
+    Consuming,
     Delivered,
     LaneConnection,
     ProtocolError,
@@ -203,7 +204,7 @@ def test_consumers_wait_for_their_channel_and_are_consumed_again_when_it_reopens
             (CONSUMING, commands.Channel.Close(404, "NOT_FOUND - no queue 'q2'", 60, 20)),
         )
     )
-    assert events == [ConsumerEnded("t2", 404, "NOT_FOUND - no queue 'q2'")]
+    assert events == [Consuming("t1"), ConsumerEnded("t2", 404, "NOT_FOUND - no queue 'q2'")]
     assert [type(value) for _, value in sent(connection)] == [commands.Channel.CloseOk, commands.Channel.Open]
     connection.receive(server((CONSUMING, commands.Channel.OpenOk())))
     consumes = [value for _, value in sent(connection) if isinstance(value, commands.Basic.Consume)]
@@ -214,9 +215,9 @@ def test_a_queue_deleted_under_a_consumer_ends_it_and_a_cancel_is_confirmed() ->
     connection = opened()
     connection.consume("q1", "t1")
     connection.consume("q2", "t2")
-    connection.receive(
+    assert connection.receive(
         server((CONSUMING, commands.Basic.ConsumeOk("t1")), (CONSUMING, commands.Basic.ConsumeOk("t2")))
-    )
+    ) == [Consuming("t1"), Consuming("t2")]
     assert connection.receive(server((CONSUMING, commands.Basic.Cancel("t1")))) == [
         ConsumerEnded("t1", 404, "the queue was deleted")
     ]

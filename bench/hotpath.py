@@ -1,9 +1,10 @@
 """The hub's own cost of a chat message, in process: no sockets, no WebSocket, no load generator.
 
-    python -m bench.hotpath [--users 500] [--group 5] [--rounds 40]
+    python -m bench.hotpath [--users 500] [--group 5] [--rounds 40] [--coded]
 
 Opens U sessions on an embedded node (dev mode), puts them in conversations of G, subscribes
-each to its own stream, then has every user SEND a message with a receipt, R rounds; the
+each to its own stream, then has every user SEND a message with a receipt, R rounds (with
+--coded a MAX message with a uuid in packed JSON, as the widget sends one); the
 frames each session queues are taken a loop pass later, as a socket's writer would. It
 prints the CPU per message and per delivery. What it leaves out (WebSocket framing, system
 calls, the generator) is what `python -m bench` adds; its figure is steadier, and under
@@ -19,18 +20,22 @@ import argparse
 import asyncio
 import gc
 import time
+import uuid
 
 from hutch.hub.auth import Identity
 from hutch.hub.core.session import Session
 from hutch.hub.node import HubNode
 from hutch.hub.settings import Settings
 
+from bench.loadgen import CODED
+
 
 class Chat:
     """U sessions in conversations of G, each subscribed to its own stream."""
 
-    def __init__(self, node: HubNode):
+    def __init__(self, node: HubNode, coded: bool = False):
         self.node = node
+        self.coded = coded
         self.sessions: dict[str, Session] = {}
         self.conversation_of: dict[str, str] = {}
         self.frames_out = 0
@@ -56,7 +61,11 @@ class Chat:
         """Every user sends one message; returns once everything it caused is queued and taken."""
         for user, session in self.sessions.items():
             destination = f"/exchange/{user}.publish/{self.conversation_of[user]}.messages"
-            await session.receive(f"SEND\ndestination:{destination}\nreceipt:{number}\n\nhello\x00".encode())
+            headers, body = f"destination:{destination}\nreceipt:{number}\n", "hello"
+            if self.coded:
+                headers += f"content-type:{CODED}\n"
+                body = f'{{"g":"{uuid.uuid4().hex}","a":"a","o":"m","d":{{"text":"hello"}}}}'
+            await session.receive(f"SEND\n{headers}\n{body}\x00".encode())
         await self.settle()
 
     async def settle(self) -> None:
@@ -70,10 +79,10 @@ class Chat:
             self.frames_out += len(session.outbox.take())
 
 
-async def measure(users: int, group: int, rounds: int) -> None:
+async def measure(users: int, group: int, rounds: int, coded: bool) -> None:
     node = HubNode(Settings(dev_mode=True))
     await node.start()
-    chat = Chat(node)
+    chat = Chat(node, coded)
     await chat.open([f"u{n}" for n in range(users)], group)
     await chat.round(0)  # warm: every route and conversion cached as in a running node
     gc.collect()
@@ -85,7 +94,7 @@ async def measure(users: int, group: int, rounds: int) -> None:
     cpu = time.process_time() - started
     messages = users * rounds
     print(
-        f"{messages:,} chat messages in conversations of {group}: {cpu / messages * 1e6:.1f} µs of CPU "
+        f"{messages:,} {'MAX' if coded else 'chat'} messages in conversations of {group}: {cpu / messages * 1e6:.1f} µs of CPU "
         f"per message, {cpu / messages / group * 1e6:.2f} µs per delivery, "
         f"{chat.frames_out / messages:.1f} frames out per message"
     )
@@ -97,13 +106,15 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--group", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--coded", action="store_true", help="MAX messages with uuids, not plain text")
     args = parser.parse_args()
+    run = measure(args.users, args.group, args.rounds, args.coded)
     try:  # the loop `hutch serve` runs on when it is installed
         import uvloop
     except ImportError:
-        asyncio.run(measure(args.users, args.group, args.rounds))
+        asyncio.run(run)
     else:
-        uvloop.run(measure(args.users, args.group, args.rounds))
+        uvloop.run(run)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ def test_hotpath_prints_the_hubs_own_cost_of_a_chat_message() -> None:
     assert "µs of CPU per message" in printed
     # each message: its copy to the 5 members, their 5 "stored" acks, the sender's receipt
     assert "11.0 frames out per message" in printed
+    coded = output_of("-m", "bench.hotpath", "--users", "20", "--group", "5", "--rounds", "2", "--coded")
+    assert "40 MAX messages in conversations of 5" in coded and "µs of CPU per message" in coded
 
 
 def test_activity_bench_delivers_every_post_and_reads_timelines() -> None:

@@ -84,6 +84,9 @@ class LocalDelivery:
     message: Message
     redelivered: bool = False
     stands_for: Delivery | None = None
+    # (sender, conversation, uuid) of a chat message, as its marks name them: what a delivery
+    # receipt is about, known without decoding the body (see `LocalCopy.chat_message`)
+    chat_message: tuple[str, str, str] | None = None
 
     async def ack(self) -> None:
         if self.stands_for is not None:
@@ -106,8 +109,10 @@ def as_delivered(delivery: Delivery, login: str) -> tuple[Delivery, ...]:
     if stored_id is None or kind != "messages" or not sender:
         return (delivery,)
     exchange = names.publish_exchange(sender)
-    ack = stored_ack(sender, cid, stored_id, message.headers.get(names.STORED_UUID_HEADER))
+    uuid = message.headers.get(names.STORED_UUID_HEADER)
+    ack = stored_ack(sender, cid, stored_id, uuid)
+    chat = (sender, cid, uuid) if uuid else None
     return (
-        LocalDelivery(exchange, delivery.routing_key, message, delivery.redelivered, delivery),
+        LocalDelivery(exchange, delivery.routing_key, message, delivery.redelivered, delivery, chat),
         LocalDelivery(exchange, names.message_key(cid, "notifications"), ack),
     )

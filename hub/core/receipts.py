@@ -38,6 +38,7 @@ Publish = Callable[[Message], Awaitable[None]]  # a node's batch, to every node
 MAX_WAITING = 10_000  # receipts held for one sender between flushes; more are dropped
 BATCH_RECEIPTS = 10_000  # receipts in one message to the nodes (of several senders, whole)
 _FIELDS = ("conversation", "uuid", "user", "device")
+_ALL_TEXT = (str,) * len(_FIELDS)
 
 
 class DeliveryReceipts:
@@ -129,4 +130,5 @@ def receipt_for(sender: str, delivered: object) -> LocalCopy | None:
 
 
 def _is_receipt(item: object) -> bool:
-    return isinstance(item, dict) and all(type(item.get(field)) is str for field in _FIELDS)
+    # maps rather than a generator: checked for every receipt of every batch, on every node
+    return type(item) is dict and tuple(map(type, map(item.get, _FIELDS))) == _ALL_TEXT

@@ -55,7 +55,10 @@ class LocalCopy:
     def of(cls, delivery: BrokerDelivery) -> LocalCopy:
         """A broker delivery, for the local subscriptions it matches."""
         message = delivery.message
-        return cls(destination_of(delivery.exchange, delivery.routing_key), message.headers, message.body)
+        copy = cls(destination_of(delivery.exchange, delivery.routing_key), message.headers, message.body)
+        if (chat := getattr(delivery, "chat_message", None)) is not None:
+            copy._chat = chat  # a message stored on send: its marks name it
+        return copy
 
     @property
     def uuid(self) -> str | None:

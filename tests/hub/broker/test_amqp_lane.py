@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from amqp_frames import handshake, server, unmarshalled
 from backends import AMQP_URL, eventually
 from hutch.hub.broker.amqp import AmqpBroker
 from hutch.hub.broker.amqp_lane import Lane, LaneConsumer
-from hutch.hub.broker.amqp_wire import CONSUMING, PUBLISHING, LaneConnection
+from hutch.hub.broker.amqp_wire import CONSUMING, LaneConnection
 from hutch.hub.broker.base import Delivery, Message
 from hutch.hub.broker.errors import BrokerError, NotFound, PreconditionFailed, QueueFull
-from pamqp import commands, frame
+from pamqp import commands
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
@@ -75,34 +76,18 @@ class Wire(asyncio.Transport):
         return False
 
 
-def rabbitmq(*frames: tuple[int, object]) -> bytes:
-    return b"".join(frame.marshal(value, channel) for channel, value in frames)  # type: ignore[arg-type]
-
-
 def opened_lane() -> tuple[Lane, Wire]:
     """A lane past its handshake with a RabbitMQ the test plays."""
     lane, wire = Lane(LaneConnection("guest", "guest", "/", heartbeat=0), on_lost=lambda: None), Wire()
     lane.connection_made(wire)
-    lane.data_received(
-        rabbitmq(
-            (0, commands.Connection.Start()),
-            (0, commands.Connection.Tune(frame_max=4096)),
-            (0, commands.Connection.OpenOk()),
-            (PUBLISHING, commands.Channel.OpenOk()),
-            (PUBLISHING, commands.Confirm.SelectOk()),
-            (CONSUMING, commands.Channel.OpenOk()),
-        )
-    )
+    lane.data_received(handshake())
     return lane, wire
 
 
 def written(wire: Wire) -> list[object]:
-    data, frames = bytes(wire.written), []
+    """What the lane wrote since the last look, frame by frame."""
+    frames = [value for _, value in unmarshalled(bytes(wire.written))]
     wire.written.clear()
-    while data:
-        used, _, value = frame.unmarshal(data)
-        frames.append(value)
-        data = data[used:]
     return frames
 
 
@@ -114,11 +99,11 @@ async def test_a_lane_consumer_starts_only_once_rabbitmq_has_started_it() -> Non
     failing = asyncio.ensure_future(lane.start(refused))
     await asyncio.sleep(0.05)
     assert not starting.done() and not failing.done()
-    lane.data_received(rabbitmq((CONSUMING, commands.Basic.ConsumeOk(started.tag))))
+    lane.data_received(server((CONSUMING, commands.Basic.ConsumeOk(started.tag))))
     await asyncio.wait_for(starting, 1)
     assert not failing.done()
     lane.data_received(
-        rabbitmq((CONSUMING, commands.Channel.Close(404, "NOT_FOUND - no queue 'gone'", 60, 20)))
+        server((CONSUMING, commands.Channel.Close(404, "NOT_FOUND - no queue 'gone'", 60, 20)))
     )
     with pytest.raises(NotFound, match="no queue 'gone'"):
         await asyncio.wait_for(failing, 1)
@@ -136,7 +121,7 @@ async def test_a_consumer_given_up_on_before_it_started_is_cancelled_and_requeue
     assert running == set()
     assert [type(value) for value in written(wire)][-1] == commands.Basic.Cancel
     lane.data_received(
-        rabbitmq(
+        server(
             (CONSUMING, commands.Basic.ConsumeOk(consumer.tag)),
             (CONSUMING, commands.Basic.Deliver(consumer.tag, 7, False, "", "work")),
             (CONSUMING, ContentHeader(body_size=3)),

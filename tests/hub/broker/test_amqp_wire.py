@@ -1,6 +1,7 @@
 """The lane's AMQP client connection, sans I/O: what RabbitMQ would send, fed in as bytes."""
 
 import pytest
+from amqp_frames import handshake, server, unmarshalled
 from hutch.hub.broker.amqp_wire import (
     CONSUMING,
     PUBLISHING,
@@ -14,41 +15,21 @@ from hutch.hub.broker.amqp_wire import (
     PublishRefused,
     Ready,
 )
-from pamqp import commands, frame
+from pamqp import commands
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pamqp.heartbeat import Heartbeat
 
 
-def server(*frames: tuple[int, object]) -> bytes:
-    return b"".join(frame.marshal(value, channel) for channel, value in frames)  # type: ignore[arg-type]
-
-
 def sent(connection: LaneConnection) -> list[tuple[int, object]]:
     """What the client wrote, decoded frame by frame."""
-    data, frames = connection.data_to_send(), []
-    if data.startswith(b"AMQP"):
-        data = data[8:]
-    while data:
-        used, channel, value = frame.unmarshal(data)
-        frames.append((channel, value))
-        data = data[used:]
-    return frames
+    return unmarshalled(connection.data_to_send())
 
 
 def opened(frame_max: int = 4096) -> LaneConnection:
     """A connection past its handshake, both channels open."""
     connection = LaneConnection("hub", "s3cret", "chat")
-    events = connection.receive(
-        server(
-            (0, commands.Connection.Start(mechanisms="PLAIN", locales="en_US")),
-            (0, commands.Connection.Tune(channel_max=2047, frame_max=frame_max, heartbeat=30)),
-            (0, commands.Connection.OpenOk()),
-            (PUBLISHING, commands.Channel.OpenOk()),
-            (PUBLISHING, commands.Confirm.SelectOk()),
-            (CONSUMING, commands.Channel.OpenOk()),
-        )
-    )
+    events = connection.receive(handshake(frame_max, heartbeat=30))
     assert events == [Ready()]
     sent(connection)
     return connection
